@@ -1,0 +1,121 @@
+#include "engine/autograd/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/ops/elementwise.h"
+
+namespace ng::autograd {
+namespace {
+thread_local bool t_grad_enabled = true;
+}
+
+bool grad_enabled() { return t_grad_enabled; }
+
+NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
+
+bool should_record(std::initializer_list<const Tensor*> inputs) {
+  if (!t_grad_enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool should_record(const std::vector<Tensor>& inputs) {
+  if (!t_grad_enabled) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardFn fn) {
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->inputs = std::move(inputs);
+  node->backward = std::move(fn);
+  out.impl()->grad_fn = std::move(node);
+  out.impl()->requires_grad = true;
+}
+
+namespace {
+
+// Adds g into the slot, taking ownership when the slot is empty.
+void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
+  if (!slot) {
+    // A gradient may alias another tensor (e.g. Add passes grad_out through to both inputs);
+    // a slot that will be accumulated into in place must own its memory.
+    slot = g.impl().use_count() <= 2 && g.is_contiguous() ? g.impl() : g.contiguous().clone().impl();
+    return;
+  }
+  Tensor s(slot);
+  add_(s, g);
+}
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& grad_in) {
+  NG_CHECK(root.requires_grad(), "backward: the tensor does not require grad (no parameter ",
+           "or input that requires grad was used to compute it)");
+  Tensor grad = grad_in;
+  if (!grad.defined()) {
+    NG_CHECK(root.numel() == 1, "backward: a gradient must be given for a non-scalar tensor of ",
+             "shape ", shape_str(root.shape()));
+    grad = Tensor::ones(root.shape(), root.dtype(), root.device());
+  }
+  NG_CHECK_SHAPE(grad.shape() == root.shape(), "backward: gradient shape ",
+                 shape_str(grad.shape()), " does not match tensor shape ",
+                 shape_str(root.shape()));
+
+  // Topological order over the tensors that carry a grad_fn (iterative DFS, post-order).
+  // `order` holds strong references: releasing a consumed node frees its inputs otherwise.
+  std::vector<std::shared_ptr<TensorImpl>> order;
+  std::unordered_set<TensorImpl*> seen;
+  std::vector<std::pair<std::shared_ptr<TensorImpl>, size_t>> stack;
+  if (root.impl()->grad_fn) {
+    stack.push_back({root.impl(), 0});
+    seen.insert(root.impl().get());
+  }
+  while (!stack.empty()) {
+    auto& [t, i] = stack.back();
+    auto& ins = t->grad_fn->inputs;
+    if (i < ins.size()) {
+      const std::shared_ptr<TensorImpl>& c = ins[i++].impl();
+      if (c && c->grad_fn && c->requires_grad && seen.insert(c.get()).second)
+        stack.push_back({c, 0});
+    } else {
+      order.push_back(std::move(t));
+      stack.pop_back();
+    }
+  }
+
+  std::unordered_map<TensorImpl*, std::shared_ptr<TensorImpl>> pending;
+  if (!root.impl()->grad_fn) {  // backward on a leaf
+    accumulate(root.impl()->grad, grad);
+    return;
+  }
+  pending[root.impl().get()] = grad.impl();
+  // Keep the root's node alive while we walk; each node is released once consumed.
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    TensorImpl* t = it->get();
+    auto pit = pending.find(t);
+    if (pit == pending.end()) continue;
+    Tensor g(pit->second);
+    pending.erase(pit);
+    std::shared_ptr<Node> node = std::move(t->grad_fn);  // release the graph as we go
+    std::vector<Tensor> grads = node->backward(g);
+    for (size_t k = 0; k < node->inputs.size() && k < grads.size(); ++k) {
+      const Tensor& in = node->inputs[k];
+      if (!in.defined() || !in.requires_grad() || !grads[k].defined()) continue;
+      NG_CHECK_SHAPE(grads[k].shape() == in.shape(), "backward of ", node->name,
+                     ": gradient for input ", k, " has shape ", shape_str(grads[k].shape()),
+                     " but the input has shape ", shape_str(in.shape()));
+      if (in.impl()->grad_fn)
+        accumulate(pending[in.impl().get()], grads[k]);
+      else
+        accumulate(in.impl()->grad, grads[k]);
+    }
+  }
+}
+
+}  // namespace ng::autograd

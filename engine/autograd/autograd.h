@@ -1,0 +1,56 @@
+// Reverse-mode automatic differentiation over a recorded graph.
+//
+// Every op that produces a tensor from inputs that require grad records a Node on its output:
+// the inputs (the edges gradients flow to) and a backward closure over what the forward saved.
+//   Tensor y = ...;                       // forward computed
+//   if (autograd::should_record({&x, &w}))
+//     autograd::record(y, "Linear", {x, w}, [x, w](const Tensor& gy) {
+//       return std::vector<Tensor>{matmul(gy, w), matmul(gy.transpose(0, 1), x)};
+//     });
+// Tensor::backward() walks the graph in reverse topological order, accumulates gradients that
+// meet at a tensor, and adds leaf gradients into Tensor::grad() (accumulating across calls
+// until zero_grad()). The graph is released as it is consumed.
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <vector>
+
+#include "engine/core/tensor.h"
+
+namespace ng::autograd {
+
+// Gradients for each input, aligned with Node::inputs; an undefined tensor means "none".
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
+
+struct Node {
+  const char* name;
+  std::vector<Tensor> inputs;
+  BackwardFn backward;
+};
+
+bool grad_enabled();
+
+// Evaluation scope: no graph is recorded while one is alive (per thread).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// True when grad mode is on and any input requires grad.
+bool should_record(std::initializer_list<const Tensor*> inputs);
+bool should_record(const std::vector<Tensor>& inputs);
+
+// Marks `out` as produced by `name` from `inputs`, with `fn` as its backward.
+void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardFn fn);
+
+// Runs backward from `root` seeded with `grad` (ones for a scalar root when undefined).
+void run_backward(const Tensor& root, const Tensor& grad);
+
+}  // namespace ng::autograd

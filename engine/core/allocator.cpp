@@ -1,0 +1,98 @@
+#include "engine/core/allocator.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/core/error.h"
+
+namespace ng {
+namespace {
+
+// NOTE [CPU block cache]: blocks are rounded up to a bucket size and cached by exact bucket, so
+// a training step that allocates the same shapes every iteration finds every block in the cache
+// from its second step on. The cache is capped; beyond the cap freed blocks go back to the OS.
+class CachingCpuAllocator final : public Allocator {
+ public:
+  static size_t round(size_t bytes) {
+    if (bytes <= 4096) return (bytes + 63) & ~size_t(63);
+    if (bytes <= (1u << 20)) return (bytes + 4095) & ~size_t(4095);
+    return (bytes + 65535) & ~size_t(65535);
+  }
+
+  void* allocate(size_t bytes) override {
+    size_t b = round(std::max<size_t>(bytes, 1));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      in_use_ += b;
+      peak_ = std::max(peak_, in_use_);
+      auto it = free_.find(b);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= b;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(kStorageAlignment, b);
+    if (!p) {
+      std::lock_guard<std::mutex> lock(mu_);
+      in_use_ -= b;
+      throw Error("out of host memory allocating " + std::to_string(b) + " bytes");
+    }
+    return p;
+  }
+
+  void deallocate(void* p, size_t bytes) override {
+    if (!p) return;
+    size_t b = round(std::max<size_t>(bytes, 1));
+    std::lock_guard<std::mutex> lock(mu_);
+    in_use_ -= b;
+    if (cached_ + b > kCacheCap) {
+      std::free(p);
+      return;
+    }
+    free_[b].push_back(p);
+    cached_ += b;
+  }
+
+  void release_cache() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [sz, v] : free_)
+      for (void* p : v) std::free(p);
+    free_.clear();
+    cached_ = 0;
+  }
+
+  size_t bytes_in_use() const override { return in_use_; }
+  size_t peak_bytes_in_use() const override { return peak_; }
+  void reset_peak() override { peak_ = in_use_; }
+
+ private:
+  static constexpr size_t kCacheCap = size_t(2) << 30;
+  std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0, in_use_ = 0, peak_ = 0;
+};
+
+std::array<Allocator*, kNumDeviceTypes>& table() {
+  static CachingCpuAllocator* cpu = new CachingCpuAllocator();  // lives for the process
+  static std::array<Allocator*, kNumDeviceTypes> t{cpu, nullptr};
+  return t;
+}
+
+}  // namespace
+
+Allocator& allocator(Device d) {
+  Allocator* a = table()[int(d.type)];
+  NG_CHECK(a, "device ", d.str(), " is not available in this build of Neurograph");
+  return *a;
+}
+
+void set_allocator(DeviceType t, Allocator* a) { table()[int(t)] = a; }
+
+}  // namespace ng
