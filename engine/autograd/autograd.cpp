@@ -89,6 +89,9 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
     }
   }
 
+  // Backward closures compute with ordinary ops; nothing they do is recorded (no double
+  // backward), so the pass allocates no graph of its own.
+  NoGradGuard no_grad;
   std::unordered_map<TensorImpl*, std::shared_ptr<TensorImpl>> pending;
   if (!root.impl()->grad_fn) {  // backward on a leaf
     accumulate(root.impl()->grad, grad);

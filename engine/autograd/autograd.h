@@ -9,7 +9,8 @@
 //     });
 // Tensor::backward() walks the graph in reverse topological order, accumulates gradients that
 // meet at a tensor, and adds leaf gradients into Tensor::grad() (accumulating across calls
-// until zero_grad()). The graph is released as it is consumed.
+// until zero_grad()). The graph is released as it is consumed. Backward closures run with
+// grad mode off, so they may call any op freely.
 #pragma once
 
 #include <functional>

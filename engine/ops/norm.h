@@ -1,0 +1,57 @@
+// Normalisation and dropout, differentiable.
+//   Tensor y = ng::batch_norm(x, gamma, beta, running_mean, running_var,
+//                             ng::Mode::Train, 0.1, 1e-5, "BatchNorm 'bn1'");
+//   Tensor z = ng::layer_norm(x, {hidden}, gamma, beta, 1e-5);
+//   Tensor d = ng::dropout(x, 0.5, ng::Mode::Train, rng);
+#pragma once
+
+#include <string>
+
+#include "engine/core/rng.h"
+#include "engine/core/tensor.h"
+#include "engine/ops/dispatch.h"
+
+namespace ng {
+
+// Train: batch statistics, running statistics updated, dropout active. Eval: running
+// statistics, dropout is the identity.
+enum class Mode { Train, Eval };
+
+// Batch norm over axis 1 of [N, C] or [N, C, H, W] (any trailing dims). In Train mode the
+// running statistics are updated in place: running = (1 - momentum) * running + momentum * stat,
+// with the unbiased batch variance, as PyTorch does. gamma/beta may be undefined (affine=false).
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                  Tensor running_var, Mode mode, double momentum = 0.1, double eps = 1e-5,
+                  const std::string& who = "BatchNorm");
+
+// Layer norm over the trailing dims `normalized_shape`; gamma/beta of that shape or undefined.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma,
+                  const Tensor& beta, double eps = 1e-5, const std::string& who = "LayerNorm");
+
+// Inverted dropout: in Train mode zeroes each element with probability p and scales the rest by
+// 1/(1-p); the mask comes from `rng` (Philox, so identical on every device).
+Tensor dropout(const Tensor& x, double p, Mode mode, Rng& rng, const std::string& who = "Dropout");
+
+// Kernels (contiguous tensors). The batch-norm kernels see x as [N, C, S] (S = spatial size).
+//   forward (train): writes y, saves per-channel mean and inverse std (invstd), and updates the
+//   running stats; forward (eval): uses the running stats (mean/invstd are then left unwritten).
+using BatchNormForwardFn = void(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                Tensor& running_mean, Tensor& running_var, Mode mode,
+                                double momentum, double eps, Tensor& y, Tensor& mean,
+                                Tensor& invstd);
+//   backward (train mode): gx, and ggamma/gbeta when defined.
+using BatchNormBackwardFn = void(const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& mean, const Tensor& invstd, Tensor& gx,
+                                 Tensor& ggamma, Tensor& gbeta);
+NG_KERNEL_TABLE(batch_norm_forward_kernel, BatchNormForwardFn);
+NG_KERNEL_TABLE(batch_norm_backward_kernel, BatchNormBackwardFn);
+//   layer norm: x seen as [M, D] (D = numel of normalized_shape).
+using LayerNormForwardFn = void(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                double eps, Tensor& y, Tensor& mean, Tensor& invstd);
+using LayerNormBackwardFn = void(const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& mean, const Tensor& invstd, Tensor& gx,
+                                 Tensor& ggamma, Tensor& gbeta);
+NG_KERNEL_TABLE(layer_norm_forward_kernel, LayerNormForwardFn);
+NG_KERNEL_TABLE(layer_norm_backward_kernel, LayerNormBackwardFn);
+
+}  // namespace ng
