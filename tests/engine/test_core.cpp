@@ -179,3 +179,16 @@ TEST(Autograd, AccumulatesAcrossBackwardCallsAndNoGradRecordsNothing) {
   auto wv = w.to_vector<double>(), gv = w.grad().to_vector<double>();
   for (size_t i = 0; i < wv.size(); ++i) EXPECT_NEAR(gv[i], 4 * wv[i], 1e-12);
 }
+
+TEST(Rng, FillsMatchTheScalarPhiloxBlockByBlock) {
+  // The vectorised fill must produce exactly philox4x32(seed, offset + i / 4) lane i % 4.
+  Rng rng(0x123456789abcdefULL, 5);
+  std::vector<float> u(103);
+  rng.fill_uniform(u.data(), int64_t(u.size()), 0.0, 1.0);
+  for (size_t i = 0; i < u.size(); ++i) {
+    uint64_t ctr = 5 + i / 4;
+    auto r = philox4x32({uint32_t(ctr), uint32_t(ctr >> 32), 0, 0}, {0x89abcdefu, 0x1234567u});
+    EXPECT_FLOAT_EQ(u[i], float((r[i % 4] >> 8) * (1.0 / 16777216.0))) << i;
+  }
+  EXPECT_EQ(rng.offset(), 5u + 26u);
+}
