@@ -1,5 +1,196 @@
-// Placeholder until the pool kernels land; keeps the kernel registry linkable.
+// CPU pooling kernels: one (n, c) plane at a time, planes split across threads.
+// Windows are clipped to the input: max pooling skips padded positions (as if -inf), average
+// pooling counts them in the divisor (count_include_pad=True).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "engine/core/parallel.h"
 #include "engine/ops/cpu/cpu_kernels.h"
+#include "engine/ops/pool.h"
+
 namespace ng::cpu {
-void register_pool() {}
+namespace {
+
+struct PoolGeom {
+  int64_t planes, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw;
+};
+
+PoolGeom make_geom(const Shape& x, const Shape& y, const Pool2dParams& p) {
+  return {x[0] * x[1], x[2],        x[3],        y[2],         y[3],        p.kernel[0],
+          p.kernel[1], p.stride[0], p.stride[1], p.padding[0], p.padding[1]};
+}
+
+// Planes per thread chunk so that a chunk holds at least ~32K input elements.
+inline int64_t plane_grain(const PoolGeom& g) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.H * g.W));
+}
+
+// NaN wins, as in PyTorch: a NaN in the window makes the output NaN.
+template <class T>
+inline bool takes_max(T v, T best) {
+  return v > best || std::isnan(v);
+}
+
+template <class T>
+void max_forward_t(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& argmax) {
+  const PoolGeom g = make_geom(x.shape(), y.shape(), p);
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
+  int64_t* pa = argmax.data<int64_t>();
+  const bool k2s2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
+  parallel_for(0, g.planes, plane_grain(g), [&](int64_t b, int64_t e) {
+    for (int64_t pl = b; pl < e; ++pl) {
+      const T* xp = px + pl * g.H * g.W;
+      T* yp = py + pl * g.Ho * g.Wo;
+      int64_t* ap = pa + pl * g.Ho * g.Wo;
+      if (k2s2) {  // the common 2x2 / stride 2 case, unrolled
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          const T* r0 = xp + 2 * oh * g.W;
+          const T* r1 = r0 + g.W;
+          for (int64_t ow = 0; ow < g.Wo; ++ow) {
+            int64_t i = 2 * ow;
+            T best = r0[i];
+            int64_t bi = i;
+            if (takes_max(r0[i + 1], best)) best = r0[i + 1], bi = i + 1;
+            if (takes_max(r1[i], best)) best = r1[i], bi = g.W + i;
+            if (takes_max(r1[i + 1], best)) best = r1[i + 1], bi = g.W + i + 1;
+            yp[oh * g.Wo + ow] = best;
+            ap[oh * g.Wo + ow] = 2 * oh * g.W + bi;
+          }
+        }
+        continue;
+      }
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
+        const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
+          const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
+          T best = -std::numeric_limits<T>::infinity();
+          int64_t bi = h0 * g.W + w0;
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) {
+              const T v = xp[h * g.W + w];
+              if (takes_max(v, best)) best = v, bi = h * g.W + w;
+            }
+          yp[oh * g.Wo + ow] = best;
+          ap[oh * g.Wo + ow] = bi;
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void max_backward_t(const Tensor& gy, const Tensor& argmax, Tensor& gx) {
+  const int64_t planes = gx.size(0) * gx.size(1), HW = gx.size(2) * gx.size(3);
+  const int64_t P = gy.size(2) * gy.size(3);
+  const T* pgy = gy.data<T>();
+  const int64_t* pa = argmax.data<int64_t>();
+  T* pgx = gx.data<T>();
+  parallel_for(0, planes, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, HW)),
+               [&](int64_t b, int64_t e) {
+                 std::memset(pgx + b * HW, 0, sizeof(T) * size_t((e - b) * HW));
+                 for (int64_t pl = b; pl < e; ++pl) {
+                   T* gxp = pgx + pl * HW;
+                   const T* gyp = pgy + pl * P;
+                   const int64_t* ap = pa + pl * P;
+                   for (int64_t i = 0; i < P; ++i) gxp[ap[i]] += gyp[i];
+                 }
+               });
+}
+
+// Divisor with count_include_pad: the window clipped to the padded input (PyTorch's rule).
+inline int64_t avg_divisor(const PoolGeom& g, int64_t oh, int64_t ow) {
+  const int64_t hs = oh * g.sh - g.ph, ws = ow * g.sw - g.pw;
+  return (std::min(hs + g.kh, g.H + g.ph) - hs) * (std::min(ws + g.kw, g.W + g.pw) - ws);
+}
+
+template <class T>
+void avg_forward_t(const Tensor& x, const Pool2dParams& p, Tensor& y) {
+  const PoolGeom g = make_geom(x.shape(), y.shape(), p);
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
+  parallel_for(0, g.planes, plane_grain(g), [&](int64_t b, int64_t e) {
+    for (int64_t pl = b; pl < e; ++pl) {
+      const T* xp = px + pl * g.H * g.W;
+      T* yp = py + pl * g.Ho * g.Wo;
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
+        const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
+          const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
+          T s = 0;
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) s += xp[h * g.W + w];
+          yp[oh * g.Wo + ow] = s / T(avg_divisor(g, oh, ow));
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void avg_backward_t(const Tensor& gy, const Pool2dParams& p, Tensor& gx) {
+  const PoolGeom g = make_geom(gx.shape(), gy.shape(), p);
+  const T* pgy = gy.data<T>();
+  T* pgx = gx.data<T>();
+  parallel_for(0, g.planes, plane_grain(g), [&](int64_t b, int64_t e) {
+    std::memset(pgx + b * g.H * g.W, 0, sizeof(T) * size_t((e - b) * g.H * g.W));
+    for (int64_t pl = b; pl < e; ++pl) {
+      T* gxp = pgx + pl * g.H * g.W;
+      const T* gyp = pgy + pl * g.Ho * g.Wo;
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
+        const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
+          const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
+          const T v = gyp[oh * g.Wo + ow] / T(avg_divisor(g, oh, ow));
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) gxp[h * g.W + w] += v;
+        }
+      }
+    }
+  });
+}
+
+#define NG_POOL_DISPATCH(dt, what, call)                                                   \
+  do {                                                                                     \
+    if ((dt) == DType::Float32) {                                                          \
+      using T = float;                                                                     \
+      call;                                                                                \
+    } else if ((dt) == DType::Float64) {                                                   \
+      using T = double;                                                                    \
+      call;                                                                                \
+    } else {                                                                               \
+      throw Error(std::string(what) + ": needs a floating tensor, got " + dtype_name(dt)); \
+    }                                                                                      \
+  } while (0)
+
+void max_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& argmax) {
+  NG_POOL_DISPATCH(x.dtype(), "max_pool2d", max_forward_t<T>(x, p, y, argmax));
+}
+void max_backward(const Tensor& gy, const Tensor& argmax, Tensor& gx) {
+  NG_POOL_DISPATCH(gy.dtype(), "max_pool2d backward", max_backward_t<T>(gy, argmax, gx));
+}
+void avg_forward(const Tensor& x, const Pool2dParams& p, Tensor& y) {
+  NG_POOL_DISPATCH(x.dtype(), "avg_pool2d", avg_forward_t<T>(x, p, y));
+}
+void avg_backward(const Tensor& gy, const Pool2dParams& p, Tensor& gx) {
+  NG_POOL_DISPATCH(gy.dtype(), "avg_pool2d backward", avg_backward_t<T>(gy, p, gx));
+}
+
+}  // namespace
+
+void register_pool() {
+  max_pool2d_forward_kernel.set(DeviceType::CPU, &max_forward);
+  max_pool2d_backward_kernel.set(DeviceType::CPU, &max_backward);
+  avg_pool2d_forward_kernel.set(DeviceType::CPU, &avg_forward);
+  avg_pool2d_backward_kernel.set(DeviceType::CPU, &avg_backward);
+}
+
 }  // namespace ng::cpu

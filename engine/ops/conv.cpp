@@ -1,0 +1,99 @@
+// conv2d: validation where the API is entered, the forward kernel call and its backward closure.
+#include "engine/ops/conv.h"
+
+#include "engine/autograd/autograd.h"
+
+namespace ng {
+
+namespace {
+
+std::string pair_str(const std::array<int64_t, 2>& a) {
+  return detail::concat("[", a[0], ", ", a[1], "]");
+}
+
+}  // namespace
+
+Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p,
+                          const std::string& who) {
+  NG_CHECK_SHAPE(x.size() == 4, who, ": input must be [N, C, H, W], got ", shape_str(x));
+  NG_CHECK_SHAPE(w.size() == 4, who, ": weight must be [out, in/groups, KH, KW], got ",
+                 shape_str(w));
+  for (int i = 0; i < 2; ++i) {
+    NG_CHECK(p.stride[i] >= 1, who, ": stride must be >= 1, got ", pair_str(p.stride));
+    NG_CHECK(p.dilation[i] >= 1, who, ": dilation must be >= 1, got ", pair_str(p.dilation));
+    NG_CHECK(p.padding[i] >= 0, who, ": padding must be >= 0, got ", pair_str(p.padding));
+  }
+  NG_CHECK(p.groups >= 1, who, ": groups must be >= 1, got ", p.groups);
+  const int64_t C = x[1], O = w[0];
+  NG_CHECK_SHAPE(w[2] >= 1 && w[3] >= 1 && O >= 1, who, ": weight ", shape_str(w),
+                 " has an empty dimension");
+  NG_CHECK_SHAPE(C % p.groups == 0, who, ": groups (", p.groups, ") does not divide the ", C,
+                 " input channels of input ", shape_str(x));
+  NG_CHECK_SHAPE(O % p.groups == 0, who, ": groups (", p.groups, ") does not divide the ", O,
+                 " output channels of weight ", shape_str(w));
+  NG_CHECK_SHAPE(w[1] * p.groups == C, who, ": input ", shape_str(x), " has ", C,
+                 " channels, weight ", shape_str(w), " expects ", w[1] * p.groups,
+                 p.groups > 1 ? detail::concat(" (", w[1], " per group x ", p.groups, " groups)")
+                              : std::string());
+  // Ho = (H + 2*pad - dil*(K-1) - 1) / stride + 1
+  int64_t out[2];
+  for (int i = 0; i < 2; ++i) {
+    const int64_t span = p.dilation[i] * (w[2 + i] - 1) + 1;  // extent of the dilated kernel
+    const int64_t padded = x[2 + i] + 2 * p.padding[i];
+    NG_CHECK_SHAPE(padded >= span, who, ": input ", shape_str(x), " padded by ",
+                   pair_str(p.padding), " is smaller than the ", w[2], "x", w[3], " kernel",
+                   (p.dilation[0] > 1 || p.dilation[1] > 1)
+                       ? detail::concat(" with dilation ", pair_str(p.dilation))
+                       : std::string(),
+                   " (output size would be < 1)");
+    out[i] = (padded - span) / p.stride[i] + 1;
+  }
+  return {x[0], O, out[0], out[1]};
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+              const std::string& who) {
+  NG_CHECK(x.defined() && w.defined(), who, ": the input or the weight is undefined");
+  NG_CHECK(is_floating(x.dtype()) && x.dtype() == w.dtype(), who,
+           ": input and weight must share a floating dtype, got ", dtype_name(x.dtype()), " and ",
+           dtype_name(w.dtype()));
+  NG_CHECK(x.device() == w.device(), who, ": input is on ", x.device().str(), ", weight on ",
+           w.device().str());
+  const Shape ys = conv2d_output_shape(x.shape(), w.shape(), p, who);
+  if (b.defined()) {
+    NG_CHECK(b.dtype() == x.dtype() && b.device() == x.device(), who, ": bias is ",
+             dtype_name(b.dtype()), " on ", b.device().str(), ", expected ", dtype_name(x.dtype()),
+             " on ", x.device().str());
+    NG_CHECK_SHAPE(b.dim() == 1 && b.size(0) == w.size(0), who, ": bias has shape ",
+                   shape_str(b.shape()), ", expected [", w.size(0), "]");
+  }
+  // x: [N, C, H, W], w: [O, C/G, KH, KW], b: [O] -> y: [N, O, Ho, Wo]
+  Tensor xc = x.contiguous().detach(), wc = w.contiguous().detach();
+  Tensor bc = b.defined() ? b.contiguous().detach() : Tensor();
+  Tensor y = Tensor::empty(ys, x.dtype(), x.device());
+  conv2d_forward_kernel(x.device())(xc, wc, bc, p, y);
+
+  if (autograd::should_record({&x, &w, &b})) {
+    const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
+    const bool gb_needed = b.defined() && b.requires_grad();
+    autograd::record(
+        y, "Conv2d", {x, w, b}, [xc, wc, p, gx_needed, gw_needed, gb_needed](const Tensor& g) {
+          Tensor gy = g.contiguous();  // [N, O, Ho, Wo]
+          Tensor gx, gw, gb;
+          if (gx_needed) {
+            gx = Tensor::empty(xc.shape(), xc.dtype(), xc.device());  // [N, C, H, W]
+            conv2d_backward_data_kernel(gy.device())(gy, wc, p, gx);
+          }
+          if (gw_needed || gb_needed) {
+            // The kernel always writes gw; with only the bias trainable it is dropped.
+            gw = Tensor::empty(wc.shape(), wc.dtype(), wc.device());  // [O, C/G, KH, KW]
+            if (gb_needed) gb = Tensor::empty({wc.size(0)}, wc.dtype(), wc.device());  // [O]
+            conv2d_backward_weight_kernel(gy.device())(gy, xc, p, gw, gb);
+          }
+          return std::vector<Tensor>{gx, gw_needed ? gw : Tensor(), gb};
+        });
+  }
+  return y;
+}
+
+}  // namespace ng
