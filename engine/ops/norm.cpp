@@ -1,0 +1,170 @@
+#include "engine/ops/norm.h"
+
+#include <cmath>
+
+#include "engine/autograd/autograd.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+
+namespace ng {
+namespace {
+
+// A per-feature parameter (gamma, beta, running stats) must match x's dtype, device and shape.
+void check_param(const Tensor& p, const char* what, const Tensor& x, const Shape& expected,
+                 const std::string& who) {
+  if (!p.defined()) return;
+  NG_CHECK(p.device() == x.device(), who, ": ", what, " is on ", p.device().str(),
+           " but the input is on ", x.device().str());
+  NG_CHECK(p.dtype() == x.dtype(), who, ": ", what, " is ", dtype_name(p.dtype()),
+           " but the input is ", dtype_name(x.dtype()));
+  NG_CHECK_SHAPE(p.shape() == expected, who, ": ", what, " has shape ", shape_str(p.shape()),
+                 ", expected ", shape_str(expected));
+}
+
+void check_input(const Tensor& x, const std::string& who) {
+  NG_CHECK(x.defined(), who, ": the input is undefined");
+  NG_CHECK(is_floating(x.dtype()), who, ": needs a floating input, got ", dtype_name(x.dtype()));
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                  Tensor running_var, Mode mode, double momentum, double eps,
+                  const std::string& who) {
+  check_input(x, who);
+  NG_CHECK_SHAPE(x.dim() >= 2, who, ": input has shape ", shape_str(x.shape()),
+                 ", expected [N, C] or [N, C, H, W]");
+  const int64_t N = x.size(0), C = x.size(1), S = x.numel() / std::max<int64_t>(1, N * C);
+  check_param(gamma, "weight (gamma)", x, {C}, who);
+  check_param(beta, "bias (beta)", x, {C}, who);
+  check_param(running_mean, "running_mean", x, {C}, who);
+  check_param(running_var, "running_var", x, {C}, who);
+  NG_CHECK(running_mean.defined() == running_var.defined(), who,
+           ": running_mean and running_var must both be given or both be undefined");
+  NG_CHECK(mode == Mode::Train || running_mean.defined(), who,
+           ": eval mode needs running statistics (running_mean and running_var are undefined)");
+  NG_CHECK(eps > 0, who, ": eps must be positive, got ", eps);
+  if (mode == Mode::Train) {
+    NG_CHECK_SHAPE(N * S > 1, who, ": training needs more than one value per channel, input has ",
+                   "shape ", shape_str(x.shape()));
+    NG_CHECK(momentum >= 0 && momentum <= 1, who, ": momentum must be in [0, 1], got ", momentum);
+  }
+  if (running_mean.defined())
+    NG_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), who,
+             ": running statistics must be contiguous");
+
+  // x: [N, C, S...] -> y: same shape; mean, invstd: [C]
+  Tensor xc = x.contiguous().detach();
+  Tensor gc = gamma.defined() ? gamma.contiguous().detach() : Tensor();
+  Tensor bc = beta.defined() ? beta.contiguous().detach() : Tensor();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = Tensor::empty({C}, x.dtype(), x.device());
+  Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());
+  batch_norm_forward_kernel(x.device())(xc, gc, bc, running_mean, running_var, mode, momentum, eps,
+                                        y, mean, invstd);
+
+  if (autograd::should_record({&x, &gamma, &beta})) {
+    bool gx = x.requires_grad(), gg = gamma.defined() && gamma.requires_grad(),
+         gb = beta.defined() && beta.requires_grad();
+    if (mode == Mode::Train) {
+      autograd::record(
+          y, "BatchNorm", {x, gamma, beta}, [xc, gc, mean, invstd, gx, gg, gb, C](const Tensor& g) {
+            Tensor gyc = g.contiguous();
+            Tensor gxo = gx ? Tensor::empty_like(xc) : Tensor();
+            Tensor ggo = gg ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
+            Tensor gbo = gb ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
+            batch_norm_backward_kernel(xc.device())(gyc, xc, gc, mean, invstd, gxo, ggo, gbo);
+            return std::vector<Tensor>{gxo, ggo, gbo};
+          });
+    } else {
+      // Eval: y = (x - rm) * invstd * gamma + beta is affine in x with constant statistics, so
+      // the backward is plain elementwise algebra over a snapshot of the running stats.
+      autograd::NoGradGuard no_grad;
+      Shape bshape(x.dim(), 1);
+      bshape[1] = C;  // [1, C, 1, ...] broadcasts over N and the spatial dims
+      Tensor rm = running_mean.clone().reshape(bshape);
+      Tensor inv = reciprocal(sqrt(add_scalar(running_var, eps))).reshape(bshape);
+      Tensor gam = gc.defined() ? gc.reshape(bshape) : Tensor();
+      std::vector<int64_t> axes;
+      for (int64_t i = 0; i < x.dim(); ++i)
+        if (i != 1) axes.push_back(i);
+      Tensor xs = gg ? xc : Tensor();  // x is needed only for ggamma
+      autograd::record(
+          y, "BatchNorm", {x, gamma, beta}, [xs, rm, inv, gam, axes, gx, gg, gb](const Tensor& g) {
+            Tensor scale = gam.defined() ? mul(inv, gam) : inv;
+            return std::vector<Tensor>{gx ? mul(g, scale) : Tensor(),
+                                       gg ? sum(mul(g, mul(sub(xs, rm), inv)), axes) : Tensor(),
+                                       gb ? sum(g, axes) : Tensor()};
+          });
+    }
+  }
+  return y;
+}
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma,
+                  const Tensor& beta, double eps, const std::string& who) {
+  check_input(x, who);
+  const int64_t k = int64_t(normalized_shape.size());
+  bool fits = k >= 1 && k <= x.dim();
+  for (int64_t i = 0; fits && i < k; ++i) fits = x.shape()[x.dim() - k + i] == normalized_shape[i];
+  NG_CHECK_SHAPE(fits, who, ": input has shape ", shape_str(x.shape()),
+                 " whose trailing dims do not match normalized_shape ",
+                 shape_str(normalized_shape));
+  check_param(gamma, "weight (gamma)", x, normalized_shape, who);
+  check_param(beta, "bias (beta)", x, normalized_shape, who);
+  NG_CHECK(eps > 0, who, ": eps must be positive, got ", eps);
+
+  // x: [..., *normalized_shape] seen as [M, D] -> y: same shape; mean, invstd: [M]
+  const int64_t D = numel(normalized_shape), M = D ? x.numel() / D : 0;
+  Tensor xc = x.contiguous().detach();
+  Tensor gc = gamma.defined() ? gamma.contiguous().detach() : Tensor();
+  Tensor bc = beta.defined() ? beta.contiguous().detach() : Tensor();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor mean = Tensor::empty({M}, x.dtype(), x.device());
+  Tensor invstd = Tensor::empty({M}, x.dtype(), x.device());
+  layer_norm_forward_kernel(x.device())(xc, gc, bc, eps, y, mean, invstd);
+
+  if (autograd::should_record({&x, &gamma, &beta})) {
+    bool gx = x.requires_grad(), gg = gamma.defined() && gamma.requires_grad(),
+         gb = beta.defined() && beta.requires_grad();
+    autograd::record(
+        y, "LayerNorm", {x, gamma, beta},
+        [xc, gc, mean, invstd, gx, gg, gb, normalized_shape](const Tensor& g) {
+          Tensor gyc = g.contiguous();
+          Tensor gxo = gx ? Tensor::empty_like(xc) : Tensor();
+          Tensor ggo = gg ? Tensor::empty(normalized_shape, xc.dtype(), xc.device()) : Tensor();
+          Tensor gbo = gb ? Tensor::empty(normalized_shape, xc.dtype(), xc.device()) : Tensor();
+          layer_norm_backward_kernel(xc.device())(gyc, xc, gc, mean, invstd, gxo, ggo, gbo);
+          return std::vector<Tensor>{gxo, ggo, gbo};
+        });
+  }
+  return y;
+}
+
+Tensor dropout(const Tensor& x, double p, Mode mode, Rng& rng, const std::string& who) {
+  check_input(x, who);
+  NG_CHECK(p >= 0 && p <= 1, who, ": dropout probability must be in [0, 1], got ", p);
+  if (mode == Mode::Eval || p == 0) return x;
+
+  // NOTE [Dropout masks]: the mask is drawn on the host with Philox (Rng::fill_bernoulli), so a
+  // seed gives the same mask on every device and thread count; it holds 0 or 1/(1-p).
+  const double keep = 1.0 - p, scale = keep > 0 ? 1.0 / keep : 0.0;
+  Tensor mask = Tensor::empty(x.shape(), x.dtype(), Device::cpu());
+  if (x.dtype() == DType::Float32)
+    rng.fill_bernoulli(mask.data<float>(), mask.numel(), keep, scale);
+  else
+    rng.fill_bernoulli(mask.data<double>(), mask.numel(), keep, scale);
+  if (!x.device().is_cpu()) mask = mask.to(x.device());
+
+  Tensor y;
+  {
+    autograd::NoGradGuard no_grad;
+    y = mul(x.detach(), mask);  // x: [...] * mask: [...] -> y: [...]
+  }
+  if (autograd::should_record({&x}))
+    autograd::record(y, "Dropout", {x},
+                     [mask](const Tensor& g) { return std::vector<Tensor>{mul(g, mask)}; });
+  return y;
+}
+
+}  // namespace ng
