@@ -192,8 +192,8 @@ Model::Result Model::forward(const std::vector<Tensor>& inputs, const Tensor& la
   return r;
 }
 
-Model::Result Model::forward(const std::map<std::string, Tensor, std::less<>>& inputs,
-                             const Tensor& labels) {
+Model::Result Model::forward_by_id(const std::map<std::string, Tensor, std::less<>>& inputs,
+                                   const Tensor& labels) {
   std::vector<Tensor> ordered;
   for (const std::string& id : input_ids_) {
     auto it = inputs.find(id);

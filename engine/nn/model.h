@@ -57,9 +57,10 @@ class Model {
   Result forward(const std::vector<Tensor>& inputs, const Tensor& labels = Tensor());
   // The same, reusing `result`'s storage from the previous step.
   void forward(const std::vector<Tensor>& inputs, const Tensor& labels, Result& result);
-  // Inputs by Input node id; throws ng::Error for a missing or unknown id.
-  Result forward(const std::map<std::string, Tensor, std::less<>>& inputs,
-                 const Tensor& labels = Tensor());
+  // Inputs by Input node id; throws ng::Error for a missing or unknown id. (A separate name:
+  // a braced list {x, t} would otherwise also match std::map's iterator-pair constructor.)
+  Result forward_by_id(const std::map<std::string, Tensor, std::less<>>& inputs,
+                       const Tensor& labels = Tensor());
 
   // Trainable weights and buffers (running statistics), as ("node/param", tensor).
   const std::vector<std::pair<std::string, Tensor>>& parameters() const { return params_; }

@@ -114,8 +114,9 @@ void register_activations(LayerRegistry& r) {
                "classifier use BCEWithLogitsLoss on the raw score instead of Sigmoid + loss.",
                UnaryOp::Sigmoid, "nn.Sigmoid()"));
   r.add(simple("Tanh", "Squashes values into (-1, 1).",
-               "Tanh(x) maps any number into (-1, 1), centred on 0. Classic in recurrent "
-               "networks; like Sigmoid, its gradient vanishes for large |x|.",
+               "Tanh(x) = (exp(x) - exp(-x)) / (exp(x) + exp(-x)) maps any number into (-1, 1), "
+               "centred on 0, which makes it a better hidden activation than Sigmoid. Classic "
+               "in recurrent networks; like Sigmoid, its gradient vanishes for large |x|.",
                UnaryOp::Tanh, "nn.Tanh()"));
   r.add(simple("GELU", "Smooth ReLU used by transformers.",
                "GELU(x) = x * Phi(x), where Phi is the standard normal CDF: a smooth version of "
