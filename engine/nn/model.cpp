@@ -1,0 +1,210 @@
+#include "engine/nn/model.h"
+
+#include <algorithm>
+
+#include "engine/autograd/autograd.h"
+
+namespace ng {
+
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+uint64_t fnv1a64(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+// The initial value of one weight, from its own Philox stream: seed mixed with its name.
+Tensor initial_weight(const WeightDef& w, const std::string& qualified, uint64_t seed) {
+  Rng rng(splitmix64(seed ^ fnv1a64(qualified)));
+  switch (w.init.kind) {
+    case WeightInit::Kind::Zeros: return Tensor::zeros(w.shape);
+    case WeightInit::Kind::Ones: return Tensor::ones(w.shape);
+    case WeightInit::Kind::Uniform: return Tensor::uniform(w.shape, w.init.a, w.init.b, rng);
+    case WeightInit::Kind::Normal: {
+      Tensor t = Tensor::empty(w.shape);
+      rng.fill_normal(t.data<float>(), t.numel(), w.init.a, w.init.b);
+      return t;
+    }
+  }
+  return Tensor();
+}
+
+}  // namespace
+
+Model Model::compile(const GraphSpec& spec, uint64_t seed) {
+  Model m;
+  m.spec_ = spec;
+  m.analysis_ = analyze(spec);
+  if (!m.analysis_.ok()) {
+    std::vector<Diagnostic> errors;
+    for (const Diagnostic& d : m.analysis_.diagnostics)
+      if (d.severity == Severity::Error) errors.push_back(d);
+    throw Error("the graph has " + std::to_string(errors.size()) + " problem" +
+                (errors.size() == 1 ? "" : "s") + ":\n" + format_diagnostics(errors));
+  }
+  m.rng_ = Rng(seed);
+  const auto& nodes = m.analysis_.nodes;
+
+  // Slots: every output port of every node, then the labels, then the fed inputs.
+  m.first_out_slot_.resize(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    m.first_out_slot_[i] = m.n_out_slots_;
+    m.n_out_slots_ += int(nodes[i].def->outputs.size());
+  }
+  m.labels_slot_ = m.n_out_slots_;
+  for (int i : m.analysis_.input_nodes) m.input_ids_.push_back(nodes[size_t(i)].id);
+  m.slots_.resize(size_t(m.n_out_slots_) + 1 + m.input_ids_.size());
+
+  for (int i : m.analysis_.order) {
+    const NodeInfo& n = nodes[size_t(i)];
+    Step s;
+    s.node = i;
+    if (n.def->category == LayerCategory::Input) {
+      auto pos = std::find(m.analysis_.input_nodes.begin(), m.analysis_.input_nodes.end(), i);
+      s.in_slots.push_back(m.labels_slot_ + 1 + int(pos - m.analysis_.input_nodes.begin()));
+    }
+    for (size_t p = 0; p < n.inputs.size(); ++p) {
+      if (n.inputs[p].empty()) {
+        // NOTE [Free loss target]: an unconnected loss target is the batch's labels.
+        s.in_slots.push_back(n.def->is_loss() ? m.labels_slot_ : -1);
+        continue;
+      }
+      for (const PortLink& l : n.inputs[p])
+        s.in_slots.push_back(m.first_out_slot_[size_t(l.node)] + l.port);
+    }
+    s.w_begin = int(m.weights_.size());
+    for (const WeightDef& w : n.weights) {
+      std::string q = n.id + "/" + w.name;
+      Tensor t = initial_weight(w, q, seed);
+      if (w.role == WeightRole::Parameter) t.set_requires_grad(true);
+      m.weights_.push_back(t);
+      m.roles_.push_back(w.role);
+    }
+    s.w_count = int(m.weights_.size()) - s.w_begin;
+    s.out_begin = m.first_out_slot_[size_t(i)];
+    s.out_count = int(n.def->outputs.size());
+    s.fn = n.def->build(n.def->who(n.id), n.params);
+    if (n.def->is_loss() && i == m.analysis_.loss_node) {
+      m.loss_id_ = n.id;
+      m.loss_slot_ = s.out_begin;
+      m.prediction_slot_ = s.in_slots.empty() ? -1 : s.in_slots[0];
+    }
+    m.scratch_.resize(std::max(m.scratch_.size(), s.in_slots.size()));
+    m.steps_.push_back(std::move(s));
+  }
+  m.refresh_named();
+  return m;
+}
+
+void Model::refresh_named() {
+  params_.clear();
+  buffers_.clear();
+  for (const Step& s : steps_) {
+    const NodeInfo& n = analysis_.nodes[size_t(s.node)];
+    for (int k = 0; k < s.w_count; ++k) {
+      size_t w = size_t(s.w_begin + k);
+      auto entry = std::make_pair(n.id + "/" + n.weights[size_t(k)].name, weights_[w]);
+      (roles_[w] == WeightRole::Parameter ? params_ : buffers_).push_back(std::move(entry));
+    }
+  }
+}
+
+int64_t Model::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p.second.numel();
+  return n;
+}
+
+void Model::zero_grad() {
+  for (auto& p : params_) p.second.zero_grad();
+}
+
+void Model::to(Device d) {
+  if (d == device_) return;
+  autograd::NoGradGuard no_grad;
+  for (size_t w = 0; w < weights_.size(); ++w) {
+    Tensor t = weights_[w].detach().to(d).detach();
+    if (roles_[w] == WeightRole::Parameter) t.set_requires_grad(true);
+    weights_[w] = t;
+  }
+  device_ = d;
+  refresh_named();
+}
+
+void Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels, Result& r) {
+  if (inputs.size() != input_ids_.size()) {
+    std::string ids;
+    for (const auto& id : input_ids_) ids += (ids.empty() ? "" : ", ") + id;
+    throw Error("Model: the graph has " + std::to_string(input_ids_.size()) + " input" +
+                (input_ids_.size() == 1 ? "" : "s") + " (" + ids + "), got " +
+                std::to_string(inputs.size()) + " tensors");
+  }
+  auto on_device = [&](const Tensor& t) {
+    return !t.defined() || t.device() == device_ ? t : t.to(device_);
+  };
+  for (Tensor& v : slots_) v = Tensor();
+  slots_[size_t(labels_slot_)] = on_device(labels);
+  for (size_t k = 0; k < inputs.size(); ++k)
+    slots_[size_t(labels_slot_) + 1 + k] = on_device(inputs[k]);
+
+  for (Step& s : steps_) {
+    bool runnable = true;
+    for (size_t k = 0; k < s.in_slots.size(); ++k) {
+      int slot = s.in_slots[k];
+      scratch_[k] = slot < 0 ? Tensor() : slots_[size_t(slot)];
+      if (slot >= 0 && !scratch_[k].defined()) runnable = false;  // e.g. no labels
+    }
+    if (!runnable) continue;
+    LayerCall call;
+    call.inputs = std::span<const Tensor>(scratch_.data(), s.in_slots.size());
+    call.weights = std::span<Tensor>(weights_.data() + s.w_begin, size_t(s.w_count));
+    call.outputs = std::span<Tensor>(slots_.data() + s.out_begin, size_t(s.out_count));
+    call.mode = mode_;
+    call.rng = &rng_;
+    s.fn(call);
+  }
+  for (size_t k = 0; k < scratch_.size(); ++k) scratch_[k] = Tensor();
+
+  r.loss = loss_slot_ >= 0 ? slots_[size_t(loss_slot_)] : Tensor();
+  r.prediction = prediction_slot_ >= 0 ? slots_[size_t(prediction_slot_)] : Tensor();
+  r.outputs.resize(first_out_slot_.size());
+  for (size_t i = 0; i < first_out_slot_.size(); ++i)
+    r.outputs[i] = slots_[size_t(first_out_slot_[i])];
+  // The slots are not kept: the caller owns the activations (and the autograd graph).
+  for (Tensor& v : slots_) v = Tensor();
+}
+
+Model::Result Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels) {
+  Result r;
+  forward(inputs, labels, r);
+  return r;
+}
+
+Model::Result Model::forward_by_id(const std::map<std::string, Tensor, std::less<>>& inputs,
+                                   const Tensor& labels) {
+  std::vector<Tensor> ordered;
+  for (const std::string& id : input_ids_) {
+    auto it = inputs.find(id);
+    NG_CHECK(it != inputs.end(), "Model: no tensor given for Input '", id, "'");
+    ordered.push_back(it->second);
+  }
+  for (const auto& [id, t] : inputs) {
+    bool known = std::find(input_ids_.begin(), input_ids_.end(), id) != input_ids_.end();
+    NG_CHECK(known, "Model: '", id, "' is not an Input node of the graph");
+  }
+  return forward(ordered, labels);
+}
+
+}  // namespace ng

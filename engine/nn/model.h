@@ -1,0 +1,122 @@
+// Model: the executable network built from a GraphSpec. compile() validates the graph (all
+// problems at once), orders the nodes topologically (branches and merges allowed), creates and
+// initialises the weights from a seed, and builds each node's layer from the LayerRegistry.
+// forward() then runs the precomputed plan: no JSON, no lookups by string, no bookkeeping
+// allocation beyond the tensors themselves.
+//
+//   Model m = Model::compile(GraphSpec::from_json(j), /*seed=*/42);
+//   Model::Result r = m.forward({x}, labels);   // x: [N, 1, 28, 28] for the Input node
+//   r.loss.backward();                          // gradients in m.parameters()[i].second.grad()
+//   r.outputs[m.node_index("conv1")];           // any node's activations, for the GUI
+//   m.set_mode(Mode::Eval);                     // BatchNorm running stats, no dropout
+//
+// Parameter names are "<node id>/<param>" ("fc1/weight", "bn1/running_mean"), PyTorch's names
+// after the slash, in topological order of the nodes (ties in GraphSpec order).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/core/rng.h"
+#include "engine/core/tensor.h"
+#include "engine/graph/graph_spec.h"
+#include "engine/graph/layer_registry.h"
+#include "engine/graph/validate.h"
+#include "engine/ops/norm.h"  // Mode
+
+namespace ng {
+
+class Model {
+ public:
+  // Throws ng::Error listing every error diagnostic when the graph is invalid. The same seed
+  // gives the same initial weights; each weight draws from its own stream keyed by its
+  // qualified name, so editing one node does not change the others' initial weights.
+  static Model compile(const GraphSpec& spec, uint64_t seed = 0);
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+  ~Model();
+
+  struct Result {
+    Tensor loss;        // scalar; undefined when no labels were given and the target is free
+    Tensor prediction;  // what enters the loss's "input" port (the logits), when computed
+    // Per node in GraphSpec order, the output of its first output port (undefined for a node
+    // that could not run, e.g. the loss without labels).
+    std::vector<Tensor> outputs;
+  };
+
+  // `inputs` follow input_ids() (the Input nodes in GraphSpec order); labels are the batch's
+  // labels, used by the loss when its "target" port is unconnected. Inputs and labels are moved
+  // to the model's device. Records autograd unless a NoGradGuard is alive.
+  Result forward(const std::vector<Tensor>& inputs, const Tensor& labels = Tensor());
+  // The same, reusing `result`'s storage from the previous step.
+  void forward(const std::vector<Tensor>& inputs, const Tensor& labels, Result& result);
+  // Inputs by Input node id; throws ng::Error for a missing or unknown id. (A separate name:
+  // a braced list {x, t} would otherwise also match std::map's iterator-pair constructor.)
+  Result forward_by_id(const std::map<std::string, Tensor, std::less<>>& inputs,
+                       const Tensor& labels = Tensor());
+
+  // Trainable weights and buffers (running statistics), as ("node/param", tensor).
+  const std::vector<std::pair<std::string, Tensor>>& parameters() const { return params_; }
+  const std::vector<std::pair<std::string, Tensor>>& buffers() const { return buffers_; }
+  int64_t parameter_count() const;
+  void zero_grad();
+
+  void set_mode(Mode m) { mode_ = m; }
+  Mode mode() const { return mode_; }
+  // Moves weights and buffers (gradients are dropped). Tensor handles from parameters() taken
+  // before the move refer to the old copies: create optimisers after to().
+  void to(Device d);
+  Device device() const { return device_; }
+  // The generator dropout draws from; its state goes into checkpoints.
+  Rng& rng() { return rng_; }
+
+  const GraphSpec& spec() const { return spec_; }
+  // Inferred shapes, resolved params, parameter counts per node (for the GUI and exporters).
+  const GraphAnalysis& analysis() const { return analysis_; }
+  const std::vector<std::string>& input_ids() const { return input_ids_; }
+  int node_index(std::string_view id) const { return analysis_.index_of(id); }
+  // The loss node's id ("" when the graph has none).
+  const std::string& loss_id() const { return loss_id_; }
+
+ private:
+  Model() = default;
+
+  // One node of the plan, in topological order.
+  struct Step {
+    LayerFn fn;
+    int node = -1;                 // GraphSpec index
+    std::vector<int> in_slots;     // per input value; -1: undefined (free optional port)
+    int w_begin = 0, w_count = 0;  // into weights_
+    int out_begin = 0, out_count = 0;  // into slots_
+  };
+
+  GraphSpec spec_;
+  GraphAnalysis analysis_;
+  std::vector<Step> steps_;
+  std::vector<Tensor> weights_;  // all nodes' weights, step by step, in declared order
+  std::vector<WeightRole> roles_;
+  std::vector<std::pair<std::string, Tensor>> params_, buffers_;
+  std::vector<int> first_out_slot_;  // per node (GraphSpec order)
+  int n_out_slots_ = 0;              // node outputs; then the labels slot, then the inputs
+  int labels_slot_ = 0;
+  int prediction_slot_ = -1;
+  int loss_slot_ = -1;
+  std::vector<std::string> input_ids_;
+  std::string loss_id_;
+  std::vector<Tensor> slots_;    // values of the current step
+  std::vector<Tensor> scratch_;  // inputs of the current layer call
+  Mode mode_ = Mode::Train;
+  Device device_ = Device::cpu();
+  Rng rng_;
+
+  void refresh_named();
+};
+
+}  // namespace ng
