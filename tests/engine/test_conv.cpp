@@ -82,6 +82,12 @@ std::vector<ConvCase> conv_cases() {
       {"1x1", {3, 4, 4, 5}, {3, 4, 1, 1}, params(), true},
       {"1x1 stride 2", {3, 4, 5, 5}, {6, 4, 1, 1}, params({2, 2}), false},
       {"kernel covers padded input", {3, 2, 3, 3}, {2, 2, 5, 5}, params({1, 1}, {1, 1}), true},
+      {"padding wider than the kernel", {3, 2, 4, 4}, {3, 2, 1, 1}, params({1, 1}, {1, 1}), true},
+      {"many channels, wide rows",
+       {1, 9, 3, 17},
+       {9, 9, 2, 3},
+       params({1, 1}, {1, 2}, {1, 2}),
+       true},
   };
 }
 

@@ -137,6 +137,20 @@ TEST(MaxPool2d, OverlappingWindowsAccumulateGradient) {
   EXPECT_EQ(std::accumulate(g.begin(), g.end(), 0.0), 10.0);
 }
 
+TEST(MaxPool2d, NaNInAWindowGivesNaN) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor x = Tensor::from_vector<double>({1, 2, 3, 4,     //
+                                          5, nan, 7, 8,   //
+                                          9, 10, 11, 12,  //
+                                          13, 14, 15, 16},
+                                         {1, 1, 4, 4});
+  for (const auto& p : {pool({2, 2}, {2, 2}), pool({3, 3}, {1, 1}, {1, 1})}) {
+    auto y = max_pool2d(x, p).to_vector<double>();
+    EXPECT_TRUE(std::isnan(y[0]));
+    EXPECT_FALSE(std::isnan(y.back()));
+  }
+}
+
 TEST(AvgPool2d, PaddingCountsInTheDivisor) {
   // All ones, 3x3 windows, stride 1, padding 1: a corner window sees 4 ones out of 9 cells.
   Tensor x = Tensor::ones({1, 1, 3, 3}, DType::Float64);

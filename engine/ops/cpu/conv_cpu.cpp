@@ -1,16 +1,33 @@
-// CPU conv2d kernels: im2col + GEMM (OpenBLAS) per sample and group, threads over the batch.
+// CPU conv2d kernels. Threads split the batch into one contiguous block of samples each; every
+// thread owns its scratch buffers and reuses them for all of its samples (OpenBLAS runs
+// single-threaded inside the parallel region). Two algorithms:
 //
-// Each thread takes a contiguous block of samples and owns one column buffer, reused for all of
-// its samples; OpenBLAS runs single-threaded inside the parallel region. Per sample n, group g:
+// Direct (stride 1, groups 1 — the 3x3 convs of ResNet and both LeNet convs): each input plane
+// is copied into a zero-padded buffer of width Wp, and the output is computed on that width, so
+// output position q = oh*Wp + ow reads input q + kh*dh*Wp + kw*dw: a 1-D convolution over the
+// flattened planes, with no im2col matrix and no GEMM packing. The Wp - Wo columns at the end
+// of each output row are computed and dropped. (NOTE [Padded-width convolution])
+//   forward:         yext[o, q]  = sum_{c,kh,kw} W[o, c, kh, kw] * xpad[c, q + off(kh, kw)]
+//   backward-data:   the same with gy padded by (K-1)*d - p and W flipped and transposed
+//   backward-weight: gW[o, c, kh, kw] = sum_q gyext[o, q] * xpad[c, q + off(kh, kw)], gyext
+//                    being gy laid out on width Wp with zeros in the dropped columns
+// The inner loops keep a block of outputs in SIMD registers (GCC vector extensions, so
+// -march=native picks AVX-512 or AVX2 and other targets still compile).
+//
+// im2col + GEMM (strided and grouped convs), per sample n and group g:
 //   forward:         cols = im2col(x[n])                 // [C*KH*KW, Ho*Wo]
 //                    y[n]_g = W_g cols_g (+ b)           // [O/G, Cg*KH*KW] x [Cg*KH*KW, Ho*Wo]
 //   backward-data:   cols_g = W_g^T gy[n]_g;  gx[n] = col2im(cols)
-//   backward-weight: gW_g += gy[n]_g cols_g^T            // per-thread partial sums, then reduced
+//   backward-weight: gW_g += gy[n]_g cols_g^T
 // A 1x1 convolution with stride 1 and no padding uses x[n] (and gx[n]) as its columns directly.
+//
+// Backward-weight sums per-thread partial gradients in a fixed order after the parallel region,
+// so results are reproducible for a given thread count.
 #include <cblas.h>
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "engine/core/parallel.h"
 #include "engine/ops/conv.h"
@@ -18,6 +35,9 @@
 
 namespace ng::cpu {
 namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
 
 struct ConvGeom {
   int64_t N, C, H, W;  // input
@@ -41,6 +61,322 @@ ConvGeom make_geom(const Shape& x, const Shape& w, const Shape& y, const Conv2dP
   g.pointwise = g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
   return g;
 }
+
+inline bool use_direct(const ConvGeom& g) {
+  return g.sh == 1 && g.sw == 1 && g.G == 1 && !g.pointwise;
+}
+
+inline int64_t round_up(int64_t v, int64_t m) {
+  return (v + m - 1) / m * m;
+}
+
+// Splits the batch into one contiguous block per thread: f(t, n_begin, n_end), t < nblocks.
+template <class F>
+void for_each_block(int64_t nblocks, int64_t N, const F& f) {
+  parallel_for(0, nblocks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) f(t, t * N / nblocks, (t + 1) * N / nblocks);
+  });
+}
+
+inline int64_t num_blocks(int64_t N) {
+  return std::max<int64_t>(1, std::min<int64_t>(num_threads(), N));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Direct convolution on padded-width planes (NOTE [Padded-width convolution])
+
+template <class T>
+struct SimdOf {
+  // One 64-byte vector; alignment of T so that loads and stores may be unaligned.
+  typedef T type __attribute__((vector_size(64), aligned(alignof(T))));
+};
+template <class T>
+using Vec = typename SimdOf<T>::type;
+template <class T>
+constexpr int64_t kLanes = int64_t(64 / sizeof(T));
+
+template <class T>
+inline Vec<T> load(const T* p) {  // compiles to one unaligned vector load
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <class T>
+inline void store(T* p, Vec<T> v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+constexpr int kOB = 8;       // forward: output channels per register block
+constexpr int kQV = 2;       // forward: vectors of output positions per register block
+constexpr int kMaxTaps = 9;  // backward-weight: kernel taps per register block
+
+// A stack of `ch` planes [H, W] zero-padded by (ph, pw) to [Hp, Wp], flattened, and the
+// stride-1 output of a (KH, KW) kernel with dilation (dh, dw) over it, on the padded width.
+struct PaddedPlanes {
+  int64_t ch, H, W, ph, pw;
+  int64_t Hp, Wp, plane;
+  int64_t Ho, Wo;  // output rows and valid columns
+  int64_t Q, Qr;   // Ho*Wp output positions, rounded up to the register block
+  int64_t size;    // ch*plane plus the slack the last block reads past the end
+
+  PaddedPlanes(int64_t ch_, int64_t H_, int64_t W_, int64_t ph_, int64_t pw_, int64_t KH,
+               int64_t KW, int64_t dh, int64_t dw, int64_t qblock)
+      : ch(ch_), H(H_), W(W_), ph(ph_), pw(pw_) {
+    Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp;
+    Ho = Hp - (KH - 1) * dh, Wo = Wp - (KW - 1) * dw;
+    Q = Ho * Wp, Qr = round_up(Q, qblock);
+    // The last read is (ch-1)*plane + (Qr-1) + (KH-1)*dh*Wp + (KW-1)*dw, and
+    // (KH-1)*dh*Wp = plane - Q.
+    size = ch * plane + (Qr - Q) + (KW - 1) * dw;
+  }
+
+  // Copies src [ch, H, W] into the interior of dst; the border must already be zero.
+  template <class T>
+  void fill(const T* src, T* dst) const {
+    for (int64_t c = 0; c < ch; ++c)
+      for (int64_t h = 0; h < H; ++h)
+        std::memcpy(dst + c * plane + (h + ph) * Wp + pw, src + (c * H + h) * W, sizeof(T) * W);
+  }
+};
+
+// out[o, q0 .. q0 + kQV*lanes) = sum_{c, kh, kw} wr[c, kh, kw, o] * in[c*plane + q + off(kh, kw)]
+// for the kOB output channels whose weights wr holds ([Cin, KH, KW, kOB]).
+template <class T>
+inline void direct_block(const T* in, int64_t plane, int64_t Cin, int64_t KH, int64_t KW,
+                         int64_t row_step, int64_t dw, const T* wr, T* out, int64_t ldo) {
+  constexpr int64_t L = kLanes<T>;
+  Vec<T> acc[kOB][kQV];
+  for (int o = 0; o < kOB; ++o)
+    for (int v = 0; v < kQV; ++v) acc[o][v] = Vec<T>{};
+  for (int64_t c = 0; c < Cin; ++c) {
+    const T* ic = in + c * plane;
+    for (int64_t kh = 0; kh < KH; ++kh) {
+      const T* ir = ic + kh * row_step;
+      for (int64_t kw = 0; kw < KW; ++kw, wr += kOB) {
+        Vec<T> xv[kQV];
+        for (int v = 0; v < kQV; ++v) xv[v] = load(ir + kw * dw + v * L);
+        for (int o = 0; o < kOB; ++o) {
+          const T w = wr[o];
+          for (int v = 0; v < kQV; ++v) acc[o][v] += w * xv[v];
+        }
+      }
+    }
+  }
+  for (int o = 0; o < kOB; ++o)
+    for (int v = 0; v < kQV; ++v) store(out + o * ldo + v * L, acc[o][v]);
+}
+
+// out: [Opad, Qr] = the padded-width convolution of `in` (laid out as `pp`) with weights wr:
+// [Opad / kOB][Cin][KH][KW][kOB].
+template <class T>
+void direct_conv(const T* in, const PaddedPlanes& pp, int64_t Opad, int64_t KH, int64_t KW,
+                 int64_t dh, int64_t dw, const T* wr, T* out) {
+  constexpr int64_t QB = kQV * kLanes<T>;
+  const int64_t wblock = pp.ch * KH * KW * kOB;
+  for (int64_t ob = 0; ob < Opad; ob += kOB)
+    for (int64_t q0 = 0; q0 < pp.Qr; q0 += QB)
+      direct_block(in + q0, pp.plane, pp.ch, KH, KW, dh * pp.Wp, dw, wr + (ob / kOB) * wblock,
+                   out + ob * pp.Qr + q0, pp.Qr);
+}
+
+// Drops the padded columns: out[o, oh, ow] = ext[o, oh*Wp + ow] (+ bias[o]).
+template <class T>
+void extract(const T* ext, const PaddedPlanes& pp, int64_t O, const T* bias, T* out) {
+  for (int64_t o = 0; o < O; ++o) {
+    const T b = bias ? bias[o] : T(0);
+    for (int64_t oh = 0; oh < pp.Ho; ++oh) {
+      const T* e = ext + o * pp.Qr + oh * pp.Wp;
+      T* r = out + (o * pp.Ho + oh) * pp.Wo;
+      for (int64_t ow = 0; ow < pp.Wo; ++ow) r[ow] = e[ow] + b;
+    }
+  }
+}
+
+// Weights for direct_conv: wr[ob][c][kh][kw][o % kOB] = W[o, c, kh, kw] (zero for o >= O); with
+// `flip`, the backward-data weights: wr[cb][o][kh][kw][c % kOB] = W[o, c, KH-1-kh, KW-1-kw].
+template <class T>
+void pack_weights(const T* w, int64_t O, int64_t C, int64_t KH, int64_t KW, bool flip, T* wr) {
+  const int64_t out_ch = flip ? C : O, in_ch = flip ? O : C;
+  const int64_t out_pad = round_up(out_ch, kOB);
+  std::fill(wr, wr + out_pad * in_ch * KH * KW, T(0));
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          const T v = w[((o * C + c) * KH + kh) * KW + kw];
+          const int64_t a = flip ? c : o, b = flip ? o : c;  // (output, input) channel of wr
+          const int64_t i = flip ? KH - 1 - kh : kh, j = flip ? KW - 1 - kw : kw;
+          wr[(((a / kOB * in_ch + b) * KH + i) * KW + j) * kOB + a % kOB] = v;
+        }
+}
+
+template <class T>
+void direct_forward(const ConvGeom& g, const T* px, const T* pw, const T* pb, T* py) {
+  const PaddedPlanes pp(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kQV * kLanes<T>);
+  const int64_t Opad = round_up(g.O, kOB);
+  const int64_t nb = num_blocks(g.N);
+  const int64_t per_thread = round_up(pp.size, kLanes<T>) + Opad * pp.Qr;
+  Tensor wr_t = Tensor::empty({Opad * g.K}, dtype_of<T>::value);
+  Tensor buf = Tensor::empty({nb, per_thread}, dtype_of<T>::value);
+  T* wr = wr_t.data<T>();
+  pack_weights(pw, g.O, g.C, g.KH, g.KW, false, wr);
+  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
+    T* xpad = buf.data<T>() + t * per_thread;       // [C, Hp, Wp] + slack
+    T* yext = xpad + round_up(pp.size, kLanes<T>);  // [Opad, Qr]
+    std::fill(xpad, xpad + pp.size, T(0));
+    for (int64_t n = n0; n < n1; ++n) {
+      pp.fill(px + n * g.C * g.H * g.W, xpad);
+      direct_conv(xpad, pp, Opad, g.KH, g.KW, g.dh, g.dw, wr, yext);
+      extract(yext, pp, g.O, pb, py + n * g.O * g.P);
+    }
+  });
+}
+
+// Needs the flipped kernel's padding (K-1)*d - p to be >= 0 (true unless p > (K-1)*d).
+inline bool direct_backward_data_fits(const ConvGeom& g) {
+  return (g.KH - 1) * g.dh >= g.ph && (g.KW - 1) * g.dw >= g.pw;
+}
+
+template <class T>
+void direct_backward_data(const ConvGeom& g, const T* pgy, const T* pw, T* pgx) {
+  // gx = conv(gy padded by (K-1)*d - p, W flipped and transposed): [O, Ho, Wo] -> [C, H, W]
+  const PaddedPlanes pp(g.O, g.Ho, g.Wo, (g.KH - 1) * g.dh - g.ph, (g.KW - 1) * g.dw - g.pw, g.KH,
+                        g.KW, g.dh, g.dw, kQV * kLanes<T>);
+  const int64_t Cpad = round_up(g.C, kOB);
+  const int64_t nb = num_blocks(g.N);
+  const int64_t per_thread = round_up(pp.size, kLanes<T>) + Cpad * pp.Qr;
+  Tensor wr_t = Tensor::empty({Cpad * g.O * g.KH * g.KW}, dtype_of<T>::value);
+  Tensor buf = Tensor::empty({nb, per_thread}, dtype_of<T>::value);
+  T* wr = wr_t.data<T>();
+  pack_weights(pw, g.O, g.C, g.KH, g.KW, true, wr);
+  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
+    T* gypad = buf.data<T>() + t * per_thread;        // [O, Ho + 2p', Wo + 2p'] + slack
+    T* gxext = gypad + round_up(pp.size, kLanes<T>);  // [Cpad, Qr]
+    std::fill(gypad, gypad + pp.size, T(0));
+    for (int64_t n = n0; n < n1; ++n) {
+      pp.fill(pgy + n * g.O * g.P, gypad);
+      direct_conv(gypad, pp, Cpad, g.KH, g.KW, g.dh, g.dw, wr, gxext);
+      extract(gxext, pp, g.C, static_cast<const T*>(nullptr), pgx + n * g.C * g.H * g.W);
+    }
+  });
+}
+
+// gwT[s, o] += sum_{oh < Ho, ow < Wo} x[oh*Wp + ow + off[s]] * gyT[oh*Wo + ow, o] for S taps and
+// OV vectors of output channels: the outer product of a row of gy^T with S broadcast inputs,
+// accumulated in registers over all output positions.
+template <class T, int S, int OV>
+void weight_block(const T* x, const int64_t* off, int64_t Ho, int64_t Wo, int64_t Wp, const T* gyT,
+                  int64_t ldg, T* gwT) {
+  constexpr int64_t L = kLanes<T>;
+  Vec<T> acc[S][OV];
+  for (int s = 0; s < S; ++s)
+    for (int v = 0; v < OV; ++v) acc[s][v] = Vec<T>{};
+  int64_t o[S];
+  for (int s = 0; s < S; ++s) o[s] = off[s];
+  for (int64_t oh = 0; oh < Ho; ++oh) {
+    const T* xr = x + oh * Wp;
+    const T* gr = gyT + oh * Wo * ldg;
+    for (int64_t ow = 0; ow < Wo; ++ow) {
+      Vec<T> gv[OV];
+      for (int v = 0; v < OV; ++v) gv[v] = load(gr + ow * ldg + v * L);
+      for (int s = 0; s < S; ++s) {
+        const T xs = xr[ow + o[s]];
+        for (int v = 0; v < OV; ++v) acc[s][v] += xs * gv[v];
+      }
+    }
+  }
+  for (int s = 0; s < S; ++s)
+    for (int v = 0; v < OV; ++v)
+      store(gwT + s * ldg + v * L, load(gwT + s * ldg + v * L) + acc[s][v]);
+}
+
+template <class T, int OV>
+void weight_block_s(int S, const T* x, const int64_t* off, int64_t Ho, int64_t Wo, int64_t Wp,
+                    const T* gyT, int64_t ldg, T* gwT) {
+  static_assert(kMaxTaps == 9);
+  switch (S) {
+    case 1:
+      return weight_block<T, 1, OV>(x, off, Ho, Wo, Wp, gyT, ldg, gwT);
+    case 2:
+      return weight_block<T, 2, OV>(x, off, Ho, Wo, Wp, gyT, ldg, gwT);
+    case 3:
+      return weight_block<T, 3, OV>(x, off, Ho, Wo, Wp, gyT, ldg, gwT);
+    case 4:
+      return weight_block<T, 4, OV>(x, off, Ho, Wo, Wp, gyT, ldg, gwT);
+    case 5:
+      return weight_block<T, 5, OV>(x, off, Ho, Wo, Wp, gyT, ldg, gwT);
+    case 6:
+      return weight_block<T, 6, OV>(x, off, Ho, Wo, Wp, gyT, ldg, gwT);
+    case 7:
+      return weight_block<T, 7, OV>(x, off, Ho, Wo, Wp, gyT, ldg, gwT);
+    case 8:
+      return weight_block<T, 8, OV>(x, off, Ho, Wo, Wp, gyT, ldg, gwT);
+    default:
+      return weight_block<T, 9, OV>(x, off, Ho, Wo, Wp, gyT, ldg, gwT);
+  }
+}
+
+// Scratch per thread for direct_backward_weight_block: padded x, gy^T [Ho*Wo, Opad] and the
+// transposed partial gradient gW^T [C*KH*KW, Opad].
+inline int64_t weight_opad(int64_t O, int64_t lanes) {
+  return round_up(O, lanes);
+}
+template <class T>
+int64_t direct_weight_scratch(const ConvGeom& g, const PaddedPlanes& pp) {
+  const int64_t Opad = weight_opad(g.O, kLanes<T>);
+  return round_up(pp.size, kLanes<T>) + g.P * Opad + g.K * Opad;
+}
+
+// gw_t = sum over samples [n0, n1) of the weight gradient; gb_t likewise when defined.
+template <class T>
+void direct_backward_weight_block(const ConvGeom& g, const PaddedPlanes& pp, const T* px,
+                                  const T* pgy, int64_t n0, int64_t n1, T* scratch, T* gw_t,
+                                  T* gb_t) {
+  constexpr int64_t L = kLanes<T>;
+  const int64_t Opad = weight_opad(g.O, L);
+  T* xpad = scratch;                     // [C, Hp, Wp] + slack
+  T* gyT = xpad + round_up(pp.size, L);  // [Ho*Wo, Opad]
+  T* gwT = gyT + g.P * Opad;             // [C*KH*KW, Opad]
+  std::fill(xpad, xpad + pp.size, T(0));
+  std::fill(gyT, gyT + g.P * Opad, T(0));  // the padded channels stay zero
+  std::fill(gwT, gwT + g.K * Opad, T(0));
+  if (gb_t) std::fill(gb_t, gb_t + g.O, T(0));
+  const int64_t taps = g.KH * g.KW;
+  std::vector<int64_t> off(static_cast<size_t>(taps));
+  for (int64_t kh = 0; kh < g.KH; ++kh)
+    for (int64_t kw = 0; kw < g.KW; ++kw)
+      off[size_t(kh * g.KW + kw)] = kh * g.dh * pp.Wp + kw * g.dw;
+  for (int64_t n = n0; n < n1; ++n) {
+    pp.fill(px + n * g.C * g.H * g.W, xpad);
+    const T* gyn = pgy + n * g.O * g.P;  // [O, P] -> gyT: [P, Opad]
+    for (int64_t o = 0; o < g.O; ++o)
+      for (int64_t i = 0; i < g.P; ++i) gyT[i * Opad + o] = gyn[o * g.P + i];
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
+        const int S = int(std::min<int64_t>(kMaxTaps, taps - t0));
+        const T* xc = xpad + c * pp.plane;
+        T* dst = gwT + (c * taps + t0) * Opad;
+        int64_t ob = 0;
+        for (; ob + 2 * L <= Opad; ob += 2 * L)
+          weight_block_s<T, 2>(S, xc, off.data() + t0, g.Ho, g.Wo, pp.Wp, gyT + ob, Opad, dst + ob);
+        if (ob < Opad)
+          weight_block_s<T, 1>(S, xc, off.data() + t0, g.Ho, g.Wo, pp.Wp, gyT + ob, Opad, dst + ob);
+      }
+    if (gb_t)
+      for (int64_t o = 0; o < g.O; ++o) {
+        const T* r = gyn + o * g.P;
+        T s = 0;
+        for (int64_t i = 0; i < g.P; ++i) s += r[i];
+        gb_t[o] += s;
+      }
+  }
+  // gW [O, K] = gW^T [K, Opad] transposed
+  for (int64_t o = 0; o < g.O; ++o)
+    for (int64_t k = 0; k < g.K; ++k) gw_t[o * g.K + k] = gwT[k * Opad + o];
+}
+
+// ---------------------------------------------------------------------------------------------
+// im2col + GEMM
 
 // Row-major C[M,N] = op(A) op(B) + beta C.
 inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
@@ -124,28 +460,10 @@ void col2im(const T* cols, const ConvGeom& g, T* x) {
   }
 }
 
-// Splits the batch into one contiguous block per thread: f(t, n_begin, n_end), t < nblocks.
-template <class F>
-void for_each_block(int64_t nblocks, int64_t N, const F& f) {
-  parallel_for(0, nblocks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) f(t, t * N / nblocks, (t + 1) * N / nblocks);
-  });
-}
-
-inline int64_t num_blocks(int64_t N) {
-  return std::max<int64_t>(1, std::min<int64_t>(num_threads(), N));
-}
-
 template <class T>
-void forward_t(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
-               Tensor& y) {
-  const ConvGeom g = make_geom(x.shape(), w.shape(), y.shape(), p);
-  const T* px = x.data<T>();
-  const T* pw = w.data<T>();
-  const T* pb = b.defined() ? b.data<T>() : nullptr;
-  T* py = y.data<T>();
+void gemm_forward(const ConvGeom& g, const T* px, const T* pw, const T* pb, T* py) {
   const int64_t nb = num_blocks(g.N);
-  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nb, g.K * g.P}, x.dtype());
+  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nb, g.K * g.P}, dtype_of<T>::value);
   for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
     T* cols = g.pointwise ? nullptr : buf.data<T>() + t * g.K * g.P;
     for (int64_t n = n0; n < n1; ++n) {
@@ -168,13 +486,9 @@ void forward_t(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPa
 }
 
 template <class T>
-void backward_data_t(const Tensor& gy, const Tensor& w, const Conv2dParams& p, Tensor& gx) {
-  const ConvGeom g = make_geom(gx.shape(), w.shape(), gy.shape(), p);
-  const T* pgy = gy.data<T>();
-  const T* pw = w.data<T>();
-  T* pgx = gx.data<T>();
+void gemm_backward_data(const ConvGeom& g, const T* pgy, const T* pw, T* pgx) {
   const int64_t nb = num_blocks(g.N);
-  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nb, g.K * g.P}, gx.dtype());
+  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nb, g.K * g.P}, dtype_of<T>::value);
   for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
     T* cols = g.pointwise ? nullptr : buf.data<T>() + t * g.K * g.P;
     for (int64_t n = n0; n < n1; ++n) {
@@ -190,51 +504,85 @@ void backward_data_t(const Tensor& gy, const Tensor& w, const Conv2dParams& p, T
   });
 }
 
+// gw_t = sum over samples [n0, n1) of gy[n] cols[n]^T; gb_t likewise when defined.
+template <class T>
+void gemm_backward_weight_block(const ConvGeom& g, const T* px, const T* pgy, int64_t n0,
+                                int64_t n1, T* cols, T* gw_t, T* gb_t) {
+  if (gb_t) std::fill(gb_t, gb_t + g.O, T(0));
+  for (int64_t n = n0; n < n1; ++n) {
+    const T* xn = px + n * g.C * g.H * g.W;
+    const T* gyn = pgy + n * g.O * g.P;
+    const T* src = xn;
+    if (!g.pointwise) {
+      im2col(xn, g, cols);
+      src = cols;
+    }
+    for (int64_t gi = 0; gi < g.G; ++gi)
+      // [Og, P] x [Kg, P]^T -> [Og, Kg], accumulated over the block's samples
+      gemm(false, true, g.Og, g.Kg, g.P, gyn + gi * g.Og * g.P, g.P, src + gi * g.Kg * g.P, g.P,
+           n == n0 ? T(0) : T(1), gw_t + gi * g.Og * g.Kg, g.Kg);
+    if (gb_t)
+      for (int64_t o = 0; o < g.O; ++o) {
+        const T* r = gyn + o * g.P;
+        T s = 0;
+        for (int64_t i = 0; i < g.P; ++i) s += r[i];
+        gb_t[o] += s;
+      }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel entry points
+
+template <class T>
+void forward_t(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+               Tensor& y) {
+  const ConvGeom g = make_geom(x.shape(), w.shape(), y.shape(), p);
+  const T* pb = b.defined() ? b.data<T>() : nullptr;
+  if (use_direct(g))
+    direct_forward(g, x.data<T>(), w.data<T>(), pb, y.data<T>());
+  else
+    gemm_forward(g, x.data<T>(), w.data<T>(), pb, y.data<T>());
+}
+
+template <class T>
+void backward_data_t(const Tensor& gy, const Tensor& w, const Conv2dParams& p, Tensor& gx) {
+  const ConvGeom g = make_geom(gx.shape(), w.shape(), gy.shape(), p);
+  if (use_direct(g) && direct_backward_data_fits(g))
+    direct_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
+  else
+    gemm_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
+}
+
 template <class T>
 void backward_weight_t(const Tensor& gy, const Tensor& x, const Conv2dParams& p, Tensor& gw,
                        Tensor& gb) {
   const ConvGeom g = make_geom(x.shape(), gw.shape(), gy.shape(), p);
   const T* pgy = gy.data<T>();
   const T* px = x.data<T>();
-  const int64_t nb = num_blocks(g.N);
-  const int64_t wsize = g.O * g.Kg;
-  // Per block: columns [K, P] (unless pointwise), then partial gW [O, Kg] and gb [O] for blocks
-  // other than the first, which writes straight into gw / gb.
-  const int64_t cols_size = g.pointwise ? 0 : g.K * g.P;
-  const int64_t per_block = cols_size + wsize + g.O;
-  Tensor buf = Tensor::empty({nb, per_block}, x.dtype());
-  T* pbuf = buf.data<T>();
   T* pgw = gw.data<T>();
   T* pgb = gb.defined() ? gb.data<T>() : nullptr;
+  const int64_t nb = num_blocks(g.N);
+  const int64_t wsize = g.O * g.Kg;
+  const bool direct = use_direct(g);
+  const PaddedPlanes pp(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kLanes<T>);
+  // Per block: scratch (padded x and gy, or columns), then a partial gW [O, Kg] and gb [O];
+  // block 0 writes straight into gw / gb.
+  const int64_t scratch = direct ? direct_weight_scratch<T>(g, pp) : g.pointwise ? 0 : g.K * g.P;
+  const int64_t per_block = scratch + wsize + g.O;
+  Tensor buf = Tensor::empty({nb, per_block}, dtype_of<T>::value);
+  T* pbuf = buf.data<T>();
   for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
-    T* cols = pbuf + t * per_block;
-    T* gw_t = t == 0 ? pgw : cols + cols_size;
-    T* gb_t = t == 0 && pgb ? pgb : cols + cols_size + wsize;
-    if (pgb) std::fill(gb_t, gb_t + g.O, T(0));
-    for (int64_t n = n0; n < n1; ++n) {
-      const T* xn = px + n * g.C * g.H * g.W;
-      const T* gyn = pgy + n * g.O * g.P;
-      const T* src = xn;
-      if (!g.pointwise) {
-        im2col(xn, g, cols);
-        src = cols;
-      }
-      for (int64_t gi = 0; gi < g.G; ++gi)
-        // [Og, P] x [Kg, P]^T -> [Og, Kg], accumulated over the block's samples
-        gemm(false, true, g.Og, g.Kg, g.P, gyn + gi * g.Og * g.P, g.P, src + gi * g.Kg * g.P, g.P,
-             n == n0 ? T(0) : T(1), gw_t + gi * g.Og * g.Kg, g.Kg);
-      if (pgb) {
-        for (int64_t o = 0; o < g.O; ++o) {
-          const T* r = gyn + o * g.P;
-          T s = 0;
-          for (int64_t i = 0; i < g.P; ++i) s += r[i];
-          gb_t[o] += s;
-        }
-      }
-    }
+    T* s = pbuf + t * per_block;
+    T* gw_t = t == 0 ? pgw : s + scratch;
+    T* gb_t = !pgb ? nullptr : t == 0 ? pgb : s + scratch + wsize;
+    if (direct)
+      direct_backward_weight_block(g, pp, px, pgy, n0, n1, s, gw_t, gb_t);
+    else
+      gemm_backward_weight_block(g, px, pgy, n0, n1, s, gw_t, gb_t);
   });
   for (int64_t t = 1; t < nb; ++t) {
-    const T* gw_t = pbuf + t * per_block + cols_size;
+    const T* gw_t = pbuf + t * per_block + scratch;
     for (int64_t i = 0; i < wsize; ++i) pgw[i] += gw_t[i];
     if (pgb)
       for (int64_t o = 0; o < g.O; ++o) pgb[o] += gw_t[wsize + o];

@@ -27,10 +27,67 @@ inline int64_t plane_grain(const PoolGeom& g) {
   return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.H * g.W));
 }
 
-// NaN wins, as in PyTorch: a NaN in the window makes the output NaN.
+// Keeps (best, index) or takes (v, i) when v is larger or NaN (a NaN in the window makes the
+// output NaN, as in PyTorch).
 template <class T>
-inline bool takes_max(T v, T best) {
-  return v > best || std::isnan(v);
+inline void keep_max(T v, int64_t i, T& best, int64_t& bi) {
+  const bool take = (v > best) | (v != v);
+  best = take ? v : best;
+  bi = take ? i : bi;
+}
+
+// One output row of 2x2 windows with stride 2 and no padding (LeNet's pools); `base` is the
+// flat index of r0[0] within the plane. Uses max and index arithmetic, no branches (random
+// data makes compare-and-branch code mispredict on every other window); a row that holds a NaN
+// is redone with keep_max so that the NaN wins.
+template <class T>
+void max_row_2x2(const T* __restrict r0, const T* __restrict r1, int64_t W, int64_t base,
+                 int64_t Wo, T* __restrict y, int64_t* __restrict a) {
+  bool nan = false;
+  for (int64_t ow = 0; ow < Wo; ++ow) {
+    const T v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
+    const T m0 = std::max(v0, v1), m1 = std::max(v2, v3);
+    const int64_t o0 = v0 < v1, o1 = v2 < v3, bottom = m0 < m1;  // ties keep the first
+    y[ow] = std::max(m0, m1);
+    a[ow] = base + 2 * ow + o0 + bottom * (W + o1 - o0);
+    nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+  }
+  if (!nan) return;
+  for (int64_t ow = 0; ow < Wo; ++ow) {
+    const int64_t i = 2 * ow;
+    T best = r0[i];
+    int64_t bi = base + i;
+    keep_max(r0[i + 1], base + i + 1, best, bi);
+    keep_max(r1[i], base + W + i, best, bi);
+    keep_max(r1[i + 1], base + W + i + 1, best, bi);
+    y[ow] = best;
+    a[ow] = bi;
+  }
+}
+
+// One plane, any window; g is a copy so that the stores cannot alias it.
+template <class T>
+void max_plane(const T* __restrict xp, const PoolGeom g, T* __restrict yp, int64_t* __restrict ap) {
+  if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0) {
+    for (int64_t oh = 0; oh < g.Ho; ++oh)
+      max_row_2x2(xp + 2 * oh * g.W, xp + (2 * oh + 1) * g.W, g.W, 2 * oh * g.W, g.Wo,
+                  yp + oh * g.Wo, ap + oh * g.Wo);
+    return;
+  }
+  for (int64_t oh = 0; oh < g.Ho; ++oh) {
+    const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
+    const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
+    for (int64_t ow = 0; ow < g.Wo; ++ow) {
+      const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
+      const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
+      T best = -std::numeric_limits<T>::infinity();
+      int64_t bi = h0 * g.W + w0;
+      for (int64_t h = h0; h < h1; ++h)
+        for (int64_t w = w0; w < w1; ++w) keep_max(xp[h * g.W + w], h * g.W + w, best, bi);
+      yp[oh * g.Wo + ow] = best;
+      ap[oh * g.Wo + ow] = bi;
+    }
+  }
 }
 
 template <class T>
@@ -39,47 +96,9 @@ void max_forward_t(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& ar
   const T* px = x.data<T>();
   T* py = y.data<T>();
   int64_t* pa = argmax.data<int64_t>();
-  const bool k2s2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0;
   parallel_for(0, g.planes, plane_grain(g), [&](int64_t b, int64_t e) {
-    for (int64_t pl = b; pl < e; ++pl) {
-      const T* xp = px + pl * g.H * g.W;
-      T* yp = py + pl * g.Ho * g.Wo;
-      int64_t* ap = pa + pl * g.Ho * g.Wo;
-      if (k2s2) {  // the common 2x2 / stride 2 case, unrolled
-        for (int64_t oh = 0; oh < g.Ho; ++oh) {
-          const T* r0 = xp + 2 * oh * g.W;
-          const T* r1 = r0 + g.W;
-          for (int64_t ow = 0; ow < g.Wo; ++ow) {
-            int64_t i = 2 * ow;
-            T best = r0[i];
-            int64_t bi = i;
-            if (takes_max(r0[i + 1], best)) best = r0[i + 1], bi = i + 1;
-            if (takes_max(r1[i], best)) best = r1[i], bi = g.W + i;
-            if (takes_max(r1[i + 1], best)) best = r1[i + 1], bi = g.W + i + 1;
-            yp[oh * g.Wo + ow] = best;
-            ap[oh * g.Wo + ow] = 2 * oh * g.W + bi;
-          }
-        }
-        continue;
-      }
-      for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        const int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0);
-        const int64_t h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
-        for (int64_t ow = 0; ow < g.Wo; ++ow) {
-          const int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0);
-          const int64_t w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
-          T best = -std::numeric_limits<T>::infinity();
-          int64_t bi = h0 * g.W + w0;
-          for (int64_t h = h0; h < h1; ++h)
-            for (int64_t w = w0; w < w1; ++w) {
-              const T v = xp[h * g.W + w];
-              if (takes_max(v, best)) best = v, bi = h * g.W + w;
-            }
-          yp[oh * g.Wo + ow] = best;
-          ap[oh * g.Wo + ow] = bi;
-        }
-      }
-    }
+    for (int64_t pl = b; pl < e; ++pl)
+      max_plane(px + pl * g.H * g.W, g, py + pl * g.Ho * g.Wo, pa + pl * g.Ho * g.Wo);
   });
 }
 
