@@ -19,7 +19,9 @@ namespace ng {
 
 enum class Severity { Error, Warning };
 
-inline const char* severity_name(Severity s) { return s == Severity::Error ? "error" : "warning"; }
+inline const char* severity_name(Severity s) {
+  return s == Severity::Error ? "error" : "warning";
+}
 
 struct Diagnostic {
   Severity severity = Severity::Error;

@@ -42,8 +42,8 @@ NodeSpec node_from_json(const json& n, size_t i) {
   }
   for (auto it = n.begin(); it != n.end(); ++it) {
     const std::string& k = it.key();
-    NG_CHECK(k == "id" || k == "type" || k == "params" || k == "position", who,
-             ": unknown field '", k, "' (a node has id, type, params and position)");
+    NG_CHECK(k == "id" || k == "type" || k == "params" || k == "position", who, ": unknown field '",
+             k, "' (a node has id, type, params and position)");
   }
   return node;
 }

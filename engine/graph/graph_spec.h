@@ -10,11 +10,10 @@
 #pragma once
 
 #include <array>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace ng {
 
@@ -32,8 +31,8 @@ struct PortRef {
 };
 
 struct NodeSpec {
-  std::string id;    // unique in the graph, e.g. "conv1"
-  std::string type;  // a LayerRegistry name, e.g. "Conv2d"
+  std::string id;                                    // unique in the graph, e.g. "conv1"
+  std::string type;                                  // a LayerRegistry name, e.g. "Conv2d"
   nlohmann::json params = nlohmann::json::object();  // as the user set them (not defaults)
   std::array<double, 2> position{0.0, 0.0};          // canvas position (x, y)
   bool operator==(const NodeSpec&) const = default;

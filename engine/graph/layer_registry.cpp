@@ -12,27 +12,42 @@ using nlohmann::json;
 
 const char* category_name(LayerCategory c) {
   switch (c) {
-    case LayerCategory::Input: return "Input";
-    case LayerCategory::Linear: return "Linear";
-    case LayerCategory::Convolution: return "Convolution";
-    case LayerCategory::Pooling: return "Pooling";
-    case LayerCategory::Normalization: return "Normalization";
-    case LayerCategory::Activation: return "Activation";
-    case LayerCategory::Structure: return "Structure";
-    case LayerCategory::Loss: return "Loss";
+    case LayerCategory::Input:
+      return "Input";
+    case LayerCategory::Linear:
+      return "Linear";
+    case LayerCategory::Convolution:
+      return "Convolution";
+    case LayerCategory::Pooling:
+      return "Pooling";
+    case LayerCategory::Normalization:
+      return "Normalization";
+    case LayerCategory::Activation:
+      return "Activation";
+    case LayerCategory::Structure:
+      return "Structure";
+    case LayerCategory::Loss:
+      return "Loss";
   }
   return "?";
 }
 
 const char* param_type_name(ParamType t) {
   switch (t) {
-    case ParamType::Int: return "int";
-    case ParamType::Float: return "float";
-    case ParamType::Bool: return "bool";
-    case ParamType::Enum: return "enum";
-    case ParamType::IntPair: return "int-pair";
-    case ParamType::IntList: return "int-list";
-    case ParamType::String: return "string";
+    case ParamType::Int:
+      return "int";
+    case ParamType::Float:
+      return "float";
+    case ParamType::Bool:
+      return "bool";
+    case ParamType::Enum:
+      return "enum";
+    case ParamType::IntPair:
+      return "int-pair";
+    case ParamType::IntList:
+      return "int-list";
+    case ParamType::String:
+      return "string";
   }
   return "?";
 }
@@ -60,8 +75,8 @@ void InferContext::infer_param(const std::string& name, const json& value,
     params[name] = value;
     return;
   }
-  if (params[name] != value) fail("params." + name, observed + ", " + name + " is " +
-                                                        params[name].dump());
+  if (params[name] != value)
+    fail("params." + name, observed + ", " + name + " is " + params[name].dump());
 }
 
 // --- LayerDef ---
@@ -139,8 +154,8 @@ std::string check_value(const ParamDef& d, json& v) {
     case ParamType::Enum: {
       std::string choices;
       for (const auto& c : d.choices) choices += (choices.empty() ? "" : ", ") + c;
-      if (!v.is_string() || std::find(d.choices.begin(), d.choices.end(),
-                                      v.get<std::string>()) == d.choices.end())
+      if (!v.is_string() ||
+          std::find(d.choices.begin(), d.choices.end(), v.get<std::string>()) == d.choices.end())
         return "must be one of " + choices + ", got " + v.dump();
       return "";
     }
@@ -150,8 +165,8 @@ std::string check_value(const ParamDef& d, json& v) {
       if (pair && integral(v)) v = json::array({v, v});
       const char* expect = pair ? "an integer or a pair [a, b] of integers"
                                 : "a list of integers such as [1, 28, 28]";
-      if (!v.is_array() || (pair && v.size() != 2)) return std::string("must be ") + expect +
-                                                            ", got " + v.dump();
+      if (!v.is_array() || (pair && v.size() != 2))
+        return std::string("must be ") + expect + ", got " + v.dump();
       json canon = json::array();
       for (const json& e : v) {
         if (!integral(e)) return std::string("must be ") + expect + ", got " + v.dump();
@@ -220,8 +235,8 @@ std::vector<TensorType> LayerDef::infer_shapes(const std::string& node_id, json&
   for (size_t i = 0; i < inputs.size(); ++i) {
     const PortDef& port = inputs[i];
     size_t n = c.inputs[i].size();
-    if (n == 0 && !port.optional) c.fail("inputs." + port.name, "input '" + port.name +
-                                                                    "' is not connected");
+    if (n == 0 && !port.optional)
+      c.fail("inputs." + port.name, "input '" + port.name + "' is not connected");
     if (n > 1 && !port.variadic)
       c.fail("inputs." + port.name, "input '" + port.name + "' has " + std::to_string(n) +
                                         " incoming edges; it accepts one");
@@ -230,8 +245,8 @@ std::vector<TensorType> LayerDef::infer_shapes(const std::string& node_id, json&
   NG_CHECK(out.size() == outputs.size(), "layer registry: ", name, " inferred ", out.size(),
            " outputs for ", outputs.size(), " ports");
   for (const ParamDef& d : params)
-    NG_CHECK(d.presence != ParamPresence::Inferred || p.contains(d.name), "layer registry: ",
-             name, " did not infer parameter '", d.name, "'");
+    NG_CHECK(d.presence != ParamPresence::Inferred || p.contains(d.name), "layer registry: ", name,
+             " did not infer parameter '", d.name, "'");
   return out;
 }
 
@@ -361,8 +376,12 @@ std::string py_tuple(const std::vector<int64_t>& v) {
   return r + (v.size() == 1 ? ",)" : ")");
 }
 
-PortDef input_port(std::string description) { return {"input", std::move(description)}; }
-PortDef output_port(std::string description) { return {"output", std::move(description)}; }
+PortDef input_port(std::string description) {
+  return {"input", std::move(description)};
+}
+PortDef output_port(std::string description) {
+  return {"output", std::move(description)};
+}
 
 std::string shape_n(const Shape& s) {
   std::string r = "[";
@@ -376,9 +395,9 @@ std::string shape_n(const Shape& s) {
 void require_float(const InferContext& c, size_t port) {
   for (const TensorType& t : c.inputs.at(port))
     if (!is_floating(t.dtype))
-      c.fail("inputs." + std::string("input"),
-             std::string("expects floating-point values, got ") + dtype_name(t.dtype) +
-                 " (int64 ids only feed an Embedding)");
+      c.fail("inputs." + std::string("input"), std::string("expects floating-point values, got ") +
+                                                   dtype_name(t.dtype) +
+                                                   " (int64 ids only feed an Embedding)");
 }
 
 }  // namespace layers

@@ -17,13 +17,12 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/core/rng.h"
 #include "engine/core/tensor.h"
@@ -33,7 +32,14 @@
 namespace ng {
 
 enum class LayerCategory {
-  Input, Linear, Convolution, Pooling, Normalization, Activation, Structure, Loss
+  Input,
+  Linear,
+  Convolution,
+  Pooling,
+  Normalization,
+  Activation,
+  Structure,
+  Loss
 };
 const char* category_name(LayerCategory c);
 
@@ -53,10 +59,10 @@ struct ParamDef {
   std::string name;
   ParamType type = ParamType::Int;
   ParamPresence presence = ParamPresence::Default;
-  nlohmann::json default_value;     // for Default: int, float, bool, string or [a, b] / [..]
-  std::optional<double> min, max;   // inclusive; for int-pair and int-list, each element
-  std::vector<std::string> choices; // for Enum
-  std::string description;          // one sentence for the inspector's tooltip
+  nlohmann::json default_value;      // for Default: int, float, bool, string or [a, b] / [..]
+  std::optional<double> min, max;    // inclusive; for int-pair and int-list, each element
+  std::vector<std::string> choices;  // for Enum
+  std::string description;           // one sentence for the inspector's tooltip
 };
 
 struct PortDef {

@@ -47,9 +47,9 @@ class Analyzer {
   const GraphSpec& spec_;
   const ValidateOptions& opt_;
   GraphAnalysis a_;
-  std::unordered_map<std::string, int> index_;        // first node with each id
-  std::vector<std::vector<int>> succ_;                // successor nodes (one entry per edge)
-  std::vector<std::vector<int>> used_;  // per node, per output port: number of out edges
+  std::unordered_map<std::string, int> index_;  // first node with each id
+  std::vector<std::vector<int>> succ_;          // successor nodes (one entry per edge)
+  std::vector<std::vector<int>> used_;          // per node, per output port: number of out edges
 
   void error(const std::string& node, const std::string& field, const std::string& msg) {
     a_.diagnostics.push_back({Severity::Error, node, field, msg});
@@ -75,11 +75,15 @@ class Analyzer {
       if (s.id.empty())
         error("", "id", "node " + std::to_string(i) + " (" + s.type + ") has an empty id");
       else if (s.id.find(':') != std::string::npos)
-        error(s.id, "id", "node id '" + s.id + "' contains ':', which separates node and port "
-                          "in edges; rename it");
+        error(s.id, "id",
+              "node id '" + s.id +
+                  "' contains ':', which separates node and port "
+                  "in edges; rename it");
       if (!index_.emplace(s.id, int(i)).second)
-        error(s.id, "id", "node id '" + s.id + "' is used by more than one node; ids must be "
-                          "unique");
+        error(s.id, "id",
+              "node id '" + s.id +
+                  "' is used by more than one node; ids must be "
+                  "unique");
       n.def = reg.find(s.type);
       if (!n.def) {
         try {
@@ -120,15 +124,17 @@ class Analyzer {
     }
     if (ref.port.empty()) {
       if (ports.size() == 1) return {i, 0};
-      error(n.id, field, edge + ": " + who(i) + " has " + std::to_string(ports.size()) + " " +
-                             side + " ports (" + port_names(ports) + "); name one, as in \"" +
-                             n.id + ":" + ports[0].name + "\"");
+      error(n.id, field,
+            edge + ": " + who(i) + " has " + std::to_string(ports.size()) + " " + side +
+                " ports (" + port_names(ports) + "); name one, as in \"" + n.id + ":" +
+                ports[0].name + "\"");
       return {-1, -1};
     }
     int p = output ? n.def->output_index(ref.port) : n.def->input_index(ref.port);
     if (p < 0) {
-      error(n.id, field, edge + ": " + who(i) + " has no " + side + " port '" + ref.port +
-                             "'; its " + side + " ports: " + port_names(ports));
+      error(n.id, field,
+            edge + ": " + who(i) + " has no " + side + " port '" + ref.port + "'; its " + side +
+                " ports: " + port_names(ports));
       return {-1, -1};
     }
     return {i, p};
@@ -210,8 +216,8 @@ class Analyzer {
         on[size_t(w)] = false;
         comp.push_back(w);
       } while (w != v);
-      bool self = std::find(succ_[size_t(v)].begin(), succ_[size_t(v)].end(), v) !=
-                  succ_[size_t(v)].end();
+      bool self =
+          std::find(succ_[size_t(v)].begin(), succ_[size_t(v)].end(), v) != succ_[size_t(v)].end();
       if (comp.size() < 2 && !self) return;
       std::sort(comp.begin(), comp.end());
       std::string members;
@@ -266,6 +272,9 @@ class Analyzer {
         }
       }
       if (!known) continue;
+      std::vector<Shape> in_shapes;
+      for (const auto& port : in)
+        for (const TensorType& t : port) in_shapes.push_back(t.shape);
       try {
         std::vector<TensorType> out = n.def->infer_shapes(n.id, n.params, std::move(in));
         n.weights = n.def->weight_defs(n.params);
@@ -281,6 +290,7 @@ class Analyzer {
           n.outputs[p] = out[p];
         }
         n.inferred = true;
+        n.input_shapes = std::move(in_shapes);
         a_.param_count += n.param_count;
       } catch (const NodeShapeError& e) {
         error(n.id, e.field(), e.what());

@@ -8,12 +8,11 @@
 //   std::vector<Diagnostic> ds = ng::validate(spec);   // just the diagnostics
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/graph/diagnostic.h"
 #include "engine/graph/graph_spec.h"
@@ -40,6 +39,8 @@ struct NodeInfo {
   nlohmann::json params = nlohmann::json::object();
   bool params_ok = false;
   std::vector<std::vector<PortLink>> inputs;       // per input port, its edges in order
+  std::vector<Shape> input_shapes;                 // incoming shapes, ports in order (when
+                                                   // inferred): for LayerDef::torch_module
   std::vector<std::optional<TensorType>> outputs;  // per output port; nullopt when unknown
   bool inferred = false;                           // shape inference succeeded
   std::vector<WeightDef> weights;                  // when inferred

@@ -29,9 +29,12 @@ uint64_t fnv1a64(std::string_view s) {
 Tensor initial_weight(const WeightDef& w, const std::string& qualified, uint64_t seed) {
   Rng rng(splitmix64(seed ^ fnv1a64(qualified)));
   switch (w.init.kind) {
-    case WeightInit::Kind::Zeros: return Tensor::zeros(w.shape);
-    case WeightInit::Kind::Ones: return Tensor::ones(w.shape);
-    case WeightInit::Kind::Uniform: return Tensor::uniform(w.shape, w.init.a, w.init.b, rng);
+    case WeightInit::Kind::Zeros:
+      return Tensor::zeros(w.shape);
+    case WeightInit::Kind::Ones:
+      return Tensor::ones(w.shape);
+    case WeightInit::Kind::Uniform:
+      return Tensor::uniform(w.shape, w.init.a, w.init.b, rng);
     case WeightInit::Kind::Normal: {
       Tensor t = Tensor::empty(w.shape);
       rng.fill_normal(t.data<float>(), t.numel(), w.init.a, w.init.b);
@@ -43,10 +46,10 @@ Tensor initial_weight(const WeightDef& w, const std::string& qualified, uint64_t
 
 }  // namespace
 
-Model Model::compile(const GraphSpec& spec, uint64_t seed) {
+Model Model::compile(const GraphSpec& spec, uint64_t seed, const ValidateOptions& options) {
   Model m;
   m.spec_ = spec;
-  m.analysis_ = analyze(spec);
+  m.analysis_ = analyze(spec, options);
   if (!m.analysis_.ok()) {
     std::vector<Diagnostic> errors;
     for (const Diagnostic& d : m.analysis_.diagnostics)

@@ -35,7 +35,9 @@ class Model {
   // Throws ng::Error listing every error diagnostic when the graph is invalid. The same seed
   // gives the same initial weights; each weight draws from its own stream keyed by its
   // qualified name, so editing one node does not change the others' initial weights.
-  static Model compile(const GraphSpec& spec, uint64_t seed = 0);
+  // `options.require_loss = false` compiles an inference-only graph.
+  static Model compile(const GraphSpec& spec, uint64_t seed = 0,
+                       const ValidateOptions& options = {});
 
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
@@ -91,9 +93,9 @@ class Model {
   // One node of the plan, in topological order.
   struct Step {
     LayerFn fn;
-    int node = -1;                 // GraphSpec index
-    std::vector<int> in_slots;     // per input value; -1: undefined (free optional port)
-    int w_begin = 0, w_count = 0;  // into weights_
+    int node = -1;                     // GraphSpec index
+    std::vector<int> in_slots;         // per input value; -1: undefined (free optional port)
+    int w_begin = 0, w_count = 0;      // into weights_
     int out_begin = 0, out_count = 0;  // into slots_
   };
 

@@ -15,7 +15,9 @@ bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 
-GraphSpec parse(const char* text) { return GraphSpec::from_json(json::parse(text)); }
+GraphSpec parse(const char* text) {
+  return GraphSpec::from_json(json::parse(text));
+}
 
 // The diagnostics on (node, field), as messages.
 std::vector<std::string> at(const std::vector<Diagnostic>& ds, const std::string& node,
@@ -26,7 +28,9 @@ std::vector<std::string> at(const std::vector<Diagnostic>& ds, const std::string
   return r;
 }
 
-std::string all(const std::vector<Diagnostic>& ds) { return format_diagnostics(ds); }
+std::string all(const std::vector<Diagnostic>& ds) {
+  return format_diagnostics(ds);
+}
 
 const char* kSmallMlp = R"({
   "nodes": [
@@ -109,6 +113,9 @@ TEST(Validate, ACorrectGraphHasNoDiagnosticsAndInferredShapes) {
   EXPECT_EQ(a.find("fc1")->outputs[0]->shape, (Shape{-1, 32}));
   EXPECT_EQ(a.find("fc1")->params["in_features"], 784) << "inferred params are filled in";
   EXPECT_EQ(a.find("fc1")->param_count, 784 * 32 + 32);
+  EXPECT_EQ(a.find("fc1")->input_shapes, std::vector<Shape>{Shape({-1, 784})});
+  EXPECT_EQ(a.find("fc1")->def->torch_module(a.find("fc1")->params, a.find("fc1")->input_shapes),
+            "nn.Linear(784, 32)");
   EXPECT_EQ(a.find("fc1")->output_bytes_per_example, 32 * 4);
   EXPECT_EQ(a.find("x")->output_bytes_per_example, 784 * 4);
   EXPECT_EQ(a.find("ce")->outputs[0]->shape, Shape{});
@@ -154,12 +161,13 @@ TEST(Validate, ReportsEveryProblemAtOnce) {
   std::string text = all(ds);
   // Unknown type, with its suggestion.
   ASSERT_EQ(at(ds, "c1", "type").size(), 1u) << text;
-  EXPECT_TRUE(contains(at(ds, "c1", "type")[0], "unknown layer type 'Conv3d' (node 'c1'); did "
-                                                "you mean 'Conv2d'?"));
+  EXPECT_TRUE(contains(at(ds, "c1", "type")[0],
+                       "unknown layer type 'Conv3d' (node 'c1'); did "
+                       "you mean 'Conv2d'?"));
   // Both parameter problems of c2.
-  EXPECT_EQ(at(ds, "c2", "params.out_channels"),
-            std::vector<std::string>{
-                "Conv2d 'c2': parameter 'out_channels' is 0, must be at least 1"});
+  EXPECT_EQ(
+      at(ds, "c2", "params.out_channels"),
+      std::vector<std::string>{"Conv2d 'c2': parameter 'out_channels' is 0, must be at least 1"});
   EXPECT_EQ(at(ds, "c2", "params.kernal_size").size(), 1u) << text;
   // Duplicate id.
   EXPECT_EQ(at(ds, "x", "id").size(), 1u) << text;

@@ -23,7 +23,9 @@ bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 
-GraphSpec parse(const std::string& text) { return GraphSpec::from_json(json::parse(text)); }
+GraphSpec parse(const std::string& text) {
+  return GraphSpec::from_json(json::parse(text));
+}
 
 std::string repo_root() {
   std::string f = __FILE__;  // <root>/tests/engine/test_model.cpp
@@ -169,13 +171,12 @@ TEST(Model, MlpForwardAndGradientsMatchAHandWrittenReference) {
   // Gradients equal those of the same computation written with the ops directly.
   r.loss.backward();
   std::vector<Tensor> ref;
-  for (const auto& [n, p] : m.parameters()) ref.push_back(p.detach().clone().set_requires_grad(true));
-  Tensor ref_loss =
-      cross_entropy(linear(relu(linear(x, ref[0], ref[1])), ref[2], ref[3]), y);
+  for (const auto& [n, p] : m.parameters())
+    ref.push_back(p.detach().clone().set_requires_grad(true));
+  Tensor ref_loss = cross_entropy(linear(relu(linear(x, ref[0], ref[1])), ref[2], ref[3]), y);
   ref_loss.backward();
   for (size_t i = 0; i < ref.size(); ++i)
-    expect_all_near(m.parameters()[i].second.grad(), ref[i].grad(), 1e-6,
-                    m.parameters()[i].first);
+    expect_all_near(m.parameters()[i].second.grad(), ref[i].grad(), 1e-6, m.parameters()[i].first);
   expect_gradients_everywhere(m);
 }
 
@@ -231,9 +232,9 @@ TEST(Model, BranchesMergeInEdgeOrderThroughConcatAndAdd) {
   expect_gradients_everywhere(m);
   std::set<std::string> names;
   for (const auto& [n, t] : m.parameters()) names.insert(n);
-  EXPECT_EQ(names, (std::set<std::string>{"stem/weight", "stem/bias", "bn/weight", "bn/bias",
-                                          "b1/weight", "b1/bias", "b2/weight", "b2/bias",
-                                          "fc/weight", "fc/bias"}));
+  EXPECT_EQ(names,
+            (std::set<std::string>{"stem/weight", "stem/bias", "bn/weight", "bn/bias", "b1/weight",
+                                   "b1/bias", "b2/weight", "b2/bias", "fc/weight", "fc/bias"}));
   ASSERT_EQ(m.buffers().size(), 2u);
   EXPECT_EQ(m.buffers()[0].first, "bn/running_mean");
   EXPECT_EQ(m.buffers()[1].first, "bn/running_var");
@@ -255,6 +256,22 @@ TEST(Model, TrainModeUpdatesRunningStatsEvalModeUsesThem) {
   auto b = m.forward({x}).outputs[size_t(m.node_index("bn"))].to_vector<float>();
   EXPECT_EQ(a, b);
   EXPECT_EQ(max_abs(rm), after_train) << "running stats frozen in Eval mode";
+}
+
+TEST(Model, InferenceOnlyGraphCompilesWhenAsked) {
+  GraphSpec g = parse(R"({
+    "nodes": [{"id": "x", "type": "Input", "params": {"shape": [4]}},
+              {"id": "sm", "type": "Softmax"}],
+    "edges": [{"from": "x", "to": "sm"}]})");
+  EXPECT_THROW(Model::compile(g), Error);
+  Model m = Model::compile(g, 0, {.require_loss = false});
+  Rng rng(1);
+  Model::Result r = m.forward({Tensor::randn({2, 4}, rng)});
+  EXPECT_FALSE(r.loss.defined());
+  EXPECT_FALSE(r.prediction.defined());
+  EXPECT_EQ(m.loss_id(), "");
+  auto p = r.outputs[1].to_vector<float>();
+  EXPECT_NEAR(p[0] + p[1] + p[2] + p[3], 1.0, 1e-6);
 }
 
 TEST(Model, ForwardWithoutLabelsSkipsOnlyTheLoss) {
@@ -337,8 +354,7 @@ TEST(Model, EmbeddingTakesInt64Inputs) {
   Model m = Model::compile(g, 9);
   std::vector<int64_t> ids(12);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int64_t(i * 7 % 50);
-  Model::Result r =
-      m.forward({Tensor::from_vector<int64_t>(ids, {2, 6})}, labels_of({2, 0}));
+  Model::Result r = m.forward({Tensor::from_vector<int64_t>(ids, {2, 6})}, labels_of({2, 0}));
   EXPECT_EQ(r.outputs[size_t(m.node_index("emb"))].shape(), (Shape{2, 6, 8}));
   r.loss.backward();
   expect_gradients_everywhere(m);
@@ -401,9 +417,9 @@ TEST(Model, InitialisationMatchesPyTorchBounds) {
     const char* name;
     int64_t fan_in;
   };
-  for (Case c : {Case{"conv1/weight", 1 * 5 * 5}, Case{"conv1/bias", 25},
-                 Case{"conv2/weight", 6 * 5 * 5}, Case{"fc1/weight", 400}, Case{"fc1/bias", 400},
-                 Case{"fc3/weight", 84}}) {
+  for (Case c :
+       {Case{"conv1/weight", 1 * 5 * 5}, Case{"conv1/bias", 25}, Case{"conv2/weight", 6 * 5 * 5},
+        Case{"fc1/weight", 400}, Case{"fc1/bias", 400}, Case{"fc3/weight", 84}}) {
     SCOPED_TRACE(c.name);
     Tensor t = param(m, c.name);
     double bound = 1.0 / std::sqrt(double(c.fan_in));
@@ -479,10 +495,10 @@ TEST(ExampleGraphs, ParameterCountsMatchPyTorch) {
   // (ResNet-20 with parameter-free shortcuts has 269,722; the projections add 2,752.)
   int64_t stem = 3 * 16 * 9 + 32;
   int64_t stage1 = 3 * (2 * 16 * 16 * 9 + 2 * 32);
-  int64_t stage2 = (16 * 32 * 9 + 32 * 32 * 9 + 2 * 64 + 16 * 32 + 64) +
-                   2 * (2 * 32 * 32 * 9 + 2 * 64);
-  int64_t stage3 = (32 * 64 * 9 + 64 * 64 * 9 + 2 * 128 + 32 * 64 + 128) +
-                   2 * (2 * 64 * 64 * 9 + 2 * 128);
+  int64_t stage2 =
+      (16 * 32 * 9 + 32 * 32 * 9 + 2 * 64 + 16 * 32 + 64) + 2 * (2 * 32 * 32 * 9 + 2 * 64);
+  int64_t stage3 =
+      (32 * 64 * 9 + 64 * 64 * 9 + 2 * 128 + 32 * 64 + 128) + 2 * (2 * 64 * 64 * 9 + 2 * 128);
   int64_t fc = 64 * 10 + 10;
   ASSERT_EQ(stem + stage1 + stage2 + stage3 + fc, 272474);
   Model resnet = Model::compile(example("resnet20"), 0);

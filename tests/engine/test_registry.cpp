@@ -13,9 +13,13 @@ using nlohmann::json;
 
 namespace {
 
-const LayerRegistry& reg() { return LayerRegistry::instance(); }
+const LayerRegistry& reg() {
+  return LayerRegistry::instance();
+}
 
-TensorType T(Shape s, DType dt = DType::Float32) { return {std::move(s), dt}; }
+TensorType T(Shape s, DType dt = DType::Float32) {
+  return {std::move(s), dt};
+}
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
@@ -67,11 +71,12 @@ std::vector<Diagnostic> param_issues(const std::string& type, const json& params
 // --- the registry itself ---
 
 TEST(LayerRegistry, DefinesEveryKindOfTheDesign) {
-  std::set<std::string> want = {
-      "Input", "Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "GlobalAvgPool", "BatchNorm",
-      "LayerNorm", "Dropout", "Flatten", "Reshape", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
-      "GELU", "Softmax", "LogSoftmax", "Add", "Concat", "Embedding", "CrossEntropyLoss",
-      "MSELoss", "BCEWithLogitsLoss"};
+  std::set<std::string> want = {"Input",     "Linear",           "Conv2d",    "MaxPool2d",
+                                "AvgPool2d", "GlobalAvgPool",    "BatchNorm", "LayerNorm",
+                                "Dropout",   "Flatten",          "Reshape",   "ReLU",
+                                "LeakyReLU", "Sigmoid",          "Tanh",      "GELU",
+                                "Softmax",   "LogSoftmax",       "Add",       "Concat",
+                                "Embedding", "CrossEntropyLoss", "MSELoss",   "BCEWithLogitsLoss"};
   auto names = reg().names();
   EXPECT_EQ(std::set<std::string>(names.begin(), names.end()), want);
   EXPECT_EQ(names.size(), want.size()) << "a kind is registered twice";
@@ -140,7 +145,8 @@ TEST(LayerParams, DefaultsAreFilledAndIntPairsCanonicalised) {
   EXPECT_EQ(p["bias"], true);
   EXPECT_FALSE(p.contains("in_channels")) << "inferred later from the input";
   // An integral float from a GUI is an integer; null means "not set".
-  json q = reg().at("Linear").resolve_params("fc", {{"out_features", 10.0}, {"in_features", nullptr}});
+  json q =
+      reg().at("Linear").resolve_params("fc", {{"out_features", 10.0}, {"in_features", nullptr}});
   EXPECT_TRUE(q["out_features"].is_number_integer());
   EXPECT_FALSE(q.contains("in_features"));
 }
@@ -181,8 +187,9 @@ TEST(LayerParams, WrongTypeMissingRequiredOutOfRangeAndBadEnumNameNodeParameterA
   EXPECT_EQ(d.message,
             "Input 'n': parameter 'dtype' must be one of float32, int64, got \"float16\"");
   d = one_issue("Conv2d", {{"out_channels", 6}, {"stride", {1, 0}}});
-  EXPECT_TRUE(contains(d.message, "parameter 'stride' has an element that is 0, must be at "
-                                  "least 1 (got [1,0])"))
+  EXPECT_TRUE(contains(d.message,
+                       "parameter 'stride' has an element that is 0, must be at "
+                       "least 1 (got [1,0])"))
       << d.message;
   d = one_issue("Conv2d", {{"out_channels", 6}, {"kernel_size", {3, 3, 3}}});
   EXPECT_TRUE(contains(d.message, "parameter 'kernel_size' must be an integer or a pair"))
@@ -195,8 +202,8 @@ TEST(LayerParams, EveryProblemOfANodeIsReportedAtOnce) {
   auto is = param_issues("Conv2d", {{"kernel_size", 0}, {"strides", 2}, {"bias", "yes"}});
   std::set<std::string> fields;
   for (const auto& d : is) fields.insert(d.field);
-  EXPECT_EQ(fields, (std::set<std::string>{"params.kernel_size", "params.strides",
-                                           "params.bias", "params.out_channels"}));
+  EXPECT_EQ(fields, (std::set<std::string>{"params.kernel_size", "params.strides", "params.bias",
+                                           "params.out_channels"}));
   EXPECT_THROW(reg().at("Conv2d").resolve_params("c", {{"strides", 2}}), ValueError);
 }
 
@@ -216,8 +223,8 @@ TEST(ShapeInference, LinearInfersInFeaturesAndNamesMismatch) {
   EXPECT_EQ(p["in_features"], 400);
   EXPECT_EQ(out_shape("Linear", {{"in_features", 400}, {"out_features", 120}}, {T({-1, 400})}),
             (Shape{-1, 120}));
-  Failure f = infer_failure("Linear", {{"in_features", 256}, {"out_features", 120}},
-                            {{T({-1, 400})}});
+  Failure f =
+      infer_failure("Linear", {{"in_features", 256}, {"out_features", 120}}, {{T({-1, 400})}});
   EXPECT_EQ(f.message, "Linear 'n': input has 400 features, in_features is 256");
   EXPECT_EQ(f.field, "params.in_features");
   f = infer_failure("Linear", {{"out_features", 120}}, {{T({-1, 16, 5, 5})}});
@@ -246,8 +253,11 @@ TEST(ShapeInference, Conv2dFollowsTheOutputSizeFormula) {
             (Shape{-1, 16, 10, 10}));
   // H: (32 + 2 - 2*2 - 1) / 2 + 1 = 15;  W: (20 + 0 - 1*(1-1) - 1) / 3 + 1 = 7
   EXPECT_EQ(out_shape("Conv2d",
-                      {{"out_channels", 8}, {"kernel_size", {3, 1}}, {"stride", {2, 3}},
-                       {"padding", {1, 0}}, {"dilation", {2, 1}}},
+                      {{"out_channels", 8},
+                       {"kernel_size", {3, 1}},
+                       {"stride", {2, 3}},
+                       {"padding", {1, 0}},
+                       {"dilation", {2, 1}}},
                       {T({-1, 4, 32, 20})}),
             (Shape{-1, 8, 15, 7}));
   EXPECT_EQ(out_shape("Conv2d", {{"out_channels", 8}, {"groups", 4}}, {T({-1, 4, 8, 8})}),
@@ -255,8 +265,8 @@ TEST(ShapeInference, Conv2dFollowsTheOutputSizeFormula) {
 }
 
 TEST(ShapeInference, Conv2dErrorsNameChannelsGroupsAndSizes) {
-  Failure f = infer_failure("Conv2d", {{"in_channels", 1}, {"out_channels", 6}},
-                            {{T({-1, 3, 32, 32})}});
+  Failure f =
+      infer_failure("Conv2d", {{"in_channels", 1}, {"out_channels", 6}}, {{T({-1, 3, 32, 32})}});
   EXPECT_EQ(f.message, "Conv2d 'n': input has 3 channels, in_channels is 1");
   EXPECT_EQ(f.field, "params.in_channels");
   f = infer_failure("Conv2d", {{"out_channels", 6}, {"groups", 4}}, {{T({-1, 6, 8, 8})}});
@@ -267,8 +277,9 @@ TEST(ShapeInference, Conv2dErrorsNameChannelsGroupsAndSizes) {
             "Conv2d 'n': input is 4x4 (4x4 with padding) but the kernel spans 5x5; the output "
             "would be empty");
   f = infer_failure("Conv2d", {{"out_channels", 6}}, {{T({-1, 784})}});
-  EXPECT_TRUE(contains(f.message, "expects input [N, C, H, W] (channels, height, width), got "
-                                  "[N, 784]; add a Reshape"))
+  EXPECT_TRUE(contains(f.message,
+                       "expects input [N, C, H, W] (channels, height, width), got "
+                       "[N, 784]; add a Reshape"))
       << f.message;
 }
 
@@ -281,8 +292,8 @@ TEST(ShapeInference, PoolingDefaultsStrideToKernelAndChecksPadding) {
   EXPECT_EQ(out_shape("AvgPool2d", {{"kernel_size", 3}, {"stride", 1}, {"padding", 1}},
                       {T({-1, 4, 9, 9})}),
             (Shape{-1, 4, 9, 9}));
-  Failure f = infer_failure("MaxPool2d", {{"kernel_size", 2}, {"padding", 2}},
-                            {{T({-1, 4, 9, 9})}});
+  Failure f =
+      infer_failure("MaxPool2d", {{"kernel_size", 2}, {"padding", 2}}, {{T({-1, 4, 9, 9})}});
   EXPECT_EQ(f.message, "MaxPool2d 'n': padding (2, 2) must be at most half the kernel size (2, 2)");
   EXPECT_EQ(f.field, "params.padding");
   f = infer_failure("AvgPool2d", {{"kernel_size", 4}}, {{T({-1, 4, 3, 3})}});
@@ -338,8 +349,7 @@ TEST(ShapeInference, FlattenJoinsTheChosenDimensions) {
 }
 
 TEST(ShapeInference, ReshapeKeepsTheNumberOfValues) {
-  EXPECT_EQ(out_shape("Reshape", {{"shape", {1, 28, 28}}}, {T({-1, 784})}),
-            (Shape{-1, 1, 28, 28}));
+  EXPECT_EQ(out_shape("Reshape", {{"shape", {1, 28, 28}}}, {T({-1, 784})}), (Shape{-1, 1, 28, 28}));
   EXPECT_EQ(out_shape("Reshape", {{"shape", {4, -1}}}, {T({-1, 16, 5, 5})}), (Shape{-1, 4, 100}));
   Failure f = infer_failure("Reshape", {{"shape", {3, 100}}}, {{T({-1, 16, 5, 5})}});
   EXPECT_EQ(f.message,
@@ -356,8 +366,9 @@ TEST(ShapeInference, ActivationsKeepShapeAndNeedFloats) {
     SCOPED_TRACE(k);
     EXPECT_EQ(out_shape(k, json::object(), {T({-1, 10, 3})}), (Shape{-1, 10, 3}));
     Failure f = infer_failure(k, json::object(), {{T({-1, 10}, DType::Int64)}});
-    EXPECT_EQ(f.message, std::string(k) + " 'n': expects floating-point values, got int64 (int64 "
-                                          "ids only feed an Embedding)");
+    EXPECT_EQ(f.message, std::string(k) +
+                             " 'n': expects floating-point values, got int64 (int64 "
+                             "ids only feed an Embedding)");
   }
 }
 
@@ -372,8 +383,8 @@ TEST(ShapeInference, SoftmaxDimMustNotBeTheBatch) {
 }
 
 TEST(ShapeInference, AddNeedsTwoEqualShapes) {
-  auto out = infer("Add", json::object(), {{T({-1, 16, 8, 8}), T({-1, 16, 8, 8}),
-                                            T({-1, 16, 8, 8})}});
+  auto out =
+      infer("Add", json::object(), {{T({-1, 16, 8, 8}), T({-1, 16, 8, 8}), T({-1, 16, 8, 8})}});
   EXPECT_EQ(out[0].shape, (Shape{-1, 16, 8, 8}));
   Failure f = infer_failure("Add", json::object(), {{T({-1, 16, 32, 32}), T({-1, 32, 16, 16})}});
   EXPECT_EQ(f.message,
@@ -386,9 +397,9 @@ TEST(ShapeInference, AddNeedsTwoEqualShapes) {
 TEST(ShapeInference, ConcatSumsTheJoinedDimension) {
   EXPECT_EQ(infer("Concat", json::object(), {{T({-1, 16, 8, 8}), T({-1, 32, 8, 8})}})[0].shape,
             (Shape{-1, 48, 8, 8}));
-  EXPECT_EQ(infer("Concat", {{"dim", -1}}, {{T({-1, 3, 2}), T({-1, 3, 5}), T({-1, 3, 1})}})[0]
-                .shape,
-            (Shape{-1, 3, 8}));
+  EXPECT_EQ(
+      infer("Concat", {{"dim", -1}}, {{T({-1, 3, 2}), T({-1, 3, 5}), T({-1, 3, 1})}})[0].shape,
+      (Shape{-1, 3, 8}));
   Failure f = infer_failure("Concat", json::object(), {{T({-1, 16, 8, 8}), T({-1, 32, 4, 4})}});
   EXPECT_EQ(f.message,
             "Concat 'n': input 2 has shape [N, 32, 4, 4] but input 1 has [N, 16, 8, 8]; all "
@@ -409,8 +420,7 @@ TEST(ShapeInference, EmbeddingTakesInt64Ids) {
 
 TEST(ShapeInference, LossesGiveAScalarAndCheckTheirTarget) {
   EXPECT_EQ(infer("CrossEntropyLoss", json::object(), {{T({-1, 10})}, {}})[0], T({}));
-  EXPECT_EQ(infer("CrossEntropyLoss", json::object(),
-                  {{T({-1, 10})}, {T({-1}, DType::Int64)}})[0],
+  EXPECT_EQ(infer("CrossEntropyLoss", json::object(), {{T({-1, 10})}, {T({-1}, DType::Int64)}})[0],
             T({}));
   Failure f = infer_failure("CrossEntropyLoss", json::object(), {{T({-1, 10, 4})}, {}});
   EXPECT_EQ(f.message,
@@ -484,11 +494,10 @@ TEST(TorchMapping, ConstructorExpressionsMatchTorchNn) {
     d.infer_shapes("n", p, {{T(in)}});
     return d.torch_module(p, {in});
   };
-  EXPECT_EQ(module("Conv2d", {{"out_channels", 6}, {"kernel_size", 5}, {"padding", 2}},
-                   {-1, 1, 28, 28}),
-            "nn.Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))");
-  EXPECT_EQ(module("Conv2d", {{"out_channels", 8}, {"groups", 2}, {"bias", false},
-                              {"dilation", 2}},
+  EXPECT_EQ(
+      module("Conv2d", {{"out_channels", 6}, {"kernel_size", 5}, {"padding", 2}}, {-1, 1, 28, 28}),
+      "nn.Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))");
+  EXPECT_EQ(module("Conv2d", {{"out_channels", 8}, {"groups", 2}, {"bias", false}, {"dilation", 2}},
                    {-1, 4, 28, 28}),
             "nn.Conv2d(4, 8, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0), "
             "dilation=(2, 2), groups=2, bias=False)");
@@ -497,9 +506,9 @@ TEST(TorchMapping, ConstructorExpressionsMatchTorchNn) {
             "nn.Linear(3, 2, bias=False)");
   EXPECT_EQ(module("MaxPool2d", json::object(), {-1, 6, 28, 28}),
             "nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2))");
-  EXPECT_EQ(module("AvgPool2d", {{"kernel_size", 3}, {"stride", 1}, {"padding", 1}},
-                   {-1, 6, 28, 28}),
-            "nn.AvgPool2d(kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))");
+  EXPECT_EQ(
+      module("AvgPool2d", {{"kernel_size", 3}, {"stride", 1}, {"padding", 1}}, {-1, 6, 28, 28}),
+      "nn.AvgPool2d(kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))");
   EXPECT_EQ(module("GlobalAvgPool", json::object(), {-1, 6, 8, 8}),
             "nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())");
   EXPECT_EQ(module("BatchNorm", json::object(), {-1, 16, 8, 8}), "nn.BatchNorm2d(16)");

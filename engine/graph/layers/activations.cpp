@@ -79,8 +79,8 @@ LayerDef softmax_kind(bool log) {
     int64_t dim = get_int(c.params, "dim"), rank = int64_t(s.size());
     int64_t a = dim < 0 ? dim + rank : dim;
     if (a < 0 || a >= rank)
-      c.fail("params.dim", "dim " + std::to_string(dim) + " is out of range for input " +
-                               shape_n(s));
+      c.fail("params.dim",
+             "dim " + std::to_string(dim) + " is out of range for input " + shape_n(s));
     if (a == 0)
       c.fail("params.dim", "dim " + std::to_string(dim) +
                                " is the batch dimension; use 1 for the classes of [N, C]");

@@ -7,7 +7,9 @@ namespace ng::layers {
 
 namespace {
 
-std::string hw(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
+std::string hw(int64_t h, int64_t w) {
+  return std::to_string(h) + "x" + std::to_string(w);
+}
 
 // Requires [N, C, H, W].
 void require_nchw(const InferContext& c) {
@@ -116,7 +118,9 @@ LayerDef conv2d_kind() {
     int64_t g = get_int(p, "groups");
     auto k = get_pair(p, "kernel_size");
     int64_t fan_in = cin / g * k[0] * k[1];
-    std::vector<WeightDef> w{{"weight", {cout, cin / g, k[0], k[1]}, WeightRole::Parameter,
+    std::vector<WeightDef> w{{"weight",
+                              {cout, cin / g, k[0], k[1]},
+                              WeightRole::Parameter,
                               WeightInit::torch_default(fan_in)}};
     if (get_bool(p, "bias"))
       w.push_back({"bias", {cout}, WeightRole::Parameter, WeightInit::torch_default(fan_in)});
@@ -192,8 +196,8 @@ LayerDef pool_kind(PoolKind kind) {
     auto st = get_pair(c.params, "stride");
     for (int a = 0; a < 2; ++a)
       if (2 * pad[a] > k[a])
-        c.fail("params.padding", "padding " + py_tuple(pad) +
-                                     " must be at most half the kernel size " + py_tuple(k));
+        c.fail("params.padding",
+               "padding " + py_tuple(pad) + " must be at most half the kernel size " + py_tuple(k));
     int64_t ho = window_out(c, s, k, st, pad, {1, 1}, 0);
     int64_t wo = window_out(c, s, k, st, pad, {1, 1}, 1);
     return one({-1, s[1], ho, wo});
@@ -203,8 +207,7 @@ LayerDef pool_kind(PoolKind kind) {
     pp.kernel = get_pair(p, "kernel_size");
     pp.stride = get_pair(p, "stride");
     pp.padding = get_pair(p, "padding");
-    if (is_max)
-      return [who, pp](LayerCall& c) { c.outputs[0] = max_pool2d(c.inputs[0], pp, who); };
+    if (is_max) return [who, pp](LayerCall& c) { c.outputs[0] = max_pool2d(c.inputs[0], pp, who); };
     return [who, pp](LayerCall& c) { c.outputs[0] = avg_pool2d(c.inputs[0], pp, who); };
   };
   d.torch.module = [is_max](const json& p, const std::vector<Shape>&) {

@@ -92,15 +92,15 @@ LayerDef linear_kind() {
     require_float(c);
     const Shape& s = c.in().shape;
     if (s.size() != 2)
-      c.fail("inputs.input", "expects input [N, features], got " + shape_n(s) +
-                                 "; add a Flatten before it");
+      c.fail("inputs.input",
+             "expects input [N, features], got " + shape_n(s) + "; add a Flatten before it");
     c.infer_param("in_features", s[1], "input has " + std::to_string(s[1]) + " features");
     return one({-1, get_int(c.params, "out_features")});
   };
   d.weights = [](const json& p) {
     int64_t in = get_int(p, "in_features"), out = get_int(p, "out_features");
-    std::vector<WeightDef> w{{"weight", {out, in}, WeightRole::Parameter,
-                              WeightInit::torch_default(in)}};
+    std::vector<WeightDef> w{
+        {"weight", {out, in}, WeightRole::Parameter, WeightInit::torch_default(in)}};
     if (get_bool(p, "bias"))
       w.push_back({"bias", {out}, WeightRole::Parameter, WeightInit::torch_default(in)});
     return w;

@@ -3,10 +3,9 @@
 #pragma once
 
 #include <array>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/graph/layer_registry.h"
 
@@ -19,16 +18,22 @@ namespace ng::layers {
 using nlohmann::json;
 
 void register_input_and_linear(LayerRegistry& r);  // Input, Linear, Embedding
-void register_convolution(LayerRegistry& r);        // Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool
-void register_normalization(LayerRegistry& r);      // BatchNorm, LayerNorm, Dropout
-void register_activations(LayerRegistry& r);        // ReLU ... LogSoftmax
-void register_structure(LayerRegistry& r);          // Flatten, Reshape, Add, Concat
-void register_losses(LayerRegistry& r);             // CrossEntropyLoss, MSELoss, BCEWithLogitsLoss
+void register_convolution(LayerRegistry& r);       // Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool
+void register_normalization(LayerRegistry& r);     // BatchNorm, LayerNorm, Dropout
+void register_activations(LayerRegistry& r);       // ReLU ... LogSoftmax
+void register_structure(LayerRegistry& r);         // Flatten, Reshape, Add, Concat
+void register_losses(LayerRegistry& r);            // CrossEntropyLoss, MSELoss, BCEWithLogitsLoss
 
 // Reading resolved params (check_params has already validated types).
-inline int64_t get_int(const json& p, const char* k) { return p.at(k).get<int64_t>(); }
-inline double get_float(const json& p, const char* k) { return p.at(k).get<double>(); }
-inline bool get_bool(const json& p, const char* k) { return p.at(k).get<bool>(); }
+inline int64_t get_int(const json& p, const char* k) {
+  return p.at(k).get<int64_t>();
+}
+inline double get_float(const json& p, const char* k) {
+  return p.at(k).get<double>();
+}
+inline bool get_bool(const json& p, const char* k) {
+  return p.at(k).get<bool>();
+}
 inline std::array<int64_t, 2> get_pair(const json& p, const char* k) {
   return {p.at(k)[0].get<int64_t>(), p.at(k)[1].get<int64_t>()};
 }
@@ -43,7 +48,9 @@ std::string py_tuple(const std::vector<int64_t>& v);
 inline std::string py_tuple(const std::array<int64_t, 2>& v) {
   return py_tuple(std::vector<int64_t>{v[0], v[1]});
 }
-inline const char* py_bool(bool b) { return b ? "True" : "False"; }
+inline const char* py_bool(bool b) {
+  return b ? "True" : "False";
+}
 
 // The standard single ports.
 PortDef input_port(std::string description = "the tensor to transform");

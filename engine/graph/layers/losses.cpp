@@ -53,8 +53,8 @@ LayerDef loss_kind(LossKind kind) {
       break;
   }
   d.inputs = {
-      {"input", kind == LossKind::CrossEntropy ? "class scores (logits) [N, classes]"
-                                               : "the prediction"},
+      {"input",
+       kind == LossKind::CrossEntropy ? "class scores (logits) [N, classes]" : "the prediction"},
       {"target",
        kind == LossKind::CrossEntropy
            ? "class ids, int64 [N]; the batch's labels when unconnected"
@@ -66,11 +66,13 @@ LayerDef loss_kind(LossKind kind) {
     for (const char* k : {"Softmax", "LogSoftmax"})
       d.discouraged_inputs.push_back(
           {k, std::string("the loss expects raw scores (logits) and applies log-softmax itself; "
-                          "remove the ") + k});
+                          "remove the ") +
+                  k});
   if (kind == LossKind::BCE)
     d.discouraged_inputs.push_back(
-        {"Sigmoid", "the loss expects raw scores (logits) and applies the sigmoid itself; "
-                    "remove the Sigmoid"});
+        {"Sigmoid",
+         "the loss expects raw scores (logits) and applies the sigmoid itself; "
+         "remove the Sigmoid"});
   d.infer = [kind](InferContext& c) {
     require_float(c);
     const TensorType& x = c.in(0);
@@ -88,8 +90,8 @@ LayerDef loss_kind(LossKind kind) {
     } else if (c.connected(1)) {
       const TensorType& t = c.in(1);
       if (t.shape != x.shape || !is_floating(t.dtype))
-        c.fail("inputs.target", "target " + type_str(t) + " must match the prediction " +
-                                    type_str(x));
+        c.fail("inputs.target",
+               "target " + type_str(t) + " must match the prediction " + type_str(x));
     }
     return one({}, x.dtype);
   };
@@ -100,9 +102,15 @@ LayerDef loss_kind(LossKind kind) {
       const Tensor& t = c.inputs[1];
       NG_CHECK(t.defined(), who, ": no target; connect the 'target' port or give labels");
       switch (kind) {
-        case LossKind::CrossEntropy: c.outputs[0] = cross_entropy(x, t, smoothing, who); break;
-        case LossKind::MSE: c.outputs[0] = mse_loss(x, t, who); break;
-        case LossKind::BCE: c.outputs[0] = bce_with_logits(x, t, who); break;
+        case LossKind::CrossEntropy:
+          c.outputs[0] = cross_entropy(x, t, smoothing, who);
+          break;
+        case LossKind::MSE:
+          c.outputs[0] = mse_loss(x, t, who);
+          break;
+        case LossKind::BCE:
+          c.outputs[0] = bce_with_logits(x, t, who);
+          break;
       }
     };
   };
@@ -113,8 +121,10 @@ LayerDef loss_kind(LossKind kind) {
         return s == 0.0 ? "nn.CrossEntropyLoss()"
                         : "nn.CrossEntropyLoss(label_smoothing=" + py_float(s) + ")";
       }
-      case LossKind::MSE: return "nn.MSELoss()";
-      case LossKind::BCE: return "nn.BCEWithLogitsLoss()";
+      case LossKind::MSE:
+        return "nn.MSELoss()";
+      case LossKind::BCE:
+        return "nn.BCEWithLogitsLoss()";
     }
     return "";
   };

@@ -68,14 +68,15 @@ LayerDef batch_norm_kind() {
     return [who, affine, eps, momentum](LayerCall& c) {
       size_t b = affine ? 2 : 0;  // running stats follow weight and bias
       c.outputs[0] = batch_norm(c.inputs[0], affine ? c.weights[0] : Tensor(),
-                                affine ? c.weights[1] : Tensor(), c.weights[b],
-                                c.weights[b + 1], c.mode, momentum, eps, who);
+                                affine ? c.weights[1] : Tensor(), c.weights[b], c.weights[b + 1],
+                                c.mode, momentum, eps, who);
     };
   };
   d.torch.module = [](const json& p, const std::vector<Shape>& in) {
     size_t rank = in.empty() ? 4 : in[0].size();
-    std::string r = std::string(rank <= 3 ? "nn.BatchNorm1d(" : rank == 4 ? "nn.BatchNorm2d("
-                                                                           : "nn.BatchNorm3d(") +
+    std::string r = std::string(rank <= 3   ? "nn.BatchNorm1d("
+                                : rank == 4 ? "nn.BatchNorm2d("
+                                            : "nn.BatchNorm3d(") +
                     std::to_string(get_int(p, "num_features"));
     if (get_float(p, "eps") != 1e-5) r += ", eps=" + py_float(get_float(p, "eps"));
     if (get_float(p, "momentum") != 0.1) r += ", momentum=" + py_float(get_float(p, "momentum"));
@@ -118,7 +119,8 @@ LayerDef layer_norm_kind() {
     require_float(c);
     const Shape& s = c.in().shape;
     if (s.size() < 2) c.fail("inputs.input", "expects input [N, ..., D], got " + shape_n(s));
-    if (!c.params.contains("normalized_shape")) c.params["normalized_shape"] = json::array({s.back()});
+    if (!c.params.contains("normalized_shape"))
+      c.params["normalized_shape"] = json::array({s.back()});
     std::vector<int64_t> ns = get_list(c.params, "normalized_shape");
     if (ns.empty()) c.fail("params.normalized_shape", "normalized_shape must not be empty");
     bool ok = ns.size() < s.size();

@@ -41,8 +41,8 @@ LayerDef flatten_kind() {
     int64_t rank = int64_t(s.size()), start = get_int(c.params, "start_dim");
     int64_t end0 = get_int(c.params, "end_dim"), end = end0 < 0 ? end0 + rank : end0;
     if (start >= rank)
-      c.fail("params.start_dim", "start_dim " + std::to_string(start) +
-                                     " is out of range for input " + shape_n(s));
+      c.fail("params.start_dim",
+             "start_dim " + std::to_string(start) + " is out of range for input " + shape_n(s));
     if (end < 1 || end >= rank)
       c.fail("params.end_dim",
              "end_dim " + std::to_string(end0) + " is out of range for input " + shape_n(s));
@@ -95,8 +95,8 @@ LayerDef reshape_kind() {
     int free = -1;
     for (size_t i = 0; i < target.size(); ++i) {
       if (target[i] == -1) {
-        if (free >= 0) c.fail("params.shape", "shape " + shape_str(target) +
-                                                  " has more than one -1");
+        if (free >= 0)
+          c.fail("params.shape", "shape " + shape_str(target) + " has more than one -1");
         free = int(i);
       } else if (target[i] == 0) {
         c.fail("params.shape", "shape " + shape_str(target) + " has a zero dimension");
@@ -215,8 +215,8 @@ LayerDef concat_kind() {
       bool ok = b.shape.size() == a.shape.size() && b.dtype == a.dtype;
       for (int64_t i = 0; ok && i < rank; ++i) ok = i == ax || b.shape[i] == a.shape[i];
       if (!ok)
-        c.fail("inputs.input", "input " + std::to_string(k + 1) + " has shape " +
-                                   type_str(b) + " but input 1 has " + type_str(a) +
+        c.fail("inputs.input", "input " + std::to_string(k + 1) + " has shape " + type_str(b) +
+                                   " but input 1 has " + type_str(a) +
                                    "; all dimensions except dim " + std::to_string(dim) +
                                    " must match");
       out[ax] += b.shape[ax];
