@@ -1,6 +1,6 @@
-// CPU conv2d kernels. Threads split the batch into one contiguous block of samples each; every
-// thread owns its scratch buffers and reuses them for all of its samples (OpenBLAS runs
-// single-threaded inside the parallel region). Two algorithms:
+// CPU conv2d kernels. Samples are handed out to the threads one at a time (run_workers); every
+// thread owns its scratch buffers and reuses them for all of its samples. OpenBLAS runs
+// single-threaded inside the parallel region. Two algorithms:
 //
 // Direct (stride 1, groups 1 — the 3x3 convs of ResNet and both LeNet convs): each input plane
 // is copied into a zero-padded buffer of width Wp, and the output is computed on that width, so
@@ -9,8 +9,9 @@
 // of each output row are computed and dropped. (NOTE [Padded-width convolution])
 //   forward:         yext[o, q]  = sum_{c,kh,kw} W[o, c, kh, kw] * xpad[c, q + off(kh, kw)]
 //   backward-data:   the same with gy padded by (K-1)*d - p and W flipped and transposed
-//   backward-weight: gW[o, c, kh, kw] = sum_q gyext[o, q] * xpad[c, q + off(kh, kw)], gyext
-//                    being gy laid out on width Wp with zeros in the dropped columns
+//   backward-weight: gW[o, c, kh, kw] = sum_{oh, ow} gy[o, oh*Wo + ow] * xpad[c, oh*Wp + ow +
+//                    off(kh, kw)], with gy transposed to [Ho*Wo, O] so that the registers hold
+//                    vectors over o and the sum over positions needs no horizontal adds
 // The inner loops keep a block of outputs in SIMD registers (GCC vector extensions, so
 // -march=native picks AVX-512 or AVX2 and other targets still compile).
 //
@@ -21,11 +22,11 @@
 //   backward-weight: gW_g += gy[n]_g cols_g^T
 // A 1x1 convolution with stride 1 and no padding uses x[n] (and gx[n]) as its columns directly.
 //
-// Backward-weight sums per-thread partial gradients in a fixed order after the parallel region,
-// so results are reproducible for a given thread count.
+// Every kernel gives the same bits with any number of threads (see weight_chunks).
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -62,7 +63,8 @@ ConvGeom make_geom(const Shape& x, const Shape& w, const Shape& y, const Conv2dP
   return g;
 }
 
-inline bool use_direct(const ConvGeom& g) {
+// The direct kernels take stride-1 convs without groups (pointwise ones are plain GEMMs).
+inline bool direct_applies(const ConvGeom& g) {
   return g.sh == 1 && g.sw == 1 && g.G == 1 && !g.pointwise;
 }
 
@@ -70,16 +72,34 @@ inline int64_t round_up(int64_t v, int64_t m) {
   return (v + m - 1) / m * m;
 }
 
-// Splits the batch into one contiguous block per thread: f(t, n_begin, n_end), t < nblocks.
-template <class F>
-void for_each_block(int64_t nblocks, int64_t N, const F& f) {
-  parallel_for(0, nblocks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) f(t, t * N / nblocks, (t + 1) * N / nblocks);
+// Work sharing: each of `workers` threads runs body(t, next) once, with its own scratch index t,
+// and takes work items by calling next() until it returns a value >= the item count. Items are
+// handed out dynamically, so a thread that the OS preempts (a busy desktop) delays the call by
+// at most one item rather than by its whole share.
+template <class Body>
+void run_workers(int64_t workers, const Body& body) {
+  std::atomic<int64_t> counter{0};
+  auto next = [&counter] { return counter.fetch_add(1, std::memory_order_relaxed); };
+  parallel_for(0, workers, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) body(t, next);
   });
 }
 
-inline int64_t num_blocks(int64_t N) {
-  return std::max<int64_t>(1, std::min<int64_t>(num_threads(), N));
+// Threads for a call: one per item at most, and one for a call too small to repay waking the
+// others (about 10 us of work).
+inline int64_t num_workers(const ConvGeom& g, int64_t items) {
+  const int64_t macs = g.N * g.O * g.Kg * g.P;
+  if (macs < (int64_t(1) << 19)) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(num_threads(), items));
+}
+
+// Backward-weight sums per-chunk partial gradients: the batch is cut into a number of chunks
+// that does not depend on the thread count, each chunk's samples are summed in order, and the
+// chunks are summed in order after the parallel region — so gW is the same bit for bit with
+// any number of threads. The count is capped so that the partials stay small.
+inline int64_t weight_chunks(int64_t N, int64_t wsize) {
+  const int64_t by_memory = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, wsize));
+  return std::max<int64_t>(1, std::min({N, int64_t(16), by_memory}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,6 +158,47 @@ struct PaddedPlanes {
         std::memcpy(dst + c * plane + (h + ph) * Wp + pw, src + (c * H + h) * W, sizeof(T) * W);
   }
 };
+
+// The planes each direct kernel works on.
+template <class T>
+PaddedPlanes forward_planes(const ConvGeom& g) {  // x padded by p; y on its width
+  return PaddedPlanes(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kQV * kLanes<T>);
+}
+template <class T>
+PaddedPlanes backward_data_planes(const ConvGeom& g) {  // gy padded by (K-1)*d - p; gx
+  return PaddedPlanes(g.O, g.Ho, g.Wo, (g.KH - 1) * g.dh - g.ph, (g.KW - 1) * g.dw - g.pw, g.KH,
+                      g.KW, g.dh, g.dw, kQV * kLanes<T>);
+}
+template <class T>
+PaddedPlanes weight_planes(const ConvGeom& g) {  // x padded by p
+  return PaddedPlanes(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kLanes<T>);
+}
+
+// Direct or im2col + GEMM: the direct kernels also compute the dropped columns, the positions
+// that round Ho*Wp up to the register block and the channels that round up to kOB (or, in
+// backward-weight, to a SIMD vector). Where that waste passes ~40% of the multiply-adds, GEMM
+// is faster (measured on LeNet's 5x5 convs: 6 channels on 10x10 and 14x14 planes).
+constexpr double kMinUsefulFraction = 0.6;
+
+template <class T>
+bool direct_forward_pays(const ConvGeom& g) {
+  if (!direct_applies(g)) return false;
+  const PaddedPlanes pp = forward_planes<T>(g);
+  return double(g.Ho * g.Wo * g.O) >= kMinUsefulFraction * double(pp.Qr * round_up(g.O, kOB));
+}
+
+template <class T>
+bool direct_backward_data_pays(const ConvGeom& g) {
+  // The flipped kernel needs its padding (K-1)*d - p to be >= 0.
+  if (!direct_applies(g) || (g.KH - 1) * g.dh < g.ph || (g.KW - 1) * g.dw < g.pw) return false;
+  const PaddedPlanes pp = backward_data_planes<T>(g);
+  return double(g.H * g.W * g.C) >= kMinUsefulFraction * double(pp.Qr * round_up(g.C, kOB));
+}
+
+template <class T>
+bool direct_backward_weight_pays(const ConvGeom& g) {
+  return direct_applies(g) && double(g.O) >= kMinUsefulFraction * double(round_up(g.O, kLanes<T>));
+}
 
 // out[o, q0 .. q0 + kQV*lanes) = sum_{c, kh, kw} wr[c, kh, kw, o] * in[c*plane + q + off(kh, kw)]
 // for the kOB output channels whose weights wr holds ([Cin, KH, KW, kOB]).
@@ -212,19 +273,19 @@ void pack_weights(const T* w, int64_t O, int64_t C, int64_t KH, int64_t KW, bool
 
 template <class T>
 void direct_forward(const ConvGeom& g, const T* px, const T* pw, const T* pb, T* py) {
-  const PaddedPlanes pp(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kQV * kLanes<T>);
+  const PaddedPlanes pp = forward_planes<T>(g);
   const int64_t Opad = round_up(g.O, kOB);
-  const int64_t nb = num_blocks(g.N);
+  const int64_t nw = num_workers(g, g.N);
   const int64_t per_thread = round_up(pp.size, kLanes<T>) + Opad * pp.Qr;
   Tensor wr_t = Tensor::empty({Opad * g.K}, dtype_of<T>::value);
-  Tensor buf = Tensor::empty({nb, per_thread}, dtype_of<T>::value);
+  Tensor buf = Tensor::empty({nw, per_thread}, dtype_of<T>::value);
   T* wr = wr_t.data<T>();
   pack_weights(pw, g.O, g.C, g.KH, g.KW, false, wr);
-  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
+  run_workers(nw, [&](int64_t t, const auto& next) {
     T* xpad = buf.data<T>() + t * per_thread;       // [C, Hp, Wp] + slack
     T* yext = xpad + round_up(pp.size, kLanes<T>);  // [Opad, Qr]
-    std::fill(xpad, xpad + pp.size, T(0));
-    for (int64_t n = n0; n < n1; ++n) {
+    std::fill(xpad, xpad + pp.size, T(0));          // the border stays zero
+    for (int64_t n; (n = next()) < g.N;) {
       pp.fill(px + n * g.C * g.H * g.W, xpad);
       direct_conv(xpad, pp, Opad, g.KH, g.KW, g.dh, g.dw, wr, yext);
       extract(yext, pp, g.O, pb, py + n * g.O * g.P);
@@ -232,28 +293,22 @@ void direct_forward(const ConvGeom& g, const T* px, const T* pw, const T* pb, T*
   });
 }
 
-// Needs the flipped kernel's padding (K-1)*d - p to be >= 0 (true unless p > (K-1)*d).
-inline bool direct_backward_data_fits(const ConvGeom& g) {
-  return (g.KH - 1) * g.dh >= g.ph && (g.KW - 1) * g.dw >= g.pw;
-}
-
 template <class T>
 void direct_backward_data(const ConvGeom& g, const T* pgy, const T* pw, T* pgx) {
   // gx = conv(gy padded by (K-1)*d - p, W flipped and transposed): [O, Ho, Wo] -> [C, H, W]
-  const PaddedPlanes pp(g.O, g.Ho, g.Wo, (g.KH - 1) * g.dh - g.ph, (g.KW - 1) * g.dw - g.pw, g.KH,
-                        g.KW, g.dh, g.dw, kQV * kLanes<T>);
+  const PaddedPlanes pp = backward_data_planes<T>(g);
   const int64_t Cpad = round_up(g.C, kOB);
-  const int64_t nb = num_blocks(g.N);
+  const int64_t nw = num_workers(g, g.N);
   const int64_t per_thread = round_up(pp.size, kLanes<T>) + Cpad * pp.Qr;
   Tensor wr_t = Tensor::empty({Cpad * g.O * g.KH * g.KW}, dtype_of<T>::value);
-  Tensor buf = Tensor::empty({nb, per_thread}, dtype_of<T>::value);
+  Tensor buf = Tensor::empty({nw, per_thread}, dtype_of<T>::value);
   T* wr = wr_t.data<T>();
   pack_weights(pw, g.O, g.C, g.KH, g.KW, true, wr);
-  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
+  run_workers(nw, [&](int64_t t, const auto& next) {
     T* gypad = buf.data<T>() + t * per_thread;        // [O, Ho + 2p', Wo + 2p'] + slack
     T* gxext = gypad + round_up(pp.size, kLanes<T>);  // [Cpad, Qr]
-    std::fill(gypad, gypad + pp.size, T(0));
-    for (int64_t n = n0; n < n1; ++n) {
+    std::fill(gypad, gypad + pp.size, T(0));          // the border stays zero
+    for (int64_t n; (n = next()) < g.N;) {
       pp.fill(pgy + n * g.O * g.P, gypad);
       direct_conv(gypad, pp, Cpad, g.KH, g.KW, g.dh, g.dw, wr, gxext);
       extract(gxext, pp, g.C, static_cast<const T*>(nullptr), pgx + n * g.C * g.H * g.W);
@@ -316,8 +371,9 @@ void weight_block_s(int S, const T* x, const int64_t* off, int64_t Ho, int64_t W
   }
 }
 
-// Scratch per thread for direct_backward_weight_block: padded x, gy^T [Ho*Wo, Opad] and the
-// transposed partial gradient gW^T [C*KH*KW, Opad].
+// Scratch per thread for direct_backward_weight_chunk: padded x, gy^T [Ho*Wo, Opad] and the
+// transposed partial gradient gW^T [C*KH*KW, Opad]. The borders of x and the padded channels
+// of gy^T are zeroed once per thread (direct_weight_scratch_init) and stay zero.
 inline int64_t weight_opad(int64_t O, int64_t lanes) {
   return round_up(O, lanes);
 }
@@ -327,9 +383,15 @@ int64_t direct_weight_scratch(const ConvGeom& g, const PaddedPlanes& pp) {
   return round_up(pp.size, kLanes<T>) + g.P * Opad + g.K * Opad;
 }
 
+template <class T>
+void direct_weight_scratch_init(const ConvGeom& g, const PaddedPlanes& pp, T* scratch) {
+  std::fill(scratch, scratch + round_up(pp.size, kLanes<T>) + g.P * weight_opad(g.O, kLanes<T>),
+            T(0));
+}
+
 // gw_t = sum over samples [n0, n1) of the weight gradient; gb_t likewise when defined.
 template <class T>
-void direct_backward_weight_block(const ConvGeom& g, const PaddedPlanes& pp, const T* px,
+void direct_backward_weight_chunk(const ConvGeom& g, const PaddedPlanes& pp, const T* px,
                                   const T* pgy, int64_t n0, int64_t n1, T* scratch, T* gw_t,
                                   T* gb_t) {
   constexpr int64_t L = kLanes<T>;
@@ -337,8 +399,6 @@ void direct_backward_weight_block(const ConvGeom& g, const PaddedPlanes& pp, con
   T* xpad = scratch;                     // [C, Hp, Wp] + slack
   T* gyT = xpad + round_up(pp.size, L);  // [Ho*Wo, Opad]
   T* gwT = gyT + g.P * Opad;             // [C*KH*KW, Opad]
-  std::fill(xpad, xpad + pp.size, T(0));
-  std::fill(gyT, gyT + g.P * Opad, T(0));  // the padded channels stay zero
   std::fill(gwT, gwT + g.K * Opad, T(0));
   if (gb_t) std::fill(gb_t, gb_t + g.O, T(0));
   const int64_t taps = g.KH * g.KW;
@@ -462,11 +522,11 @@ void col2im(const T* cols, const ConvGeom& g, T* x) {
 
 template <class T>
 void gemm_forward(const ConvGeom& g, const T* px, const T* pw, const T* pb, T* py) {
-  const int64_t nb = num_blocks(g.N);
-  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nb, g.K * g.P}, dtype_of<T>::value);
-  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
+  const int64_t nw = num_workers(g, g.N);
+  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nw, g.K * g.P}, dtype_of<T>::value);
+  run_workers(nw, [&](int64_t t, const auto& next) {
     T* cols = g.pointwise ? nullptr : buf.data<T>() + t * g.K * g.P;
-    for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t n; (n = next()) < g.N;) {
       const T* xn = px + n * g.C * g.H * g.W;
       T* yn = py + n * g.O * g.P;  // [O, Ho*Wo]
       const T* src = xn;
@@ -487,11 +547,11 @@ void gemm_forward(const ConvGeom& g, const T* px, const T* pw, const T* pb, T* p
 
 template <class T>
 void gemm_backward_data(const ConvGeom& g, const T* pgy, const T* pw, T* pgx) {
-  const int64_t nb = num_blocks(g.N);
-  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nb, g.K * g.P}, dtype_of<T>::value);
-  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
+  const int64_t nw = num_workers(g, g.N);
+  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nw, g.K * g.P}, dtype_of<T>::value);
+  run_workers(nw, [&](int64_t t, const auto& next) {
     T* cols = g.pointwise ? nullptr : buf.data<T>() + t * g.K * g.P;
-    for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t n; (n = next()) < g.N;) {
       const T* gyn = pgy + n * g.O * g.P;
       T* gxn = pgx + n * g.C * g.H * g.W;
       T* dst = g.pointwise ? gxn : cols;
@@ -506,7 +566,7 @@ void gemm_backward_data(const ConvGeom& g, const T* pgy, const T* pw, T* pgx) {
 
 // gw_t = sum over samples [n0, n1) of gy[n] cols[n]^T; gb_t likewise when defined.
 template <class T>
-void gemm_backward_weight_block(const ConvGeom& g, const T* px, const T* pgy, int64_t n0,
+void gemm_backward_weight_chunk(const ConvGeom& g, const T* px, const T* pgy, int64_t n0,
                                 int64_t n1, T* cols, T* gw_t, T* gb_t) {
   if (gb_t) std::fill(gb_t, gb_t + g.O, T(0));
   for (int64_t n = n0; n < n1; ++n) {
@@ -539,7 +599,7 @@ void forward_t(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPa
                Tensor& y) {
   const ConvGeom g = make_geom(x.shape(), w.shape(), y.shape(), p);
   const T* pb = b.defined() ? b.data<T>() : nullptr;
-  if (use_direct(g))
+  if (direct_forward_pays<T>(g))
     direct_forward(g, x.data<T>(), w.data<T>(), pb, y.data<T>());
   else
     gemm_forward(g, x.data<T>(), w.data<T>(), pb, y.data<T>());
@@ -548,7 +608,7 @@ void forward_t(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPa
 template <class T>
 void backward_data_t(const Tensor& gy, const Tensor& w, const Conv2dParams& p, Tensor& gx) {
   const ConvGeom g = make_geom(gx.shape(), w.shape(), gy.shape(), p);
-  if (use_direct(g) && direct_backward_data_fits(g))
+  if (direct_backward_data_pays<T>(g))
     direct_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
   else
     gemm_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
@@ -562,30 +622,35 @@ void backward_weight_t(const Tensor& gy, const Tensor& x, const Conv2dParams& p,
   const T* px = x.data<T>();
   T* pgw = gw.data<T>();
   T* pgb = gb.defined() ? gb.data<T>() : nullptr;
-  const int64_t nb = num_blocks(g.N);
   const int64_t wsize = g.O * g.Kg;
-  const bool direct = use_direct(g);
-  const PaddedPlanes pp(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kLanes<T>);
-  // Per block: scratch (padded x and gy, or columns), then a partial gW [O, Kg] and gb [O];
-  // block 0 writes straight into gw / gb.
+  const int64_t nchunks = weight_chunks(g.N, wsize + g.O);
+  const int64_t nw = num_workers(g, nchunks);
+  const bool direct = direct_backward_weight_pays<T>(g);
+  const PaddedPlanes pp = weight_planes<T>(g);
+  // Per worker: scratch (padded x and gy, or columns). Per chunk but the first, which writes
+  // straight into gw / gb: a partial gW [O, Kg] and gb [O].
   const int64_t scratch = direct ? direct_weight_scratch<T>(g, pp) : g.pointwise ? 0 : g.K * g.P;
-  const int64_t per_block = scratch + wsize + g.O;
-  Tensor buf = Tensor::empty({nb, per_block}, dtype_of<T>::value);
-  T* pbuf = buf.data<T>();
-  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
-    T* s = pbuf + t * per_block;
-    T* gw_t = t == 0 ? pgw : s + scratch;
-    T* gb_t = !pgb ? nullptr : t == 0 ? pgb : s + scratch + wsize;
-    if (direct)
-      direct_backward_weight_block(g, pp, px, pgy, n0, n1, s, gw_t, gb_t);
-    else
-      gemm_backward_weight_block(g, px, pgy, n0, n1, s, gw_t, gb_t);
+  Tensor scratch_buf = Tensor::empty({nw, scratch}, dtype_of<T>::value);
+  Tensor partial_buf = Tensor::empty({nchunks - 1, wsize + g.O}, dtype_of<T>::value);
+  T* partial = partial_buf.data<T>();
+  run_workers(nw, [&](int64_t t, const auto& next) {
+    T* s = scratch_buf.data<T>() + t * scratch;
+    if (direct) direct_weight_scratch_init(g, pp, s);
+    for (int64_t c; (c = next()) < nchunks;) {
+      const int64_t n0 = c * g.N / nchunks, n1 = (c + 1) * g.N / nchunks;
+      T* gw_c = c == 0 ? pgw : partial + (c - 1) * (wsize + g.O);
+      T* gb_c = !pgb ? nullptr : c == 0 ? pgb : gw_c + wsize;
+      if (direct)
+        direct_backward_weight_chunk(g, pp, px, pgy, n0, n1, s, gw_c, gb_c);
+      else
+        gemm_backward_weight_chunk(g, px, pgy, n0, n1, s, gw_c, gb_c);
+    }
   });
-  for (int64_t t = 1; t < nb; ++t) {
-    const T* gw_t = pbuf + t * per_block + scratch;
-    for (int64_t i = 0; i < wsize; ++i) pgw[i] += gw_t[i];
+  for (int64_t c = 1; c < nchunks; ++c) {
+    const T* gw_c = partial + (c - 1) * (wsize + g.O);
+    for (int64_t i = 0; i < wsize; ++i) pgw[i] += gw_c[i];
     if (pgb)
-      for (int64_t o = 0; o < g.O; ++o) pgb[o] += gw_t[wsize + o];
+      for (int64_t o = 0; o < g.O; ++o) pgb[o] += gw_c[wsize + o];
   }
 }
 
