@@ -296,6 +296,17 @@ TEST(Conv2d, OnlyTheTensorsThatRequireGradGetGradients) {
   EXPECT_EQ(b2.grad().to_vector<double>(), std::vector<double>(4, 72.0));
 }
 
+TEST(Conv2d, EmptyBatchGivesEmptyOutputAndZeroGradients) {
+  for (const auto& p : {params({1, 1}, {1, 1}), params({2, 2})}) {  // direct and GEMM kernels
+    Tensor x = rand64({0, 16, 8, 8}, 1), w = rand64({16, 16, 3, 3}, 2), b = rand64({16}, 3);
+    Tensor y = conv2d(x, w, b, p);
+    EXPECT_EQ(y.shape()[0], 0);
+    y.backward(Tensor::zeros(y.shape(), DType::Float64));
+    EXPECT_EQ(w.grad().to_vector<double>(), std::vector<double>(size_t(w.numel()), 0.0));
+    EXPECT_EQ(b.grad().to_vector<double>(), std::vector<double>(16, 0.0));
+  }
+}
+
 TEST(Conv2d, NonContiguousInputIsAccepted) {
   Tensor x = rand64({2, 3, 5, 4}, 1, -1, 1, false).transpose(2, 3);  // [2, 3, 4, 5] view
   Tensor w = rand64({2, 3, 3, 3}, 2, -1, 1, false);

@@ -2,11 +2,13 @@
 // thread owns its scratch buffers and reuses them for all of its samples. OpenBLAS runs
 // single-threaded inside the parallel region. Two algorithms:
 //
-// Direct (stride 1, groups 1 — the 3x3 convs of ResNet and both LeNet convs): each input plane
-// is copied into a zero-padded buffer of width Wp, and the output is computed on that width, so
-// output position q = oh*Wp + ow reads input q + kh*dh*Wp + kw*dw: a 1-D convolution over the
-// flattened planes, with no im2col matrix and no GEMM packing. The Wp - Wo columns at the end
-// of each output row are computed and dropped. (NOTE [Padded-width convolution])
+// Direct (stride 1, groups 1 — the 3x3 convs of ResNet and both LeNet convs).
+// NOTE [Padded-width convolution]: each input plane is copied into a zero-padded buffer of width
+// Wp, and the output is computed on that width, so output position q = oh*Wp + ow reads input
+// q + kh*dh*Wp + kw*dw: a 1-D convolution over the flattened planes, with no im2col matrix and
+// no GEMM packing. The Wp - Wo columns at the end of each output row (and the positions and
+// channels that round up to a register block) are computed from whatever lies there and
+// dropped; they never reach an output.
 //   forward:         yext[o, q]  = sum_{c,kh,kw} W[o, c, kh, kw] * xpad[c, q + off(kh, kw)]
 //   backward-data:   the same with gy padded by (K-1)*d - p and W flipped and transposed
 //   backward-weight: gW[o, c, kh, kw] = sum_{oh, ow} gy[o, oh*Wo + ow] * xpad[c, oh*Wp + ow +
@@ -569,6 +571,7 @@ template <class T>
 void gemm_backward_weight_chunk(const ConvGeom& g, const T* px, const T* pgy, int64_t n0,
                                 int64_t n1, T* cols, T* gw_t, T* gb_t) {
   if (gb_t) std::fill(gb_t, gb_t + g.O, T(0));
+  if (n0 == n1) std::fill(gw_t, gw_t + g.O * g.Kg, T(0));  // an empty batch
   for (int64_t n = n0; n < n1; ++n) {
     const T* xn = px + n * g.C * g.H * g.W;
     const T* gyn = pgy + n * g.O * g.P;
