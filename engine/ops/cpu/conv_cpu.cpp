@@ -132,21 +132,24 @@ constexpr int kOB = 8;       // forward: output channels per register block
 constexpr int kQV = 2;       // forward: vectors of output positions per register block
 constexpr int kMaxTaps = 9;  // backward-weight: kernel taps per register block
 
-// A stack of `ch` planes [H, W] zero-padded by (ph, pw) to [Hp, Wp], flattened, and the
-// stride-1 output of a (KH, KW) kernel with dilation (dh, dw) over it, on the padded width.
+// A stack of `ch` planes [H, W] zero-padded by (ph, pw), flattened with a row stride Wp, and
+// the stride-1 output of a (KH, KW) kernel with dilation (dh, dw) over it, on the same stride.
+// Input (ih, iw) sits at (ih + ph)*Wp + pw + iw; rows are padded on the left only, because a
+// window that runs past the right end of a row reads the zeros that pad the next row on the
+// left: Wp = W + pw is enough unless the padding exceeds the kernel's reach.
 struct PaddedPlanes {
   int64_t ch, H, W, ph, pw;
   int64_t Hp, Wp, plane;
   int64_t Ho, Wo;  // output rows and valid columns
-  int64_t Q, Qr;   // Ho*Wp output positions, rounded up to the register block
-  int64_t size;    // ch*plane plus the slack the last block reads past the end
+  int64_t Q, Qr;   // Ho*Wp output positions, rounded up to a SIMD vector
+  int64_t size;    // ch*plane plus the slack the last vector reads past the end
 
   PaddedPlanes(int64_t ch_, int64_t H_, int64_t W_, int64_t ph_, int64_t pw_, int64_t KH,
-               int64_t KW, int64_t dh, int64_t dw, int64_t qblock)
+               int64_t KW, int64_t dh, int64_t dw, int64_t lanes)
       : ch(ch_), H(H_), W(W_), ph(ph_), pw(pw_) {
-    Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp;
-    Ho = Hp - (KH - 1) * dh, Wo = Wp - (KW - 1) * dw;
-    Q = Ho * Wp, Qr = round_up(Q, qblock);
+    Ho = H + 2 * ph - (KH - 1) * dh, Wo = W + 2 * pw - (KW - 1) * dw;
+    Hp = H + 2 * ph, Wp = std::max(W + pw, Wo), plane = Hp * Wp;
+    Q = Ho * Wp, Qr = round_up(Q, lanes);
     // The last read is (ch-1)*plane + (Qr-1) + (KH-1)*dh*Wp + (KW-1)*dw, and
     // (KH-1)*dh*Wp = plane - Q.
     size = ch * plane + (Qr - Q) + (KW - 1) * dw;
@@ -164,12 +167,12 @@ struct PaddedPlanes {
 // The planes each direct kernel works on.
 template <class T>
 PaddedPlanes forward_planes(const ConvGeom& g) {  // x padded by p; y on its width
-  return PaddedPlanes(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kQV * kLanes<T>);
+  return PaddedPlanes(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kLanes<T>);
 }
 template <class T>
 PaddedPlanes backward_data_planes(const ConvGeom& g) {  // gy padded by (K-1)*d - p; gx
   return PaddedPlanes(g.O, g.Ho, g.Wo, (g.KH - 1) * g.dh - g.ph, (g.KW - 1) * g.dw - g.pw, g.KH,
-                      g.KW, g.dh, g.dw, kQV * kLanes<T>);
+                      g.KW, g.dh, g.dw, kLanes<T>);
 }
 template <class T>
 PaddedPlanes weight_planes(const ConvGeom& g) {  // x padded by p
@@ -177,7 +180,7 @@ PaddedPlanes weight_planes(const ConvGeom& g) {  // x padded by p
 }
 
 // Direct or im2col + GEMM: the direct kernels also compute the dropped columns, the positions
-// that round Ho*Wp up to the register block and the channels that round up to kOB (or, in
+// that round Ho*Wp up to a SIMD vector and the channels that round up to kOB (or, in
 // backward-weight, to a SIMD vector). Where that waste passes ~40% of the multiply-adds, GEMM
 // is faster (measured on LeNet's 5x5 convs: 6 channels on 10x10 and 14x14 planes).
 constexpr double kMinUsefulFraction = 0.6;
@@ -202,31 +205,31 @@ bool direct_backward_weight_pays(const ConvGeom& g) {
   return direct_applies(g) && double(g.O) >= kMinUsefulFraction * double(round_up(g.O, kLanes<T>));
 }
 
-// out[o, q0 .. q0 + kQV*lanes) = sum_{c, kh, kw} wr[c, kh, kw, o] * in[c*plane + q + off(kh, kw)]
+// out[o, q0 .. q0 + QV*lanes) = sum_{c, kh, kw} wr[c, kh, kw, o] * in[c*plane + q + off(kh, kw)]
 // for the kOB output channels whose weights wr holds ([Cin, KH, KW, kOB]).
-template <class T>
+template <class T, int QV>
 inline void direct_block(const T* in, int64_t plane, int64_t Cin, int64_t KH, int64_t KW,
                          int64_t row_step, int64_t dw, const T* wr, T* out, int64_t ldo) {
   constexpr int64_t L = kLanes<T>;
-  Vec<T> acc[kOB][kQV];
+  Vec<T> acc[kOB][QV];
   for (int o = 0; o < kOB; ++o)
-    for (int v = 0; v < kQV; ++v) acc[o][v] = Vec<T>{};
+    for (int v = 0; v < QV; ++v) acc[o][v] = Vec<T>{};
   for (int64_t c = 0; c < Cin; ++c) {
     const T* ic = in + c * plane;
     for (int64_t kh = 0; kh < KH; ++kh) {
       const T* ir = ic + kh * row_step;
       for (int64_t kw = 0; kw < KW; ++kw, wr += kOB) {
-        Vec<T> xv[kQV];
-        for (int v = 0; v < kQV; ++v) xv[v] = load(ir + kw * dw + v * L);
+        Vec<T> xv[QV];
+        for (int v = 0; v < QV; ++v) xv[v] = load(ir + kw * dw + v * L);
         for (int o = 0; o < kOB; ++o) {
           const T w = wr[o];
-          for (int v = 0; v < kQV; ++v) acc[o][v] += w * xv[v];
+          for (int v = 0; v < QV; ++v) acc[o][v] += w * xv[v];
         }
       }
     }
   }
   for (int o = 0; o < kOB; ++o)
-    for (int v = 0; v < kQV; ++v) store(out + o * ldo + v * L, acc[o][v]);
+    for (int v = 0; v < QV; ++v) store(out + o * ldo + v * L, acc[o][v]);
 }
 
 // out: [Opad, Qr] = the padded-width convolution of `in` (laid out as `pp`) with weights wr:
@@ -234,12 +237,17 @@ inline void direct_block(const T* in, int64_t plane, int64_t Cin, int64_t KH, in
 template <class T>
 void direct_conv(const T* in, const PaddedPlanes& pp, int64_t Opad, int64_t KH, int64_t KW,
                  int64_t dh, int64_t dw, const T* wr, T* out) {
-  constexpr int64_t QB = kQV * kLanes<T>;
+  constexpr int64_t L = kLanes<T>;
   const int64_t wblock = pp.ch * KH * KW * kOB;
-  for (int64_t ob = 0; ob < Opad; ob += kOB)
-    for (int64_t q0 = 0; q0 < pp.Qr; q0 += QB)
-      direct_block(in + q0, pp.plane, pp.ch, KH, KW, dh * pp.Wp, dw, wr + (ob / kOB) * wblock,
-                   out + ob * pp.Qr + q0, pp.Qr);
+  for (int64_t ob = 0; ob < Opad; ob += kOB) {
+    const T* w = wr + (ob / kOB) * wblock;
+    T* o = out + ob * pp.Qr;
+    int64_t q0 = 0;
+    for (; q0 + kQV * L <= pp.Qr; q0 += kQV * L)
+      direct_block<T, kQV>(in + q0, pp.plane, pp.ch, KH, KW, dh * pp.Wp, dw, w, o + q0, pp.Qr);
+    for (; q0 < pp.Qr; q0 += L)  // the last vector, when Qr is an odd number of them
+      direct_block<T, 1>(in + q0, pp.plane, pp.ch, KH, KW, dh * pp.Wp, dw, w, o + q0, pp.Qr);
+  }
 }
 
 // Drops the padded columns: out[o, oh, ow] = ext[o, oh*Wp + ow] (+ bias[o]).
@@ -413,17 +421,23 @@ void direct_backward_weight_chunk(const ConvGeom& g, const PaddedPlanes& pp, con
     const T* gyn = pgy + n * g.O * g.P;  // [O, P] -> gyT: [P, Opad]
     for (int64_t o = 0; o < g.O; ++o)
       for (int64_t i = 0; i < g.P; ++i) gyT[i * Opad + o] = gyn[o * g.P + i];
-    for (int64_t c = 0; c < g.C; ++c)
-      for (int64_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
-        const int S = int(std::min<int64_t>(kMaxTaps, taps - t0));
-        const T* xc = xpad + c * pp.plane;
-        T* dst = gwT + (c * taps + t0) * Opad;
-        int64_t ob = 0;
-        for (; ob + 2 * L <= Opad; ob += 2 * L)
-          weight_block_s<T, 2>(S, xc, off.data() + t0, g.Ho, g.Wo, pp.Wp, gyT + ob, Opad, dst + ob);
-        if (ob < Opad)
-          weight_block_s<T, 1>(S, xc, off.data() + t0, g.Ho, g.Wo, pp.Wp, gyT + ob, Opad, dst + ob);
-      }
+    // Blocks of output rows whose gy^T (~16 KB) stays in L1 while every channel passes over it.
+    const int64_t rows = std::max<int64_t>(1, int64_t(16384 / sizeof(T)) / Opad / g.Wo);
+    for (int64_t oh0 = 0; oh0 < g.Ho; oh0 += rows) {
+      const int64_t nr = std::min(rows, g.Ho - oh0);
+      const T* gyb = gyT + oh0 * g.Wo * Opad;
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
+          const int S = int(std::min<int64_t>(kMaxTaps, taps - t0));
+          const T* xc = xpad + c * pp.plane + oh0 * pp.Wp;
+          T* dst = gwT + (c * taps + t0) * Opad;
+          int64_t ob = 0;
+          for (; ob + 2 * L <= Opad; ob += 2 * L)
+            weight_block_s<T, 2>(S, xc, off.data() + t0, nr, g.Wo, pp.Wp, gyb + ob, Opad, dst + ob);
+          if (ob < Opad)
+            weight_block_s<T, 1>(S, xc, off.data() + t0, nr, g.Wo, pp.Wp, gyb + ob, Opad, dst + ob);
+        }
+    }
     if (gb_t)
       for (int64_t o = 0; o < g.O; ++o) {
         const T* r = gyn + o * g.P;
