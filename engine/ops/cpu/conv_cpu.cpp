@@ -476,6 +476,31 @@ inline void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t& 
   ow1 = std::max(ow1, ow0);
 }
 
+// dst[i] = src[i * stride] for i < n; a loop per common stride so that each one vectorises
+// (stride 2 with even/odd shuffles), and no aliasing between src and dst.
+template <class T>
+inline void copy_strided(const T* __restrict src, int64_t stride, int64_t n, T* __restrict dst) {
+  if (stride == 1) {
+    std::memcpy(dst, src, sizeof(T) * size_t(std::max<int64_t>(n, 0)));
+  } else if (stride == 2) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[2 * i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i * stride];
+  }
+}
+
+// dst[i * stride] += src[i] for i < n.
+template <class T>
+inline void add_strided(const T* __restrict src, int64_t n, T* __restrict dst, int64_t stride) {
+  if (stride == 1) {
+    for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  } else if (stride == 2) {
+    for (int64_t i = 0; i < n; ++i) dst[2 * i] += src[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i * stride] += src[i];
+  }
+}
+
 // x: [C, H, W] -> cols: [C*KH*KW, Ho*Wo]; padded positions are 0.
 template <class T>
 void im2col(const T* x, const ConvGeom& g, T* cols) {
@@ -496,11 +521,7 @@ void im2col(const T* x, const ConvGeom& g, T* cols) {
           }
           const T* xr = xc + ih * g.W + woff;  // xr[ow * sw] is input column ow*sw + woff
           for (int64_t ow = 0; ow < ow0; ++ow) r[ow] = T(0);
-          if (g.sw == 1) {
-            for (int64_t ow = ow0; ow < ow1; ++ow) r[ow] = xr[ow];
-          } else {
-            for (int64_t ow = ow0; ow < ow1; ++ow) r[ow] = xr[ow * g.sw];
-          }
+          copy_strided(xr + ow0 * g.sw, g.sw, ow1 - ow0, r + ow0);
           for (int64_t ow = ow1; ow < g.Wo; ++ow) r[ow] = T(0);
         }
       }
@@ -525,11 +546,7 @@ void col2im(const T* cols, const ConvGeom& g, T* x) {
           if (ih < 0 || ih >= g.H) continue;
           const T* r = row + oh * g.Wo;
           T* xr = xc + ih * g.W + woff;
-          if (g.sw == 1) {
-            for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow] += r[ow];
-          } else {
-            for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * g.sw] += r[ow];
-          }
+          add_strided(r + ow0, ow1 - ow0, xr + ow0 * g.sw, g.sw);
         }
       }
     }
