@@ -185,8 +185,9 @@ int run_train(const TrainArgs& a) {
     if (f.final_val.samples > 0) add_metrics(done, "val", f.final_val);
     print_json_line(done);
   } else {
-    std::printf("%s after %lld epochs (%lld steps) in %.1f s", finish_reason_name(f.reason),
-                (long long)f.epochs_completed, (long long)f.steps, f.wall_s);
+    std::printf("%s after %lld epoch%s (%lld steps) in %.1f s", finish_reason_name(f.reason),
+                (long long)f.epochs_completed, f.epochs_completed == 1 ? "" : "s",
+                (long long)f.steps, f.wall_s);
     if (f.best_epoch > 0)
       std::printf("; best %s %.4f at epoch %lld", f.monitor.c_str(), f.best_metric,
                   (long long)f.best_epoch);
@@ -266,7 +267,7 @@ int run_bench(const BenchArgs& a) {
   Tensor y;
   if (loss.type == "CrossEntropyLoss") {
     const int64_t classes = pred.size() >= 2 ? pred[1] : 2;
-    std::vector<int64_t> lab(size_t(batch));
+    std::vector<int64_t> lab(static_cast<size_t>(batch));
     for (auto& l : lab) l = int64_t(rng.randint(uint64_t(classes)));
     y = Tensor::from_vector(lab, {batch});
   } else {

@@ -441,11 +441,15 @@ void Trainer::train_step(const data::Batch& b) {
   model_.forward({b.inputs}, b.targets, result_);
   NG_CHECK(result_.loss.defined(), "the loss node '", model_.loss_id(), "' produced no value");
   const double loss = result_.loss.item();
-  if (!std::isfinite(loss)) non_finite(std::string("the loss is ") + std::to_string(loss));
+  if (!std::isfinite(loss))
+    non_finite(std::string("the loss is ") + (std::isnan(loss) ? "NaN"
+                                              : loss > 0       ? "inf"
+                                                               : "-inf"));
   result_.loss.backward();
   if (t.clip_grad_norm > 0.0) {
     double norm = clip_grad_norm(params_, t.clip_grad_norm);
-    if (!std::isfinite(norm)) non_finite("the gradient norm is " + std::to_string(norm));
+    if (!std::isfinite(norm))
+      non_finite(std::isnan(norm) ? "the gradient norm is NaN" : "the gradient norm is inf");
   }
   if (t.stats_every_steps > 0 && (step_ == 0 || (step_ + 1) % t.stats_every_steps == 0))
     emit_layer_stats();
