@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "engine/core/parallel.h"
@@ -66,8 +67,9 @@ struct ConvCase {
   bool bias;
 };
 
-// Small shapes covering each feature; N = 3 splits unevenly over 2 threads.
-std::vector<ConvCase> conv_cases() {
+// Small shapes covering each feature; N = 3 splits unevenly over 2 threads. Few channels and
+// small planes: these take the im2col + GEMM kernels.
+std::vector<ConvCase> gemm_cases() {
   return {
       {"plain", {3, 2, 5, 6}, {3, 2, 3, 3}, params(), true},
       {"no bias", {3, 2, 5, 6}, {3, 2, 3, 3}, params(), false},
@@ -83,12 +85,26 @@ std::vector<ConvCase> conv_cases() {
       {"1x1 stride 2", {3, 4, 5, 5}, {6, 4, 1, 1}, params({2, 2}), false},
       {"kernel covers padded input", {3, 2, 3, 3}, {2, 2, 5, 5}, params({1, 1}, {1, 1}), true},
       {"padding wider than the kernel", {3, 2, 4, 4}, {3, 2, 1, 1}, params({1, 1}, {1, 1}), true},
-      {"many channels, wide rows",
-       {1, 9, 3, 17},
-       {9, 9, 2, 3},
-       params({1, 1}, {1, 2}, {1, 2}),
-       true},
   };
+}
+
+// Stride 1, 8 channels and rows of 12+ pixels: these take the direct (padded-width) kernels
+// in float64, where a SIMD vector holds 8 values.
+std::vector<ConvCase> direct_cases() {
+  return {
+      {"direct 3x3 padding 1", {2, 8, 6, 14}, {8, 8, 3, 3}, params({1, 1}, {1, 1}), true},
+      {"direct no padding", {1, 8, 6, 14}, {8, 8, 3, 3}, params(), false},
+      {"direct dilation 2", {1, 8, 7, 12}, {8, 8, 3, 3}, params({1, 1}, {2, 2}, {2, 2}), true},
+      {"direct non-square kernel", {1, 8, 5, 13}, {8, 8, 2, 3}, params({1, 1}, {1, 1}), true},
+      // backward-data cannot flip a kernel narrower than its padding: that part takes GEMM
+      {"direct 1x1 padding 1", {1, 8, 4, 12}, {8, 8, 1, 1}, params({1, 1}, {1, 1}), true},
+  };
+}
+
+std::vector<ConvCase> conv_cases() {
+  auto all = gemm_cases();
+  for (const auto& c : direct_cases()) all.push_back(c);
+  return all;
 }
 
 template <class F>
@@ -170,21 +186,98 @@ TEST(Conv2d, BackwardMatchesFiniteDifferences) {
   }
 }
 
-TEST(Conv2d, GradientsDoNotDependOnTheThreadCount) {
-  Tensor x = rand64({5, 4, 6, 6}, 1), w = rand64({6, 4, 3, 3}, 2), b = rand64({6}, 3);
-  Tensor r = rand64({5, 6, 6, 6}, 4, -1, 1, false);
-  auto grads = [&](int threads) {
-    set_num_threads(threads);
-    x.zero_grad(), w.zero_grad(), b.zero_grad();
-    sum(mul(conv2d(x, w, b, params({1, 1}, {1, 1})), r)).backward();
-    std::vector<std::vector<double>> g{x.grad().to_vector<double>(), w.grad().to_vector<double>(),
-                                       b.grad().to_vector<double>()};
-    return g;
+TEST(Conv2d, ResultsAreTheSameBitsWithAnyThreadCount) {
+  // Direct (stride 1) and im2col (stride 2) kernels; 37 samples, enough work for threads.
+  for (const auto& p : {params({1, 1}, {1, 1}), params({2, 2}, {1, 1})}) {
+    // exp() fills all 53 bits of the mantissas: with the ~24-bit random numbers alone the sums
+    // are exact and would hide a change in summation order.
+    auto full_bits = [](Tensor t) { return exp(t).detach().set_requires_grad(true); };
+    Tensor x = full_bits(rand64({37, 8, 10, 10}, 1)), w = full_bits(rand64({16, 8, 3, 3}, 2));
+    Tensor b = full_bits(rand64({16}, 3));
+    Tensor r = exp(rand64(conv2d_output_shape(x.shape(), w.shape(), p), 4, -1, 1, false));
+    auto run = [&](int threads) {
+      set_num_threads(threads);
+      x.zero_grad(), w.zero_grad(), b.zero_grad();
+      Tensor y = conv2d(x, w, b, p);
+      sum(mul(y, r)).backward();
+      return std::vector<std::vector<double>>{y.to_vector<double>(), x.grad().to_vector<double>(),
+                                              w.grad().to_vector<double>(),
+                                              b.grad().to_vector<double>()};
+    };
+    auto one = run(1), two = run(2), three = run(3);
+    set_num_threads(2);
+    EXPECT_EQ(one, two);
+    EXPECT_EQ(one, three);
+  }
+}
+
+namespace {
+
+// Naive gradients of sum(y * gy) for a conv without groups: gx and gw by the definition.
+void reference_conv_grads(const Tensor& xt, const Tensor& wt, const Tensor& gyt,
+                          const Conv2dParams& p, std::vector<double>& gx, std::vector<double>& gw) {
+  const auto x = xt.to_vector<double>(), w = wt.to_vector<double>(), gy = gyt.to_vector<double>();
+  const int64_t N = xt.size(0), C = xt.size(1), H = xt.size(2), W = xt.size(3);
+  const int64_t O = wt.size(0), KH = wt.size(2), KW = wt.size(3);
+  const int64_t Ho = gyt.size(2), Wo = gyt.size(3);
+  gx.assign(x.size(), 0.0);
+  gw.assign(w.size(), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < Ho; ++i)
+        for (int64_t j = 0; j < Wo; ++j) {
+          const double g = gy[size_t(((n * O + o) * Ho + i) * Wo + j)];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t u = 0; u < KH; ++u)
+              for (int64_t v = 0; v < KW; ++v) {
+                const int64_t h = i * p.stride[0] - p.padding[0] + u * p.dilation[0];
+                const int64_t ww = j * p.stride[1] - p.padding[1] + v * p.dilation[1];
+                if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
+                const size_t xi = size_t(((n * C + c) * H + h) * W + ww);
+                const size_t wi = size_t(((o * C + c) * KH + u) * KW + v);
+                gx[xi] += g * w[wi];
+                gw[wi] += g * x[xi];
+              }
+        }
+}
+
+}  // namespace
+
+TEST(Conv2d, Float32GradientsMatchNaiveReference) {
+  // The float32 kernels on network-like shapes: ResNet's 3x3 convs (16 and 32 channels, so
+  // whole SIMD vectors of output channels) and LeNet's second conv.
+  Rng rng(21);
+  struct L {
+    Shape x, w;
+    Conv2dParams p;
   };
-  auto one = grads(1), two = grads(2);
-  set_num_threads(2);
-  for (size_t k = 0; k < one.size(); ++k)
-    for (size_t i = 0; i < one[k].size(); ++i) EXPECT_NEAR(one[k][i], two[k][i], 1e-12);
+  for (const L& l : {L{{3, 16, 8, 8}, {16, 16, 3, 3}, params({1, 1}, {1, 1})},
+                     L{{3, 16, 8, 8}, {32, 16, 3, 3}, params({2, 2}, {1, 1})},
+                     L{{2, 32, 6, 6}, {48, 32, 3, 3}, params({1, 1}, {1, 1})},
+                     L{{3, 6, 14, 14}, {16, 6, 5, 5}, params()}}) {
+    SCOPED_TRACE(shape_str(l.w));
+    Tensor x = Tensor::uniform(l.x, -1, 1, rng).set_requires_grad(true);
+    Tensor w = Tensor::uniform(l.w, -0.5, 0.5, rng).set_requires_grad(true);
+    Tensor b = Tensor::uniform({l.w[0]}, -0.5, 0.5, rng).set_requires_grad(true);
+    Tensor gy = Tensor::uniform(conv2d_output_shape(l.x, l.w, l.p), -1, 1, rng);
+    conv2d(x, w, b, l.p).backward(gy);
+    std::vector<double> gx, gw;
+    reference_conv_grads(x, w, gy, l.p, gx, gw);
+    auto gx32 = x.grad().to_vector<float>(), gw32 = w.grad().to_vector<float>();
+    for (size_t i = 0; i < gx.size(); ++i) ASSERT_NEAR(gx32[i], gx[i], 1e-4) << "gx " << i;
+    for (size_t i = 0; i < gw.size(); ++i)
+      ASSERT_NEAR(gw32[i], gw[i], 1e-4 * (1 + std::abs(gw[i]))) << "gw " << i;
+    // gb = sum of gy over N, H, W
+    auto gyv = gy.to_vector<double>();
+    auto gb32 = b.grad().to_vector<float>();
+    const int64_t O = l.w[0], P = gy.size(2) * gy.size(3);
+    for (int64_t o = 0; o < O; ++o) {
+      double s = 0;
+      for (int64_t n = 0; n < gy.size(0); ++n)
+        for (int64_t i = 0; i < P; ++i) s += gyv[size_t((n * O + o) * P + i)];
+      EXPECT_NEAR(gb32[size_t(o)], s, 1e-4 * (1 + std::abs(s)));
+    }
+  }
 }
 
 TEST(Conv2d, OnlyTheTensorsThatRequireGradGetGradients) {
@@ -201,6 +294,17 @@ TEST(Conv2d, OnlyTheTensorsThatRequireGradGetGradients) {
   sum(conv2d(x, w2, b2, params({1, 1}, {1, 1}))).backward();
   EXPECT_FALSE(w2.grad().defined());
   EXPECT_EQ(b2.grad().to_vector<double>(), std::vector<double>(4, 72.0));
+}
+
+TEST(Conv2d, EmptyBatchGivesEmptyOutputAndZeroGradients) {
+  for (const auto& p : {params({1, 1}, {1, 1}), params({2, 2})}) {  // direct and GEMM kernels
+    Tensor x = rand64({0, 16, 8, 8}, 1), w = rand64({16, 16, 3, 3}, 2), b = rand64({16}, 3);
+    Tensor y = conv2d(x, w, b, p);
+    EXPECT_EQ(y.shape()[0], 0);
+    y.backward(Tensor::zeros(y.shape(), DType::Float64));
+    EXPECT_EQ(w.grad().to_vector<double>(), std::vector<double>(size_t(w.numel()), 0.0));
+    EXPECT_EQ(b.grad().to_vector<double>(), std::vector<double>(16, 0.0));
+  }
 }
 
 TEST(Conv2d, NonContiguousInputIsAccepted) {

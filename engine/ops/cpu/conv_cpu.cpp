@@ -1,16 +1,19 @@
-// CPU conv2d kernels. Threads split the batch into one contiguous block of samples each; every
-// thread owns its scratch buffers and reuses them for all of its samples (OpenBLAS runs
-// single-threaded inside the parallel region). Two algorithms:
+// CPU conv2d kernels. Samples are handed out to the threads one at a time (run_workers); every
+// thread owns its scratch buffers and reuses them for all of its samples. OpenBLAS runs
+// single-threaded inside the parallel region. Two algorithms:
 //
-// Direct (stride 1, groups 1 — the 3x3 convs of ResNet and both LeNet convs): each input plane
-// is copied into a zero-padded buffer of width Wp, and the output is computed on that width, so
-// output position q = oh*Wp + ow reads input q + kh*dh*Wp + kw*dw: a 1-D convolution over the
-// flattened planes, with no im2col matrix and no GEMM packing. The Wp - Wo columns at the end
-// of each output row are computed and dropped. (NOTE [Padded-width convolution])
+// Direct (stride 1, groups 1 — the 3x3 convs of ResNet and both LeNet convs).
+// NOTE [Padded-width convolution]: each input plane is copied into a zero-padded buffer of width
+// Wp, and the output is computed on that width, so output position q = oh*Wp + ow reads input
+// q + kh*dh*Wp + kw*dw: a 1-D convolution over the flattened planes, with no im2col matrix and
+// no GEMM packing. The Wp - Wo columns at the end of each output row (and the positions and
+// channels that round up to a register block) are computed from whatever lies there and
+// dropped; they never reach an output.
 //   forward:         yext[o, q]  = sum_{c,kh,kw} W[o, c, kh, kw] * xpad[c, q + off(kh, kw)]
 //   backward-data:   the same with gy padded by (K-1)*d - p and W flipped and transposed
-//   backward-weight: gW[o, c, kh, kw] = sum_q gyext[o, q] * xpad[c, q + off(kh, kw)], gyext
-//                    being gy laid out on width Wp with zeros in the dropped columns
+//   backward-weight: gW[o, c, kh, kw] = sum_{oh, ow} gy[o, oh*Wo + ow] * xpad[c, oh*Wp + ow +
+//                    off(kh, kw)], with gy transposed to [Ho*Wo, O] so that the registers hold
+//                    vectors over o and the sum over positions needs no horizontal adds
 // The inner loops keep a block of outputs in SIMD registers (GCC vector extensions, so
 // -march=native picks AVX-512 or AVX2 and other targets still compile).
 //
@@ -21,11 +24,11 @@
 //   backward-weight: gW_g += gy[n]_g cols_g^T
 // A 1x1 convolution with stride 1 and no padding uses x[n] (and gx[n]) as its columns directly.
 //
-// Backward-weight sums per-thread partial gradients in a fixed order after the parallel region,
-// so results are reproducible for a given thread count.
+// Every kernel gives the same bits with any number of threads (see weight_chunks).
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -62,7 +65,8 @@ ConvGeom make_geom(const Shape& x, const Shape& w, const Shape& y, const Conv2dP
   return g;
 }
 
-inline bool use_direct(const ConvGeom& g) {
+// The direct kernels take stride-1 convs without groups (pointwise ones are plain GEMMs).
+inline bool direct_applies(const ConvGeom& g) {
   return g.sh == 1 && g.sw == 1 && g.G == 1 && !g.pointwise;
 }
 
@@ -70,16 +74,34 @@ inline int64_t round_up(int64_t v, int64_t m) {
   return (v + m - 1) / m * m;
 }
 
-// Splits the batch into one contiguous block per thread: f(t, n_begin, n_end), t < nblocks.
-template <class F>
-void for_each_block(int64_t nblocks, int64_t N, const F& f) {
-  parallel_for(0, nblocks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) f(t, t * N / nblocks, (t + 1) * N / nblocks);
+// Work sharing: each of `workers` threads runs body(t, next) once, with its own scratch index t,
+// and takes work items by calling next() until it returns a value >= the item count. Items are
+// handed out dynamically, so a thread that the OS preempts (a busy desktop) delays the call by
+// at most one item rather than by its whole share.
+template <class Body>
+void run_workers(int64_t workers, const Body& body) {
+  std::atomic<int64_t> counter{0};
+  auto next = [&counter] { return counter.fetch_add(1, std::memory_order_relaxed); };
+  parallel_for(0, workers, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) body(t, next);
   });
 }
 
-inline int64_t num_blocks(int64_t N) {
-  return std::max<int64_t>(1, std::min<int64_t>(num_threads(), N));
+// Threads for a call: one per item at most, and one for a call too small to repay waking the
+// others (about 10 us of work).
+inline int64_t num_workers(const ConvGeom& g, int64_t items) {
+  const int64_t macs = g.N * g.O * g.Kg * g.P;
+  if (macs < (int64_t(1) << 19)) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(num_threads(), items));
+}
+
+// Backward-weight sums per-chunk partial gradients: the batch is cut into a number of chunks
+// that does not depend on the thread count, each chunk's samples are summed in order, and the
+// chunks are summed in order after the parallel region — so gW is the same bit for bit with
+// any number of threads. The count is capped so that the partials stay small.
+inline int64_t weight_chunks(int64_t N, int64_t wsize) {
+  const int64_t by_memory = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, wsize));
+  return std::max<int64_t>(1, std::min({N, int64_t(16), by_memory}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,21 +132,24 @@ constexpr int kOB = 8;       // forward: output channels per register block
 constexpr int kQV = 2;       // forward: vectors of output positions per register block
 constexpr int kMaxTaps = 9;  // backward-weight: kernel taps per register block
 
-// A stack of `ch` planes [H, W] zero-padded by (ph, pw) to [Hp, Wp], flattened, and the
-// stride-1 output of a (KH, KW) kernel with dilation (dh, dw) over it, on the padded width.
+// A stack of `ch` planes [H, W] zero-padded by (ph, pw), flattened with a row stride Wp, and
+// the stride-1 output of a (KH, KW) kernel with dilation (dh, dw) over it, on the same stride.
+// Input (ih, iw) sits at (ih + ph)*Wp + pw + iw; rows are padded on the left only, because a
+// window that runs past the right end of a row reads the zeros that pad the next row on the
+// left: Wp = W + pw is enough unless the padding exceeds the kernel's reach.
 struct PaddedPlanes {
   int64_t ch, H, W, ph, pw;
   int64_t Hp, Wp, plane;
   int64_t Ho, Wo;  // output rows and valid columns
-  int64_t Q, Qr;   // Ho*Wp output positions, rounded up to the register block
-  int64_t size;    // ch*plane plus the slack the last block reads past the end
+  int64_t Q, Qr;   // Ho*Wp output positions, rounded up to a SIMD vector
+  int64_t size;    // ch*plane plus the slack the last vector reads past the end
 
   PaddedPlanes(int64_t ch_, int64_t H_, int64_t W_, int64_t ph_, int64_t pw_, int64_t KH,
-               int64_t KW, int64_t dh, int64_t dw, int64_t qblock)
+               int64_t KW, int64_t dh, int64_t dw, int64_t lanes)
       : ch(ch_), H(H_), W(W_), ph(ph_), pw(pw_) {
-    Hp = H + 2 * ph, Wp = W + 2 * pw, plane = Hp * Wp;
-    Ho = Hp - (KH - 1) * dh, Wo = Wp - (KW - 1) * dw;
-    Q = Ho * Wp, Qr = round_up(Q, qblock);
+    Ho = H + 2 * ph - (KH - 1) * dh, Wo = W + 2 * pw - (KW - 1) * dw;
+    Hp = H + 2 * ph, Wp = std::max(W + pw, Wo), plane = Hp * Wp;
+    Q = Ho * Wp, Qr = round_up(Q, lanes);
     // The last read is (ch-1)*plane + (Qr-1) + (KH-1)*dh*Wp + (KW-1)*dw, and
     // (KH-1)*dh*Wp = plane - Q.
     size = ch * plane + (Qr - Q) + (KW - 1) * dw;
@@ -139,31 +164,72 @@ struct PaddedPlanes {
   }
 };
 
-// out[o, q0 .. q0 + kQV*lanes) = sum_{c, kh, kw} wr[c, kh, kw, o] * in[c*plane + q + off(kh, kw)]
-// for the kOB output channels whose weights wr holds ([Cin, KH, KW, kOB]).
+// The planes each direct kernel works on.
 template <class T>
+PaddedPlanes forward_planes(const ConvGeom& g) {  // x padded by p; y on its width
+  return PaddedPlanes(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kLanes<T>);
+}
+template <class T>
+PaddedPlanes backward_data_planes(const ConvGeom& g) {  // gy padded by (K-1)*d - p; gx
+  return PaddedPlanes(g.O, g.Ho, g.Wo, (g.KH - 1) * g.dh - g.ph, (g.KW - 1) * g.dw - g.pw, g.KH,
+                      g.KW, g.dh, g.dw, kLanes<T>);
+}
+template <class T>
+PaddedPlanes weight_planes(const ConvGeom& g) {  // x padded by p
+  return PaddedPlanes(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kLanes<T>);
+}
+
+// Direct or im2col + GEMM: the direct kernels also compute the dropped columns, the positions
+// that round Ho*Wp up to a SIMD vector and the channels that round up to kOB (or, in
+// backward-weight, to a SIMD vector). Where that waste passes ~40% of the multiply-adds, GEMM
+// is faster (measured on LeNet's 5x5 convs: 6 channels on 10x10 and 14x14 planes).
+constexpr double kMinUsefulFraction = 0.6;
+
+template <class T>
+bool direct_forward_pays(const ConvGeom& g) {
+  if (!direct_applies(g)) return false;
+  const PaddedPlanes pp = forward_planes<T>(g);
+  return double(g.Ho * g.Wo * g.O) >= kMinUsefulFraction * double(pp.Qr * round_up(g.O, kOB));
+}
+
+template <class T>
+bool direct_backward_data_pays(const ConvGeom& g) {
+  // The flipped kernel needs its padding (K-1)*d - p to be >= 0.
+  if (!direct_applies(g) || (g.KH - 1) * g.dh < g.ph || (g.KW - 1) * g.dw < g.pw) return false;
+  const PaddedPlanes pp = backward_data_planes<T>(g);
+  return double(g.H * g.W * g.C) >= kMinUsefulFraction * double(pp.Qr * round_up(g.C, kOB));
+}
+
+template <class T>
+bool direct_backward_weight_pays(const ConvGeom& g) {
+  return direct_applies(g) && double(g.O) >= kMinUsefulFraction * double(round_up(g.O, kLanes<T>));
+}
+
+// out[o, q0 .. q0 + QV*lanes) = sum_{c, kh, kw} wr[c, kh, kw, o] * in[c*plane + q + off(kh, kw)]
+// for the kOB output channels whose weights wr holds ([Cin, KH, KW, kOB]).
+template <class T, int QV>
 inline void direct_block(const T* in, int64_t plane, int64_t Cin, int64_t KH, int64_t KW,
                          int64_t row_step, int64_t dw, const T* wr, T* out, int64_t ldo) {
   constexpr int64_t L = kLanes<T>;
-  Vec<T> acc[kOB][kQV];
+  Vec<T> acc[kOB][QV];
   for (int o = 0; o < kOB; ++o)
-    for (int v = 0; v < kQV; ++v) acc[o][v] = Vec<T>{};
+    for (int v = 0; v < QV; ++v) acc[o][v] = Vec<T>{};
   for (int64_t c = 0; c < Cin; ++c) {
     const T* ic = in + c * plane;
     for (int64_t kh = 0; kh < KH; ++kh) {
       const T* ir = ic + kh * row_step;
       for (int64_t kw = 0; kw < KW; ++kw, wr += kOB) {
-        Vec<T> xv[kQV];
-        for (int v = 0; v < kQV; ++v) xv[v] = load(ir + kw * dw + v * L);
+        Vec<T> xv[QV];
+        for (int v = 0; v < QV; ++v) xv[v] = load(ir + kw * dw + v * L);
         for (int o = 0; o < kOB; ++o) {
           const T w = wr[o];
-          for (int v = 0; v < kQV; ++v) acc[o][v] += w * xv[v];
+          for (int v = 0; v < QV; ++v) acc[o][v] += w * xv[v];
         }
       }
     }
   }
   for (int o = 0; o < kOB; ++o)
-    for (int v = 0; v < kQV; ++v) store(out + o * ldo + v * L, acc[o][v]);
+    for (int v = 0; v < QV; ++v) store(out + o * ldo + v * L, acc[o][v]);
 }
 
 // out: [Opad, Qr] = the padded-width convolution of `in` (laid out as `pp`) with weights wr:
@@ -171,12 +237,17 @@ inline void direct_block(const T* in, int64_t plane, int64_t Cin, int64_t KH, in
 template <class T>
 void direct_conv(const T* in, const PaddedPlanes& pp, int64_t Opad, int64_t KH, int64_t KW,
                  int64_t dh, int64_t dw, const T* wr, T* out) {
-  constexpr int64_t QB = kQV * kLanes<T>;
+  constexpr int64_t L = kLanes<T>;
   const int64_t wblock = pp.ch * KH * KW * kOB;
-  for (int64_t ob = 0; ob < Opad; ob += kOB)
-    for (int64_t q0 = 0; q0 < pp.Qr; q0 += QB)
-      direct_block(in + q0, pp.plane, pp.ch, KH, KW, dh * pp.Wp, dw, wr + (ob / kOB) * wblock,
-                   out + ob * pp.Qr + q0, pp.Qr);
+  for (int64_t ob = 0; ob < Opad; ob += kOB) {
+    const T* w = wr + (ob / kOB) * wblock;
+    T* o = out + ob * pp.Qr;
+    int64_t q0 = 0;
+    for (; q0 + kQV * L <= pp.Qr; q0 += kQV * L)
+      direct_block<T, kQV>(in + q0, pp.plane, pp.ch, KH, KW, dh * pp.Wp, dw, w, o + q0, pp.Qr);
+    for (; q0 < pp.Qr; q0 += L)  // the last vector, when Qr is an odd number of them
+      direct_block<T, 1>(in + q0, pp.plane, pp.ch, KH, KW, dh * pp.Wp, dw, w, o + q0, pp.Qr);
+  }
 }
 
 // Drops the padded columns: out[o, oh, ow] = ext[o, oh*Wp + ow] (+ bias[o]).
@@ -212,19 +283,19 @@ void pack_weights(const T* w, int64_t O, int64_t C, int64_t KH, int64_t KW, bool
 
 template <class T>
 void direct_forward(const ConvGeom& g, const T* px, const T* pw, const T* pb, T* py) {
-  const PaddedPlanes pp(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kQV * kLanes<T>);
+  const PaddedPlanes pp = forward_planes<T>(g);
   const int64_t Opad = round_up(g.O, kOB);
-  const int64_t nb = num_blocks(g.N);
+  const int64_t nw = num_workers(g, g.N);
   const int64_t per_thread = round_up(pp.size, kLanes<T>) + Opad * pp.Qr;
   Tensor wr_t = Tensor::empty({Opad * g.K}, dtype_of<T>::value);
-  Tensor buf = Tensor::empty({nb, per_thread}, dtype_of<T>::value);
+  Tensor buf = Tensor::empty({nw, per_thread}, dtype_of<T>::value);
   T* wr = wr_t.data<T>();
   pack_weights(pw, g.O, g.C, g.KH, g.KW, false, wr);
-  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
+  run_workers(nw, [&](int64_t t, const auto& next) {
     T* xpad = buf.data<T>() + t * per_thread;       // [C, Hp, Wp] + slack
     T* yext = xpad + round_up(pp.size, kLanes<T>);  // [Opad, Qr]
-    std::fill(xpad, xpad + pp.size, T(0));
-    for (int64_t n = n0; n < n1; ++n) {
+    std::fill(xpad, xpad + pp.size, T(0));          // the border stays zero
+    for (int64_t n; (n = next()) < g.N;) {
       pp.fill(px + n * g.C * g.H * g.W, xpad);
       direct_conv(xpad, pp, Opad, g.KH, g.KW, g.dh, g.dw, wr, yext);
       extract(yext, pp, g.O, pb, py + n * g.O * g.P);
@@ -232,28 +303,22 @@ void direct_forward(const ConvGeom& g, const T* px, const T* pw, const T* pb, T*
   });
 }
 
-// Needs the flipped kernel's padding (K-1)*d - p to be >= 0 (true unless p > (K-1)*d).
-inline bool direct_backward_data_fits(const ConvGeom& g) {
-  return (g.KH - 1) * g.dh >= g.ph && (g.KW - 1) * g.dw >= g.pw;
-}
-
 template <class T>
 void direct_backward_data(const ConvGeom& g, const T* pgy, const T* pw, T* pgx) {
   // gx = conv(gy padded by (K-1)*d - p, W flipped and transposed): [O, Ho, Wo] -> [C, H, W]
-  const PaddedPlanes pp(g.O, g.Ho, g.Wo, (g.KH - 1) * g.dh - g.ph, (g.KW - 1) * g.dw - g.pw, g.KH,
-                        g.KW, g.dh, g.dw, kQV * kLanes<T>);
+  const PaddedPlanes pp = backward_data_planes<T>(g);
   const int64_t Cpad = round_up(g.C, kOB);
-  const int64_t nb = num_blocks(g.N);
+  const int64_t nw = num_workers(g, g.N);
   const int64_t per_thread = round_up(pp.size, kLanes<T>) + Cpad * pp.Qr;
   Tensor wr_t = Tensor::empty({Cpad * g.O * g.KH * g.KW}, dtype_of<T>::value);
-  Tensor buf = Tensor::empty({nb, per_thread}, dtype_of<T>::value);
+  Tensor buf = Tensor::empty({nw, per_thread}, dtype_of<T>::value);
   T* wr = wr_t.data<T>();
   pack_weights(pw, g.O, g.C, g.KH, g.KW, true, wr);
-  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
+  run_workers(nw, [&](int64_t t, const auto& next) {
     T* gypad = buf.data<T>() + t * per_thread;        // [O, Ho + 2p', Wo + 2p'] + slack
     T* gxext = gypad + round_up(pp.size, kLanes<T>);  // [Cpad, Qr]
-    std::fill(gypad, gypad + pp.size, T(0));
-    for (int64_t n = n0; n < n1; ++n) {
+    std::fill(gypad, gypad + pp.size, T(0));          // the border stays zero
+    for (int64_t n; (n = next()) < g.N;) {
       pp.fill(pgy + n * g.O * g.P, gypad);
       direct_conv(gypad, pp, Cpad, g.KH, g.KW, g.dh, g.dw, wr, gxext);
       extract(gxext, pp, g.C, static_cast<const T*>(nullptr), pgx + n * g.C * g.H * g.W);
@@ -316,8 +381,9 @@ void weight_block_s(int S, const T* x, const int64_t* off, int64_t Ho, int64_t W
   }
 }
 
-// Scratch per thread for direct_backward_weight_block: padded x, gy^T [Ho*Wo, Opad] and the
-// transposed partial gradient gW^T [C*KH*KW, Opad].
+// Scratch per thread for direct_backward_weight_chunk: padded x, gy^T [Ho*Wo, Opad] and the
+// transposed partial gradient gW^T [C*KH*KW, Opad]. The borders of x and the padded channels
+// of gy^T are zeroed once per thread (direct_weight_scratch_init) and stay zero.
 inline int64_t weight_opad(int64_t O, int64_t lanes) {
   return round_up(O, lanes);
 }
@@ -327,9 +393,15 @@ int64_t direct_weight_scratch(const ConvGeom& g, const PaddedPlanes& pp) {
   return round_up(pp.size, kLanes<T>) + g.P * Opad + g.K * Opad;
 }
 
+template <class T>
+void direct_weight_scratch_init(const ConvGeom& g, const PaddedPlanes& pp, T* scratch) {
+  std::fill(scratch, scratch + round_up(pp.size, kLanes<T>) + g.P * weight_opad(g.O, kLanes<T>),
+            T(0));
+}
+
 // gw_t = sum over samples [n0, n1) of the weight gradient; gb_t likewise when defined.
 template <class T>
-void direct_backward_weight_block(const ConvGeom& g, const PaddedPlanes& pp, const T* px,
+void direct_backward_weight_chunk(const ConvGeom& g, const PaddedPlanes& pp, const T* px,
                                   const T* pgy, int64_t n0, int64_t n1, T* scratch, T* gw_t,
                                   T* gb_t) {
   constexpr int64_t L = kLanes<T>;
@@ -337,8 +409,6 @@ void direct_backward_weight_block(const ConvGeom& g, const PaddedPlanes& pp, con
   T* xpad = scratch;                     // [C, Hp, Wp] + slack
   T* gyT = xpad + round_up(pp.size, L);  // [Ho*Wo, Opad]
   T* gwT = gyT + g.P * Opad;             // [C*KH*KW, Opad]
-  std::fill(xpad, xpad + pp.size, T(0));
-  std::fill(gyT, gyT + g.P * Opad, T(0));  // the padded channels stay zero
   std::fill(gwT, gwT + g.K * Opad, T(0));
   if (gb_t) std::fill(gb_t, gb_t + g.O, T(0));
   const int64_t taps = g.KH * g.KW;
@@ -351,17 +421,23 @@ void direct_backward_weight_block(const ConvGeom& g, const PaddedPlanes& pp, con
     const T* gyn = pgy + n * g.O * g.P;  // [O, P] -> gyT: [P, Opad]
     for (int64_t o = 0; o < g.O; ++o)
       for (int64_t i = 0; i < g.P; ++i) gyT[i * Opad + o] = gyn[o * g.P + i];
-    for (int64_t c = 0; c < g.C; ++c)
-      for (int64_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
-        const int S = int(std::min<int64_t>(kMaxTaps, taps - t0));
-        const T* xc = xpad + c * pp.plane;
-        T* dst = gwT + (c * taps + t0) * Opad;
-        int64_t ob = 0;
-        for (; ob + 2 * L <= Opad; ob += 2 * L)
-          weight_block_s<T, 2>(S, xc, off.data() + t0, g.Ho, g.Wo, pp.Wp, gyT + ob, Opad, dst + ob);
-        if (ob < Opad)
-          weight_block_s<T, 1>(S, xc, off.data() + t0, g.Ho, g.Wo, pp.Wp, gyT + ob, Opad, dst + ob);
-      }
+    // Blocks of output rows whose gy^T (~16 KB) stays in L1 while every channel passes over it.
+    const int64_t rows = std::max<int64_t>(1, int64_t(16384 / sizeof(T)) / Opad / g.Wo);
+    for (int64_t oh0 = 0; oh0 < g.Ho; oh0 += rows) {
+      const int64_t nr = std::min(rows, g.Ho - oh0);
+      const T* gyb = gyT + oh0 * g.Wo * Opad;
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t t0 = 0; t0 < taps; t0 += kMaxTaps) {
+          const int S = int(std::min<int64_t>(kMaxTaps, taps - t0));
+          const T* xc = xpad + c * pp.plane + oh0 * pp.Wp;
+          T* dst = gwT + (c * taps + t0) * Opad;
+          int64_t ob = 0;
+          for (; ob + 2 * L <= Opad; ob += 2 * L)
+            weight_block_s<T, 2>(S, xc, off.data() + t0, nr, g.Wo, pp.Wp, gyb + ob, Opad, dst + ob);
+          if (ob < Opad)
+            weight_block_s<T, 1>(S, xc, off.data() + t0, nr, g.Wo, pp.Wp, gyb + ob, Opad, dst + ob);
+        }
+    }
     if (gb_t)
       for (int64_t o = 0; o < g.O; ++o) {
         const T* r = gyn + o * g.P;
@@ -400,6 +476,31 @@ inline void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t& 
   ow1 = std::max(ow1, ow0);
 }
 
+// dst[i] = src[i * stride] for i < n; a loop per common stride so that each one vectorises
+// (stride 2 with even/odd shuffles), and no aliasing between src and dst.
+template <class T>
+inline void copy_strided(const T* __restrict src, int64_t stride, int64_t n, T* __restrict dst) {
+  if (stride == 1) {
+    std::memcpy(dst, src, sizeof(T) * size_t(std::max<int64_t>(n, 0)));
+  } else if (stride == 2) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[2 * i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i * stride];
+  }
+}
+
+// dst[i * stride] += src[i] for i < n.
+template <class T>
+inline void add_strided(const T* __restrict src, int64_t n, T* __restrict dst, int64_t stride) {
+  if (stride == 1) {
+    for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  } else if (stride == 2) {
+    for (int64_t i = 0; i < n; ++i) dst[2 * i] += src[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i * stride] += src[i];
+  }
+}
+
 // x: [C, H, W] -> cols: [C*KH*KW, Ho*Wo]; padded positions are 0.
 template <class T>
 void im2col(const T* x, const ConvGeom& g, T* cols) {
@@ -420,11 +521,7 @@ void im2col(const T* x, const ConvGeom& g, T* cols) {
           }
           const T* xr = xc + ih * g.W + woff;  // xr[ow * sw] is input column ow*sw + woff
           for (int64_t ow = 0; ow < ow0; ++ow) r[ow] = T(0);
-          if (g.sw == 1) {
-            for (int64_t ow = ow0; ow < ow1; ++ow) r[ow] = xr[ow];
-          } else {
-            for (int64_t ow = ow0; ow < ow1; ++ow) r[ow] = xr[ow * g.sw];
-          }
+          copy_strided(xr + ow0 * g.sw, g.sw, ow1 - ow0, r + ow0);
           for (int64_t ow = ow1; ow < g.Wo; ++ow) r[ow] = T(0);
         }
       }
@@ -449,11 +546,7 @@ void col2im(const T* cols, const ConvGeom& g, T* x) {
           if (ih < 0 || ih >= g.H) continue;
           const T* r = row + oh * g.Wo;
           T* xr = xc + ih * g.W + woff;
-          if (g.sw == 1) {
-            for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow] += r[ow];
-          } else {
-            for (int64_t ow = ow0; ow < ow1; ++ow) xr[ow * g.sw] += r[ow];
-          }
+          add_strided(r + ow0, ow1 - ow0, xr + ow0 * g.sw, g.sw);
         }
       }
     }
@@ -462,11 +555,11 @@ void col2im(const T* cols, const ConvGeom& g, T* x) {
 
 template <class T>
 void gemm_forward(const ConvGeom& g, const T* px, const T* pw, const T* pb, T* py) {
-  const int64_t nb = num_blocks(g.N);
-  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nb, g.K * g.P}, dtype_of<T>::value);
-  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
+  const int64_t nw = num_workers(g, g.N);
+  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nw, g.K * g.P}, dtype_of<T>::value);
+  run_workers(nw, [&](int64_t t, const auto& next) {
     T* cols = g.pointwise ? nullptr : buf.data<T>() + t * g.K * g.P;
-    for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t n; (n = next()) < g.N;) {
       const T* xn = px + n * g.C * g.H * g.W;
       T* yn = py + n * g.O * g.P;  // [O, Ho*Wo]
       const T* src = xn;
@@ -487,11 +580,11 @@ void gemm_forward(const ConvGeom& g, const T* px, const T* pw, const T* pb, T* p
 
 template <class T>
 void gemm_backward_data(const ConvGeom& g, const T* pgy, const T* pw, T* pgx) {
-  const int64_t nb = num_blocks(g.N);
-  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nb, g.K * g.P}, dtype_of<T>::value);
-  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
+  const int64_t nw = num_workers(g, g.N);
+  Tensor buf = g.pointwise ? Tensor() : Tensor::empty({nw, g.K * g.P}, dtype_of<T>::value);
+  run_workers(nw, [&](int64_t t, const auto& next) {
     T* cols = g.pointwise ? nullptr : buf.data<T>() + t * g.K * g.P;
-    for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t n; (n = next()) < g.N;) {
       const T* gyn = pgy + n * g.O * g.P;
       T* gxn = pgx + n * g.C * g.H * g.W;
       T* dst = g.pointwise ? gxn : cols;
@@ -506,9 +599,10 @@ void gemm_backward_data(const ConvGeom& g, const T* pgy, const T* pw, T* pgx) {
 
 // gw_t = sum over samples [n0, n1) of gy[n] cols[n]^T; gb_t likewise when defined.
 template <class T>
-void gemm_backward_weight_block(const ConvGeom& g, const T* px, const T* pgy, int64_t n0,
+void gemm_backward_weight_chunk(const ConvGeom& g, const T* px, const T* pgy, int64_t n0,
                                 int64_t n1, T* cols, T* gw_t, T* gb_t) {
   if (gb_t) std::fill(gb_t, gb_t + g.O, T(0));
+  if (n0 == n1) std::fill(gw_t, gw_t + g.O * g.Kg, T(0));  // an empty batch
   for (int64_t n = n0; n < n1; ++n) {
     const T* xn = px + n * g.C * g.H * g.W;
     const T* gyn = pgy + n * g.O * g.P;
@@ -539,7 +633,7 @@ void forward_t(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPa
                Tensor& y) {
   const ConvGeom g = make_geom(x.shape(), w.shape(), y.shape(), p);
   const T* pb = b.defined() ? b.data<T>() : nullptr;
-  if (use_direct(g))
+  if (direct_forward_pays<T>(g))
     direct_forward(g, x.data<T>(), w.data<T>(), pb, y.data<T>());
   else
     gemm_forward(g, x.data<T>(), w.data<T>(), pb, y.data<T>());
@@ -548,7 +642,7 @@ void forward_t(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPa
 template <class T>
 void backward_data_t(const Tensor& gy, const Tensor& w, const Conv2dParams& p, Tensor& gx) {
   const ConvGeom g = make_geom(gx.shape(), w.shape(), gy.shape(), p);
-  if (use_direct(g) && direct_backward_data_fits(g))
+  if (direct_backward_data_pays<T>(g))
     direct_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
   else
     gemm_backward_data(g, gy.data<T>(), w.data<T>(), gx.data<T>());
@@ -562,30 +656,35 @@ void backward_weight_t(const Tensor& gy, const Tensor& x, const Conv2dParams& p,
   const T* px = x.data<T>();
   T* pgw = gw.data<T>();
   T* pgb = gb.defined() ? gb.data<T>() : nullptr;
-  const int64_t nb = num_blocks(g.N);
   const int64_t wsize = g.O * g.Kg;
-  const bool direct = use_direct(g);
-  const PaddedPlanes pp(g.C, g.H, g.W, g.ph, g.pw, g.KH, g.KW, g.dh, g.dw, kLanes<T>);
-  // Per block: scratch (padded x and gy, or columns), then a partial gW [O, Kg] and gb [O];
-  // block 0 writes straight into gw / gb.
+  const int64_t nchunks = weight_chunks(g.N, wsize + g.O);
+  const int64_t nw = num_workers(g, nchunks);
+  const bool direct = direct_backward_weight_pays<T>(g);
+  const PaddedPlanes pp = weight_planes<T>(g);
+  // Per worker: scratch (padded x and gy, or columns). Per chunk but the first, which writes
+  // straight into gw / gb: a partial gW [O, Kg] and gb [O].
   const int64_t scratch = direct ? direct_weight_scratch<T>(g, pp) : g.pointwise ? 0 : g.K * g.P;
-  const int64_t per_block = scratch + wsize + g.O;
-  Tensor buf = Tensor::empty({nb, per_block}, dtype_of<T>::value);
-  T* pbuf = buf.data<T>();
-  for_each_block(nb, g.N, [&](int64_t t, int64_t n0, int64_t n1) {
-    T* s = pbuf + t * per_block;
-    T* gw_t = t == 0 ? pgw : s + scratch;
-    T* gb_t = !pgb ? nullptr : t == 0 ? pgb : s + scratch + wsize;
-    if (direct)
-      direct_backward_weight_block(g, pp, px, pgy, n0, n1, s, gw_t, gb_t);
-    else
-      gemm_backward_weight_block(g, px, pgy, n0, n1, s, gw_t, gb_t);
+  Tensor scratch_buf = Tensor::empty({nw, scratch}, dtype_of<T>::value);
+  Tensor partial_buf = Tensor::empty({nchunks - 1, wsize + g.O}, dtype_of<T>::value);
+  T* partial = partial_buf.data<T>();
+  run_workers(nw, [&](int64_t t, const auto& next) {
+    T* s = scratch_buf.data<T>() + t * scratch;
+    if (direct) direct_weight_scratch_init(g, pp, s);
+    for (int64_t c; (c = next()) < nchunks;) {
+      const int64_t n0 = c * g.N / nchunks, n1 = (c + 1) * g.N / nchunks;
+      T* gw_c = c == 0 ? pgw : partial + (c - 1) * (wsize + g.O);
+      T* gb_c = !pgb ? nullptr : c == 0 ? pgb : gw_c + wsize;
+      if (direct)
+        direct_backward_weight_chunk(g, pp, px, pgy, n0, n1, s, gw_c, gb_c);
+      else
+        gemm_backward_weight_chunk(g, px, pgy, n0, n1, s, gw_c, gb_c);
+    }
   });
-  for (int64_t t = 1; t < nb; ++t) {
-    const T* gw_t = pbuf + t * per_block + scratch;
-    for (int64_t i = 0; i < wsize; ++i) pgw[i] += gw_t[i];
+  for (int64_t c = 1; c < nchunks; ++c) {
+    const T* gw_c = partial + (c - 1) * (wsize + g.O);
+    for (int64_t i = 0; i < wsize; ++i) pgw[i] += gw_c[i];
     if (pgb)
-      for (int64_t o = 0; o < g.O; ++o) pgb[o] += gw_t[wsize + o];
+      for (int64_t o = 0; o < g.O; ++o) pgb[o] += gw_c[wsize + o];
   }
 }
 
