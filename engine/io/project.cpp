@@ -470,6 +470,10 @@ void check_dataset(const DatasetSpec& d, Problems& p) {
     p.field("dataset.path", "a dataset of kind \"" + d.kind +
                                 "\" needs a path (relative to the project file's folder, or "
                                 "absolute)");
+  if (d.kind == "csv" && d.label_column.empty())
+    p.field("dataset.label_column",
+            "a dataset of kind \"csv\" needs label_column, the name of the column holding the "
+            "label");
   check_choice(p, "dataset.generator", d.generator, synthetic_generators(), "generator");
   check_min_int(p, "dataset.size", d.size, 1);
   check_min(p, "dataset.noise", d.noise, 0.0);

@@ -84,7 +84,7 @@ struct CheckpointPolicy {
   bool every_epoch = true;
   bool best = true;                      // keep best.h5 by the monitored metric
   double every_minutes = 0.0;            // 0: off
-  std::string monitor = "val_accuracy";  // or val_loss (lower is better)
+  std::string monitor = "val_accuracy";  // val_/train_ accuracy or loss (loss: lower is better)
   bool operator==(const CheckpointPolicy&) const = default;
 };
 
@@ -97,7 +97,7 @@ struct TrainingSpec {
   uint64_t seed = 0;
   double clip_grad_norm = 0.0;          // 0: off
   int64_t early_stopping_patience = 0;  // epochs without improvement; 0: off
-  int64_t stats_every_steps = 50;       // per-layer weight/gradient statistics cadence
+  int64_t stats_every_steps = 50;       // per-layer weight/gradient statistics cadence; 0: off
   CheckpointPolicy checkpoint;
   bool operator==(const TrainingSpec&) const = default;
 };

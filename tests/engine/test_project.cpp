@@ -4,14 +4,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <numeric>
+#include <random>
 #include <set>
 #include <sstream>
 
+#include "engine/autograd/autograd.h"
 #include "engine/graph/validate.h"
 #include "engine/io/project.h"
+#include "engine/nn/model.h"
+#include "engine/optim/adam.h"
 
 using namespace ng;
 using nlohmann::json;
@@ -253,6 +259,65 @@ TEST(ProjectExamples, NodesAreLaidOutLeftToRight) {
       EXPECT_LT(p.graph.find(e.from.node)->position[0], p.graph.find(e.to.node)->position[0])
           << e.from.str() << " -> " << e.to.str();
   }
+}
+
+// The spiral example must train quickly to high accuracy with its own recipe (graph, Adam lr,
+// batch size, epochs). The points follow data::make_spiral's layout (arm c of k starts at angle
+// 2*pi*c/k and turns 4 radians while the radius grows from 0 to 1), with the example's noise.
+TEST(ProjectExamples, SpiralTrainsToHighAccuracyWithItsRecipe) {
+  ProjectSpec p = load_project(example_path("spiral-mlp.ngraph"));
+  const int64_t n = p.dataset.size, arms = p.dataset.classes;
+  std::mt19937 gen(1);
+  std::normal_distribution<double> noise(0.0, p.dataset.noise);
+  std::vector<float> xs;
+  std::vector<int64_t> ys;
+  for (int64_t i = 0; i < n; ++i) {  // sample i is on arm i % arms
+    int64_t c = i % arms, pos = i / arms, count = (n - c + arms - 1) / arms;
+    double t = (double(pos) + 0.5) / double(count),
+           a = 2.0 * M_PI * double(c) / double(arms) + 4.0 * t;
+    xs.push_back(float(t * std::sin(a) + noise(gen)));
+    xs.push_back(float(t * std::cos(a) + noise(gen)));
+    ys.push_back(c);
+  }
+  std::vector<int64_t> order(size_t(n), 0);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), gen);
+  const int64_t n_train = int64_t(double(n) * (1.0 - p.dataset.val_fraction));
+  auto batch = [&](int64_t from, int64_t to) {
+    std::vector<float> bx;
+    std::vector<int64_t> by;
+    for (int64_t i = from; i < to; ++i) {
+      int64_t k = order[size_t(i)];
+      bx.insert(bx.end(), {xs[size_t(2 * k)], xs[size_t(2 * k + 1)]});
+      by.push_back(ys[size_t(k)]);
+    }
+    return std::pair{Tensor::from_vector(bx, {to - from, 2}), Tensor::from_vector(by, {to - from})};
+  };
+
+  Model m = Model::compile(p.graph, p.training.seed);
+  std::vector<Tensor> params;
+  for (const auto& [name, t] : m.parameters()) params.push_back(t);
+  ASSERT_EQ(p.training.optimizer.type, "Adam");
+  Adam opt(params, {.lr = p.training.optimizer.lr});
+  for (int64_t epoch = 0; epoch < p.training.epochs; ++epoch) {
+    std::shuffle(order.begin(), order.begin() + n_train, gen);
+    for (int64_t i = 0; i < n_train; i += p.training.batch_size) {
+      auto [x, y] = batch(i, std::min(n_train, i + p.training.batch_size));
+      opt.zero_grad();
+      m.forward({x}, y).loss.backward();
+      opt.step();
+    }
+  }
+  autograd::NoGradGuard no_grad;
+  auto [x, y] = batch(n_train, n);
+  std::vector<float> scores = m.forward({x}, y).prediction.to_vector<float>();
+  std::vector<int64_t> labels = y.to_vector<int64_t>();
+  int64_t correct = 0;
+  for (size_t k = 0; k < labels.size(); ++k) {
+    const float* s = &scores[k * size_t(arms)];
+    correct += std::max_element(s, s + arms) - s == labels[k];
+  }
+  EXPECT_GE(double(correct) / double(labels.size()), 0.9);
 }
 
 // --- the saver --------------------------------------------------------------------------------
@@ -564,6 +629,14 @@ TEST(ProjectFile, CrossFieldRules) {
   e = error_of(j);
   ASSERT_NE(find_diag(e.diagnostics, "", "dataset.path"), nullptr) << listing(e.diagnostics);
   EXPECT_TRUE(contains(e.what(), "kind \"mnist\" needs a path"));
+
+  j = tiny_project();
+  j["dataset"] = {{"kind", "csv"}, {"path", "iris.csv"}};
+  e = error_of(j);
+  ASSERT_NE(find_diag(e.diagnostics, "", "dataset.label_column"), nullptr)
+      << listing(e.diagnostics);
+  j["dataset"]["label_column"] = "species";
+  EXPECT_NO_THROW(project_from_json(j));
 }
 
 TEST(ProjectFile, WrongTypesNameTheFieldAndTheValue) {
