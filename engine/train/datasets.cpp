@@ -1,12 +1,15 @@
 #include "engine/train/datasets.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <vector>
 
 #include "engine/data/cifar.h"
 #include "engine/data/csv.h"
 #include "engine/data/idx.h"
 #include "engine/data/image_folder.h"
 #include "engine/data/synthetic.h"
+#include "stb_image.h"  // stbi_info only (compiled in engine/data/stb_image_impl.cpp)
 
 namespace ng::train {
 
@@ -29,6 +32,32 @@ std::string find_mnist(const std::string& project_dir) {
     if (d == d.parent_path()) break;
   }
   return (start / "datasets" / "mnist").lexically_normal().string();
+}
+
+// The size and channels of the first readable image of the first class folder (sorted), for
+// image_size [] / channels 0 ("as stored"). {0, 0, 0} when none is found (the loader then
+// reports the folder's problem).
+struct StoredImage {
+  int height = 0, width = 0, channels = 0;
+};
+StoredImage first_image(const std::string& root) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return {};
+  std::vector<fs::path> classes;
+  for (const auto& e : fs::directory_iterator(root, ec))
+    if (e.is_directory() && e.path().filename().string().front() != '.') classes.push_back(e);
+  std::sort(classes.begin(), classes.end());
+  for (const fs::path& c : classes) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(c, ec))
+      if (e.is_regular_file() && e.path().filename().string().front() != '.') files.push_back(e);
+    std::sort(files.begin(), files.end());
+    for (const fs::path& f : files) {
+      int w = 0, h = 0, comp = 0;
+      if (stbi_info(f.string().c_str(), &w, &h, &comp)) return {h, w, comp};
+    }
+  }
+  return {};
 }
 
 std::string require_path(const DatasetSpec& s) {
@@ -89,17 +118,25 @@ TrainingData make_datasets(const DatasetSpec& s, const std::string& project_dir)
       o.task = s.task == "regression" ? data::Task::Regression : data::Task::Classification;
       split(data::load_csv(resolve(require_path(s), project_dir), o), false);
     } else if (s.kind == "image_folder") {
+      const std::string root = resolve(require_path(s), project_dir);
       data::ImageFolderOptions o;
+      const StoredImage stored =
+          s.image_size.empty() || s.channels == 0 ? first_image(root) : StoredImage{};
       if (!s.image_size.empty()) {
         NG_CHECK(s.image_size.size() == 2 && s.image_size[0] > 0 && s.image_size[1] > 0,
                  "dataset.image_size: must be [height, width] with positive sizes");
         o.height = s.image_size[0];
         o.width = s.image_size[1];
+      } else if (stored.width > 0) {  // as stored: the first image's size
+        o.height = stored.height;
+        o.width = stored.width;
       }
       NG_CHECK(s.channels == 0 || s.channels == 1 || s.channels == 3,
-               "dataset.channels: must be 1, 3 or 0 (RGB), got ", s.channels);
-      o.color = s.channels == 1 ? data::ColorMode::Grayscale : data::ColorMode::RGB;
-      split(data::load_image_folder(resolve(require_path(s), project_dir), o), false);
+               "dataset.channels: must be 1, 3 or 0 (as stored), got ", s.channels);
+      const bool grey = s.channels == 1 || (s.channels == 0 && stored.channels > 0 &&
+                                            stored.channels <= 2);  // grey, grey + alpha
+      o.color = grey ? data::ColorMode::Grayscale : data::ColorMode::RGB;
+      split(data::load_image_folder(root, o), false);
     } else if (s.kind == "synthetic") {
       std::string gen = s.generator == "regression1d" ? "sine" : s.generator;
       split(data::make_synthetic(gen, s.size, s.noise, s.seed, s.classes), true);

@@ -13,10 +13,11 @@
 //                 validation set); without t10k files the training set is split.
 //   cifar10       path holds data_batch_*.bin and test_batch.bin (test = validation).
 //   csv           path is the file; label_column; task classification | regression; split.
-//   image_folder  path has one folder per class; image_size [h, w] (default 32 x 32);
-//                 channels 1 (grayscale) or 3 (RGB, also for 0); split.
-//   synthetic     generator spiral | circles | moons | xor | blobs | regression1d (alias sine)
-//                 with size, noise, classes, seed; split.
+//   image_folder  path has one folder per class; image_size [h, w] (empty: the size of the
+//                 first image, classes and files in sorted order); channels 1 (grey) or 3
+//                 (RGB), 0: as that first image is stored; split.
+//   synthetic     generator spiral | circles | moons | xor | blobs | sine (also accepted:
+//                 regression1d) with size, noise, classes, seed; split.
 // "split": val_fraction of the samples validate (0: no validation set). Classification sets
 // are split per class; synthetic sets and regression tables draw the validation samples at
 // random with the dataset's seed (their samples are ordered), the others keep the first

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -697,4 +698,29 @@ TEST(MakeDatasets, UnknownKindNamesTheField) {
     EXPECT_NE(std::string(e.what()).find("dataset.kind"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("imagenet"), std::string::npos) << e.what();
   }
+}
+
+TEST(MakeDatasets, ImageFolderWithoutSizeUsesTheStoredSizeAndChannels) {
+  // Two classes of 3 x 2 grey images, written as binary PGM (stb_image reads PNM).
+  fs::path root = temp_dir("image_folder");
+  for (const char* cls : {"a", "b"}) {
+    fs::create_directories(root / cls);
+    for (int k = 0; k < 2; ++k) {
+      std::ofstream f(root / cls / ("img" + std::to_string(k) + ".pgm"), std::ios::binary);
+      f << "P5\n3 2\n255\n";
+      const unsigned char px[6] = {0, 50, 100, 150, 200, 250};
+      f.write(reinterpret_cast<const char*>(px), 6);
+    }
+  }
+  DatasetSpec s;
+  s.kind = "image_folder";
+  s.path = root.filename().string();  // relative to the "project" folder
+  s.val_fraction = 0.0;
+  TrainingData d = make_datasets(s, root.parent_path().string());
+  EXPECT_EQ(d.train->sample_shape(), (Shape{1, 2, 3}));
+  EXPECT_EQ(d.train->size(), 4);
+  s.channels = 3;
+  s.image_size = {4, 6};
+  d = make_datasets(s, root.parent_path().string());
+  EXPECT_EQ(d.train->sample_shape(), (Shape{3, 4, 6}));
 }
