@@ -3,10 +3,13 @@
 // trainer has moved on. The Trainer calls EventSink::on_event on its own thread, in this order:
 //
 //   StateEvent(Running)
-//   { StepEvent, [LayerStatsEvent every training.stats_every_steps], [CheckpointEvent(Timed)] }*
-//     EpochEvent, [CheckpointEvent(Last)], [CheckpointEvent(Best)]            (per epoch)
-//   ... StateEvent(Paused) / StateEvent(Running) around a pause ...
-//   FinishedEvent  or  FailedEvent                                            (exactly one)
+//   per epoch:
+//     per step: [LayerStatsEvent (step 1 and every training.stats_every_steps)], StepEvent,
+//               [CheckpointEvent(Timed)]
+//     EpochEvent, [CheckpointEvent(Last)], [CheckpointEvent(Best)]
+//   ... StateEvent(Paused) / StateEvent(Running) around a pause (single steps while paused send
+//       only their step's events) ...
+//   [CheckpointEvent(Stopped)], then FinishedEvent, or FailedEvent            (exactly one)
 //
 //   ng::train::EventQueue q;                       // thread-safe: drain it from any thread
 //   ng::train::Trainer t(model, data, options, &q);
@@ -81,7 +84,8 @@ struct EpochEvent {
   double elapsed_s = 0.0;
 };
 
-// Summary statistics of one tensor. The histogram has equal-width bins over [min, max].
+// Summary statistics of one tensor. The histogram has equal-width bins over [min, max] of the
+// finite values (non-finite values are not counted in it).
 struct TensorStats {
   double mean = kNaN, std = kNaN, min = kNaN, max = kNaN;
   double norm = kNaN;  // L2 norm
