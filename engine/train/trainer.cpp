@@ -445,6 +445,9 @@ void Trainer::train_step(const data::Batch& b) {
     non_finite(std::string("the loss is ") + (std::isnan(loss) ? "NaN"
                                               : loss > 0       ? "inf"
                                                                : "-inf"));
+  // Per-node activations are only needed to name a non-finite node (checked above); holding
+  // them through backward would keep every activation alive until the step ends.
+  result_.outputs.clear();
   result_.loss.backward();
   if (t.clip_grad_norm > 0.0) {
     double norm = clip_grad_norm(params_, t.clip_grad_norm);
@@ -491,6 +494,7 @@ void Trainer::non_finite(const std::string& what) {
   const GraphAnalysis& a = model_.analysis();
   std::string node, type;
   for (int i : a.order) {
+    if (size_t(i) >= result_.outputs.size()) break;  // released before backward
     const Tensor& out = result_.outputs[size_t(i)];
     if (!out.defined() || !is_floating(out.dtype())) continue;
     if (!all_finite(out)) {

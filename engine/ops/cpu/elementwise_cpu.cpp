@@ -149,13 +149,17 @@ void unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
 template <class T, UnaryOp OP>
 void unary_backward_typed(const Tensor& x, const Tensor& y, const Tensor& gout, Tensor& gin,
                           T a) {
-  const T* px = x.data<T>();
-  const T* py = y.data<T>();
+  const T* px = x.defined() ? x.data<T>() : nullptr;
+  const T* py = y.defined() ? y.data<T>() : nullptr;
   const T* g = gout.data<T>();
   T* gi = gin.data<T>();
-  parallel_for(0, x.numel(), kGrain, [&](int64_t b, int64_t e) {
+  constexpr bool kX = OP == UnaryOp::Log || OP == UnaryOp::Abs || OP == UnaryOp::Square ||
+                      OP == UnaryOp::PowScalar || OP == UnaryOp::LeakyRelu || OP == UnaryOp::Gelu;
+  constexpr bool kY = OP == UnaryOp::Exp || OP == UnaryOp::Sqrt || OP == UnaryOp::Reciprocal ||
+                      OP == UnaryOp::Relu || OP == UnaryOp::Sigmoid || OP == UnaryOp::Tanh;
+  parallel_for(0, gout.numel(), kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      T v = px[i], out = py[i], d;
+      T v = kX ? px[i] : T(0), out = kY ? py[i] : T(0), d;
       if constexpr (OP == UnaryOp::Neg) d = T(-1);
       else if constexpr (OP == UnaryOp::Exp) d = out;
       else if constexpr (OP == UnaryOp::Log) d = T(1) / v;
@@ -166,7 +170,7 @@ void unary_backward_typed(const Tensor& x, const Tensor& y, const Tensor& gout, 
       else if constexpr (OP == UnaryOp::AddScalar) d = T(1);
       else if constexpr (OP == UnaryOp::MulScalar) d = a;
       else if constexpr (OP == UnaryOp::PowScalar) d = a * std::pow(v, a - 1);
-      else if constexpr (OP == UnaryOp::Relu) d = v > 0 ? T(1) : T(0);
+      else if constexpr (OP == UnaryOp::Relu) d = out > 0 ? T(1) : T(0);  // y > 0 iff x > 0
       else if constexpr (OP == UnaryOp::LeakyRelu) d = v > 0 ? T(1) : a;
       else if constexpr (OP == UnaryOp::Sigmoid) d = out * (1 - out);
       else if constexpr (OP == UnaryOp::Tanh) d = 1 - out * out;
@@ -206,12 +210,12 @@ void unary_backward_typed(const Tensor& x, const Tensor& y, const Tensor& gout, 
 
 void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gout, Tensor& gin,
                     double alpha) {
-  if (x.dtype() == DType::Float32) {
+  if (gout.dtype() == DType::Float32) {
     switch (op) { NG_UNARY_BACKWARD_CASES(float) }
-  } else if (x.dtype() == DType::Float64) {
+  } else if (gout.dtype() == DType::Float64) {
     switch (op) { NG_UNARY_BACKWARD_CASES(double) }
   }
-  throw Error(std::string(unary_op_name(op)) + " backward on " + dtype_name(x.dtype()) +
+  throw Error(std::string(unary_op_name(op)) + " backward on " + dtype_name(gout.dtype()) +
               " is not supported");
 }
 
