@@ -128,7 +128,8 @@ TEST(Reduce, ValuesAndGradients) {
   Tensor y = rand64({2, 3, 4}, 6);
   for (auto axes : std::vector<std::vector<int64_t>>{{}, {0}, {1, 2}, {-1}}) {
     expect_gradients_match([axes](const std::vector<Tensor>& in) {
-      return sum(square(mean(in[0], axes))) + sum(max(in[0], axes)) * 0.5;
+      return sum(square(mean(in[0], axes))) + sum(max(in[0], axes)) * 0.5 +
+             sum(min(in[0], axes)) * 0.25;
     }, {y});
   }
 }
