@@ -38,8 +38,7 @@ void RemoveNodeCommand::apply(bool redo) {
 }
 
 AddEdgeCommand::AddEdgeCommand(GraphModel* m, Edge e, QUndoCommand* parent)
-    : GraphCommand(m,
-                   QObject::tr("Connect %1 to %2").arg(e.fromNode, e.toNode), parent),
+    : GraphCommand(m, QObject::tr("Connect %1 to %2").arg(e.fromNode, e.toNode), parent),
       edge_(std::move(e)) {
   edge_.id = newEdgeId();
 }
@@ -111,7 +110,9 @@ bool SetParamCommand::mergeWith(const QUndoCommand* other) {
   return true;
 }
 
-void SetParamCommand::apply(bool redo) { setNodeParam(node_, name_, redo ? new_ : old_); }
+void SetParamCommand::apply(bool redo) {
+  setNodeParam(node_, name_, redo ? new_ : old_);
+}
 
 RenameNodeCommand::RenameNodeCommand(GraphModel* m, const QString& id, const QString& newId)
     : GraphCommand(m, QObject::tr("Rename %1 to %2").arg(id, newId)), old_(id), new_(newId) {}

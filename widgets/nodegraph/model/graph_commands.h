@@ -114,8 +114,7 @@ class MoveNodesCommand : public GraphCommand {
 class SetParamCommand : public GraphCommand {
  public:
   static constexpr int kId = 0x4e47;  // "NG"
-  SetParamCommand(GraphModel* m, const QString& node, const QString& name,
-                  nlohmann::json value);
+  SetParamCommand(GraphModel* m, const QString& node, const QString& name, nlohmann::json value);
   int id() const override { return kId; }
   bool mergeWith(const QUndoCommand* other) override;
 

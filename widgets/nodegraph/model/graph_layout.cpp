@@ -16,7 +16,8 @@ std::map<QString, QPointF> layeredLayout(const GraphModel& m,
   const int n = int(nodes.size());
   QHash<QString, int> index;
   for (int i = 0; i < n; ++i) index.insert(nodes[size_t(i)].id, i);
-  std::vector<std::vector<int>> pred(size_t(n)), succ(size_t(n));
+  const size_t N = nodes.size();
+  std::vector<std::vector<int>> pred(N), succ(N);
   for (const Edge& e : m.edges()) {
     int a = index.value(e.fromNode, -1), b = index.value(e.toNode, -1);
     if (a < 0 || b < 0 || a == b) continue;
@@ -25,7 +26,7 @@ std::map<QString, QPointF> layeredLayout(const GraphModel& m,
   }
 
   // Column = longest path from a source (Kahn's order; nodes left on cycles come last).
-  std::vector<int> indeg(size_t(n)), col(size_t(n), 0), order;
+  std::vector<int> indeg(N), col(N, 0), order;
   for (int i = 0; i < n; ++i) indeg[size_t(i)] = int(pred[size_t(i)].size());
   for (int i = 0; i < n; ++i)
     if (indeg[size_t(i)] == 0) order.push_back(i);
@@ -34,7 +35,7 @@ std::map<QString, QPointF> layeredLayout(const GraphModel& m,
       col[size_t(s)] = std::max(col[size_t(s)], col[size_t(order[k])] + 1);
       if (--indeg[size_t(s)] == 0) order.push_back(s);
     }
-  std::vector<bool> placed(size_t(n), false);
+  std::vector<bool> placed(N, false);
   for (int i : order) placed[size_t(i)] = true;
   for (int i = 0; i < n; ++i)
     if (!placed[size_t(i)]) {
@@ -48,14 +49,12 @@ std::map<QString, QPointF> layeredLayout(const GraphModel& m,
 
   int ncols = 0;
   for (int c : col) ncols = std::max(ncols, c + 1);
-  std::vector<std::vector<int>> columns(size_t(ncols));
+  std::vector<std::vector<int>> columns(static_cast<size_t>(ncols));
   for (int i : order) columns[size_t(col[size_t(i)])].push_back(i);
 
-  auto sz = [&](int i) {
-    return size ? size(nodes[size_t(i)].id) : QSizeF(160, 100);
-  };
+  auto sz = [&](int i) { return size ? size(nodes[size_t(i)].id) : QSizeF(160, 100); };
   // Order within a column by the mean row of the predecessors (barycentre), ties by file order.
-  std::vector<double> row(size_t(n), 0);
+  std::vector<double> row(N, 0);
   for (auto& c : columns) {
     std::vector<std::pair<double, int>> keyed;
     for (int i : c) {
@@ -73,22 +72,36 @@ std::map<QString, QPointF> layeredLayout(const GraphModel& m,
     }
   }
 
+  // Columns in bands of at most maxColumns, each band below the previous one, read like text.
   std::map<QString, QPointF> pos;
-  double x = 0;
-  for (const auto& c : columns) {
-    double width = 0, height = 0;
-    for (int i : c) {
-      width = std::max(width, sz(i).width());
-      height += sz(i).height();
+  int perBand = opt.maxColumns > 0 ? opt.maxColumns : std::max(ncols, 1);
+  double bandTop = 0;
+  for (int b0 = 0; b0 < ncols; b0 += perBand) {
+    int b1 = std::min(ncols, b0 + perBand);
+    std::vector<double> colHeight, colWidth;
+    double bandHeight = 0;
+    for (int c = b0; c < b1; ++c) {
+      double w = 0, h = 0;
+      for (int i : columns[size_t(c)]) {
+        w = std::max(w, sz(i).width());
+        h += sz(i).height();
+      }
+      h += opt.rowGap * double(std::max<size_t>(columns[size_t(c)].size(), 1) - 1);
+      colWidth.push_back(w);
+      colHeight.push_back(h);
+      bandHeight = std::max(bandHeight, h);
     }
-    height += opt.rowGap * double(std::max<size_t>(c.size(), 1) - 1);
-    double y = -height / 2;
-    for (int i : c) {
-      pos[nodes[size_t(i)].id] =
-          QPointF(std::round(x + (width - sz(i).width()) / 2), std::round(y));
-      y += sz(i).height() + opt.rowGap;
+    double x = 0;
+    for (int c = b0; c < b1; ++c) {
+      double w = colWidth[size_t(c - b0)];
+      double y = bandTop + (bandHeight - colHeight[size_t(c - b0)]) / 2;
+      for (int i : columns[size_t(c)]) {
+        pos[nodes[size_t(i)].id] = QPointF(std::round(x + (w - sz(i).width()) / 2), std::round(y));
+        y += sz(i).height() + opt.rowGap;
+      }
+      x += w + opt.columnGap;
     }
-    x += width + opt.columnGap;
+    bandTop += bandHeight + opt.bandGap;
   }
   return pos;
 }

@@ -3,6 +3,7 @@
 #include <QHash>
 #include <QSet>
 #include <QUndoStack>
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -15,8 +16,12 @@ using nlohmann::json;
 
 namespace {
 
-std::string s(const QString& q) { return q.toStdString(); }
-QString q(const std::string& s) { return QString::fromStdString(s); }
+std::string s(const QString& q) {
+  return q.toStdString();
+}
+QString q(const std::string& s) {
+  return QString::fromStdString(s);
+}
 
 const std::vector<ng::PortDef>& ports(const ng::LayerDef& d, PortSide side) {
   return side == PortSide::Input ? d.inputs : d.outputs;
@@ -103,8 +108,7 @@ std::optional<ng::TensorType> GraphModel::outputType(const QString& id, int port
   return n->outputs[size_t(port)];
 }
 
-std::optional<ng::TensorType> GraphModel::outputType(const QString& id,
-                                                     const QString& port) const {
+std::optional<ng::TensorType> GraphModel::outputType(const QString& id, const QString& port) const {
   const ng::LayerDef* d = layerDef(id);
   return d ? outputType(id, d->output_index(s(port))) : std::nullopt;
 }
@@ -198,7 +202,8 @@ QString GraphModel::freeId(const QString& wanted, const QStringList& alsoTaken) 
 QString GraphModel::uniqueId(const QString& type) const {
   QString base = type.toLower();
   if (base.isEmpty()) base = "node";
-  if (base.back().isDigit()) base += '_';
+  // "conv2d1" would read badly: a name with digits gets a separator.
+  if (std::any_of(base.begin(), base.end(), [](QChar c) { return c.isDigit(); })) base += '_';
   for (int k = 1;; ++k)
     if (!node(base + QString::number(k))) return base + QString::number(k);
 }
@@ -349,9 +354,9 @@ QStringList GraphModel::paste(const json& fragment, QPointF offset) {
   QHash<QString, QString> newId;   // fragment id -> model id
   QHash<QString, QString> typeOf;  // fragment id -> type
   QStringList ids;
-  auto* cmd = new GraphCommand(this, g.nodes.size() == 1 ? tr("Paste %1").arg(q(g.nodes[0].id))
-                                                         : tr("Paste %n node(s)", nullptr,
-                                                              int(g.nodes.size())));
+  auto* cmd = new GraphCommand(this, g.nodes.size() == 1
+                                         ? tr("Paste %1").arg(q(g.nodes[0].id))
+                                         : tr("Paste %n node(s)", nullptr, int(g.nodes.size())));
   for (const ng::NodeSpec& ns : g.nodes) {
     Node n;
     n.id = freeId(q(ns.id).isEmpty() ? uniqueId(q(ns.type)) : q(ns.id), ids);
@@ -377,8 +382,13 @@ QStringList GraphModel::paste(const json& fragment, QPointF offset) {
   return ids;
 }
 
-void GraphModel::autoLayout(const std::function<QSizeF(const QString&)>& size) {
-  moveNodes(layeredLayout(*this, size), tr("Auto layout"));
+void GraphModel::autoLayout(const std::function<QSizeF(const QString&)>& size,
+                            const LayoutOptions& options) {
+  moveNodes(layeredLayout(*this, size, options), tr("Auto layout"));
+}
+
+void GraphModel::arrangeOpened(const std::map<QString, QPointF>& pos) {
+  for (const auto& [id, p] : pos) setNodePos(id, p);
 }
 
 // ---- mutators (NOTE [Every edit is a command]) -------------------------------------------
@@ -483,11 +493,13 @@ void GraphModel::setGraph(const ng::GraphSpec& g) {
   // Files written by hand (or by tools) may leave positions out: lay such graphs out.
   QSet<QPair<double, double>> distinct;
   for (const Node& n : nodes_) distinct.insert({n.pos.x(), n.pos.y()});
-  if (distinct.size() < nodes_.size())
+  if (size_t(distinct.size()) < nodes_.size())
     for (const auto& [id, p] : layeredLayout(*this)) nodes_[size_t(nodeIndex(id))].pos = p;
 }
 
-void GraphModel::clear() { setProject(ng::ProjectSpec{}); }
+void GraphModel::clear() {
+  setProject(ng::ProjectSpec{});
+}
 
 void GraphModel::setProject(const ng::ProjectSpec& p) {
   undo_->clear();
@@ -529,8 +541,8 @@ ng::GraphSpec GraphModel::toSpec() const {
     return ng::PortRef{s(nodeId), single ? std::string() : s(port)};
   };
   for (const Edge& e : edges_)
-    g.edges.push_back({end(e.fromNode, e.fromPort, PortSide::Output),
-                       end(e.toNode, e.toPort, PortSide::Input)});
+    g.edges.push_back(
+        {end(e.fromNode, e.fromPort, PortSide::Output), end(e.toNode, e.toPort, PortSide::Input)});
   return g;
 }
 

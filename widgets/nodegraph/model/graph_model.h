@@ -35,6 +35,7 @@
 #include "engine/graph/layer_registry.h"
 #include "engine/graph/validate.h"
 #include "engine/io/project.h"
+#include "widgets/nodegraph/model/graph_layout.h"
 
 class QUndoStack;
 
@@ -134,7 +135,11 @@ class GraphModel : public QObject {
   QStringList paste(const nlohmann::json& fragment, QPointF offset);
   // Layered left-to-right layout of all nodes (graph_layout.h) as one undoable move.
   // `size` gives each node's size on the canvas (a default size when empty).
-  void autoLayout(const std::function<QSizeF(const QString&)>& size = {});
+  void autoLayout(const std::function<QSizeF(const QString&)>& size = {},
+                  const LayoutOptions& options = {});
+  // Not an edit: places the nodes of a document just opened whose positions overlap (no undo
+  // step; the undo stack stays clean). Emits nodeMoved.
+  void arrangeOpened(const std::map<QString, QPointF>& pos);
 
   // ---- documents -----------------------------------------------------------------------------
   // Empty graph, default recipe, clean undo stack.
