@@ -223,27 +223,21 @@ QString GraphModel::addNode(const QString& type, QPointF pos, const json& params
   return n.id;
 }
 
-void GraphModel::removeNodes(const QStringList& ids) {
-  QStringList present;
-  for (const QString& id : ids)
-    if (node(id) && !present.contains(id)) present << id;
-  if (present.isEmpty()) return;
-  undo_->push(new RemoveNodesCommand(this, present));
-}
-
-void GraphModel::removeEdges(const QList<int>& edgeIds) {
-  QList<int> present;
+void GraphModel::removeItems(const QStringList& nodeIds, const QList<int>& edgeIds) {
+  QStringList nodes;
+  for (const QString& id : nodeIds)
+    if (node(id) && !nodes.contains(id)) nodes << id;
+  QList<int> edges;
   for (int e : edgeIds)
-    if (edge(e)) present << e;
-  if (present.isEmpty()) return;
-  auto* cmd = new RemoveNodesCommand(this, {}, present);
-  if (present.size() == 1)
-    if (const Edge* e = edge(present[0]))
-      cmd->setText(tr("Disconnect %1 from %2").arg(e->fromNode, e->toNode));
+    if (edge(e) && !edges.contains(e)) edges << e;
+  if (nodes.isEmpty() && edges.isEmpty()) return;
+  auto* cmd = new RemoveNodesCommand(this, nodes, edges);
+  if (nodes.isEmpty() && edges.size() == 1)
+    cmd->setText(tr("Disconnect %1 from %2").arg(edge(edges[0])->fromNode, edge(edges[0])->toNode));
   undo_->push(cmd);
 }
 
-QString GraphModel::connectionError(const PortKey& a, const PortKey& b) const {
+QString GraphModel::connectionError(const PortKey& a, const PortKey& b, int ignoreEdge) const {
   if (a.side == b.side)
     return a.side == PortSide::Output
                ? tr("Cannot connect two outputs: drag from an output (right side) to an input "
@@ -268,6 +262,7 @@ QString GraphModel::connectionError(const PortKey& a, const PortKey& b) const {
   const ng::PortDef& in = td->inputs[size_t(td->input_index(s(to.port)))];
   if (!in.variadic) {
     std::vector<Edge> there = edgesAt(to);
+    std::erase_if(there, [&](const Edge& e) { return e.id == ignoreEdge; });
     if (!there.empty())
       return tr("Input '%1' of %2 is already connected (from %3); delete that wire first. Only "
                 "inputs such as Add's and Concat's take several wires.")
@@ -282,7 +277,7 @@ QString GraphModel::connectionError(const PortKey& a, const PortKey& b) const {
       return tr("Connecting %1 to %2 would make a cycle: %2 already feeds %1.")
           .arg(from.node, to.node);
     for (const Edge& e : edges_)
-      if (e.fromNode == cur && !seen.contains(e.toNode)) {
+      if (e.id != ignoreEdge && e.fromNode == cur && !seen.contains(e.toNode)) {
         seen.insert(e.toNode);
         stack << e.toNode;
       }
@@ -301,6 +296,22 @@ QString GraphModel::connect(const PortKey& a, const PortKey& b) {
   e.toNode = to.node;
   e.toPort = to.port;
   undo_->push(new AddEdgeCommand(this, e));
+  return {};
+}
+
+QString GraphModel::reconnect(int edgeId, const PortKey& newInput) {
+  const Edge* old = edge(edgeId);
+  if (!old) return tr("That wire no longer exists.");
+  if (old->to() == newInput) return {};
+  QString why = connectionError(old->from(), newInput, edgeId);
+  if (!why.isEmpty()) return why;
+  Edge e = *old;
+  e.toNode = newInput.node;
+  e.toPort = newInput.port;
+  auto* cmd = new GraphCommand(this, tr("Reconnect %1 to %2").arg(e.fromNode, e.toNode));
+  new RemoveEdgeCommand(this, edgeId, cmd);
+  new AddEdgeCommand(this, e, cmd);
+  undo_->push(cmd);
   return {};
 }
 

@@ -111,14 +111,17 @@ class GraphModel : public QObject {
   // Returns the id, or "" for an unknown type.
   QString addNode(const QString& type, QPointF pos, const nlohmann::json& params = {},
                   const QString& id = {});
-  // Removes nodes and every edge touching them (one command).
-  void removeNodes(const QStringList& ids);
-  void removeEdges(const QList<int>& edgeIds);
+  // Removes nodes with every edge touching them, and edges, as one command.
+  void removeItems(const QStringList& nodeIds, const QList<int>& edgeIds);
+  void removeNodes(const QStringList& ids) { removeItems(ids, {}); }
+  void removeEdges(const QList<int>& edgeIds) { removeItems({}, edgeIds); }
   // Why the two ports cannot be joined by a new edge, or "" when they can. Either order of
-  // output and input is accepted.
-  QString connectionError(const PortKey& a, const PortKey& b) const;
+  // output and input is accepted. `ignoreEdge` is left out of the checks (an edge being moved).
+  QString connectionError(const PortKey& a, const PortKey& b, int ignoreEdge = 0) const;
   // Adds the edge when connectionError() is empty; returns that reason (empty on success).
   QString connect(const PortKey& a, const PortKey& b);
+  // Moves the input end of an edge to another input port (one command); "" on success.
+  QString reconnect(int edgeId, const PortKey& newInput);
   // Moves nodes to new positions (one command, e.g. the end of a drag or a layout).
   void moveNodes(const std::map<QString, QPointF>& newPos, const QString& text = {});
   // Sets one parameter; a null `value` removes it (back to its default or inferred value).
