@@ -425,6 +425,7 @@ void NodeInspector::rebuild() {
   scroll->setWidget(page);
   page_ = scroll;
   outer_->addWidget(scroll);
+  scroll->show();
   refresh();
 }
 

@@ -213,7 +213,8 @@ std::map<QString, QPointF> NodeGraphView::computeLayout() const {
     std::map<QString, QPointF> pos = layeredLayout(*model(), size, o);
     QRectF box;
     for (const auto& [id, p] : pos) box = box.united(QRectF(p, size(id)));
-    double s = std::min(vp.width() / (box.width() + 80), vp.height() / (box.height() + 80));
+    // (fitToView never zooms in past 1:1 and a bit, so larger scales gain nothing)
+    double s = std::min({vp.width() / (box.width() + 80), vp.height() / (box.height() + 80), 1.0});
     if (s > bestScale * 1.05) {
       bestScale = s;
       best = std::move(pos);
