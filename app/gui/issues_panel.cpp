@@ -21,8 +21,7 @@ QIcon dot(const QColor& c) {
 }
 }  // namespace
 
-IssuesPanel::IssuesPanel(GraphModel* model, QWidget* parent)
-    : QTreeWidget(parent), model_(model) {
+IssuesPanel::IssuesPanel(GraphModel* model, QWidget* parent) : QTreeWidget(parent), model_(model) {
   setObjectName("issuesPanel");
   setColumnCount(3);
   setHeaderLabels({tr("Severity"), tr("Node"), tr("Message")});
@@ -55,9 +54,9 @@ void IssuesPanel::refresh() {
   static const QIcon err = dot(style::errorColor()), warn = dot(style::warningColor());
   for (const ng::Diagnostic& d : all) {
     bool e = d.severity == ng::Severity::Error;
-    auto* it = new QTreeWidgetItem(this, {e ? tr("error") : tr("warning"),
-                                          QString::fromStdString(d.node_id),
-                                          QString::fromStdString(d.message)});
+    auto* it = new QTreeWidgetItem(
+        this, {e ? tr("error") : tr("warning"), QString::fromStdString(d.node_id),
+               QString::fromStdString(d.message)});
     it->setIcon(0, e ? err : warn);
     it->setData(1, Qt::UserRole, QString::fromStdString(d.node_id));
     it->setToolTip(2, QString::fromStdString(d.message));

@@ -87,7 +87,17 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   updateTotals();
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow() {
+  // Qt would delete the model first (the first child) while the scene, the panels and this
+  // window still listen to it: take the readers down first, then the model.
+  model_->undoStack()->disconnect(this);
+  scene_->disconnect(this);
+  delete view_;
+  delete scene_;
+  delete inspector_;
+  delete issues_;
+  delete model_;
+}
 
 void MainWindow::buildDocks() {
   palette_ = new LayerPalette(this);
@@ -207,8 +217,8 @@ bool MainWindow::openFile(const QString& path, bool force) {
     model_->loadProject(path);
   } catch (const std::exception& e) {
     errorBox(tr("Cannot open project"),
-             tr("%1 could not be opened:\n\n%2").arg(QFileInfo(path).fileName(),
-                                                   QString::fromUtf8(e.what())));
+             tr("%1 could not be opened:\n\n%2")
+                 .arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())));
     return false;
   }
   file_ = QFileInfo(path).absoluteFilePath();
@@ -244,7 +254,9 @@ bool MainWindow::saveTo(const QString& path) {
   return true;
 }
 
-bool MainWindow::save() { return file_.isEmpty() ? saveAs() : saveTo(file_); }
+bool MainWindow::save() {
+  return file_.isEmpty() ? saveAs() : saveTo(file_);
+}
 
 bool MainWindow::saveAs() {
   QString path = pickFile(true);
@@ -284,13 +296,14 @@ void MainWindow::updateTitle() {
 void MainWindow::updateTotals() {
   int errors = model_->errorCount(), warnings = model_->warningCount();
   QString state = errors ? tr("<span style='color:#f44336'>%n error(s)</span>", nullptr, errors)
-                  : warnings ? tr("<span style='color:#ffa000'>%n warning(s)</span>", nullptr, warnings)
-                             : tr("<span style='color:#66bb6a'>valid</span>");
-  totals_->setText(tr("%n layer(s) \u00b7 %1 parameters \u00b7 %2 of activations per example "
-                      "\u00b7 %3",
-                      nullptr, int(model_->nodes().size()))
-                       .arg(countText(model_->totalParams()), bytesText(model_->totalOutputBytes()),
-                            state));
+                  : warnings
+                      ? tr("<span style='color:#ffa000'>%n warning(s)</span>", nullptr, warnings)
+                      : tr("<span style='color:#66bb6a'>valid</span>");
+  totals_->setText(
+      tr("%n layer(s) \u00b7 %1 parameters \u00b7 %2 of activations per example "
+         "\u00b7 %3",
+         nullptr, int(model_->nodes().size()))
+          .arg(countText(model_->totalParams()), bytesText(model_->totalOutputBytes()), state));
 }
 
 void MainWindow::selectAndShow(const QString& id) {
@@ -321,9 +334,9 @@ void MainWindow::rebuildRecentMenu() {
   QStringList r = recentFiles();
   for (int i = 0; i < r.size(); ++i) {
     QString path = r[i];
-    QAction* a = recentMenu_->addAction(
-        QString("&%1 %2").arg(i + 1).arg(QFileInfo(path).fileName()), this,
-        [this, path] { openFile(path); });
+    QAction* a =
+        recentMenu_->addAction(QString("&%1 %2").arg(i + 1).arg(QFileInfo(path).fileName()), this,
+                               [this, path] { openFile(path); });
     a->setToolTip(path);
     a->setStatusTip(path);
   }

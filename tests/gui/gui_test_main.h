@@ -6,17 +6,17 @@
 #include <QTemporaryDir>
 #include <QTest>
 
-#define NG_GUI_TEST_MAIN(TestClass)                                                      \
-  int main(int argc, char** argv) {                                                      \
-    if (qEnvironmentVariableIsEmpty("DISPLAY") &&                                        \
-        qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY") &&                                \
-        qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))                                  \
-      qputenv("QT_QPA_PLATFORM", "offscreen");                                           \
-    QTemporaryDir config;                                                                \
-    qputenv("XDG_CONFIG_HOME", config.path().toUtf8());                                  \
-    QApplication app(argc, argv);                                                        \
-    QApplication::setOrganizationName("NeurographTests");                                \
-    QApplication::setApplicationName(#TestClass);                                        \
-    TestClass t;                                                                         \
-    return QTest::qExec(&t, argc, argv);                                                 \
+#define NG_GUI_TEST_MAIN(TestClass)                       \
+  int main(int argc, char** argv) {                       \
+    if (qEnvironmentVariableIsEmpty("DISPLAY") &&         \
+        qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY") && \
+        qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))   \
+      qputenv("QT_QPA_PLATFORM", "offscreen");            \
+    QTemporaryDir config;                                 \
+    qputenv("XDG_CONFIG_HOME", config.path().toUtf8());   \
+    QApplication app(argc, argv);                         \
+    QApplication::setOrganizationName("NeurographTests"); \
+    QApplication::setApplicationName(#TestClass);         \
+    TestClass t;                                          \
+    return QTest::qExec(&t, argc, argv);                  \
   }

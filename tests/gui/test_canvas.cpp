@@ -26,8 +26,12 @@ using nlohmann::json;
 
 namespace {
 
-PortKey out(const QString& n, const QString& p = "output") { return {n, p, PortSide::Output}; }
-PortKey in(const QString& n, const QString& p = "input") { return {n, p, PortSide::Input}; }
+PortKey out(const QString& n, const QString& p = "output") {
+  return {n, p, PortSide::Output};
+}
+PortKey in(const QString& n, const QString& p = "input") {
+  return {n, p, PortSide::Input};
+}
 
 struct Canvas {
   GraphModel model;
@@ -180,14 +184,12 @@ class CanvasTest : public QObject {
     QCOMPARE(c.model.connect(out("conv1"), in("relu")), QString());
     c.model.addNode("Add", {300, 400}, {}, "add");
     QCOMPARE(c.model.connect(out("relu"), in("add")), QString());
-    c.drag(c.portAt("add", PortSide::Output, "output"),
-           c.portAt("add", PortSide::Input, "input"));
+    c.drag(c.portAt("add", PortSide::Output, "output"), c.portAt("add", PortSide::Input, "input"));
     QVERIFY2(c.lastMessage().contains("itself"), qPrintable(c.lastMessage()));
     int edges = int(c.model.edges().size());
     c.model.addNode("Add", {800, 300}, {}, "add2");
     QCOMPARE(c.model.connect(out("add"), in("add2")), QString());
-    c.drag(c.portAt("add2", PortSide::Output, "output"),
-           c.portAt("add", PortSide::Input, "input"));
+    c.drag(c.portAt("add2", PortSide::Output, "output"), c.portAt("add", PortSide::Input, "input"));
     QCOMPARE(int(c.model.edges().size()), edges + 1);  // only the connect() above
     QVERIFY2(c.lastMessage().contains("cycle"), qPrintable(c.lastMessage()));
   }

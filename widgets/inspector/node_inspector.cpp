@@ -63,8 +63,12 @@ std::optional<json> parseList(const QString& text) {
   return r;
 }
 
-int spinMin(const ng::ParamDef& d) { return d.min ? int(std::max<double>(*d.min, INT_MIN + 1)) : -1000000000; }
-int spinMax(const ng::ParamDef& d) { return d.max ? int(std::min<double>(*d.max, INT_MAX)) : 1000000000; }
+int spinMin(const ng::ParamDef& d) {
+  return d.min ? int(std::max<double>(*d.min, INT_MIN + 1)) : -1000000000;
+}
+int spinMax(const ng::ParamDef& d) {
+  return d.max ? int(std::min<double>(*d.max, INT_MAX)) : 1000000000;
+}
 
 // A spin box that can show "auto" (an inferred value not known yet) or "required" (unset).
 void setSpin(QSpinBox* s, const ng::ParamDef& d, const json& v, const QString& blank) {
@@ -281,8 +285,8 @@ void ParamEditor::emitCurrent() {
 
 void ParamEditor::setMessage(const QString& text, bool error) {
   message_->setText(text);
-  message_->setStyleSheet(QString("color: %1;").arg(
-      (error ? style::errorColor() : style::warningColor()).name()));
+  message_->setStyleSheet(
+      QString("color: %1;").arg((error ? style::errorColor() : style::warningColor()).name()));
   message_->setVisible(!text.isEmpty());
   for (QWidget* w : inputs_)
     w->setStyleSheet(text.isEmpty() || !error
@@ -290,12 +294,13 @@ void ParamEditor::setMessage(const QString& text, bool error) {
                          : QString("border: 1px solid %1;").arg(style::errorColor().name()));
 }
 
-QString ParamEditor::message() const { return message_->text(); }
+QString ParamEditor::message() const {
+  return message_->text();
+}
 
 // ---- NodeInspector -------------------------------------------------------------------------
 
-NodeInspector::NodeInspector(GraphModel* model, QWidget* parent)
-    : QWidget(parent), model_(model) {
+NodeInspector::NodeInspector(GraphModel* model, QWidget* parent) : QWidget(parent), model_(model) {
   setObjectName("nodeInspector");
   outer_ = new QVBoxLayout(this);
   outer_->setContentsMargins(0, 0, 0, 0);
@@ -398,13 +403,13 @@ void NodeInspector::rebuild() {
     for (const ng::ParamDef& p : def->params) {
       auto* ed = new ParamEditor(p, page);
       QString name = QString::fromStdString(p.name);
-      auto* label = new QLabel(p.presence == ng::ParamPresence::Required ? name + " *" : name, page);
+      auto* label =
+          new QLabel(p.presence == ng::ParamPresence::Required ? name + " *" : name, page);
       label->setToolTip(QString::fromStdString(p.description));
       params->addRow(label, ed);
       editors_.insert(name, ed);
-      connect(ed, &ParamEditor::changed, this, [this, name](const json& v) {
-        model_->setParam(id_, name, v);
-      });
+      connect(ed, &ParamEditor::changed, this,
+              [this, name](const json& v) { model_->setParam(id_, name, v); });
     }
     lay->addLayout(params);
   }
@@ -441,8 +446,7 @@ void NodeInspector::refresh() {
   const ng::LayerDef* def = model_->layerDef(id_);
   title_->setText(QString("<span style='font-size:13pt; font-weight:600'>%1</span><br>%2")
                       .arg(n->type.toHtmlEscaped(),
-                           def ? style::categoryLabel(def->category)
-                               : tr("unknown layer type")));
+                           def ? style::categoryLabel(def->category) : tr("unknown layer type")));
   summary_->setText(def ? QString::fromStdString(def->summary) : QString());
   if (!name_->hasFocus()) name_->setText(id_);
 
@@ -475,10 +479,11 @@ void NodeInspector::refresh() {
   }
   QStringList other;
   for (const ng::Diagnostic& d : ds)
-    if (d.field.rfind("params.", 0) != 0 || !editors_.contains(QString::fromStdString(d.field.substr(7))))
+    if (d.field.rfind("params.", 0) != 0 ||
+        !editors_.contains(QString::fromStdString(d.field.substr(7))))
       other << QString("<span style='color:%1'>%2</span>")
                    .arg((d.severity == ng::Severity::Error ? style::errorColor()
-                                                            : style::warningColor())
+                                                           : style::warningColor())
                             .name(),
                         QString::fromStdString(d.message).toHtmlEscaped());
   issues_->setText(other.join("<br>"));

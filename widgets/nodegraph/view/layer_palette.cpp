@@ -63,13 +63,14 @@ void LayerItemDelegate::paint(QPainter* p, const QStyleOptionViewItem& o,
   bold.setBold(true);
   QFontMetrics fmBold(bold);
   p->save();
-  QPalette::ColorGroup cg = opt.state & QStyle::State_Enabled ? QPalette::Normal : QPalette::Disabled;
-  QColor text = opt.palette.color(cg, opt.state & QStyle::State_Selected ? QPalette::HighlightedText
-                                                                          : QPalette::Text);
+  QPalette::ColorGroup cg =
+      opt.state & QStyle::State_Enabled ? QPalette::Normal : QPalette::Disabled;
+  QColor text = opt.palette.color(
+      cg, opt.state & QStyle::State_Selected ? QPalette::HighlightedText : QPalette::Text);
   p->setFont(bold);
   p->setPen(text);
-  p->drawText(QRect(r.left(), r.top(), r.width(), fmBold.height()), Qt::AlignLeft | Qt::AlignVCenter,
-              name);
+  p->drawText(QRect(r.left(), r.top(), r.width(), fmBold.height()),
+              Qt::AlignLeft | Qt::AlignVCenter, name);
   QFont small = opt.font;
   small.setPointSizeF(std::max(7.0, small.pointSizeF() - 1));
   QFontMetrics fm(small);

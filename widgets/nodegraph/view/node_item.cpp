@@ -32,10 +32,10 @@ PortItem::PortItem(NodeItem* node, PortSide side, const QString& name, const ng:
   if (def) {
     variadic_ = def->variadic;
     optional_ = def->optional;
-    QString tip = QString("<b>%1</b> (%2)<br>%3")
-                      .arg(name, side == PortSide::Input ? QObject::tr("input")
-                                                         : QObject::tr("output"),
-                           QString::fromStdString(def->description).toHtmlEscaped());
+    QString tip =
+        QString("<b>%1</b> (%2)<br>%3")
+            .arg(name, side == PortSide::Input ? QObject::tr("input") : QObject::tr("output"),
+                 QString::fromStdString(def->description).toHtmlEscaped());
     if (variadic_) tip += QObject::tr("<br>Takes several wires, in order.");
     if (optional_) tip += QObject::tr("<br>May stay unconnected.");
     setToolTip(tip);
@@ -45,9 +45,13 @@ PortItem::PortItem(NodeItem* node, PortSide side, const QString& name, const ng:
   setZValue(1);
 }
 
-PortKey PortItem::key() const { return {node_->id(), name_, side_}; }
+PortKey PortItem::key() const {
+  return {node_->id(), name_, side_};
+}
 
-QRectF PortItem::boundingRect() const { return QRectF(-9, -9, 18, 18); }
+QRectF PortItem::boundingRect() const {
+  return QRectF(-9, -9, 18, 18);
+}
 
 void PortItem::setMark(Mark m) {
   if (m == mark_) return;
@@ -186,9 +190,9 @@ void NodeItem::refresh() {
   QStringList lines;
   for (const ng::Diagnostic& d : ds) {
     (d.severity == ng::Severity::Error ? error_ : warning_) = true;
-    lines << QString("%1: %2").arg(d.severity == ng::Severity::Error ? QObject::tr("Error")
-                                                                       : QObject::tr("Warning"),
-                                   QString::fromStdString(d.message));
+    lines << QString("%1: %2").arg(
+        d.severity == ng::Severity::Error ? QObject::tr("Error") : QObject::tr("Warning"),
+        QString::fromStdString(d.message));
   }
   badge_->setVisible(error_ || warning_);
   badge_->setSeverity(error_);
@@ -255,9 +259,9 @@ void NodeItem::paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) {
   for (PortItem* port : ports_) {
     QRectF r(10, port->y() - style::kPortRow / 2, width_ / 2 - 10, style::kPortRow);
     if (port->side() == PortSide::Output) r.moveRight(width_ - 10);
-    p->drawText(r, Qt::AlignVCenter | (port->side() == PortSide::Input ? Qt::AlignLeft
-                                                                       : Qt::AlignRight),
-                port->name());
+    p->drawText(
+        r, Qt::AlignVCenter | (port->side() == PortSide::Input ? Qt::AlignLeft : Qt::AlignRight),
+        port->name());
   }
 
   // Output shape and counts.

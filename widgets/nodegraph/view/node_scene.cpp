@@ -15,8 +15,7 @@ QString shortShape(const std::optional<ng::TensorType>& t) {
   QString r = t->shape.empty() ? QObject::tr("scalar")
               : dims.isEmpty() ? QStringLiteral("N")
                                : dims.join(QString::fromUtf8("\u00d7"));
-  if (t->dtype != ng::DType::Float32)
-    r += ' ' + QString::fromUtf8(ng::dtype_name(t->dtype));
+  if (t->dtype != ng::DType::Float32) r += ' ' + QString::fromUtf8(ng::dtype_name(t->dtype));
   return r;
 }
 
@@ -265,8 +264,10 @@ void NodeGraphScene::mouseReleaseEvent(QGraphicsSceneMouseEvent* e) {
     endWireDrag();
     QString why;
     if (target) {
-      why = moving ? model_->reconnect(moving, target->key()) : model_->connect(from, target->key());
-      if (why.isEmpty()) emit statusMessage(tr("Connected %1 to %2.").arg(from.node, target->key().node));
+      why =
+          moving ? model_->reconnect(moving, target->key()) : model_->connect(from, target->key());
+      if (why.isEmpty())
+        emit statusMessage(tr("Connected %1 to %2.").arg(from.node, target->key().node));
     } else if (!refused.isEmpty()) {
       why = refused;
     } else if (moving) {
@@ -282,7 +283,8 @@ void NodeGraphScene::mouseReleaseEvent(QGraphicsSceneMouseEvent* e) {
   std::map<QString, QPointF> moved;
   for (NodeItem* n : nodes_) {
     const Node* m = model_->node(n->id());
-    if (m && n->pos() != m->pos) moved[n->id()] = QPointF(std::round(n->pos().x()), std::round(n->pos().y()));
+    if (m && n->pos() != m->pos)
+      moved[n->id()] = QPointF(std::round(n->pos().x()), std::round(n->pos().y()));
   }
   if (!moved.empty()) {
     model_->moveNodes(moved, moved.size() == 1 ? tr("Move %1").arg(moved.begin()->first)

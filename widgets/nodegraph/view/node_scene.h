@@ -4,7 +4,8 @@
 // turns item drags into one undoable move. It never edits the model except through its editing
 // functions (NOTE [Every edit is a command]).
 //   GraphModel model;  NodeGraphScene scene(&model);  NodeGraphView view(&scene);
-//   scene.nodeItem("conv1")->texts();   // {"conv1", "Conv2d", "→ [N, 6, 28, 28]", "156 params · ..."}
+//   scene.nodeItem("conv1")->texts();   // {"conv1", "Conv2d", "→ [N, 6, 28, 28]", "156 params ·
+//   ..."}
 #pragma once
 
 #include <QGraphicsScene>

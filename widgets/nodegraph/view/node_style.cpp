@@ -9,19 +9,29 @@ namespace ng::gui::style {
 
 QColor categoryColor(ng::LayerCategory c) {
   switch (c) {
-    case ng::LayerCategory::Input: return QColor(0x43, 0xa0, 0x47);
-    case ng::LayerCategory::Linear: return QColor(0x1e, 0x88, 0xe5);
-    case ng::LayerCategory::Convolution: return QColor(0x7e, 0x57, 0xc2);
-    case ng::LayerCategory::Pooling: return QColor(0x00, 0x89, 0x7b);
-    case ng::LayerCategory::Normalization: return QColor(0xef, 0x8f, 0x00);
-    case ng::LayerCategory::Activation: return QColor(0xd8, 0x1b, 0x60);
-    case ng::LayerCategory::Structure: return QColor(0x60, 0x7d, 0x8b);
-    case ng::LayerCategory::Loss: return QColor(0xc6, 0x28, 0x28);
+    case ng::LayerCategory::Input:
+      return QColor(0x43, 0xa0, 0x47);
+    case ng::LayerCategory::Linear:
+      return QColor(0x1e, 0x88, 0xe5);
+    case ng::LayerCategory::Convolution:
+      return QColor(0x7e, 0x57, 0xc2);
+    case ng::LayerCategory::Pooling:
+      return QColor(0x00, 0x89, 0x7b);
+    case ng::LayerCategory::Normalization:
+      return QColor(0xef, 0x8f, 0x00);
+    case ng::LayerCategory::Activation:
+      return QColor(0xd8, 0x1b, 0x60);
+    case ng::LayerCategory::Structure:
+      return QColor(0x60, 0x7d, 0x8b);
+    case ng::LayerCategory::Loss:
+      return QColor(0xc6, 0x28, 0x28);
   }
   return Qt::gray;
 }
 
-QString categoryLabel(ng::LayerCategory c) { return QString::fromUtf8(ng::category_name(c)); }
+QString categoryLabel(ng::LayerCategory c) {
+  return QString::fromUtf8(ng::category_name(c));
+}
 
 QIcon categoryIcon(ng::LayerCategory c) {
   QIcon icon;
@@ -98,15 +108,35 @@ QIcon categoryIcon(ng::LayerCategory c) {
   return icon;
 }
 
-QColor canvasColor() { return QColor(0x26, 0x28, 0x2d); }
-QColor gridColor() { return QColor(0x3a, 0x3d, 0x44); }
-QColor nodeBodyColor() { return QColor(0x36, 0x39, 0x40); }
-QColor nodeTextColor() { return QColor(0xec, 0xee, 0xf1); }
-QColor nodeDimTextColor() { return QColor(0xa6, 0xab, 0xb5); }
-QColor wireColor() { return QColor(0x9a, 0xa3, 0xb0); }
-QColor selectionColor() { return QColor(0xff, 0xc8, 0x3d); }
-QColor errorColor() { return QColor(0xf4, 0x43, 0x36); }
-QColor warningColor() { return QColor(0xff, 0xa0, 0x00); }
-QColor okColor() { return QColor(0x66, 0xbb, 0x6a); }
+QColor canvasColor() {
+  return QColor(0x26, 0x28, 0x2d);
+}
+QColor gridColor() {
+  return QColor(0x3a, 0x3d, 0x44);
+}
+QColor nodeBodyColor() {
+  return QColor(0x36, 0x39, 0x40);
+}
+QColor nodeTextColor() {
+  return QColor(0xec, 0xee, 0xf1);
+}
+QColor nodeDimTextColor() {
+  return QColor(0xa6, 0xab, 0xb5);
+}
+QColor wireColor() {
+  return QColor(0x9a, 0xa3, 0xb0);
+}
+QColor selectionColor() {
+  return QColor(0xff, 0xc8, 0x3d);
+}
+QColor errorColor() {
+  return QColor(0xf4, 0x43, 0x36);
+}
+QColor warningColor() {
+  return QColor(0xff, 0xa0, 0x00);
+}
+QColor okColor() {
+  return QColor(0x66, 0xbb, 0x6a);
+}
 
 }  // namespace ng::gui::style

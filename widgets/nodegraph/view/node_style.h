@@ -22,8 +22,8 @@ inline constexpr double kHeaderHeight = 24;
 inline constexpr double kPortRow = 18;
 inline constexpr double kPortRadius = 5.5;
 
-QColor canvasColor();       // background
-QColor gridColor();         // grid dots
+QColor canvasColor();  // background
+QColor gridColor();    // grid dots
 QColor nodeBodyColor();
 QColor nodeTextColor();
 QColor nodeDimTextColor();  // secondary text

@@ -4,10 +4,10 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QMimeData>
-#include <QUrl>
 #include <QPainter>
 #include <QScrollBar>
 #include <QUndoStack>
+#include <QUrl>
 #include <QWheelEvent>
 #include <cmath>
 
@@ -91,7 +91,8 @@ void NodeGraphView::openQuickAdd(QPoint viewPos) {
 void NodeGraphView::quickAddChosen(const QString& type) {
   const Node* after = model()->node(quickAddAfter_);
   const ng::LayerDef* def = ng::LayerRegistry::instance().find(type.toStdString());
-  if (!after || !def || def->inputs.empty() || model()->portNames(after->id, PortSide::Output).isEmpty()) {
+  if (!after || !def || def->inputs.empty() ||
+      model()->portNames(after->id, PortSide::Output).isEmpty()) {
     addNodeAt(type, quickAddAt_);
     setFocus();
     return;
@@ -110,8 +111,9 @@ void NodeGraphView::quickAddChosen(const QString& type) {
   QUndoStack* undo = model()->undoStack();
   undo->beginMacro(tr("Add %1 after %2").arg(type, from));
   QString id = model()->addNode(type, pos);
-  QString why = model()->connect({from, model()->portNames(from, PortSide::Output)[0], PortSide::Output},
-                                 {id, QString::fromStdString(def->inputs[0].name), PortSide::Input});
+  QString why =
+      model()->connect({from, model()->portNames(from, PortSide::Output)[0], PortSide::Output},
+                       {id, QString::fromStdString(def->inputs[0].name), PortSide::Input});
   undo->endMacro();
   scene_->selectNodes({id});
   emit statusMessage(why.isEmpty() ? tr("Added %1 after %2.").arg(id, from)
@@ -193,7 +195,9 @@ void NodeGraphView::pasteFragment(const nlohmann::json& frag, std::optional<QPoi
   }
 }
 
-void NodeGraphView::deleteSelection() { scene_->deleteSelection(); }
+void NodeGraphView::deleteSelection() {
+  scene_->deleteSelection();
+}
 
 void NodeGraphView::selectAll() {
   for (NodeItem* n : scene_->nodeItems()) n->setSelected(true);
@@ -303,8 +307,8 @@ bool NodeGraphView::event(QEvent* e) {
   // Tab adds a layer instead of moving the focus.
   if (e->type() == QEvent::KeyPress) {
     auto* k = static_cast<QKeyEvent*>(e);
-    if (k->key() == Qt::Key_Tab && !(k->modifiers() & (Qt::ControlModifier | Qt::AltModifier |
-                                                        Qt::ShiftModifier))) {
+    if (k->key() == Qt::Key_Tab &&
+        !(k->modifiers() & (Qt::ControlModifier | Qt::AltModifier | Qt::ShiftModifier))) {
       openQuickAdd();
       return true;
     }
@@ -343,8 +347,10 @@ void NodeGraphView::drawBackground(QPainter* p, const QRectF& rect) {
     p->setPen(QPen(c, 0));
     double x0 = std::floor(rect.left() / step) * step, y0 = std::floor(rect.top() / step) * step;
     QVector<QLineF> lines;
-    for (double x = x0; x < rect.right(); x += step) lines << QLineF(x, rect.top(), x, rect.bottom());
-    for (double y = y0; y < rect.bottom(); y += step) lines << QLineF(rect.left(), y, rect.right(), y);
+    for (double x = x0; x < rect.right(); x += step)
+      lines << QLineF(x, rect.top(), x, rect.bottom());
+    for (double y = y0; y < rect.bottom(); y += step)
+      lines << QLineF(rect.left(), y, rect.right(), y);
     p->drawLines(lines);
   };
   QColor minor = style::gridColor();
@@ -365,7 +371,9 @@ QStringList projectFiles(const QMimeData* md) {
 }
 }  // namespace
 
-void NodeGraphView::dragEnterEvent(QDragEnterEvent* e) { dragMoveEvent(e); }
+void NodeGraphView::dragEnterEvent(QDragEnterEvent* e) {
+  dragMoveEvent(e);
+}
 
 void NodeGraphView::dragMoveEvent(QDragMoveEvent* e) {
   if (e->mimeData()->hasFormat(mime::kLayerType) || !projectFiles(e->mimeData()).isEmpty())
