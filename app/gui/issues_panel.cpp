@@ -44,8 +44,22 @@ IssuesPanel::IssuesPanel(GraphModel* model, QWidget* parent) : QTreeWidget(paren
   refresh();
 }
 
+void IssuesPanel::paintEvent(QPaintEvent* e) {
+  QTreeWidget::paintEvent(e);
+  if (topLevelItemCount() > 0) return;
+  QPainter p(viewport());
+  QColor c = palette().color(QPalette::Text);
+  c.setAlpha(150);
+  p.setPen(c);
+  p.drawText(viewport()->rect().adjusted(10, 6, -10, -6), Qt::AlignLeft | Qt::AlignTop,
+             model_->nodes().empty()
+                 ? tr("No layers yet: add some from the palette, or press Tab on the canvas.")
+                 : tr("No problems: every shape fits."));
+}
+
 void IssuesPanel::refresh() {
   clear();
+  viewport()->update();
   std::vector<ng::Diagnostic> all = model_->analysis().diagnostics;
   all.insert(all.end(), model_->projectDiagnostics().begin(), model_->projectDiagnostics().end());
   std::stable_sort(all.begin(), all.end(), [](const ng::Diagnostic& a, const ng::Diagnostic& b) {

@@ -17,6 +17,9 @@ class IssuesPanel : public QTreeWidget {
  signals:
   void nodeActivated(const QString& id);
 
+ protected:
+  void paintEvent(QPaintEvent* e) override;  // says so when there is nothing to list
+
  private:
   GraphModel* model_;
 };

@@ -106,10 +106,8 @@ void MainWindow::buildDocks() {
   left->setWidget(palette_);
   addDockWidget(Qt::LeftDockWidgetArea, left);
   connect(palette_, &LayerPalette::addRequested, this, [this](const QString& type) {
-    // Double-click: the middle of the canvas, nudged so that repeated adds do not stack.
-    QPointF c = view_->mapToScene(view_->viewport()->rect().center());
-    for (int k = 0; k < 40 && scene_->itemAt(c, view_->transform()); ++k) c += QPointF(30, 30);
-    view_->addNodeAt(type, c);
+    // Double-click: the middle of the canvas (below what is already there).
+    view_->addNodeAt(type, view_->mapToScene(view_->viewport()->rect().center()));
   });
 
   inspector_ = new NodeInspector(model_, this);
@@ -123,7 +121,7 @@ void MainWindow::buildDocks() {
   bottom->setObjectName("issuesDock");
   bottom->setWidget(issues_);
   addDockWidget(Qt::BottomDockWidgetArea, bottom);
-  resizeDocks({left, right}, {250, 320}, Qt::Horizontal);
+  resizeDocks({left, right}, {290, 330}, Qt::Horizontal);
   resizeDocks({bottom}, {150}, Qt::Vertical);
 }
 

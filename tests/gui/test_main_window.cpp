@@ -1,9 +1,11 @@
 // The main window: opening (the LeNet example, a corrupt file, a newer file, a dropped file),
 // saving with dirty-state tracking and the prompt before losing work, recent files, the issues
 // panel, the shortcuts, and a screenshot of the real window checked to show the network.
+#include <QAbstractSpinBox>
 #include <QDir>
 #include <QDockWidget>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMimeData>
 #include <QScreen>
 #include <QSettings>
@@ -18,7 +20,9 @@
 #include "gui_test_main.h"
 #include "widgets/inspector/node_inspector.h"
 #include "widgets/nodegraph/model/graph_model.h"
+#include "widgets/nodegraph/view/layer_palette.h"
 #include "widgets/nodegraph/view/node_view.h"
+#include "widgets/nodegraph/view/quick_add_popup.h"
 
 using namespace ng::gui;
 
@@ -266,6 +270,103 @@ class MainWindowTest : public QObject {
     QTest::keyClick(v, Qt::Key_N, Qt::ControlModifier);  // clean: no question
     QVERIFY(t.w.model()->nodes().empty());
     QCOMPARE(t.asked, 0);
+  }
+
+  // A learner's session: LeNet-5 from an empty canvas with Tab quick-add, the inspector's
+  // editors (typed keys) and one wire drawn with the mouse; it ends valid, with the example's
+  // parameter count.
+  void buildsLeNetFromAnEmptyCanvas() {
+    Window t;
+    t.w.newDocument();
+    NodeGraphView* v = t.w.view();
+    NodeInspector* ins = t.w.inspector();
+    auto type = [&](QWidget* w, const QString& text) {
+      w->setFocus();
+      QTest::keyClick(w, Qt::Key_A, Qt::ControlModifier);
+      QTest::keyClicks(w, text);
+      QTest::keyClick(w, Qt::Key_Return);
+    };
+    auto set = [&](const QString& param, const QStringList& values) {
+      ParamEditor* e = ins->paramEditor(param);
+      QVERIFY2(e, qPrintable(param));
+      for (int i = 0; i < values.size(); ++i) {
+        QWidget* in = e->inputs()[i];
+        if (auto* spin = qobject_cast<QAbstractSpinBox*>(in))
+          type(spin, values[i]);
+        else
+          type(in, values[i]);
+      }
+    };
+    auto add = [&](const QString& kind) {
+      v->setFocus();
+      QTest::keyClick(v, Qt::Key_Tab);
+      QTRY_VERIFY(v->quickAddPopup()->isVisible());
+      QTest::keyClicks(v->quickAddPopup()->filterField(), kind);
+      QCOMPARE(v->quickAddPopup()->shownTypes().value(0), kind);
+      QTest::keyClick(v->quickAddPopup()->filterField(), Qt::Key_Return);
+      QStringList sel = t.w.scene()->selectedNodeIds();
+      QCOMPARE(sel.size(), 1);
+      QCOMPARE(ins->node(), sel[0]);
+    };
+    auto selected = [&] { return t.w.scene()->selectedNodeIds().value(0); };
+    QTest::mouseMove(v->viewport(), QPoint(120, 200));
+    add("Input");
+    set("shape", {"1, 28, 28"});
+    add("Conv2d");
+    set("out_channels", {"6"});
+    set("kernel_size", {"5", "5"});
+    set("padding", {"2", "2"});
+    add("ReLU");
+    add("MaxPool2d");
+    add("Conv2d");
+    set("out_channels", {"16"});
+    set("kernel_size", {"5", "5"});
+    add("ReLU");
+    add("MaxPool2d");
+    add("Flatten");
+    QCOMPARE(typeText(t.w.model()->outputType(selected())), QString("[N, 400]"));
+    add("Linear");
+    set("out_features", {"120"});
+    add("ReLU");
+    add("Linear");
+    set("out_features", {"84"});
+    add("ReLU");
+    add("Linear");
+    QString fc3 = selected();
+    set("out_features", {"10"});
+    // The loss from the palette (double-click), then a wire drawn by hand.
+    t.w.scene()->clearSelection();
+    emit t.w.palette()->addRequested("CrossEntropyLoss");
+    QString loss = t.w.scene()->selectedNodeIds().value(0);
+    QVERIFY(t.w.model()->edgesAt({loss, "input", PortSide::Input}).empty());
+    v->fitToView();
+    QPoint from =
+        v->mapFromScene(t.w.scene()->nodeItem(fc3)->port(PortSide::Output, "output")->scenePos());
+    QPoint to =
+        v->mapFromScene(t.w.scene()->nodeItem(loss)->port(PortSide::Input, "input")->scenePos());
+    QTest::mousePress(v->viewport(), Qt::LeftButton, {}, from);
+    for (int k = 1; k <= 6; ++k) QTest::mouseMove(v->viewport(), from + (to - from) * k / 6);
+    QTest::mouseRelease(v->viewport(), Qt::LeftButton, {}, to);
+    QCOMPARE(t.w.model()->edgesAt({loss, "input", PortSide::Input}).size(), size_t(1));
+
+    QVERIFY2(t.w.model()->analysis().ok(),
+             ng::format_diagnostics(t.w.model()->analysis().diagnostics).c_str());
+    QCOMPARE(int(t.w.model()->nodes().size()), 14);
+    QCOMPARE(t.w.model()->totalParams(), int64_t(61706));
+    GraphModel example;
+    example.loadProject(lenetPath());
+    QCOMPARE(t.w.model()->totalParams(), example.totalParams());
+    QCOMPARE(t.w.model()->totalOutputBytes(), example.totalOutputBytes());
+
+    QTest::keyClick(v, Qt::Key_L, Qt::ControlModifier);  // auto layout, fitted
+    QVERIFY(!t.w.scene()->crowded());
+    QRectF visible = v->mapToScene(v->viewport()->rect()).boundingRect();
+    for (NodeItem* n : t.w.scene()->nodeItems())
+      QVERIFY2(visible.contains(n->sceneBoundingRect()), qPrintable(n->id()));
+    t.w.grab().save(QDir::current().filePath("lenet-built.png"));
+    // Undo takes it all back, step by step, to the empty canvas.
+    while (t.w.model()->undoStack()->canUndo()) t.w.model()->undoStack()->undo();
+    QVERIFY(t.w.model()->nodes().empty());
   }
 
   void windowStateIsRestored() {

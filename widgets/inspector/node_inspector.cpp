@@ -98,8 +98,14 @@ ParamEditor::ParamEditor(const ng::ParamDef& def, QWidget* parent) : QWidget(par
   col->addLayout(row);
   QString tip = QString::fromStdString(def.description);
 
+  // Spin boxes would ask for the width of their largest value (a billion): let the dock decide.
+  auto fit = [](QWidget* w) {
+    w->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Fixed);
+    w->setMinimumWidth(56);
+  };
   auto intSpin = [&] {
     auto* s = new QSpinBox(this);
+    fit(s);
     s->setRange(spinMin(def), spinMax(def));
     s->setKeyboardTracking(false);
     s->setAccelerated(true);
@@ -120,6 +126,7 @@ ParamEditor::ParamEditor(const ng::ParamDef& def, QWidget* parent) : QWidget(par
       break;
     case ng::ParamType::Float: {
       auto* s = new FloatSpin(this);
+      fit(s);
       s->setDecimals(10);
       s->setRange(def.min ? *def.min : -1e12, def.max ? *def.max : 1e12);
       s->setSingleStep(def.max && *def.max <= 1 ? 0.05 : 0.1);
@@ -140,6 +147,7 @@ ParamEditor::ParamEditor(const ng::ParamDef& def, QWidget* parent) : QWidget(par
     }
     case ng::ParamType::Enum: {
       auto* c = new QComboBox(this);
+      fit(c);
       for (const std::string& ch : def.choices) c->addItem(QString::fromStdString(ch));
       c->setToolTip(tip);
       connect(c, &QComboBox::currentIndexChanged, this, &ParamEditor::emitCurrent);
@@ -288,10 +296,12 @@ void ParamEditor::setMessage(const QString& text, bool error) {
   message_->setStyleSheet(
       QString("color: %1;").arg((error ? style::errorColor() : style::warningColor()).name()));
   message_->setVisible(!text.isEmpty());
+  // A red frame on text fields (a style sheet would spoil spin boxes' and combo boxes' looks).
   for (QWidget* w : inputs_)
-    w->setStyleSheet(text.isEmpty() || !error
-                         ? QString()
-                         : QString("border: 1px solid %1;").arg(style::errorColor().name()));
+    if (qobject_cast<QLineEdit*>(w))
+      w->setStyleSheet(text.isEmpty() || !error
+                           ? QString()
+                           : QString("border: 1px solid %1;").arg(style::errorColor().name()));
 }
 
 QString ParamEditor::message() const {
@@ -356,6 +366,7 @@ void NodeInspector::rebuild() {
   auto* scroll = new QScrollArea(this);
   scroll->setWidgetResizable(true);
   scroll->setFrameShape(QFrame::NoFrame);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   auto* page = new QWidget(scroll);
   auto* lay = new QVBoxLayout(page);
   lay->setContentsMargins(10, 8, 10, 8);
@@ -454,7 +465,9 @@ void NodeInspector::refresh() {
   if (def)
     for (size_t i = 0; i < def->outputs.size(); ++i)
       out << (def->outputs.size() > 1 ? QString::fromStdString(def->outputs[i].name) + ": " : "") +
-                 typeText(model_->outputType(id_, int(i)));
+                 [](const std::optional<ng::TensorType>& t) {
+                   return t && t->shape.empty() ? tr("a scalar") : typeText(t);
+                 }(model_->outputType(id_, int(i)));
   const ng::NodeInfo* info = model_->nodeInfo(id_);
   if (info && info->inferred)
     out << tr("%1 parameters, %2 per example")

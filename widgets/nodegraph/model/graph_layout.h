@@ -17,7 +17,7 @@ namespace ng::gui {
 class GraphModel;
 
 struct LayoutOptions {
-  double columnGap = 70;  // between the widest node of a column and the next column
+  double columnGap = 90;  // between the widest node of a column and the next column
   double rowGap = 40;
   // Long chains wrap: at most this many columns side by side (0: no limit); the next columns
   // start again at the left, one band lower.

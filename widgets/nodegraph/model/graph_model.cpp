@@ -200,7 +200,11 @@ QString GraphModel::freeId(const QString& wanted, const QStringList& alsoTaken) 
 }
 
 QString GraphModel::uniqueId(const QString& type) const {
-  QString base = type.toLower();
+  // Losses and inputs by their role ("loss1", "input1"), other kinds by their name.
+  const ng::LayerDef* def = ng::LayerRegistry::instance().find(s(type));
+  QString base = def && def->category == ng::LayerCategory::Loss    ? QStringLiteral("loss")
+                 : def && def->category == ng::LayerCategory::Input ? QStringLiteral("input")
+                                                                    : type.toLower();
   if (base.isEmpty()) base = "node";
   // "conv2d1" would read badly: a name with digits gets a separator.
   if (std::any_of(base.begin(), base.end(), [](QChar c) { return c.isDigit(); })) base += '_';

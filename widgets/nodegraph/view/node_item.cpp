@@ -174,7 +174,8 @@ void NodeItem::refresh() {
   } else {
     const ng::NodeInfo* info = m->nodeInfo(id_);
     auto t = m->outputType(id_, 0);
-    shapeText_ = QString::fromUtf8("\u2192 ") + typeText(t);
+    shapeText_ = QString::fromUtf8("\u2192 ") +
+                 (t && t->shape.empty() ? QObject::tr("scalar") : typeText(t));
     if (info && info->inferred) {
       int64_t pc = m->paramCount(id_);
       infoText_ = (pc ? QObject::tr("%1 params").arg(countText(pc)) : QObject::tr("no weights")) +

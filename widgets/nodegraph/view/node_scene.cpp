@@ -154,6 +154,17 @@ QRectF NodeGraphScene::nodesBoundingRect() const {
   return r;
 }
 
+QPointF NodeGraphScene::freeSpot(QPointF p, QPointF step) const {
+  auto taken = [&](QPointF at) {
+    QRectF r(at, QSizeF(style::kNodeWidth, 100));
+    for (NodeItem* n : nodes_)
+      if (QRectF(n->pos(), n->size()).adjusted(-12, -12, 12, 12).intersects(r)) return true;
+    return false;
+  };
+  for (int k = 0; k < 200 && taken(p); ++k) p += step;
+  return p;
+}
+
 bool NodeGraphScene::crowded() const {
   QList<QRectF> rects;
   for (NodeItem* n : nodes_) rects << QRectF(n->pos(), n->size());

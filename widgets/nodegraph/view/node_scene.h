@@ -34,6 +34,8 @@ class NodeGraphScene : public QGraphicsScene {
   void deleteSelection();
   QSizeF nodeSize(const QString& id) const;
   QRectF nodesBoundingRect() const;
+  // `topLeft`, or the first of topLeft + k * step where a new node would not overlap another.
+  QPointF freeSpot(QPointF topLeft, QPointF step) const;
   // True when two nodes overlap or nearly touch (a file written with other node sizes).
   bool crowded() const;
   // The nearest port within `radius` of a scene point.

@@ -69,12 +69,13 @@ QAction* NodeGraphView::makeAction(const QString& text, const QKeySequence& key,
 
 QString NodeGraphView::addNodeAt(const QString& type, QPointF scenePos) {
   QPointF topLeft(std::round(scenePos.x() - style::kNodeWidth / 2), std::round(scenePos.y() - 12));
-  QString id = model()->addNode(type, topLeft);
+  QString id = model()->addNode(type, scene_->freeSpot(topLeft, {0, 40}));
   if (id.isEmpty()) {
     emit statusMessage(tr("Unknown layer type '%1'.").arg(type));
     return id;
   }
   scene_->selectNodes({id});
+  if (NodeItem* n = scene_->nodeItem(id)) ensureVisible(n, 40, 40);
   emit statusMessage(tr("Added %1 (%2).").arg(id, type));
   return id;
 }
@@ -99,14 +100,7 @@ void NodeGraphView::quickAddChosen(const QString& type) {
   }
   // After the selected node: to its right (lower down while that spot is taken), wired to it.
   QSizeF size = scene_->nodeSize(after->id);
-  QPointF pos = after->pos + QPointF(size.width() + 90, 0);
-  auto taken = [&](QPointF p) {
-    QRectF r(p, QSizeF(style::kNodeWidth, 100));
-    for (NodeItem* n : scene_->nodeItems())
-      if (QRectF(n->pos(), n->size()).adjusted(-10, -10, 10, 10).intersects(r)) return true;
-    return false;
-  };
-  for (int k = 0; k < 50 && taken(pos); ++k) pos.ry() += 130;
+  QPointF pos = scene_->freeSpot(after->pos + QPointF(size.width() + 90, 0), {0, 130});
   QString from = after->id;
   QUndoStack* undo = model()->undoStack();
   undo->beginMacro(tr("Add %1 after %2").arg(type, from));
@@ -116,6 +110,7 @@ void NodeGraphView::quickAddChosen(const QString& type) {
                        {id, QString::fromStdString(def->inputs[0].name), PortSide::Input});
   undo->endMacro();
   scene_->selectNodes({id});
+  if (NodeItem* n = scene_->nodeItem(id)) ensureVisible(n, 40, 40);
   emit statusMessage(why.isEmpty() ? tr("Added %1 after %2.").arg(id, from)
                                    : tr("Added %1; not connected: %2").arg(id, why));
   setFocus();

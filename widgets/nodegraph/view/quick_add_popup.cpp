@@ -8,6 +8,7 @@
 #include <QVBoxLayout>
 
 #include "engine/graph/layer_registry.h"
+#include "widgets/nodegraph/view/layer_palette.h"
 #include "widgets/nodegraph/view/node_style.h"
 
 namespace ng::gui {
@@ -23,10 +24,11 @@ QuickAddPopup::QuickAddPopup(QWidget* parent) : QFrame(parent, Qt::Popup) {
   filter_->setClearButtonEnabled(true);
   list_ = new QListWidget(this);
   list_->setUniformItemSizes(true);
+  list_->setItemDelegate(new LayerItemDelegate(list_));
   list_->setIconSize(QSize(18, 18));
   lay->addWidget(filter_);
   lay->addWidget(list_);
-  resize(340, 360);
+  resize(380, 380);
   connect(filter_, &QLineEdit::textChanged, this, &QuickAddPopup::applyFilter);
   connect(filter_, &QLineEdit::returnPressed, this, &QuickAddPopup::choose);
   connect(list_, &QListWidget::itemActivated, this, &QuickAddPopup::choose);
@@ -73,7 +75,8 @@ void QuickAddPopup::applyFilter(const QString& text) {
     auto* it = new QListWidgetItem(style::categoryIcon(d->category),
                                    QString::fromStdString(d->name), list_);
     it->setData(Qt::UserRole, QString::fromStdString(d->name));
-    it->setToolTip(QString::fromStdString(d->summary));
+    it->setData(Qt::UserRole + 1, QString::fromStdString(d->summary));  // LayerItemDelegate
+    it->setToolTip(QString::fromStdString(d->description));
   }
   if (list_->count()) list_->setCurrentRow(0);
 }
