@@ -360,6 +360,37 @@ class CanvasTest : public QObject {
     QVERIFY(c.view.mapToScene(c.vp()->rect().center()).x() < before.x());
   }
 
+  void spaceAndDragPans() {
+    Canvas c;
+    twoNodes(c.model);
+    QPoint mid = c.vp()->rect().center();
+    QPointF before = c.view.mapToScene(mid);
+    QTest::keyPress(&c.view, Qt::Key_Space);
+    c.drag(mid, mid + QPoint(0, 120));
+    QTest::keyRelease(&c.view, Qt::Key_Space);
+    QVERIFY(c.view.mapToScene(mid).y() < before.y() - 100);
+    QVERIFY(c.scene.selectedNodeIds().isEmpty());  // panned, no rubber band
+    QCOMPARE(c.model.node("input")->pos, QPointF(0, 100));
+  }
+
+  void unknownLayerTypesAreShownNotDropped() {
+    Canvas c;
+    ng::ProjectSpec p;
+    p.graph = ng::GraphSpec::from_json(json::parse(R"({
+      "nodes": [{"id": "x", "type": "Input", "params": {"shape": [4]}, "position": [0, 0]},
+                {"id": "q", "type": "Conv3d", "params": {}, "position": [300, 0]}],
+      "edges": [{"from": "x", "to": "q:input"}]})"));
+    c.model.setProject(p);
+    NodeItem* q = c.scene.nodeItem("q");
+    QVERIFY(q);
+    QVERIFY(q->badge()->isError());
+    QVERIFY2(q->badge()->toolTip().contains("Conv3d"), qPrintable(q->badge()->toolTip()));
+    QVERIFY(q->ports().empty());
+    WireItem* w = c.scene.wireItem(c.model.edges()[0].id);
+    QVERIFY(w && q->sceneBoundingRect().contains(w->toPoint()));
+    QVERIFY(c.model.toSpec() == p.graph);  // kept as it was, for the user to fix
+  }
+
   void autoLayoutArrangesLeftToRight() {
     Canvas c;
     twoNodes(c.model);

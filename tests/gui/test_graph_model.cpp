@@ -116,6 +116,23 @@ class GraphModelTest : public QObject {
     QCOMPARE(m.edges().back().fromNode, QString("x"));
   }
 
+  void reconnectMovesTheInputEndInOneStep() {
+    GraphModel m;
+    buildMlp(m);
+    m.addNode("Linear", {600, 200}, {{"out_features", 10}}, "fc2b");
+    int e = m.edgesAt(in("fc2"))[0].id;
+    int steps = m.undoStack()->count();
+    QCOMPARE(m.reconnect(e, in("fc2b")), QString());
+    QCOMPARE(m.undoStack()->count(), steps + 1);
+    QVERIFY(m.edgesAt(in("fc2")).empty());
+    QCOMPARE(m.edgesAt(in("fc2b"))[0].fromNode, QString("relu"));
+    // Refused like a new wire: onto an input that is taken.
+    QVERIFY(m.reconnect(m.edgesAt(in("fc2b"))[0].id, in("fc1")).contains("already connected"));
+    m.undoStack()->undo();
+    QCOMPARE(m.edgesAt(in("fc2")).size(), size_t(1));
+    QVERIFY(m.edgesAt(in("fc2b")).empty());
+  }
+
   void variadicInputsTakeSeveralWiresInOrder() {
     GraphModel m;
     m.addNode("Input", {0, 0}, {{"shape", {8}}}, "x");

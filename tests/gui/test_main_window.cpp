@@ -9,6 +9,7 @@
 #include <QMimeData>
 #include <QScreen>
 #include <QSettings>
+#include <QStatusBar>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTreeWidget>
@@ -243,6 +244,24 @@ class MainWindowTest : public QObject {
     QCOMPARE(t.w.scene()->selectedNodeIds(), QStringList{"fc2"});
     QCOMPARE(t.w.inspector()->node(), QString("fc2"));
     QVERIFY(t.w.inspector()->paramEditor("in_features")->message().contains("120"));
+  }
+
+  void refusedConnectionsExplainThemselvesInTheStatusBar() {
+    Window t;
+    QVERIFY(t.w.openFile(lenetPath()));
+    NodeGraphView* v = t.w.view();
+    auto port = [&](const char* node, PortSide side, const char* name) {
+      return v->mapFromScene(t.w.scene()->nodeItem(node)->port(side, name)->scenePos());
+    };
+    // relu1's output onto conv1's output
+    QPoint a = port("relu1", PortSide::Output, "output"),
+           b = port("conv1", PortSide::Output, "output");
+    QTest::mousePress(v->viewport(), Qt::LeftButton, {}, a);
+    for (int k = 1; k <= 4; ++k) QTest::mouseMove(v->viewport(), a + (b - a) * k / 4);
+    QTest::mouseRelease(v->viewport(), Qt::LeftButton, {}, b);
+    QVERIFY2(t.w.statusBar()->currentMessage().contains("two outputs"),
+             qPrintable(t.w.statusBar()->currentMessage()));
+    QVERIFY(t.w.model()->undoStack()->isClean());
   }
 
   void standardShortcutsWork() {

@@ -99,9 +99,12 @@ BadgeItem::BadgeItem(QGraphicsItem* parent) : QGraphicsItem(parent) {
 
 void BadgeItem::paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) {
   p->setRenderHint(QPainter::Antialiasing);
+  p->setPen(Qt::NoPen);
+  p->setBrush(QColor(0, 0, 0, 110));  // a dark ring: visible on every header colour
+  p->drawEllipse(QPointF(0, 0), 8.8, 8.8);
   p->setPen(QPen(Qt::white, 1.2));
   p->setBrush(error_ ? style::errorColor() : style::warningColor());
-  p->drawEllipse(QPointF(0, 0), 7.5, 7.5);
+  p->drawEllipse(QPointF(0, 0), 7.2, 7.2);
   p->setFont(font(8, true));
   p->drawText(boundingRect(), Qt::AlignCenter, "!");
 }

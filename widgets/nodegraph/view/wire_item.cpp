@@ -29,10 +29,18 @@ void WireItem::setEnds(QPointF a, QPointF b) {
   from_ = a;
   to_ = b;
   QPainterPath path(a);
-  // Horizontal tangents at both ends; a wire going backwards bends out further.
-  double dx = std::max(40.0, std::abs(b.x() - a.x()) * 0.5);
-  if (b.x() < a.x()) dx = std::max(dx, std::min(160.0, std::abs(b.y() - a.y()) * 0.6 + 60));
-  path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b);
+  double span = b.x() - a.x();
+  if (span > 300 && std::abs(b.y() - a.y()) < 40) {
+    // A wire that skips over the nodes of its row (a residual connection) arcs above them
+    // instead of hiding behind them.
+    double lift = 150;
+    path.cubicTo(a + QPointF(50, -lift), b + QPointF(-50, -lift), b);
+  } else {
+    // Horizontal tangents at both ends; a wire going backwards bends out further.
+    double dx = std::max(40.0, std::abs(span) * 0.5);
+    if (span < 0) dx = std::max(dx, std::min(160.0, std::abs(b.y() - a.y()) * 0.6 + 60));
+    path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b);
+  }
   setPath(path);
 }
 
