@@ -32,10 +32,15 @@ bool should_record(const std::vector<Tensor>& inputs) {
 void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardFn fn) {
   auto node = std::make_shared<Node>();
   node->name = name;
-  node->inputs = std::move(inputs);
+  node->inputs.reserve(inputs.size());
+  for (const Tensor& t : inputs)
+    node->inputs.push_back(t.defined() && t.requires_grad() ? Edge{t.impl()->autograd, t.shape()}
+                                                            : Edge{});
   node->backward = std::move(fn);
-  out.impl()->grad_fn = std::move(node);
-  out.impl()->requires_grad = true;
+  auto meta = std::make_shared<AutogradMeta>();
+  meta->requires_grad = true;
+  meta->grad_fn = std::move(node);
+  out.impl()->autograd = std::move(meta);
 }
 
 namespace {
@@ -45,7 +50,8 @@ void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
   if (!slot) {
     // A gradient may alias another tensor (e.g. Add passes grad_out through to both inputs);
     // a slot that will be accumulated into in place must own its memory.
-    slot = g.impl().use_count() <= 2 && g.is_contiguous() ? g.impl() : g.contiguous().clone().impl();
+    const bool exclusive = g.impl().use_count() <= 2 && g.impl()->storage.use_count() == 1;
+    slot = exclusive && g.is_contiguous() ? g.impl() : g.contiguous().clone().impl();
     return;
   }
   Tensor s(slot);
@@ -67,20 +73,24 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
                  shape_str(grad.shape()), " does not match tensor shape ",
                  shape_str(root.shape()));
 
-  // Topological order over the tensors that carry a grad_fn (iterative DFS, post-order).
-  // `order` holds strong references: releasing a consumed node frees its inputs otherwise.
-  std::vector<std::shared_ptr<TensorImpl>> order;
-  std::unordered_set<TensorImpl*> seen;
-  std::vector<std::pair<std::shared_ptr<TensorImpl>, size_t>> stack;
-  if (root.impl()->grad_fn) {
-    stack.push_back({root.impl(), 0});
-    seen.insert(root.impl().get());
+  // Topological order over the autograd records that carry a grad_fn (iterative DFS,
+  // post-order). `order` holds strong references: releasing a consumed node frees its inputs'
+  // records otherwise.
+  const std::shared_ptr<AutogradMeta>& root_meta = root.impl()->autograd;
+  if (!root_meta->grad_fn) {  // backward on a leaf
+    accumulate(root_meta->grad, grad);
+    return;
   }
+  std::vector<std::shared_ptr<AutogradMeta>> order;
+  std::unordered_set<AutogradMeta*> seen;
+  std::vector<std::pair<std::shared_ptr<AutogradMeta>, size_t>> stack;
+  stack.push_back({root_meta, 0});
+  seen.insert(root_meta.get());
   while (!stack.empty()) {
     auto& [t, i] = stack.back();
     auto& ins = t->grad_fn->inputs;
     if (i < ins.size()) {
-      const std::shared_ptr<TensorImpl>& c = ins[i++].impl();
+      const std::shared_ptr<AutogradMeta>& c = ins[i++].meta;
       if (c && c->grad_fn && c->requires_grad && seen.insert(c.get()).second)
         stack.push_back({c, 0});
     } else {
@@ -92,15 +102,10 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
   // Backward closures compute with ordinary ops; nothing they do is recorded (no double
   // backward), so the pass allocates no graph of its own.
   NoGradGuard no_grad;
-  std::unordered_map<TensorImpl*, std::shared_ptr<TensorImpl>> pending;
-  if (!root.impl()->grad_fn) {  // backward on a leaf
-    accumulate(root.impl()->grad, grad);
-    return;
-  }
-  pending[root.impl().get()] = grad.impl();
-  // Keep the root's node alive while we walk; each node is released once consumed.
+  std::unordered_map<AutogradMeta*, std::shared_ptr<TensorImpl>> pending;
+  pending[root_meta.get()] = grad.impl();
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    TensorImpl* t = it->get();
+    AutogradMeta* t = it->get();
     auto pit = pending.find(t);
     if (pit == pending.end()) continue;
     Tensor g(pit->second);
@@ -108,15 +113,15 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
     std::shared_ptr<Node> node = std::move(t->grad_fn);  // release the graph as we go
     std::vector<Tensor> grads = node->backward(g);
     for (size_t k = 0; k < node->inputs.size() && k < grads.size(); ++k) {
-      const Tensor& in = node->inputs[k];
-      if (!in.defined() || !in.requires_grad() || !grads[k].defined()) continue;
-      NG_CHECK_SHAPE(grads[k].shape() == in.shape(), "backward of ", node->name,
+      const Edge& in = node->inputs[k];
+      if (!in.meta || !in.meta->requires_grad || !grads[k].defined()) continue;
+      NG_CHECK_SHAPE(grads[k].shape() == in.shape, "backward of ", node->name,
                      ": gradient for input ", k, " has shape ", shape_str(grads[k].shape()),
-                     " but the input has shape ", shape_str(in.shape()));
-      if (in.impl()->grad_fn)
-        accumulate(pending[in.impl().get()], grads[k]);
+                     " but the input has shape ", shape_str(in.shape));
+      if (in.meta->grad_fn)
+        accumulate(pending[in.meta.get()], grads[k]);
       else
-        accumulate(in.impl()->grad, grads[k]);
+        accumulate(in.meta->grad, grads[k]);
     }
   }
 }

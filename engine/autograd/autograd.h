@@ -24,9 +24,16 @@ namespace ng::autograd {
 // Gradients for each input, aligned with Node::inputs; an undefined tensor means "none".
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
 
+// Where a gradient goes: the input's autograd record (null when the input needs no gradient)
+// and its shape. An edge holds no tensor data (NOTE [Graph holds no data] in core/tensor.h).
+struct Edge {
+  std::shared_ptr<AutogradMeta> meta;
+  Shape shape;
+};
+
 struct Node {
   const char* name;
-  std::vector<Tensor> inputs;
+  std::vector<Edge> inputs;
   BackwardFn backward;
 };
 

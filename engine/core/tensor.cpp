@@ -225,8 +225,14 @@ Tensor Tensor::detach() const { return make_view(*this, shape(), strides(), impl
 Tensor& Tensor::set_requires_grad(bool r) {
   NG_CHECK(!r || is_floating(dtype()), "requires_grad needs a floating tensor, got ",
            dtype_name(dtype()));
-  impl_->requires_grad = r;
+  if (!impl_->autograd) impl_->autograd = std::make_shared<AutogradMeta>();
+  impl_->autograd->requires_grad = r;
   return *this;
+}
+
+void Tensor::set_grad(const Tensor& g) {
+  if (!impl_->autograd) impl_->autograd = std::make_shared<AutogradMeta>();
+  impl_->autograd->grad = g.impl_;
 }
 
 void Tensor::backward(const Tensor& grad) const { autograd::run_backward(*this, grad); }

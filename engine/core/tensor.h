@@ -22,9 +22,20 @@
 namespace ng {
 
 class Rng;
+struct TensorImpl;
 namespace autograd {
 struct Node;
 }
+
+// Autograd state of one tensor, kept apart from its data. NOTE [Graph holds no data]: the
+// recorded graph refers to its tensors through this record only, so an activation's memory is
+// freed as soon as no layer's backward needs it, not when the whole graph goes.
+// A leaf that requires grad accumulates into `grad`; a non-leaf has grad_fn.
+struct AutogradMeta {
+  bool requires_grad = false;
+  std::shared_ptr<TensorImpl> grad;
+  std::shared_ptr<autograd::Node> grad_fn;
+};
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
@@ -32,10 +43,7 @@ struct TensorImpl {
   std::vector<int64_t> strides;  // in elements
   int64_t offset = 0;            // in elements
   DType dtype = DType::Float32;
-  // Autograd state. A leaf that requires grad accumulates into `grad`; a non-leaf has grad_fn.
-  bool requires_grad = false;
-  std::shared_ptr<TensorImpl> grad;
-  std::shared_ptr<autograd::Node> grad_fn;
+  std::shared_ptr<AutogradMeta> autograd;  // null until the tensor takes part in autograd
 };
 
 class Tensor {
@@ -90,12 +98,16 @@ class Tensor {
   Tensor detach() const;
 
   // --- autograd ---
-  bool requires_grad() const { return impl_ && impl_->requires_grad; }
+  bool requires_grad() const { return impl_ && impl_->autograd && impl_->autograd->requires_grad; }
   Tensor& set_requires_grad(bool r);
-  bool is_leaf() const { return !impl_->grad_fn; }
-  Tensor grad() const { return impl_->grad ? Tensor(impl_->grad) : Tensor(); }
-  void set_grad(const Tensor& g) { impl_->grad = g.impl_; }
-  void zero_grad() { impl_->grad.reset(); }
+  bool is_leaf() const { return !impl_->autograd || !impl_->autograd->grad_fn; }
+  Tensor grad() const {
+    return impl_->autograd && impl_->autograd->grad ? Tensor(impl_->autograd->grad) : Tensor();
+  }
+  void set_grad(const Tensor& g);
+  void zero_grad() {
+    if (impl_->autograd) impl_->autograd->grad.reset();
+  }
   // Reverse-mode differentiation from this tensor; a scalar unless `grad` is given.
   void backward(const Tensor& grad = Tensor()) const;
 

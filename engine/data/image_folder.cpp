@@ -5,7 +5,10 @@
 #include <filesystem>
 #include <memory>
 
+#if __has_include("stb_image.h")
 #include "stb_image.h"
+#define NG_HAVE_STB_IMAGE 1
+#endif
 
 namespace ng::data {
 
@@ -46,7 +49,7 @@ void resize_bilinear(const uint8_t* src, int64_t sw, int64_t sh, int64_t ch, uin
 
 namespace {
 
-bool hidden(const fs::path& p) {
+[[maybe_unused]] bool hidden(const fs::path& p) {
   const std::string n = p.filename().string();
   return !n.empty() && n[0] == '.';
 }
@@ -54,6 +57,11 @@ bool hidden(const fs::path& p) {
 }  // namespace
 
 DatasetPtr load_image_folder(const std::string& root, const ImageFolderOptions& opt) {
+#ifndef NG_HAVE_STB_IMAGE
+  throw Error(detail::concat("image folder '", root,
+                             "': this build has no image decoder (stb_image.h was not found); "
+                             "install libstb-dev and rebuild"));
+#else
   NG_CHECK(opt.width >= 1 && opt.height >= 1 && opt.width <= 4096 && opt.height <= 4096,
            "image folder '", root, "': image size ", opt.width, " x ", opt.height,
            " must lie in 1 .. 4096");
@@ -67,7 +75,7 @@ DatasetPtr load_image_folder(const std::string& root, const ImageFolderOptions& 
            root, "/<class>/<image>.png)");
 
   std::vector<std::string> classes;
-  std::vector<std::pair<fs::path, int64_t>> files;  // (image, class)
+  std::vector<std::pair<fs::path, int64_t> > files;  // (image, class)
   for (const fs::path& d : class_dirs) {
     const auto c = int64_t(classes.size());
     classes.push_back(d.filename().string());
@@ -106,6 +114,7 @@ DatasetPtr load_image_folder(const std::string& root, const ImageFolderOptions& 
     ds->labels()[i] = files[i].second;
   }
   return ds;
+#endif
 }
 
 }  // namespace ng::data

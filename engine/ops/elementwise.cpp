@@ -7,6 +7,21 @@
 
 namespace ng {
 
+int unary_backward_uses(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg:
+    case UnaryOp::AddScalar:
+    case UnaryOp::MulScalar: return 0;
+    case UnaryOp::Exp:
+    case UnaryOp::Sqrt:
+    case UnaryOp::Reciprocal:
+    case UnaryOp::Relu:
+    case UnaryOp::Sigmoid:
+    case UnaryOp::Tanh: return kUsesOutput;
+    default: return kUsesInput;
+  }
+}
+
 const char* unary_op_name(UnaryOp op) {
   switch (op) {
     case UnaryOp::Neg: return "Neg";
@@ -126,11 +141,15 @@ Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   unary_kernel(x.device())(op, x, y, alpha);
   if (autograd::should_record({&x})) {
-    Tensor xs = x.contiguous().detach();
-    Tensor ys = y.detach();
-    autograd::record(y, unary_op_name(op), {x}, [op, xs, ys, alpha](const Tensor& g) {
-      Tensor gin = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
-      unary_backward_kernel(xs.device())(op, xs, ys, g.contiguous(), gin, alpha);
+    // Save only what the derivative reads: ReLU, Sigmoid, Tanh, Exp, Sqrt and Reciprocal need
+    // their output, the rest their input (and Neg, AddScalar, MulScalar neither). Saving one
+    // instead of both halves what a ReLU keeps alive for backward.
+    Tensor xs = unary_backward_uses(op) & kUsesInput ? x.contiguous().detach() : Tensor();
+    Tensor ys = unary_backward_uses(op) & kUsesOutput ? y.detach() : Tensor();
+    Shape shape = x.shape();
+    autograd::record(y, unary_op_name(op), {x}, [op, xs, ys, shape, alpha](const Tensor& g) {
+      Tensor gin = Tensor::empty(shape, g.dtype(), g.device());
+      unary_backward_kernel(g.device())(op, xs, ys, g.contiguous(), gin, alpha);
       return std::vector<Tensor>{gin};
     });
   }

@@ -15,13 +15,17 @@ enum class UnaryOp {
   Relu, LeakyRelu, Sigmoid, Tanh, Gelu                // alpha is LeakyReLU's slope
 };
 const char* unary_op_name(UnaryOp op);
+// Which tensors a unary op's derivative reads: a mask of kUsesInput / kUsesOutput.
+inline constexpr int kUsesInput = 1, kUsesOutput = 2;
+int unary_backward_uses(UnaryOp op);
 
 // Kernels. Tensors passed to them are on one device; `out`/`y`/`gin` are allocated contiguous.
 //   binary: a and b broadcast to out.shape() (any strides).
 using BinaryFn = void(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out);
 //   unary: y = f(x) (x any strides).
 using UnaryFn = void(UnaryOp op, const Tensor& x, Tensor& y, double alpha);
-//   unary backward: gin = gout * f'(x), given x, y = f(x) (contiguous).
+//   unary backward: gin = gout * f'(x), given x and/or y = f(x) (contiguous; only those that
+//   unary_backward_uses(op) names are defined).
 using UnaryBackwardFn = void(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gout,
                              Tensor& gin, double alpha);
 using FillFn = void(Tensor& t, double v);

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
       auto t0 = std::chrono::steady_clock::now();
       opt.zero_grad();
       model.forward({x}, y, r);
+      r.outputs.clear();  // as the trainer does: activations live only as long as backward needs
       r.loss.backward();
       opt.step();
       auto t1 = std::chrono::steady_clock::now();

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "engine/autograd/autograd.h"
@@ -59,6 +60,21 @@ inline Tensor rand64(const Shape& s, uint64_t seed, double lo = -1.0, double hi 
   Tensor t = Tensor::uniform(s, lo, hi, rng, DType::Float64);
   t.set_requires_grad(requires_grad);
   return t;
+}
+
+// The message of the exception E that f throws ("" when it throws nothing).
+template <class E, class F>
+std::string message_of(F f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
 }
 
 }  // namespace ng::testing

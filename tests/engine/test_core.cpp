@@ -192,3 +192,28 @@ TEST(Rng, FillsMatchTheScalarPhiloxBlockByBlock) {
   }
   EXPECT_EQ(rng.offset(), 5u + 26u);
 }
+
+TEST(Views, ReshapeFlattenPermuteTransposeBackwardMatchFiniteDifferences) {
+  Tensor x = rand64({2, 3, 4}, 21);
+  Tensor w = rand64({24}, 22, -1, 1, false);
+  // Each view is followed by a non-uniform weighting so that a wrong element order shows.
+  expect_gradients_match([w](const std::vector<Tensor>& in) {
+    return sum(mul(in[0].reshape({4, 6}).reshape({24}), w));
+  }, {x});
+  expect_gradients_match([w](const std::vector<Tensor>& in) {
+    return sum(mul(in[0].flatten().flatten(0), w));
+  }, {x});
+  expect_gradients_match([w](const std::vector<Tensor>& in) {
+    return sum(mul(in[0].permute({2, 0, 1}).contiguous().reshape({24}), w));
+  }, {x});
+  expect_gradients_match([w](const std::vector<Tensor>& in) {
+    return sum(mul(in[0].transpose(0, 2).reshape({24}), w));
+  }, {x});
+  expect_gradients_match([w](const std::vector<Tensor>& in) {
+    return sum(mul(in[0].clone().reshape({24}), w));
+  }, {x});
+  // A float32 round trip is too coarse for finite differences: its gradient is the weighting.
+  x.zero_grad();
+  sum(mul(x.to(DType::Float32).to(DType::Float64).reshape({24}), w)).backward();
+  EXPECT_EQ(x.grad().reshape({24}).to_vector<double>(), w.to_vector<double>());
+}

@@ -5,15 +5,16 @@
 
 #include "engine/graph/graph_spec.h"
 #include "engine/graph/validate.h"
+#include "tests/engine/gradcheck.h"
+
+using ng::testing::contains;
+using ng::testing::message_of;
 
 using namespace ng;
 using nlohmann::json;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 GraphSpec parse(const char* text) {
   return GraphSpec::from_json(json::parse(text));

@@ -10,6 +10,10 @@
 #include "engine/graph/layer_registry.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/inspect.h"
+#include "tests/engine/gradcheck.h"
+
+using ng::testing::contains;
+using ng::testing::message_of;
 
 using namespace ng;
 using nlohmann::json;
@@ -17,9 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 ProjectSpec example(const std::string& name) {
   std::string f = __FILE__;  // <root>/tests/engine/test_inspect.cpp

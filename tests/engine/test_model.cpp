@@ -13,15 +13,16 @@
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape_ops.h"
 #include "engine/ops/softmax.h"
+#include "tests/engine/gradcheck.h"
+
+using ng::testing::contains;
+using ng::testing::message_of;
 
 using namespace ng;
 using nlohmann::json;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 GraphSpec parse(const std::string& text) {
   return GraphSpec::from_json(json::parse(text));

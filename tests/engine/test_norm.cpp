@@ -10,26 +10,16 @@
 #include "engine/ops/reduce.h"
 #include "tests/engine/gradcheck.h"
 
+using ng::testing::contains;
+using ng::testing::message_of;
+
 using namespace ng;
 using ng::testing::expect_gradients_match;
 using ng::testing::rand64;
 
 namespace {
 
-// The message of the exception E that f throws ("" when it throws nothing).
-template <class E, class F>
-std::string message_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
-}
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // Plain reference statistics of x [N, C, S...] per channel: mean and biased variance.
 void channel_stats(const std::vector<double>& x, int64_t N, int64_t C, int64_t S,

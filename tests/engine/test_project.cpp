@@ -18,6 +18,10 @@
 #include "engine/io/project.h"
 #include "engine/nn/model.h"
 #include "engine/optim/adam.h"
+#include "tests/engine/gradcheck.h"
+
+using ng::testing::contains;
+using ng::testing::message_of;
 
 using namespace ng;
 using nlohmann::json;
@@ -25,9 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 std::string repo_root() {
   std::string f = __FILE__;  // <root>/tests/engine/test_project.cpp

@@ -7,6 +7,10 @@
 
 #include "engine/graph/layer_registry.h"
 #include "engine/graph/layers/layers.h"
+#include "tests/engine/gradcheck.h"
+
+using ng::testing::contains;
+using ng::testing::message_of;
 
 using namespace ng;
 using nlohmann::json;
@@ -21,9 +25,6 @@ TensorType T(Shape s, DType dt = DType::Float32) {
   return {std::move(s), dt};
 }
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // Resolves params for node "n" and infers its output types; `resolved` gets the params.
 std::vector<TensorType> infer(const std::string& type, const json& params,

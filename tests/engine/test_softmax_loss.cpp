@@ -9,25 +9,16 @@
 #include "engine/ops/softmax.h"
 #include "tests/engine/gradcheck.h"
 
+using ng::testing::contains;
+using ng::testing::message_of;
+
 using namespace ng;
 using ng::testing::expect_gradients_match;
 using ng::testing::rand64;
 
 namespace {
 
-template <class E, class F>
-std::string message_of(F f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
-}
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 Tensor weights_like(const Tensor& t, uint64_t seed) {
   return rand64(t.shape(), seed, -1, 1, false);

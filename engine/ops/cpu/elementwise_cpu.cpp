@@ -144,51 +144,79 @@ void unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
               " is not supported");
 }
 
-// gin = gout * f'(x); x, y = f(x), gout, gin contiguous.
-template <class T>
-void unary_backward_t(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gout,
-                      Tensor& gin, T a) {
-  const T* px = x.data<T>();
-  const T* py = y.data<T>();
+// gin = gout * f'(x); x, y = f(x), gout, gin contiguous. One instantiation per op, so each
+// loop is branch-free and vectorises.
+template <class T, UnaryOp OP>
+void unary_backward_typed(const Tensor& x, const Tensor& y, const Tensor& gout, Tensor& gin,
+                          T a) {
+  const T* px = x.defined() ? x.data<T>() : nullptr;
+  const T* py = y.defined() ? y.data<T>() : nullptr;
   const T* g = gout.data<T>();
   T* gi = gin.data<T>();
-  parallel_for(0, x.numel(), kGrain, [&](int64_t b, int64_t e) {
+  constexpr bool kX = OP == UnaryOp::Log || OP == UnaryOp::Abs || OP == UnaryOp::Square ||
+                      OP == UnaryOp::PowScalar || OP == UnaryOp::LeakyRelu || OP == UnaryOp::Gelu;
+  constexpr bool kY = OP == UnaryOp::Exp || OP == UnaryOp::Sqrt || OP == UnaryOp::Reciprocal ||
+                      OP == UnaryOp::Relu || OP == UnaryOp::Sigmoid || OP == UnaryOp::Tanh;
+  parallel_for(0, gout.numel(), kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      T v = px[i], out = py[i], d;
-      switch (op) {
-        case UnaryOp::Neg: d = -1; break;
-        case UnaryOp::Exp: d = out; break;
-        case UnaryOp::Log: d = T(1) / v; break;
-        case UnaryOp::Sqrt: d = T(0.5) / out; break;
-        case UnaryOp::Abs: d = v > 0 ? T(1) : (v < 0 ? T(-1) : T(0)); break;
-        case UnaryOp::Square: d = 2 * v; break;
-        case UnaryOp::Reciprocal: d = -out * out; break;
-        case UnaryOp::AddScalar: d = 1; break;
-        case UnaryOp::MulScalar: d = a; break;
-        case UnaryOp::PowScalar: d = a * std::pow(v, a - 1); break;
-        case UnaryOp::Relu: d = v > 0 ? T(1) : T(0); break;
-        case UnaryOp::LeakyRelu: d = v > 0 ? T(1) : a; break;
-        case UnaryOp::Sigmoid: d = out * (1 - out); break;
-        case UnaryOp::Tanh: d = 1 - out * out; break;
-        case UnaryOp::Gelu: {
-          T cdf = T(0.5) * (1 + std::erf(v * T(M_SQRT1_2)));
-          T pdf = std::exp(T(-0.5) * v * v) * T(0.3989422804014327);
-          d = cdf + v * pdf;
-          break;
-        }
-        default: d = 0;
+      T v = kX ? px[i] : T(0), out = kY ? py[i] : T(0), d;
+      if constexpr (OP == UnaryOp::Neg) d = T(-1);
+      else if constexpr (OP == UnaryOp::Exp) d = out;
+      else if constexpr (OP == UnaryOp::Log) d = T(1) / v;
+      else if constexpr (OP == UnaryOp::Sqrt) d = T(0.5) / out;
+      else if constexpr (OP == UnaryOp::Abs) d = v > 0 ? T(1) : (v < 0 ? T(-1) : T(0));
+      else if constexpr (OP == UnaryOp::Square) d = 2 * v;
+      else if constexpr (OP == UnaryOp::Reciprocal) d = -out * out;
+      else if constexpr (OP == UnaryOp::AddScalar) d = T(1);
+      else if constexpr (OP == UnaryOp::MulScalar) d = a;
+      else if constexpr (OP == UnaryOp::PowScalar) d = a * std::pow(v, a - 1);
+      else if constexpr (OP == UnaryOp::Relu) d = out > 0 ? T(1) : T(0);  // y > 0 iff x > 0
+      else if constexpr (OP == UnaryOp::LeakyRelu) d = v > 0 ? T(1) : a;
+      else if constexpr (OP == UnaryOp::Sigmoid) d = out * (1 - out);
+      else if constexpr (OP == UnaryOp::Tanh) d = 1 - out * out;
+      else {  // GELU: Phi(x) + x phi(x)
+        T cdf = T(0.5) * (1 + std::erf(v * T(M_SQRT1_2)));
+        T pdf = std::exp(T(-0.5) * v * v) * T(0.3989422804014327);
+        d = cdf + v * pdf;
       }
       gi[i] = g[i] * d;
     }
   });
 }
 
+#define NG_UNARY_BACKWARD_CASES(T)                                                          \
+  case UnaryOp::Neg: return unary_backward_typed<T, UnaryOp::Neg>(x, y, gout, gin, T(alpha)); \
+  case UnaryOp::Exp: return unary_backward_typed<T, UnaryOp::Exp>(x, y, gout, gin, T(alpha)); \
+  case UnaryOp::Log: return unary_backward_typed<T, UnaryOp::Log>(x, y, gout, gin, T(alpha)); \
+  case UnaryOp::Sqrt: return unary_backward_typed<T, UnaryOp::Sqrt>(x, y, gout, gin, T(alpha)); \
+  case UnaryOp::Abs: return unary_backward_typed<T, UnaryOp::Abs>(x, y, gout, gin, T(alpha)); \
+  case UnaryOp::Square:                                                                     \
+    return unary_backward_typed<T, UnaryOp::Square>(x, y, gout, gin, T(alpha));             \
+  case UnaryOp::Reciprocal:                                                                 \
+    return unary_backward_typed<T, UnaryOp::Reciprocal>(x, y, gout, gin, T(alpha));         \
+  case UnaryOp::AddScalar:                                                                  \
+    return unary_backward_typed<T, UnaryOp::AddScalar>(x, y, gout, gin, T(alpha));          \
+  case UnaryOp::MulScalar:                                                                  \
+    return unary_backward_typed<T, UnaryOp::MulScalar>(x, y, gout, gin, T(alpha));          \
+  case UnaryOp::PowScalar:                                                                  \
+    return unary_backward_typed<T, UnaryOp::PowScalar>(x, y, gout, gin, T(alpha));          \
+  case UnaryOp::Relu: return unary_backward_typed<T, UnaryOp::Relu>(x, y, gout, gin, T(alpha)); \
+  case UnaryOp::LeakyRelu:                                                                  \
+    return unary_backward_typed<T, UnaryOp::LeakyRelu>(x, y, gout, gin, T(alpha));          \
+  case UnaryOp::Sigmoid:                                                                    \
+    return unary_backward_typed<T, UnaryOp::Sigmoid>(x, y, gout, gin, T(alpha));            \
+  case UnaryOp::Tanh: return unary_backward_typed<T, UnaryOp::Tanh>(x, y, gout, gin, T(alpha)); \
+  case UnaryOp::Gelu: return unary_backward_typed<T, UnaryOp::Gelu>(x, y, gout, gin, T(alpha));
+
 void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gout, Tensor& gin,
                     double alpha) {
-  if (x.dtype() == DType::Float32)
-    unary_backward_t<float>(op, x, y, gout, gin, float(alpha));
-  else
-    unary_backward_t<double>(op, x, y, gout, gin, alpha);
+  if (gout.dtype() == DType::Float32) {
+    switch (op) { NG_UNARY_BACKWARD_CASES(float) }
+  } else if (gout.dtype() == DType::Float64) {
+    switch (op) { NG_UNARY_BACKWARD_CASES(double) }
+  }
+  throw Error(std::string(unary_op_name(op)) + " backward on " + dtype_name(gout.dtype()) +
+              " is not supported");
 }
 
 template <class T>
