@@ -1,0 +1,396 @@
+#include "app/gui/main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QDockWidget>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMimeData>
+#include <QSettings>
+#include <QStatusBar>
+#include <QTimer>
+#include <QUndoStack>
+
+#include "app/gui/issues_panel.h"
+#include "widgets/inspector/node_inspector.h"
+#include "widgets/nodegraph/model/graph_model.h"
+#include "widgets/nodegraph/view/layer_palette.h"
+#include "widgets/nodegraph/view/node_scene.h"
+#include "widgets/nodegraph/view/node_view.h"
+
+#ifndef NG_SOURCE_DIR
+#define NG_SOURCE_DIR ""
+#endif
+
+namespace ng::gui {
+
+namespace {
+constexpr int kMaxRecent = 8;
+
+QString projectFileIn(const QMimeData* md) {
+  for (const QUrl& u : md->urls())
+    if (u.isLocalFile() && u.toLocalFile().endsWith(".ngraph", Qt::CaseInsensitive))
+      return u.toLocalFile();
+  return {};
+}
+}  // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+  setObjectName("mainWindow");
+  setAcceptDrops(true);
+  model_ = new GraphModel(this);
+  scene_ = new NodeGraphScene(model_, this);
+  view_ = new NodeGraphView(scene_, this);
+  setCentralWidget(view_);
+
+  errorBox = [this](const QString& title, const QString& text) {
+    QMessageBox box(QMessageBox::Critical, title, text, QMessageBox::Ok, this);
+    box.exec();
+  };
+  askSave = [this](const QString& question) {
+    return QMessageBox::warning(this, tr("Unsaved changes"), question,
+                                QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel,
+                                QMessageBox::Save);
+  };
+  pickFile = [this](bool forSaving) {
+    QString filter = tr("Neurograph projects (*.ngraph);;All files (*)");
+    QString dir = file_.isEmpty() ? QDir::homePath() : QFileInfo(file_).absolutePath();
+    return forSaving ? QFileDialog::getSaveFileName(this, tr("Save project"), dir, filter)
+                     : QFileDialog::getOpenFileName(this, tr("Open project"), dir, filter);
+  };
+
+  buildDocks();
+  buildMenus();
+  totals_ = new QLabel(this);
+  totals_->setObjectName("totals");
+  statusBar()->addPermanentWidget(totals_);
+
+  connect(model_, &GraphModel::analysisChanged, this, &MainWindow::updateTotals);
+  connect(model_->undoStack(), &QUndoStack::cleanChanged, this, &MainWindow::updateTitle);
+  connect(view_, &NodeGraphView::statusMessage, this,
+          [this](const QString& t) { statusBar()->showMessage(t, 8000); });
+  connect(view_, &NodeGraphView::projectFilesDropped, this,
+          [this](const QStringList& files) { openFile(files.first()); });
+  connect(scene_, &QGraphicsScene::selectionChanged, this, [this] {
+    QStringList sel = scene_->selectedNodeIds();
+    inspector_->setNode(sel.size() == 1 ? sel[0] : QString());
+  });
+  connect(issues_, &IssuesPanel::nodeActivated, this, &MainWindow::selectAndShow);
+
+  resize(1400, 860);
+  readSettings();
+  updateTitle();
+  updateTotals();
+}
+
+MainWindow::~MainWindow() {
+  // Qt would delete the model first (the first child) while the scene, the panels and this
+  // window still listen to it: take the readers down first, then the model.
+  model_->undoStack()->disconnect(this);
+  scene_->disconnect(this);
+  delete view_;
+  delete scene_;
+  delete inspector_;
+  delete issues_;
+  delete model_;
+}
+
+void MainWindow::buildDocks() {
+  palette_ = new LayerPalette(this);
+  auto* left = new QDockWidget(tr("Layers"), this);
+  left->setObjectName("paletteDock");
+  left->setWidget(palette_);
+  addDockWidget(Qt::LeftDockWidgetArea, left);
+  connect(palette_, &LayerPalette::addRequested, this, [this](const QString& type) {
+    // Double-click: the middle of the canvas (below what is already there).
+    view_->addNodeAt(type, view_->mapToScene(view_->viewport()->rect().center()));
+  });
+
+  inspector_ = new NodeInspector(model_, this);
+  auto* right = new QDockWidget(tr("Inspector"), this);
+  right->setObjectName("inspectorDock");
+  right->setWidget(inspector_);
+  addDockWidget(Qt::RightDockWidgetArea, right);
+
+  issues_ = new IssuesPanel(model_, this);
+  auto* bottom = new QDockWidget(tr("Issues"), this);
+  bottom->setObjectName("issuesDock");
+  bottom->setWidget(issues_);
+  addDockWidget(Qt::BottomDockWidgetArea, bottom);
+  resizeDocks({left, right}, {290, 330}, Qt::Horizontal);
+  resizeDocks({bottom}, {150}, Qt::Vertical);
+}
+
+void MainWindow::buildMenus() {
+  QMenu* file = menuBar()->addMenu(tr("&File"));
+  file->addAction(tr("&New"), QKeySequence::New, this, [this] {
+    if (maybeSave()) newDocument();
+  });
+  file->addAction(tr("&Open..."), QKeySequence::Open, this, [this] {
+    if (!maybeSave()) return;
+    QString path = pickFile(false);
+    if (!path.isEmpty()) openFile(path, true);
+  });
+  recentMenu_ = file->addMenu(tr("Open &Recent"));
+  rebuildRecentMenu();
+  file->addSeparator();
+  file->addAction(tr("&Save"), QKeySequence::Save, this, [this] { save(); });
+  file->addAction(tr("Save &As..."), QKeySequence::SaveAs, this, [this] { saveAs(); });
+  file->addSeparator();
+  file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+  QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+  QAction* undo = model_->undoStack()->createUndoAction(this, tr("&Undo"));
+  undo->setShortcuts(QKeySequence::Undo);
+  QAction* redo = model_->undoStack()->createRedoAction(this, tr("&Redo"));
+  QList<QKeySequence> redoKeys = QKeySequence::keyBindings(QKeySequence::Redo);
+  if (!redoKeys.contains(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z)))
+    redoKeys << QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z);
+  redo->setShortcuts(redoKeys);
+  edit->addAction(undo);
+  edit->addAction(redo);
+  edit->addSeparator();
+  for (QAction* a : {view_->cutAction(), view_->copyAction(), view_->pasteAction(),
+                     view_->duplicateAction(), view_->deleteAction()})
+    edit->addAction(a);
+  edit->addSeparator();
+  edit->addAction(view_->selectAllAction());
+  QAction* add = edit->addAction(tr("Add &Layer..."), this, [this] {
+    view_->setFocus();
+    view_->openQuickAdd();
+  });
+  add->setShortcut(QKeySequence(Qt::Key_Tab));
+  add->setShortcutContext(Qt::WidgetShortcut);  // the canvas handles Tab itself
+
+  QMenu* viewMenu = menuBar()->addMenu(tr("&View"));
+  for (QAction* a : {view_->fitAction(), view_->zoomInAction(), view_->zoomOutAction()})
+    viewMenu->addAction(a);
+  viewMenu->addSeparator();
+  viewMenu->addAction(view_->layoutAction());
+  viewMenu->addSeparator();
+  for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
+
+  QMenu* help = menuBar()->addMenu(tr("&Help"));
+  help->addAction(tr("&Canvas controls"), this, [this] {
+    QMessageBox::information(
+        this, tr("Canvas controls"),
+        tr("Add a layer: drag it from the palette, double-click it there, or press Tab on the "
+           "canvas and type its name (with one node selected, the new layer is wired after "
+           "it).\nConnect: drag from an output (right) to an input (left); the wire snaps to "
+           "ports that fit.\nMove a wire: drag it off its input; drop it on empty canvas to "
+           "remove it.\nZoom: mouse wheel. Pan: middle button, or Space + drag. F fits the "
+           "graph in view.\nSelect: click, or drag a rectangle on empty canvas.\n"
+           "Ctrl+C / Ctrl+V / Ctrl+D copy, paste and duplicate; Del deletes; Ctrl+L lays the "
+           "graph out."));
+  });
+  help->addAction(tr("&About Neurograph"), this, [this] {
+    QMessageBox::about(this, tr("About Neurograph"),
+                       tr("<b>Neurograph %1</b><br>Design neural networks as node graphs, "
+                          "train them and watch them learn.")
+                           .arg(QString::fromUtf8(NG_VERSION)));
+  });
+}
+
+// ---- documents -----------------------------------------------------------------------------
+
+QString MainWindow::findExample(const QString& name) {
+  QString exe = QCoreApplication::applicationDirPath();
+  QStringList dirs = {exe + "/../../resources/examples", exe + "/../resources/examples",
+                      exe + "/../share/neurograph/examples", exe + "/resources/examples",
+                      QString::fromUtf8(NG_SOURCE_DIR) + "/resources/examples"};
+  for (const QString& d : dirs) {
+    QString p = QDir(d).filePath(name);
+    if (QFileInfo::exists(p)) return QFileInfo(p).canonicalFilePath();
+  }
+  return {};
+}
+
+bool MainWindow::openFile(const QString& path, bool force) {
+  if (!force && !maybeSave()) return false;
+  try {
+    model_->loadProject(path);
+  } catch (const std::exception& e) {
+    errorBox(tr("Cannot open project"),
+             tr("%1 could not be opened:\n\n%2")
+                 .arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())));
+    return false;
+  }
+  file_ = QFileInfo(path).absoluteFilePath();
+  addRecent(file_);
+  arrangeIfCrowded();
+  updateTitle();
+  view_->fitToView();
+  int errors = model_->errorCount();
+  statusBar()->showMessage(
+      errors ? tr("Opened %1: %n error(s) to fix.", nullptr, errors).arg(QFileInfo(path).fileName())
+             : tr("Opened %1.").arg(QFileInfo(path).fileName()),
+      8000);
+  return true;
+}
+
+void MainWindow::arrangeIfCrowded() {
+  // Files written with other node sizes (or none) may overlap here: lay them out afresh. This
+  // is part of opening, not an edit (NOTE [Every edit is a command]): no undo step, still clean.
+  if (scene_->crowded()) model_->arrangeOpened(view_->computeLayout());
+}
+
+bool MainWindow::saveTo(const QString& path) {
+  try {
+    model_->saveProject(path);
+  } catch (const std::exception& e) {
+    errorBox(tr("Cannot save project"), QString::fromUtf8(e.what()));
+    return false;
+  }
+  file_ = QFileInfo(path).absoluteFilePath();
+  addRecent(file_);
+  updateTitle();
+  statusBar()->showMessage(tr("Saved %1.").arg(QFileInfo(path).fileName()), 5000);
+  return true;
+}
+
+bool MainWindow::save() {
+  return file_.isEmpty() ? saveAs() : saveTo(file_);
+}
+
+bool MainWindow::saveAs() {
+  QString path = pickFile(true);
+  if (path.isEmpty()) return false;
+  if (QFileInfo(path).suffix().isEmpty()) path += ".ngraph";
+  return saveTo(path);
+}
+
+void MainWindow::newDocument() {
+  model_->clear();
+  file_.clear();
+  updateTitle();
+  view_->fitToView();
+  statusBar()->showMessage(tr("New project: add layers from the palette or press Tab."), 8000);
+}
+
+bool MainWindow::maybeSave() {
+  if (model_->undoStack()->isClean()) return true;
+  QString name = file_.isEmpty() ? tr("The new project") : QFileInfo(file_).fileName();
+  switch (askSave(tr("%1 has unsaved changes. Save them?").arg(name))) {
+    case QMessageBox::Save:
+      return save();
+    case QMessageBox::Discard:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void MainWindow::updateTitle() {
+  setWindowModified(!model_->undoStack()->isClean());
+  QString name = file_.isEmpty() ? tr("untitled.ngraph") : QFileInfo(file_).fileName();
+  setWindowTitle(tr("%1[*] \u2014 Neurograph").arg(name));
+  setWindowFilePath(file_);
+}
+
+void MainWindow::updateTotals() {
+  int errors = model_->errorCount(), warnings = model_->warningCount();
+  QString state = errors ? tr("<span style='color:#f44336'>%n error(s)</span>", nullptr, errors)
+                  : warnings
+                      ? tr("<span style='color:#ffa000'>%n warning(s)</span>", nullptr, warnings)
+                      : tr("<span style='color:#66bb6a'>valid</span>");
+  totals_->setText(
+      tr("%n layer(s) \u00b7 %1 parameters \u00b7 %2 of activations per example "
+         "\u00b7 %3",
+         nullptr, int(model_->nodes().size()))
+          .arg(countText(model_->totalParams()), bytesText(model_->totalOutputBytes()), state));
+}
+
+void MainWindow::selectAndShow(const QString& id) {
+  NodeItem* n = scene_->nodeItem(id);
+  if (!n) return;
+  scene_->selectNodes({id});
+  view_->ensureVisible(n, 60, 60);
+}
+
+// ---- recent files and settings -------------------------------------------------------------
+
+QStringList MainWindow::recentFiles() const {
+  return QSettings().value("recentFiles").toStringList();
+}
+
+void MainWindow::addRecent(const QString& path) {
+  QStringList r = recentFiles();
+  r.removeAll(path);
+  r.prepend(path);
+  while (r.size() > kMaxRecent) r.removeLast();
+  QSettings().setValue("recentFiles", r);
+  rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+  if (!recentMenu_) return;
+  recentMenu_->clear();
+  QStringList r = recentFiles();
+  for (int i = 0; i < r.size(); ++i) {
+    QString path = r[i];
+    QAction* a =
+        recentMenu_->addAction(QString("&%1 %2").arg(i + 1).arg(QFileInfo(path).fileName()), this,
+                               [this, path] { openFile(path); });
+    a->setToolTip(path);
+    a->setStatusTip(path);
+  }
+  if (r.isEmpty()) recentMenu_->addAction(tr("(none)"))->setEnabled(false);
+  recentMenu_->addSeparator();
+  recentMenu_->addAction(tr("Clear the list"), this, [this] {
+    QSettings().remove("recentFiles");
+    rebuildRecentMenu();
+  });
+}
+
+void MainWindow::readSettings() {
+  QSettings s;
+  if (s.contains("window/geometry")) restoreGeometry(s.value("window/geometry").toByteArray());
+  if (s.contains("window/state")) restoreState(s.value("window/state").toByteArray());
+}
+
+void MainWindow::writeSettings() {
+  QSettings s;
+  s.setValue("window/geometry", saveGeometry());
+  s.setValue("window/state", saveState());
+}
+
+// ---- events --------------------------------------------------------------------------------
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+  if (!maybeSave()) {
+    e->ignore();
+    return;
+  }
+  writeSettings();
+  e->accept();
+}
+
+void MainWindow::showEvent(QShowEvent* e) {
+  QMainWindow::showEvent(e);
+  if (!fittedOnce_) {
+    fittedOnce_ = true;
+    // Once the canvas has its real size: lay out crowded files again for it, and fit.
+    QTimer::singleShot(0, this, [this] {
+      bool clean = model_->undoStack()->isClean();
+      if (clean) arrangeIfCrowded();
+      view_->fitToView();
+    });
+  }
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
+  if (!projectFileIn(e->mimeData()).isEmpty()) e->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* e) {
+  QString path = projectFileIn(e->mimeData());
+  if (path.isEmpty()) return;
+  e->acceptProposedAction();
+  openFile(path);
+}
+
+}  // namespace ng::gui

@@ -1,0 +1,91 @@
+// MainWindow: the node-graph editor. The canvas in the middle, the layer palette on the left,
+// the inspector on the right, the issues list at the bottom; File menu with dirty-state
+// tracking, recent files and a prompt before losing work; drop a .ngraph file to open it;
+// window layout and recent files kept with QSettings.
+//   MainWindow w;  w.show();  w.openFile("resources/examples/lenet-mnist.ngraph");
+// Dialogs go through replaceable hooks (errorBox, askSave, pickFile) so that tests can answer
+// them.
+#pragma once
+
+#include <QMainWindow>
+#include <QMessageBox>
+#include <functional>
+
+class QAction;
+class QLabel;
+class QMenu;
+
+namespace ng::gui {
+
+class GraphModel;
+class NodeGraphScene;
+class NodeGraphView;
+class LayerPalette;
+class NodeInspector;
+class IssuesPanel;
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+ public:
+  explicit MainWindow(QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  GraphModel* model() const { return model_; }
+  NodeGraphScene* scene() const { return scene_; }
+  NodeGraphView* view() const { return view_; }
+  LayerPalette* palette() const { return palette_; }
+  NodeInspector* inspector() const { return inspector_; }
+  IssuesPanel* issues() const { return issues_; }
+  QLabel* totalsLabel() const { return totals_; }
+  const QString& currentFile() const { return file_; }
+  QStringList recentFiles() const;
+
+  // Opens a project; on failure shows the reason (errorBox) and keeps the current document.
+  // Asks to save unsaved changes first unless `force`.
+  bool openFile(const QString& path, bool force = false);
+  bool save();
+  bool saveAs();
+  bool saveTo(const QString& path);
+  void newDocument();
+  // True when there is nothing unsaved or the user chose to save (successfully) or discard.
+  bool maybeSave();
+
+  // Dialog hooks (message boxes and file dialogs by default).
+  std::function<void(const QString& title, const QString& text)> errorBox;
+  std::function<QMessageBox::StandardButton(const QString& question)> askSave;
+  std::function<QString(bool forSaving)> pickFile;
+
+  // resources/examples/<name> next to the executable or in the source tree ("" when absent).
+  static QString findExample(const QString& name);
+
+ protected:
+  void closeEvent(QCloseEvent* e) override;
+  void showEvent(QShowEvent* e) override;
+  void dragEnterEvent(QDragEnterEvent* e) override;
+  void dropEvent(QDropEvent* e) override;
+
+ private:
+  void buildMenus();
+  void buildDocks();
+  void updateTitle();
+  void updateTotals();
+  void addRecent(const QString& path);
+  void rebuildRecentMenu();
+  void readSettings();
+  void writeSettings();
+  void arrangeIfCrowded();
+  void selectAndShow(const QString& id);
+
+  GraphModel* model_;
+  NodeGraphScene* scene_;
+  NodeGraphView* view_;
+  LayerPalette* palette_;
+  NodeInspector* inspector_;
+  IssuesPanel* issues_;
+  QLabel* totals_;
+  QMenu* recentMenu_ = nullptr;
+  QString file_;
+  bool fittedOnce_ = false;
+};
+
+}  // namespace ng::gui

@@ -1,0 +1,47 @@
+// LayerPalette: every layer kind of the registry, grouped by category (with the category's
+// icon), each with its one-line summary; a search field filters by name, category and summary.
+// Drag a kind onto the canvas, or double-click it (or press Enter), to add it.
+//   auto* palette = new LayerPalette;
+//   connect(palette, &LayerPalette::addRequested, view, [&](const QString& t) { ... });
+#pragma once
+
+#include <QStyledItemDelegate>
+#include <QWidget>
+
+class QLineEdit;
+class QMimeData;
+class QTreeWidget;
+class QTreeWidgetItem;
+
+namespace ng::gui {
+
+// Draws a kind as its name over its summary (Qt::UserRole + 1), dimmed.
+class LayerItemDelegate : public QStyledItemDelegate {
+ public:
+  using QStyledItemDelegate::QStyledItemDelegate;
+  void paint(QPainter* p, const QStyleOptionViewItem& o, const QModelIndex& i) const override;
+  QSize sizeHint(const QStyleOptionViewItem& o, const QModelIndex& i) const override;
+};
+
+class LayerPalette : public QWidget {
+  Q_OBJECT
+ public:
+  explicit LayerPalette(QWidget* parent = nullptr);
+  QLineEdit* searchField() const { return search_; }
+  QTreeWidget* tree() const { return tree_; }
+  // The kinds the filter leaves visible, in palette order.
+  QStringList visibleTypes() const;
+  QTreeWidgetItem* itemFor(const QString& type) const;
+  // What a drag of `type` carries (mime::kLayerType).
+  static QMimeData* mimeDataFor(const QString& type);
+
+ signals:
+  void addRequested(const QString& type);
+
+ private:
+  void applyFilter(const QString& text);
+  QLineEdit* search_;
+  QTreeWidget* tree_;
+};
+
+}  // namespace ng::gui
