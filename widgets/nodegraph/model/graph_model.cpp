@@ -538,9 +538,9 @@ void GraphModel::loadProject(const QString& path) {
       projectDiags_.push_back(d);
 }
 
-void GraphModel::saveProject(const QString& path) {
+void GraphModel::saveProject(const QString& path, bool markClean) {
   ng::save_project(project(), s(path));
-  undo_->setClean();
+  if (markClean) undo_->setClean();
 }
 
 ng::GraphSpec GraphModel::toSpec() const {
