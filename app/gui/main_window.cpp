@@ -195,6 +195,7 @@ void MainWindow::buildMenus() {
     viewMenu->addAction(a);
   viewMenu->addSeparator();
   viewMenu->addAction(view_->layoutAction());
+  viewMenu->addAction(view_->miniMapAction());
   viewMenu->addSeparator();
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
 

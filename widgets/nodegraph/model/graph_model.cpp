@@ -519,7 +519,8 @@ void GraphModel::clear() {
 void GraphModel::setProject(const ng::ProjectSpec& p) {
   undo_->clear();
   project_ = p;
-  project_.graph = {};
+  project_.graph.nodes.clear();  // held in nodes_ and edges_; "blocks" stay as given
+  project_.graph.edges.clear();
   projectDiags_.clear();
   setGraph(p.graph);
   undo_->setClean();
