@@ -1,5 +1,6 @@
 // neurograph: the desktop application.
-//   neurograph [FILE]   opens FILE, or the LeNet example when no file is given
+//   neurograph [FILE]   opens FILE, or the LeNet example when no file is given; first offers
+//                       to recover work a crash left unsaved (NOTE [Autosave])
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
@@ -77,7 +78,12 @@ int main(int argc, char** argv) {
   ng::gui::MainWindow w;
   w.show();
   QString file = cli.positionalArguments().value(0);
-  if (file.isEmpty()) file = ng::gui::MainWindow::findExample("lenet-mnist.ngraph");
-  if (!file.isEmpty()) w.openFile(file, true);
+  if (!w.recoverAutosaves()) {
+    if (!file.isEmpty())
+      w.openFile(file, true);
+    else if (QString lenet = ng::gui::MainWindow::findExample("lenet-mnist.ngraph");
+             !lenet.isEmpty())
+      w.openExample(lenet, true);
+  }
   return app.exec();
 }

@@ -10,6 +10,10 @@
 #include <QMainWindow>
 #include <QMessageBox>
 #include <functional>
+#include <memory>
+
+class QLockFile;
+class QTimer;
 
 class QAction;
 class QLabel;
@@ -43,6 +47,9 @@ class MainWindow : public QMainWindow {
   // Opens a project; on failure shows the reason (errorBox) and keeps the current document.
   // Asks to save unsaved changes first unless `force`.
   bool openFile(const QString& path, bool force = false);
+  // Opens a bundled example as a new, untitled document: saving asks where, so the example
+  // itself is never overwritten.
+  bool openExample(const QString& path, bool force = false);
   bool save();
   bool saveAs();
   bool saveTo(const QString& path);
@@ -57,6 +64,20 @@ class MainWindow : public QMainWindow {
 
   // resources/examples/<name> next to the executable or in the source tree ("" when absent).
   static QString findExample(const QString& name);
+  static QString examplesDir();
+
+  // NOTE [Autosave]
+  // While there are unsaved changes the project is written every autosave interval (default
+  // one minute) to autosaveFile() in autosaveDir(), with a side file naming the document; the
+  // copy is removed when the work is saved, discarded or the window closes normally. A lock
+  // file held while the window lives tells a crashed session's copy from a running one's.
+  // On start-up recoverAutosaves() offers the copies a crash left behind (askRecover).
+  void setAutosaveInterval(int ms);
+  void autosaveNow();
+  QString autosaveFile() const;
+  static QString autosaveDir();
+  bool recoverAutosaves();
+  std::function<QMessageBox::StandardButton(const QString& question)> askRecover;
 
  protected:
   void closeEvent(QCloseEvent* e) override;
@@ -74,6 +95,9 @@ class MainWindow : public QMainWindow {
   void readSettings();
   void writeSettings();
   void arrangeIfCrowded();
+  bool load(const QString& path);
+  void removeAutosave();
+  void rebuildExamplesMenu(QMenu* menu);
   void selectAndShow(const QString& id);
 
   GraphModel* model_;
@@ -85,7 +109,12 @@ class MainWindow : public QMainWindow {
   QLabel* totals_;
   QMenu* recentMenu_ = nullptr;
   QString file_;
+  QString exampleName_;  // the example an untitled document started from
   bool fittedOnce_ = false;
+  QTimer* autosaveTimer_ = nullptr;
+  QString autosaveKey_;   // this window's untitled documents
+  QString lastAutosave_;  // the copy written last (its path follows file_)
+  std::unique_ptr<QLockFile> autosaveLock_;
 };
 
 }  // namespace ng::gui

@@ -519,7 +519,8 @@ void GraphModel::clear() {
 void GraphModel::setProject(const ng::ProjectSpec& p) {
   undo_->clear();
   project_ = p;
-  project_.graph = {};
+  project_.graph.nodes.clear();  // held in nodes_ and edges_; "blocks" stay as given
+  project_.graph.edges.clear();
   projectDiags_.clear();
   setGraph(p.graph);
   undo_->setClean();
@@ -538,9 +539,9 @@ void GraphModel::loadProject(const QString& path) {
       projectDiags_.push_back(d);
 }
 
-void GraphModel::saveProject(const QString& path) {
+void GraphModel::saveProject(const QString& path, bool markClean) {
   ng::save_project(project(), s(path));
-  undo_->setClean();
+  if (markClean) undo_->setClean();
 }
 
 ng::GraphSpec GraphModel::toSpec() const {

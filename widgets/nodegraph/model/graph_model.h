@@ -153,8 +153,9 @@ class GraphModel : public QObject {
   // Reads a project file; throws ng::Error (ng::ProjectError) with a message naming the file
   // when it cannot be opened as a project. The model is unchanged then.
   void loadProject(const QString& path);
-  // Writes the project (atomic); marks the undo stack clean. Throws ng::Error.
-  void saveProject(const QString& path);
+  // Writes the project (atomic); marks the undo stack clean unless told not to (an autosave
+  // copy). Throws ng::Error.
+  void saveProject(const QString& path, bool markClean = true);
   // The current graph as the engine's plain data, and the whole project (dataset, training and
   // ui sections as loaded).
   ng::GraphSpec toSpec() const;

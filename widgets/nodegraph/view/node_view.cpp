@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "widgets/nodegraph/view/mime.h"
+#include "widgets/nodegraph/view/mini_map.h"
 #include "widgets/nodegraph/view/node_style.h"
 #include "widgets/nodegraph/view/quick_add_popup.h"
 
@@ -50,9 +51,23 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
   layout_ = makeAction(tr("Auto &Layout"), QKeySequence(Qt::CTRL | Qt::Key_L),
                        &NodeGraphView::autoLayout);
 
+  miniMap_ = new MiniMap(this);
+  miniMapToggle_ = new QAction(tr("&Mini-map"), this);
+  miniMapToggle_->setCheckable(true);
+  miniMapToggle_->setChecked(true);
+  miniMapToggle_->setShortcut(QKeySequence(Qt::Key_M));
+  miniMapToggle_->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+  addAction(miniMapToggle_);
+  connect(miniMapToggle_, &QAction::toggled, this, [this](bool on) { placeMiniMap(); });
+  // The map follows the graph (batched into the scene's own change notification).
+  connect(scene_, &QGraphicsScene::changed, miniMap_, [this] { miniMap_->update(); });
+  placeMiniMap();
+
   quickAdd_ = new QuickAddPopup(this);
   connect(quickAdd_, &QuickAddPopup::chosen, this, &NodeGraphView::quickAddChosen);
   connect(scene_, &NodeGraphScene::statusMessage, this, &NodeGraphView::statusMessage);
+  connect(model(), &GraphModel::analysisChanged, this, &NodeGraphView::placeMiniMap);
+  connect(model(), &GraphModel::modelReset, this, &NodeGraphView::placeMiniMap);
 }
 
 QAction* NodeGraphView::makeAction(const QString& text, const QKeySequence& key,
@@ -237,6 +252,7 @@ void NodeGraphView::fitToView() {
     return;
   }
   fitInView(r.adjusted(-40, -40, 40, 40), Qt::KeepAspectRatio);
+  miniMap_->update();
   if (zoom() > 1.25) {
     setTransform(QTransform::fromScale(1.25, 1.25));
     centerOn(r.center());
@@ -247,6 +263,27 @@ void NodeGraphView::zoomBy(double factor) {
   double z = zoom();
   double target = std::clamp(z * factor, 0.08, 4.0);
   scale(target / z, target / z);
+  miniMap_->update();
+}
+
+void NodeGraphView::placeMiniMap() {
+  // Bottom right of the canvas; hidden while there is nothing to give an overview of.
+  QRect vp = viewport()->geometry();
+  miniMap_->move(vp.right() - miniMap_->width() - 10, vp.bottom() - miniMap_->height() - 10);
+  miniMap_->setVisible(miniMapToggle_->isChecked() && !scene_->nodeItems().isEmpty() &&
+                       vp.width() > 3 * miniMap_->width() && vp.height() > 2 * miniMap_->height());
+  miniMap_->raise();
+  miniMap_->update();
+}
+
+void NodeGraphView::resizeEvent(QResizeEvent* e) {
+  QGraphicsView::resizeEvent(e);
+  placeMiniMap();
+}
+
+void NodeGraphView::scrollContentsBy(int dx, int dy) {
+  QGraphicsView::scrollContentsBy(dx, dy);
+  miniMap_->update();
 }
 
 void NodeGraphView::wheelEvent(QWheelEvent* e) {

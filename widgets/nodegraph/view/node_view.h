@@ -17,6 +17,7 @@ class QAction;
 
 namespace ng::gui {
 
+class MiniMap;
 class QuickAddPopup;
 
 class NodeGraphView : public QGraphicsView {
@@ -36,6 +37,8 @@ class NodeGraphView : public QGraphicsView {
   QAction* zoomInAction() const { return zoomIn_; }
   QAction* zoomOutAction() const { return zoomOut_; }
   QAction* layoutAction() const { return layout_; }
+  QAction* miniMapAction() const { return miniMapToggle_; }
+  MiniMap* miniMap() const { return miniMap_; }
 
   QuickAddPopup* quickAddPopup() const { return quickAdd_; }
   // A layered layout of the whole graph whose long chains wrap to suit the canvas's shape.
@@ -72,6 +75,8 @@ class NodeGraphView : public QGraphicsView {
   void keyPressEvent(QKeyEvent* e) override;
   void keyReleaseEvent(QKeyEvent* e) override;
   void drawBackground(QPainter* p, const QRectF& rect) override;
+  void resizeEvent(QResizeEvent* e) override;
+  void scrollContentsBy(int dx, int dy) override;
   void dragEnterEvent(QDragEnterEvent* e) override;
   void dragMoveEvent(QDragMoveEvent* e) override;
   void dropEvent(QDropEvent* e) override;
@@ -84,6 +89,9 @@ class NodeGraphView : public QGraphicsView {
 
   NodeGraphScene* scene_;
   QuickAddPopup* quickAdd_;
+  MiniMap* miniMap_;
+  QAction* miniMapToggle_;
+  void placeMiniMap();
   QPointF quickAddAt_;
   QString quickAddAfter_;  // the node selected when Tab was pressed
   bool panning_ = false, spaceHeld_ = false;
