@@ -93,6 +93,8 @@ Allocator& allocator(Device d) {
   return *a;
 }
 
-void set_allocator(DeviceType t, Allocator* a) { table()[int(t)] = a; }
+void set_allocator(DeviceType t, Allocator* a) {
+  table()[int(t)] = a;
+}
 
 }  // namespace ng

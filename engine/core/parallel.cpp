@@ -18,6 +18,8 @@ void set_num_threads(int n) {
   openblas_set_num_threads(g_threads);
 }
 
-int num_threads() { return g_threads; }
+int num_threads() {
+  return g_threads;
+}
 
 }  // namespace ng

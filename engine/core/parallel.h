@@ -1,7 +1,8 @@
 // CPU threading: one OpenMP pool shared with OpenBLAS (when it is the OpenMP build), sized by
 // set_num_threads(). parallel_for splits [begin, end) into contiguous chunks, one per thread,
 // and runs serially when the range is below `grain` so small ops pay no fork/join cost.
-//   parallel_for(0, n, 4096, [&](int64_t b, int64_t e) { for (i = b; i < e; ++i) y[i] = f(x[i]); });
+//   parallel_for(0, n, 4096, [&](int64_t b, int64_t e) { for (i = b; i < e; ++i) y[i] = f(x[i]);
+//   });
 #pragma once
 
 #include <algorithm>

@@ -11,10 +11,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/core/parallel.h"
 #include "engine/core/rng.h"
@@ -29,12 +28,18 @@ int main(int argc, char** argv) {
   int threads = 2, steps = 50, warmup = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--model") model_name = v;
-    else if (k == "--graph") graph_path = v;
-    else if (k == "--batch") batch = std::stoll(v);
-    else if (k == "--threads") threads = std::stoi(v);
-    else if (k == "--steps") steps = std::stoi(v);
-    else if (k == "--warmup") warmup = std::stoi(v);
+    if (k == "--model")
+      model_name = v;
+    else if (k == "--graph")
+      graph_path = v;
+    else if (k == "--batch")
+      batch = std::stoll(v);
+    else if (k == "--threads")
+      threads = std::stoi(v);
+    else if (k == "--steps")
+      steps = std::stoi(v);
+    else if (k == "--warmup")
+      warmup = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 1;
@@ -80,11 +85,15 @@ int main(int argc, char** argv) {
     double med = times.empty() ? 0 : times[times.size() / 2];
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
-    nlohmann::json out = {{"model", model_name},         {"batch", batch},
-                          {"device", "cpu"},             {"threads", threads},
-                          {"median_ms", med},            {"min_ms", times.empty() ? 0 : times[0]},
+    nlohmann::json out = {{"model", model_name},
+                          {"batch", batch},
+                          {"device", "cpu"},
+                          {"threads", threads},
+                          {"median_ms", med},
+                          {"min_ms", times.empty() ? 0 : times[0]},
                           {"samples_per_s", med > 0 ? batch / med * 1e3 : 0},
-                          {"peak_rss_mb", ru.ru_maxrss / 1024.0}, {"final_loss", last_loss},
+                          {"peak_rss_mb", ru.ru_maxrss / 1024.0},
+                          {"final_loss", last_loss},
                           {"params", model.parameter_count()}};
     std::printf("%s\n", out.dump().c_str());
     return 0;

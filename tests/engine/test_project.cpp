@@ -29,7 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 std::string repo_root() {
   std::string f = __FILE__;  // <root>/tests/engine/test_project.cpp
   return f.substr(0, f.rfind("/tests/engine/"));
