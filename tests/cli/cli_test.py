@@ -175,6 +175,32 @@ def case_non_finite_loss():
     expect_user_error(r, "not finite", "learning rate")
 
 
+def case_every_example_trains():
+    """Every bundled example starts training as shipped (one epoch; the MNIST ones need
+    datasets/mnist, which scripts/setup.sh fetches), except ResNet-20, whose CIFAR-10 files a
+    user supplies: it must say where they go."""
+    mnist = os.path.isfile(os.path.join(a.source, "datasets", "mnist", "train-images-idx3-ubyte"))
+    check(mnist, "datasets/mnist is missing: run datasets/fetch_mnist.sh (scripts/setup.sh does)")
+    for name in sorted(os.listdir(EX)):
+        if not name.endswith(".ngraph"):
+            continue
+        if name.startswith("resnet20-cifar10"):
+            r = run("train", os.path.join(EX, name), "--epochs", "1",
+                    "--out", os.path.join(a.workdir, name))
+            if not os.path.isdir(os.path.join(a.source, "datasets", "cifar-10-batches-bin")):
+                expect_user_error(r, "CIFAR-10", "data_batch_1.bin")
+            continue
+        if "mnist" in name and not mnist:
+            continue
+        r = run("train", os.path.join(EX, name), "--epochs", "1", "--json", "--threads", "2",
+                "--out", os.path.join(a.workdir, name))
+        check(r.returncode == 0, f"{name}: exit code {r.returncode}")
+        events = json_lines(r.stdout) if r.returncode == 0 else []
+        done = [e for e in events if e.get("event") == "done"]
+        check(len(done) == 1 and os.path.isfile(done[0].get("checkpoint", "")),
+              f"{name}: a done line with a checkpoint")
+
+
 cases = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 if a.case not in cases:
     sys.exit(f"unknown case {a.case}; known: {', '.join(cases)}")
