@@ -90,7 +90,7 @@ HistogramHeatmap::HistogramHeatmap(QWidget* parent) : QCustomPlot(parent) {
   map_->setGradient(QCPColorGradient::gpThermal);
   map_->setInterpolate(false);
   map_->setDataRange(QCPRange(0, 1));
-  setMinimumSize(260, 160);
+  setMinimumSize(200, 90);
 }
 
 void HistogramHeatmap::setHistory(const HistogramHistory* h, const QString& title) {

@@ -217,9 +217,12 @@ void LivePlot::fitValueAxes() {
       if (p.log && type == QCPAxis::atLeft) {
         axis->setRange(all.lower / 1.25, all.upper * 1.25);
       } else {
-        double pad = (all.upper - all.lower) * 0.06;
-        if (pad <= 0) pad = std::max(1e-9, std::abs(all.upper) * 0.05 + 1e-3);
-        axis->setRange(all.lower - pad, all.upper + pad);
+        // At least 2% of the values' size: a near-constant curve (memory, a fixed learning
+        // rate) is drawn as the flat line it is, not as magnified noise.
+        const double mid = 0.5 * (all.lower + all.upper);
+        const double span = std::max({all.upper - all.lower, 0.02 * std::abs(mid), 1e-12});
+        const double pad = span * 0.06;
+        axis->setRange(mid - span / 2 - pad, mid + span / 2 + pad);
       }
     }
   }

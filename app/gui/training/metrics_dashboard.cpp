@@ -9,6 +9,7 @@
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLocale>
 #include <QMenu>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -72,10 +73,11 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
                   [this] { exportAs(tr("Export metrics as CSV"), "CSV files (*.csv)", "csv"); });
   exportBtn->setMenu(menu);
   top->addWidget(exportBtn);
-  top->addStretch(1);
   summary_ = new QLabel;
   summary_->setObjectName("summary");
-  top->addWidget(summary_);
+  summary_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+  summary_->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
+  top->addWidget(summary_, 1);
 
   plot_ = new LivePlot(this);
   plot_->setObjectName("livePlot");
@@ -129,7 +131,7 @@ void MetricsDashboard::addEvents(const std::vector<TrainingEvent>& events) {
       summary_->setText(tr("epoch %1 · step %2 · %3 samples/s")
                             .arg(s->epoch)
                             .arg(s->step)
-                            .arg(s->samples_per_s, 0, 'f', 0));
+                            .arg(QLocale().toString(s->samples_per_s, 'f', 0)));
     } else if (auto* ep = std::get_if<EpochEvent>(&e)) {
       const double x = double(ep->step);
       plot_->append("loss.train", x, ep->train.loss);

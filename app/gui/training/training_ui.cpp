@@ -210,12 +210,7 @@ void TrainingUi::buildDocks() {
   } else {
     window_->addDockWidget(Qt::RightDockWidgetArea, insightsDock_);
   }
-  // First start (no saved layout): give the plots room once the window has its size.
-  if (!QSettings().contains("window/state"))
-    QTimer::singleShot(0, this, [this, issues] {
-      if (issues) window_->resizeDocks({issues, plotsDock_}, {360, 1000}, Qt::Horizontal);
-      window_->resizeDocks({plotsDock_}, {380}, Qt::Vertical);
-    });
+  // The editor keeps its room until the first run, which makes the plots taller (showPlots()).
 }
 
 // ---- commands ------------------------------------------------------------------------------
@@ -277,9 +272,20 @@ bool TrainingUi::startRun(bool paused, const QString& resume) {
   checkpointLabel_->setText(tr("No checkpoint yet"));
   if (!controller_->start(m->project(), o)) return refuse(controller_->lastError());
   lrField_->setText(QString::number(m->project().training.optimizer.lr, 'g', 6));
+  showPlots();
+  return true;
+}
+
+void TrainingUi::showPlots() {
   plotsDock_->show();
   plotsDock_->raise();
-  return true;
+  if (plotsDock_->isFloating() || plotsDock_->height() >= 300) return;
+  // Room for four panels; the canvas shrinks, so fit the graph into what is left.
+  QDockWidget* issues = window_->findChild<QDockWidget*>("issuesDock");
+  if (issues && !issues->isFloating() && issues->isVisible())
+    window_->resizeDocks({issues, plotsDock_}, {360, 1000}, Qt::Horizontal);
+  window_->resizeDocks({plotsDock_}, {360}, Qt::Vertical);
+  QTimer::singleShot(0, window_->view(), &NodeGraphView::fitToView);
 }
 
 void TrainingUi::applyLearningRate() {

@@ -73,6 +73,7 @@ class TrainingUi : public QObject {
 
  private:
   bool startRun(bool paused, const QString& resume = {});
+  void showPlots();
   void buildActions();
   void buildDocks();
   void onStateChanged(TrainingController::State now, TrainingController::State before);
