@@ -186,6 +186,10 @@ void LivePlot::redecimate(Curve& c) {
   d.reserve(qsizetype(pts.size()));
   for (const auto& pt : pts) d.append(QCPGraphData(pt.x * xScale_, pt.y));
   c.graph->data()->set(d, true);
+  // A decimated curve (about two points per pixel column) is a dense zig-zag: antialiasing it
+  // triples the replot time (bench_training_gui) and changes nothing visible. Sparse curves
+  // stay smooth.
+  c.graph->setAntialiased(qsizetype(pts.size()) * 2 < columns);
   // Dots only where they stay apart.
   if (!c.graph->scatterStyle().isNone() || c.graph->property("dots").toBool()) {
     c.graph->setProperty("dots", true);
