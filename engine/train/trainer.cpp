@@ -335,6 +335,15 @@ void Trainer::stop() {
   cv_.notify_all();
 }
 
+void Trainer::set_lr(double lr) {
+  if (!(std::isfinite(lr) && lr >= 0.0))
+    throw ValueError(
+        detail::concat("Trainer::set_lr: the learning rate must be finite and >= 0, got ", lr));
+  std::lock_guard lk(mu_);
+  new_lr_ = lr;
+  lr_changed_ = true;
+}
+
 bool Trainer::gate() {
   if (!pause_.load() && !stop_.load()) {
     if (state_ == TrainerState::Paused) {  // resumed after single steps
@@ -448,6 +457,12 @@ FinishedEvent Trainer::run() {
 }
 
 void Trainer::train_step(const data::Batch& b) {
+  if (lr_changed_.exchange(false)) {  // set_lr(): the schedule starts from the new base
+    std::lock_guard lk(mu_);
+    TrainingSpec& spec = options_.training;
+    (spec.schedule.type == "one_cycle" ? spec.schedule.max_lr : spec.optimizer.lr) = new_lr_;
+    lr_plan_ = std::make_unique<LrPlan>(spec, steps_per_epoch_);
+  }
   const TrainingSpec& t = options_.training;
   lr_ = lr_plan_->lr(epoch_, step_);
   optim_->set_lr(lr_);

@@ -143,6 +143,11 @@ class Trainer {
   void resume();
   void step_once();
   void stop();
+  // Thread-safe, like the controls: from the next step on, the schedule runs from base learning
+  // rate `lr` (training.optimizer.lr; for one_cycle, schedule.max_lr), e.g. while paused. The
+  // optimiser keeps its state (momentum, Adam moments). Throws ValueError for a negative or
+  // non-finite lr.
+  void set_lr(double lr);
   TrainerState state() const { return state_.load(); }
 
   // The state to save, as save_checkpoint takes it (the trainer's own thread, or after run()).
@@ -202,6 +207,8 @@ class Trainer {
   std::condition_variable cv_;
   std::atomic<bool> pause_{false}, stop_{false};
   int single_steps_ = 0;  // guarded by mu_
+  double new_lr_ = 0.0;   // guarded by mu_; taken by the next step when lr_changed_
+  std::atomic<bool> lr_changed_{false};
   std::atomic<TrainerState> state_{TrainerState::Idle};
 };
 

@@ -1,0 +1,71 @@
+// MetricsDashboard: the live plots of a training run (one LivePlot, four panels): loss and
+// accuracy (training per batch, training and validation per epoch, overlaid), the learning
+// rate, and throughput (samples/s) with the process's memory (RSS, MiB) on a second axis.
+// Against steps or epochs; the loss on a log scale on request; exports to PNG, PDF and CSV.
+// addEvents() only stores; refresh() replots once (TrainingUi calls both once per tick).
+//   MetricsDashboard d;
+//   d.addEvents(events);   // ng::train::TrainingEvent values from TrainingController
+//   d.refresh();
+#pragma once
+
+#include <QWidget>
+#include <functional>
+#include <vector>
+
+#include "engine/train/events.h"
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QToolButton;
+
+namespace ng::plots {
+class LivePlot;
+}
+
+namespace ng::gui {
+
+class MetricsDashboard : public QWidget {
+  Q_OBJECT
+ public:
+  explicit MetricsDashboard(QWidget* parent = nullptr);
+
+  // Curve keys: loss.batch, loss.train, loss.val, acc.batch, acc.train, acc.val, lr,
+  // throughput, memory.
+  void addEvents(const std::vector<ng::train::TrainingEvent>& events);
+  // A memory sample (RSS of this process) at the current step.
+  void sampleMemory();
+  // One replot if anything changed; true when it replotted.
+  bool refresh();
+  // A new run: forget every point.
+  void clear();
+
+  enum class XUnit { Step, Epoch };
+  void setXUnit(XUnit u);
+  XUnit xUnit() const { return unit_; }
+
+  ng::plots::LivePlot* plot() const { return plot_; }
+  int64_t lastStep() const { return lastStep_; }
+
+  // Export hooks (a file dialog by default): the chosen path, "" to cancel.
+  std::function<QString(const QString& title, const QString& filter)> pickExportFile;
+  bool exportTo(const QString& path);  // by suffix: .png, .pdf, .csv
+
+  // Resident memory of this process in bytes (Linux /proc/self/statm; 0 elsewhere).
+  static int64_t residentBytes();
+
+ private:
+  void exportAs(const QString& title, const QString& filter, const QString& suffix);
+
+  ng::plots::LivePlot* plot_;
+  QComboBox* unitBox_;
+  QCheckBox* logLoss_;
+  QToolButton* follow_;
+  QLabel* summary_;
+  XUnit unit_ = XUnit::Step;
+  int64_t stepsPerEpoch_ = 0;
+  int64_t lastStep_ = 0;
+  int lossPanel_ = 0;
+};
+
+}  // namespace ng::gui
