@@ -38,8 +38,8 @@ std::string example_path(const std::string& name) {
   return repo_root() + "/resources/examples/" + name;
 }
 
-const std::vector<std::string> kExamples = {"mlp-mnist", "lenet-mnist", "resnet20-cifar10",
-                                            "spiral-mlp", "autoencoder-mnist"};
+const std::vector<std::string> kExamples = {"mlp-mnist",  "lenet-mnist",       "resnet20-cifar10",
+                                            "spiral-mlp", "autoencoder-mnist", "spiral-blocks"};
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
