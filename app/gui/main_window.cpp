@@ -106,6 +106,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(issues_, &IssuesPanel::nodeActivated, this, &MainWindow::selectAndShow);
 
   resize(1400, 860);
+  fitToScreen();
   readSettings();
   updateTitle();
   updateTotals();
@@ -166,6 +167,7 @@ void MainWindow::buildMenus() {
   editActions_ << recentMenu_->menuAction();
   rebuildRecentMenu();
   rebuildExamplesMenu(file->addMenu(tr("Open &Example")));
+  QMenu* fileMenu = file;
   file->addSeparator();
   file->addAction(tr("&Save"), QKeySequence::Save, this, [this] { save(); });
   file->addAction(tr("Save &As..."), QKeySequence::SaveAs, this, [this] { saveAs(); });
@@ -208,6 +210,7 @@ void MainWindow::buildMenus() {
   viewMenu->addAction(view_->miniMapAction());
   viewMenu->addSeparator();
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
+  addEditorActions(fileMenu, edit, viewMenu);
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&Canvas controls"), this, [this] {
@@ -371,11 +374,17 @@ void MainWindow::updateTotals() {
   totals_->setText(
       tr("%n layer(s) \u00b7 %1 parameters \u00b7 %2 of activations per example "
          "\u00b7 %3",
-         nullptr, int(model_->nodes().size()))
+         nullptr, int(model_->analysis().nodes.size()))  // as trained: blocks expanded
           .arg(countText(model_->totalParams()), bytesText(model_->totalOutputBytes()), state));
 }
 
-void MainWindow::selectAndShow(const QString& id) {
+void MainWindow::selectAndShow(const QString& flatId) {
+  // Issues name the flattened graph's nodes ("stage1.2/conv"): show the node standing for it.
+  QString id = model_->localNode(flatId.toStdString());
+  if (id.isEmpty() && !model_->scopePath().isEmpty()) {
+    model_->leaveToDepth(0);
+    id = model_->localNode(flatId.toStdString());
+  }
   NodeItem* n = scene_->nodeItem(id);
   if (!n) return;
   scene_->selectNodes({id});

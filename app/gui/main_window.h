@@ -71,6 +71,11 @@ class MainWindow : public QMainWindow {
   std::function<QMessageBox::StandardButton(const QString& question)> askSave;
   std::function<QString(bool forSaving)> pickFile;
 
+  // File > New from Example…: the gallery (pickExample, replaceable by tests) and the chosen
+  // example opened as an untitled copy. Asks to save unsaved changes first.
+  bool newFromExample();
+  std::function<QString()> pickExample;
+
   // resources/examples/<name> next to the executable or in the source tree ("" when absent).
   static QString findExample(const QString& name);
   static QString examplesDir();
@@ -108,6 +113,13 @@ class MainWindow : public QMainWindow {
   void removeAutosave();
   void rebuildExamplesMenu(QMenu* menu);
   void selectAndShow(const QString& id);
+  // Blocks, frames, keyboard wiring, themes, pane focus, gallery (main_window_editor.cpp).
+  void addEditorActions(QMenu* file, QMenu* edit, QMenu* view);
+  void addThemeMenu(QMenu* view);
+  void addFocusActions(QMenu* view);
+  void setTheme(int theme);
+  void focusPane(int pane);  // 0 canvas, 1 layers, 2 inspector, 3 issues
+  void fitToScreen();
 
   GraphModel* model_;
   NodeGraphScene* scene_;

@@ -104,6 +104,25 @@ def case_train_json():
           "done counts the whole run")
 
 
+def case_train_blocks():
+    # A project whose body is a block repeated 3 times trains like any other: its weights are
+    # the flattened copies'.
+    blocks = os.path.join(EX, "spiral-blocks.ngraph")
+    out = os.path.join(a.workdir, "run")
+    r = run("train", blocks, "--epochs", "3", "--json", "--out", out, "--threads", "2")
+    check(r.returncode == 0, f"train exit code {r.returncode}")
+    ev = json_lines(r.stdout)
+    check(ev and ev[0].get("params") == 3363, "the flattened graph's parameters")
+    check(ev and ev[-1].get("event") == "done" and ev[-1].get("best", 0) > 0.5,
+          "trains to better than chance")
+    r = run("inspect", os.path.join(out, "last.h5"))
+    check(r.returncode == 0, "inspect CKPT exit code 0")
+    for w in ("body.1/fc/weight", "body.3/fc/bias", "head/weight"):
+        check(w in r.stdout, f"the checkpoint holds {w}")
+    r = run("inspect", blocks)
+    check(r.returncode == 0 and "body.2/add" in r.stdout, "inspect lists the copies")
+
+
 def case_inspect_project():
     r = run("inspect", SPIRAL)
     check(r.returncode == 0, "inspect PROJECT exit code 0")

@@ -58,6 +58,7 @@ void MiniMap::paintEvent(QPaintEvent*) {
     QRectF r(toMap(n->scenePos()),
              toMap(n->scenePos() + QPointF(n->size().width(), n->size().height())));
     p.setBrush(m->hasError(n->id()) ? style::errorColor()
+               : n->isBlock()       ? style::blockColor()
                : def                ? style::categoryColor(def->category)
                                     : QColor(Qt::gray));
     p.drawRect(r);

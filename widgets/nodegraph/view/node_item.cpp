@@ -15,6 +15,7 @@ namespace {
 constexpr double kTypeRow = 16;
 constexpr double kPortsTop = style::kHeaderHeight + kTypeRow + 2;
 constexpr double kInfoRow = 15;
+constexpr double kStackStep = 5;  // offset of each card behind a Block node
 
 QFont font(double points, bool bold = false) {
   QFont f;
@@ -166,6 +167,20 @@ void NodeItem::refresh() {
     badge_->setPos(width_ - 13, style::kHeaderHeight / 2);
   }
   for (PortItem* p : ports_) p->setConnected(!m->edgesAt(p->key()).empty());
+  bool block = isBlockUse(*n);
+  int repeat = 1;
+  if (block) {
+    if (auto it = n->params.find("repeat"); it != n->params.end() && it->is_number_integer())
+      repeat = int(std::max<int64_t>(1, it->get<int64_t>()));
+    typeText_ = QObject::tr("Block: %1 \u00d7%2").arg(blockNameOf(*n)).arg(repeat);
+  } else {
+    typeText_ = def ? type_ : QObject::tr("%1 (unknown type)").arg(type_);
+  }
+  if (block != block_ || repeat != repeat_) {
+    prepareGeometryChange();
+    block_ = block;
+    repeat_ = repeat;
+  }
 
   // Texts: the first output's type, and the counts.
   if (!def) {
@@ -202,7 +217,8 @@ void NodeItem::refresh() {
   badge_->setSeverity(error_);
   badge_->setToolTip(lines.join('\n'));
 
-  QString tip = QString("<b>%1</b> &mdash; %2").arg(id_.toHtmlEscaped(), type_.toHtmlEscaped());
+  QString tip = QString("<b>%1</b> &mdash; %2").arg(id_.toHtmlEscaped(), typeText_.toHtmlEscaped());
+  if (block_) tip += QObject::tr("<br>Double-click (or Enter) to open the block.");
   if (def) tip += "<br>" + QString::fromStdString(def->summary).toHtmlEscaped();
   for (const QString& l : lines) tip += "<br>" + l.toHtmlEscaped();
   setToolTip(tip);
@@ -210,7 +226,9 @@ void NodeItem::refresh() {
 }
 
 QRectF NodeItem::boundingRect() const {
-  return QRectF(-10, -4, width_ + 20, height_ + 8);  // room for ports and the selection outline
+  // Room for ports and the selection outline (and a block's stack of cards).
+  double stack = block_ ? kStackStep * std::min(repeat_, 3) : 0;
+  return QRectF(-10, -4, width_ + 20 + stack, height_ + 8 + stack);
 }
 
 QPainterPath NodeItem::shape() const {
@@ -225,9 +243,18 @@ void NodeItem::paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) {
   QRectF body(0, 0, width_, height_);
   const double hh = style::kHeaderHeight;
 
+  // A block: the cards of its copies behind it (up to three).
+  if (block_)
+    for (int k = std::min(repeat_, 3); k >= 1; --k) {
+      QRectF card = body.translated(k * kStackStep, k * kStackStep);
+      p->setPen(QPen(style::blockColor(), 1.2));
+      p->setBrush(style::nodeBodyColor().darker(100 + 12 * k));
+      p->drawRoundedRect(card, 6, 6);
+    }
+
   // Body and header.
   p->setPen(Qt::NoPen);
-  p->setBrush(QColor(0, 0, 0, 60));
+  p->setBrush(style::shadowColor());
   p->drawRoundedRect(body.translated(2, 3), 6, 6);  // shadow
   p->setBrush(hover_ ? style::nodeBodyColor().lighter(112) : style::nodeBodyColor());
   p->drawRoundedRect(body, 6, 6);
@@ -235,11 +262,13 @@ void NodeItem::paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) {
   header.addRoundedRect(QRectF(0, 0, width_, hh + 6), 6, 6);
   QPainterPath clip;
   clip.addRect(QRectF(0, 0, width_, hh));
-  p->setBrush(known_ ? style::categoryColor(category_) : QColor(0x55, 0x55, 0x55));
+  p->setBrush(block_   ? style::blockColor()
+              : known_ ? style::categoryColor(category_)
+                       : QColor(0x55, 0x55, 0x55));
   p->drawPath(header.intersected(clip));
 
   // Outline: selection, then errors.
-  QPen outline(QColor(0, 0, 0, 90), 1);
+  QPen outline(style::outlineColor(), 1);
   if (error_) outline = QPen(style::errorColor(), 1.6);
   if (isSelected()) outline = QPen(style::selectionColor(), 2.2);
   p->setPen(outline);
@@ -257,7 +286,7 @@ void NodeItem::paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) {
   p->setFont(small);
   p->setPen(style::nodeDimTextColor());
   p->drawText(QRectF(8, hh, width_ - 16, kTypeRow), Qt::AlignVCenter | Qt::AlignLeft,
-              known_ ? type_ : QObject::tr("%1 (unknown type)").arg(type_));
+              QFontMetricsF(small).elidedText(typeText_, Qt::ElideRight, width_ - 16));
 
   // Port names beside their circles.
   for (PortItem* port : ports_) {
@@ -270,7 +299,7 @@ void NodeItem::paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) {
 
   // Output shape and counts.
   double y = kPortsTop + rows_ * style::kPortRow + 2;
-  p->setPen(QColor(0, 0, 0, 70));
+  p->setPen(style::outlineColor());
   p->drawLine(QPointF(6, y - 1), QPointF(width_ - 6, y - 1));
   QFont shapeFont = font(8.5, true);
   p->setFont(shapeFont);

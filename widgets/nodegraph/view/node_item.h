@@ -78,8 +78,10 @@ class NodeItem : public QGraphicsItem {
   PortItem* port(PortSide side, const QString& name) const;
   const std::vector<PortItem*>& ports() const { return ports_; }
   BadgeItem* badge() const { return badge_; }
-  // The texts shown, for tests and accessibility: {id, type, shape, counts}.
-  QStringList texts() const { return {id_, type_, shapeText_, infoText_}; }
+  // The texts shown, for tests and accessibility: {id, type, shape, counts}. A Block node's
+  // type reads "Block: <definition> ×<repeat>".
+  QStringList texts() const { return {id_, typeText_, shapeText_, infoText_}; }
+  bool isBlock() const { return block_; }
 
  protected:
   QVariant itemChange(GraphicsItemChange change, const QVariant& value) override;
@@ -90,7 +92,9 @@ class NodeItem : public QGraphicsItem {
   void rebuildPorts(const ng::LayerDef* def);
 
   NodeGraphScene* scene_;
-  QString id_, type_, shapeText_, infoText_;
+  QString id_, type_, typeText_, shapeText_, infoText_;
+  bool block_ = false;  // a use of a block: drawn as a stack of cards
+  int repeat_ = 1;
   ng::LayerCategory category_ = ng::LayerCategory::Structure;
   bool known_ = false, error_ = false, warning_ = false, hover_ = false;
   double width_ = 0, height_ = 0;
