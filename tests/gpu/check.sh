@@ -102,13 +102,13 @@ if [ "$TORCH" = 1 ]; then
   TR=tests/bench/torch_reference.py
   ALL=$(echo $CASES | tr ' ' ',')
   stamp "PyTorch eager"
-  timeout 150 python3 $TR --device cuda --cases "$ALL" --steps 50 --warmup 10 \
+  timeout 90 python3 $TR --device cuda --cases "$ALL" --steps 50 --warmup 10 \
     >"$O/torch_eager.jsonl" 2>"$O/torch_eager.err"
   stamp "PyTorch cudnn.benchmark + channels_last"
-  timeout 150 python3 $TR --device cuda --cases "$ALL" --steps 50 --warmup 10 --cudnn-benchmark \
+  timeout 90 python3 $TR --device cuda --cases "$ALL" --steps 50 --warmup 10 --cudnn-benchmark \
     --channels-last >"$O/torch_fast.jsonl" 2>"$O/torch_fast.err"
   stamp "PyTorch torch.compile reduce-overhead"
-  timeout 240 python3 $TR --device cuda --cases "$ALL" --steps 50 --warmup 10 \
+  timeout 150 python3 $TR --device cuda --cases "$ALL" --steps 50 --warmup 10 \
     --compile reduce-overhead >"$O/torch_compile.jsonl" 2>"$O/torch_compile.err"
   for f in eager fast compile; do tail -2 "$O/torch_$f.err" 2>/dev/null; done
 fi
