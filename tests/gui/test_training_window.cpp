@@ -6,6 +6,7 @@
 #include <QAction>
 #include <QComboBox>
 #include <QDir>
+#include <QDockWidget>
 #include <QFileInfo>
 #include <QGuiApplication>
 #include <QLabel>
@@ -33,6 +34,8 @@
 #include "widgets/nodegraph/view/node_scene.h"
 #include "widgets/nodegraph/view/node_view.h"
 #include "widgets/nodegraph/view/quick_add_popup.h"
+#include "widgets/plots/confusion_matrix_view.h"
+#include "widgets/plots/decision_boundary_view.h"
 #include "widgets/plots/histogram_heatmap.h"
 #include "widgets/plots/live_plot.h"
 
@@ -292,6 +295,44 @@ class TrainingWindowTest : public QObject {
     QCOMPARE(t.plot()->series("lr")->first().y, 0.01);
     ui->stopAction()->trigger();
     QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 20000);
+  }
+
+  void insightViewsFollowTheRun() {
+    Window t(/*epochs=*/6);
+    TrainingUi* ui = t.w.training();
+    InsightsPanel* in = ui->insights();
+    QDockWidget* dock = t.w.findChild<QDockWidget*>("insightsDock");
+    dock->show();
+    dock->raise();
+    in->showTab(InsightsPanel::Boundary);
+    QTRY_VERIFY(in->wantsSnapshots());
+    QCOMPARE(ui->controller()->snapshotInterval(), 300);
+    QVERIFY(ui->train());
+    // The decision regions of the spiral model, and the confusion matrix of its validation set.
+    QTRY_VERIFY2_WITH_TIMEOUT(!in->boundaryView()->regions().isNull(),
+                              qPrintable(ui->log()->toPlainText()), 30000);
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 60000);
+    QTRY_VERIFY_WITH_TIMEOUT(in->confusionView()->classes() == 3, 10000);
+    ng::plots::ConfusionMatrixView* cm = in->confusionView();
+    int64_t total = 0;
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) total += cm->count(a, b);
+    QCOMPARE(total, int64_t(300));  // the validation set: 20% of 1500
+    QVERIFY2(cm->accuracy() > 0.7, qPrintable(QString::number(cm->accuracy())));
+    // The regions hold every class somewhere, the samples are drawn over them.
+    QImage img = in->boundaryView()->regions();
+    QSet<QRgb> colours;
+    for (int y = 0; y < img.height(); y += 4)
+      for (int x = 0; x < img.width(); x += 4) colours.insert(img.pixel(x, y));
+    QVERIFY(colours.size() >= 3);
+    QCOMPARE(in->boundaryView()->graphCount(), 3);
+    // Histograms of every parameter.
+    QCOMPARE(in->parameterBox()->count(), 6);
+    QVERIFY(!in->weightHistory("fc1/weight")->empty());
+    QVERIFY(!in->gradientHistory("fc3/bias")->empty());
+    // Hidden, the views cost the run nothing: no snapshots.
+    in->showTab(InsightsPanel::Histograms);
+    QCOMPARE(ui->controller()->snapshotInterval(), 0);
   }
 
   void theDeviceSelectorOffersOnlyWhatThisBuildHas() {

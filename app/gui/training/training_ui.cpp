@@ -24,6 +24,7 @@
 
 #include "app/gui/main_window.h"
 #include "app/gui/training/graph_lock.h"
+#include "app/gui/training/insight_engine.h"
 #include "app/gui/training/insights_panel.h"
 #include "app/gui/training/metrics_dashboard.h"
 #include "app/gui/training/node_overlays.h"
@@ -54,6 +55,20 @@ TrainingUi::TrainingUi(MainWindow* window)
     if (!controller_->active()) overlays_->clear();
   });
   connect(window_->model(), &GraphModel::modelReset, this, &TrainingUi::updateActions);
+
+  // Insight views: weight snapshots while someone looks, evaluated off the GUI thread.
+  engine_ = new InsightEngine(this);
+  connect(controller_, &TrainingController::snapshotReady, this,
+          [this](std::shared_ptr<const RunSnapshot> s) {
+            snapshot_ = std::move(s);
+            if (insights_->wantsSnapshots()) engine_->submit(snapshot_);
+          });
+  connect(insights_, &InsightsPanel::snapshotsWantedChanged, this, &TrainingUi::updateSnapshots);
+  connect(insights_, &InsightsPanel::imageDrawn, engine_, &InsightEngine::classifyImage);
+  connect(engine_, &InsightEngine::confusionReady, insights_, &InsightsPanel::showConfusion);
+  connect(engine_, &InsightEngine::boundaryReady, insights_, &InsightsPanel::showBoundary);
+  connect(engine_, &InsightEngine::imageClassified, insights_, &InsightsPanel::showGuess);
+  connect(engine_, &InsightEngine::unavailable, insights_, &InsightsPanel::showUnavailable);
   updateActions();
 }
 
@@ -62,6 +77,14 @@ TrainingUi::~TrainingUi() {
   controller_->disconnect(this);
   delete controller_;
   controller_ = nullptr;
+  delete engine_;  // joins the insight thread
+  engine_ = nullptr;
+}
+
+void TrainingUi::updateSnapshots() {
+  const bool want = insights_->wantsSnapshots();
+  controller_->setSnapshotInterval(want ? 300 : 0);
+  if (want && snapshot_) engine_->submit(snapshot_);
 }
 
 // ---- building ------------------------------------------------------------------------------
@@ -266,6 +289,7 @@ bool TrainingUi::startRun(bool paused, const QString& resume) {
   overlays_->clear();
   dashboard_->clear();
   insights_->clear();
+  snapshot_.reset();
   progress_->setRange(0, 1);
   progress_->setValue(0);
   progress_->setFormat(tr("preparing data..."));

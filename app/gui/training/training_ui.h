@@ -13,6 +13,7 @@
 
 #include <QObject>
 #include <QString>
+#include <memory>
 #include <vector>
 
 #include "app/gui/training/training_controller.h"
@@ -33,6 +34,8 @@ class MetricsDashboard;
 class InsightsPanel;
 class NodeOverlays;
 class GraphLock;
+class InsightEngine;
+struct RunSnapshot;
 
 class TrainingUi : public QObject {
   Q_OBJECT
@@ -45,6 +48,7 @@ class TrainingUi : public QObject {
   InsightsPanel* insights() const { return insights_; }
   NodeOverlays* overlays() const { return overlays_; }
   GraphLock* graphLock() const { return lock_; }
+  InsightEngine* insightEngine() const { return engine_; }
   QPlainTextEdit* log() const { return log_; }
   QLabel* checkpointLabel() const { return checkpointLabel_; }
   QComboBox* deviceBox() const { return device_; }
@@ -83,6 +87,7 @@ class TrainingUi : public QObject {
   void appendLog(const QString& text, int level);
   void updateActions();
   void applyLearningRate();
+  void updateSnapshots();
 
   MainWindow* window_;
   TrainingController* controller_;
@@ -90,6 +95,8 @@ class TrainingUi : public QObject {
   InsightsPanel* insights_ = nullptr;
   NodeOverlays* overlays_ = nullptr;
   GraphLock* lock_ = nullptr;
+  InsightEngine* engine_ = nullptr;
+  std::shared_ptr<const RunSnapshot> snapshot_;  // the newest copy of the weights
   QPlainTextEdit* log_ = nullptr;
   QLabel* checkpointLabel_ = nullptr;
   QLabel* stateLabel_ = nullptr;
