@@ -1,7 +1,8 @@
 // CPU threading: one OpenMP pool shared with OpenBLAS (when it is the OpenMP build), sized by
 // set_num_threads(). parallel_for splits [begin, end) into contiguous chunks, one per thread,
 // and runs serially when the range is below `grain` so small ops pay no fork/join cost.
-//   parallel_for(0, n, 4096, [&](int64_t b, int64_t e) { for (i = b; i < e; ++i) y[i] = f(x[i]); });
+//   parallel_for(0, n, 4096, [&](int64_t b, int64_t e) { for (i = b; i < e; ++i) y[i] = f(x[i]);
+//   });
 #pragma once
 
 #include <algorithm>
@@ -14,7 +15,11 @@
 namespace ng {
 
 void set_num_threads(int n);
-int num_threads();
+// Threads for parallel_for on the calling thread only, e.g. a background thread that must not
+// compete with training (the GUI's insight views); 0: back to set_num_threads()'s. Also sets the
+// thread's OpenMP default, which OpenBLAS (OpenMP build) follows for calls from this thread.
+void set_thread_num_threads(int n);
+int num_threads();  // for the calling thread
 
 template <class F>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& f) {

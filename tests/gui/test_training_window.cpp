@@ -12,11 +12,13 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QRegularExpression>
 #include <QScreen>
 #include <QStandardItemModel>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTreeWidget>
 #include <QUndoStack>
 
 #include "app/gui/main_window.h"
@@ -24,6 +26,7 @@
 #include "app/gui/training/insights_panel.h"
 #include "app/gui/training/metrics_dashboard.h"
 #include "app/gui/training/node_overlays.h"
+#include "app/gui/training/runs_panel.h"
 #include "app/gui/training/training_ui.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/project.h"
@@ -312,6 +315,8 @@ class TrainingWindowTest : public QObject {
     QTRY_VERIFY2_WITH_TIMEOUT(!in->boundaryView()->regions().isNull(),
                               qPrintable(ui->log()->toPlainText()), 30000);
     QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 60000);
+    QCOMPARE(in->confusionView()->classes(), 0);  // only the view shown is evaluated
+    in->showTab(InsightsPanel::Confusion);        // the final weights, evaluated for it
     QTRY_VERIFY_WITH_TIMEOUT(in->confusionView()->classes() == 3, 10000);
     ng::plots::ConfusionMatrixView* cm = in->confusionView();
     int64_t total = 0;
@@ -333,6 +338,68 @@ class TrainingWindowTest : public QObject {
     // Hidden, the views cost the run nothing: no snapshots.
     in->showTab(InsightsPanel::Histograms);
     QCOMPARE(ui->controller()->snapshotInterval(), 0);
+  }
+
+  void runsAreListedOverlaidResumedAndReused() {
+    Window t(/*epochs=*/3);
+    TrainingUi* ui = t.w.training();
+    RunsPanel* runs = ui->runs();
+    QCOMPARE(runs->folder(), t.runs.path());
+    QCOMPARE(runs->list()->topLevelItemCount(), 0);
+    QVERIFY(ui->train());
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 60000);
+    const QString dir = t.c()->runDir();
+    QCOMPARE(runs->list()->topLevelItemCount(), 1);
+    QCOMPARE(runs->selectedRun(), dir);
+    QCOMPARE(runs->list()->topLevelItem(0)->text(1), QString("completed"));
+    QCOMPARE(runs->list()->topLevelItem(0)->text(2), QString("3"));
+
+    // Overlay: the run's per-epoch curves, dashed, over the plots.
+    QVERIFY(runs->overlayButton()->isEnabled());
+    runs->overlayButton()->click();
+    const QString name = QFileInfo(dir).fileName();
+    QCOMPARE(ui->dashboard()->overlays(), QStringList{name});
+    const auto* ov = t.plot()->series("overlay." + name + ".val_accuracy");
+    QVERIFY(ov);
+    QCOMPARE(ov->count(), int64_t(3));
+    QCOMPARE(ov->points().back().y, t.plot()->series("acc.val")->last().y);
+    QCOMPARE(ov->points().back().x, t.plot()->series("acc.val")->last().x);
+
+    // Resume: two more epochs of the same run, in its folder.
+    ng::ProjectSpec p = t.w.model()->project();
+    p.training.epochs = 5;
+    t.w.model()->setProject(p);
+    QTRY_COMPARE(runs->folder(), t.runs.path());
+    runs->select(dir);
+    QVERIFY(runs->resumeButton()->isEnabled());
+    runs->resumeButton()->click();
+    QCOMPARE(t.c()->state(), State::Running);
+    QCOMPARE(t.c()->runDir(), dir);
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 60000);
+    QCOMPARE(t.c()->epochsDone(), int64_t(5));
+    QCOMPARE(runs->record(dir)["epochs_completed"].toInt(), 5);
+    QCOMPARE(ng::load_checkpoint((dir + "/last.h5").toStdString()).training.epoch, int64_t(5));
+
+    // Start from its weights: a new run whose first epoch is already good.
+    runs->select(dir);
+    runs->weightsButton()->click();
+    QCOMPARE(t.c()->state(), State::Running);
+    QVERIFY(t.c()->runDir() != dir);
+    QVERIFY(ui->startWeights().endsWith("best.h5"));
+    QTRY_VERIFY_WITH_TIMEOUT(t.plot()->series("acc.val")->count() >= 1, 30000);
+    QVERIFY2(t.plot()->series("acc.val")->first().y > 0.8,
+             qPrintable(QString::number(t.plot()->series("acc.val")->first().y)));
+    ui->stopAction()->trigger();
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 20000);
+    QCOMPARE(runs->list()->topLevelItemCount(), 2);
+
+    // Weights that do not fit the graph are refused, with the reason.
+    t.w.model()->setParam("fc1", "out_features", 32);
+    QVERIFY(!ui->setStartWeights(dir + "/best.h5"));
+    QVERIFY(ui->log()->toPlainText().contains("fc1/weight"));
+    QVERIFY(ui->startWeights().endsWith("best.h5"));  // the previous choice stays
+    QVERIFY(ui->setStartWeights({}));
+    QVERIFY(ui->startWeights().isEmpty());
   }
 
   void theDeviceSelectorOffersOnlyWhatThisBuildHas() {

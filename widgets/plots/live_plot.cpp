@@ -123,6 +123,25 @@ void LivePlot::addCurve(const QString& key, int panel, const QString& label, con
   curves_.push_back(std::move(c));
 }
 
+void LivePlot::setCurveDashed(const QString& key) {
+  if (Curve* c = index_.value(key)) {
+    QPen pen = c->graph->pen();
+    pen.setStyle(Qt::DashLine);
+    c->graph->setPen(pen);
+  }
+}
+
+void LivePlot::removeCurve(const QString& key) {
+  Curve* c = index_.value(key);
+  if (!c) return;
+  c->graph->removeFromLegend(panels_[size_t(c->panel)].legend);
+  removeGraph(c->graph);
+  index_.remove(key);
+  curves_.erase(std::find_if(curves_.begin(), curves_.end(),
+                             [c](const std::unique_ptr<Curve>& u) { return u.get() == c; }));
+  viewDirty_ = true;
+}
+
 QStringList LivePlot::curveKeys() const {
   QStringList keys;
   for (const auto& c : curves_) keys << c->key;
@@ -136,8 +155,9 @@ void LivePlot::append(const QString& key, double x, double y) {
   c->dirty = true;
 }
 
-void LivePlot::clearData() {
+void LivePlot::clearData(const QString& keepPrefix) {
   for (auto& c : curves_) {
+    if (!keepPrefix.isEmpty() && c->key.startsWith(keepPrefix)) continue;
     c->data.clear();
     c->graph->data()->clear();
     c->dirty = false;

@@ -45,14 +45,18 @@ class LivePlot : public QCustomPlot {
   // value axis (labelled `rightLabel` of addCurve's first right-side curve).
   void addCurve(const QString& key, int panel, const QString& label, const QColor& color,
                 CurveStyle style = Line, Side side = Side::Left, const QString& rightLabel = {});
+  // A dashed curve (e.g. another run's, for comparison).
+  void setCurveDashed(const QString& key);
+  void removeCurve(const QString& key);
   bool hasCurve(const QString& key) const { return index_.contains(key); }
   QStringList curveKeys() const;
 
   // Stores a point (x non-decreasing per curve; non-finite values are skipped). Cheap: the
   // plot changes at the next refresh().
   void append(const QString& key, double x, double y);
-  // Forgets every point (a new run); the view follows the data again.
-  void clearData();
+  // Forgets every point (a new run), except those of curves whose key starts with
+  // `keepPrefix` (when given); the view follows the data again.
+  void clearData(const QString& keepPrefix = QString());
 
   // Redecimates what changed and replots once. Returns true when it replotted.
   bool refresh();

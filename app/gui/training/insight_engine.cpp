@@ -7,6 +7,7 @@
 #include <map>
 
 #include "engine/autograd/autograd.h"
+#include "engine/core/parallel.h"
 #include "engine/nn/model.h"
 #include "engine/ops/elementwise.h"
 
@@ -114,6 +115,12 @@ void InsightEngine::submit(std::shared_ptr<const RunSnapshot> snapshot) {
   cv_.notify_all();
 }
 
+void InsightEngine::setViews(bool confusion, bool boundary) {
+  std::lock_guard lk(mu_);
+  wantConfusion_ = confusion;
+  wantBoundary_ = boundary;
+}
+
 void InsightEngine::classifyImage(std::vector<float> pixels) {
   {
     std::lock_guard lk(mu_);
@@ -124,12 +131,15 @@ void InsightEngine::classifyImage(std::vector<float> pixels) {
 }
 
 void InsightEngine::loop() {
+  // One thread: the views must not take the cores training runs on (NOTE [Insight duty
+  // cycle]).
+  ng::set_thread_num_threads(1);
   Work w;
   std::shared_ptr<const RunSnapshot> current;
   for (;;) {
     std::shared_ptr<const RunSnapshot> snap;
     std::vector<float> image;
-    bool classify = false;
+    bool classify = false, confusion = false, boundary = false;
     {
       std::unique_lock lk(mu_);
       cv_.wait(lk, [&] { return quit_ || pending_ || imageDirty_; });
@@ -139,6 +149,8 @@ void InsightEngine::loop() {
       classify = imageDirty_ || (snap && !image_.empty());
       imageDirty_ = false;
       image = image_;
+      confusion = wantConfusion_;
+      boundary = wantBoundary_;
     }
     const auto t0 = std::chrono::steady_clock::now();
     try {
@@ -172,7 +184,7 @@ void InsightEngine::loop() {
         return best;
       };
 
-      if (snap) {
+      if (snap && confusion) {
         // Confusion matrix.
         const ng::data::DatasetPtr& ds = run.val ? run.val : run.train;
         Confusion c;
@@ -195,7 +207,8 @@ void InsightEngine::loop() {
         }
         QMetaObject::invokeMethod(
             this, [this, c] { emit confusionReady(c); }, Qt::QueuedConnection);
-
+      }
+      if (snap && boundary) {
         // Decision regions for 2-D inputs.
         if (w.sampleShape == ng::Shape{2}) {
           Boundary bd;

@@ -55,6 +55,8 @@ class InsightEngine : public QObject {
   void submit(std::shared_ptr<const ng::gui::RunSnapshot> snapshot);
   // The image to classify with the newest weights (again after each snapshot); empty: none.
   void classifyImage(std::vector<float> pixels);
+  // Which snapshot evaluations to make (the views shown); the drawn image is always classified.
+  void setViews(bool confusion, bool boundary);
   // Whether the model of the newest snapshot takes [1, 28, 28] images / 2-D points.
   bool takesImages() const { return takesImages_; }
   int64_t evaluated() const { return evaluated_; }
@@ -72,9 +74,10 @@ class InsightEngine : public QObject {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::shared_ptr<const RunSnapshot> pending_;  // guarded by mu_
-  std::vector<float> image_;                    // guarded by mu_
-  bool imageDirty_ = false, quit_ = false;      // guarded by mu_
+  std::shared_ptr<const RunSnapshot> pending_;       // guarded by mu_
+  std::vector<float> image_;                         // guarded by mu_
+  bool imageDirty_ = false, quit_ = false;           // guarded by mu_
+  bool wantConfusion_ = true, wantBoundary_ = true;  // guarded by mu_
   bool takesImages_ = false;
   int64_t evaluated_ = 0;  // GUI thread
   std::thread worker_;

@@ -8,6 +8,8 @@
 //   d.refresh();
 #pragma once
 
+#include <QJsonObject>
+#include <QStringList>
 #include <QWidget>
 #include <functional>
 #include <vector>
@@ -37,8 +39,13 @@ class MetricsDashboard : public QWidget {
   void sampleMemory();
   // One replot if anything changed; true when it replotted.
   bool refresh();
-  // A new run: forget every point.
+  // A new run: forget every point (overlays stay).
   void clear();
+  // Another run's per-epoch curves (its run.json record: history, dataset size, batch size),
+  // dashed, over the loss and accuracy panels; at most three overlays (the oldest goes).
+  void addOverlay(const QString& name, const QJsonObject& record);
+  void clearOverlays();
+  QStringList overlays() const { return overlays_; }
 
   enum class XUnit { Step, Epoch };
   void setXUnit(XUnit u);
@@ -65,7 +72,9 @@ class MetricsDashboard : public QWidget {
   XUnit unit_ = XUnit::Step;
   int64_t stepsPerEpoch_ = 0;
   int64_t lastStep_ = 0;
-  int lossPanel_ = 0;
+  int lossPanel_ = 0, accPanel_ = 0;
+  QStringList overlays_;  // names, oldest first
+  int overlayColour_ = 0;
 };
 
 }  // namespace ng::gui

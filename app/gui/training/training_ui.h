@@ -34,6 +34,7 @@ class MetricsDashboard;
 class InsightsPanel;
 class NodeOverlays;
 class GraphLock;
+class RunsPanel;
 class InsightEngine;
 struct RunSnapshot;
 
@@ -49,6 +50,7 @@ class TrainingUi : public QObject {
   NodeOverlays* overlays() const { return overlays_; }
   GraphLock* graphLock() const { return lock_; }
   InsightEngine* insightEngine() const { return engine_; }
+  RunsPanel* runs() const { return runs_; }
   QPlainTextEdit* log() const { return log_; }
   QLabel* checkpointLabel() const { return checkpointLabel_; }
   QComboBox* deviceBox() const { return device_; }
@@ -61,7 +63,10 @@ class TrainingUi : public QObject {
   QDockWidget* plotsDock() const { return plotsDock_; }
 
   // Where runs go ("" : next to the project file, in runs/). Tests point it elsewhere.
-  void setRunsRoot(const QString& dir) { runsRoot_ = dir; }
+  void setRunsRoot(const QString& dir) {
+    runsRoot_ = dir;
+    updateRunsFolder();
+  }
   // Engine threads for runs started here (0: the engine's default).
   void setThreads(int n) { threads_ = n; }
 
@@ -72,11 +77,16 @@ class TrainingUi : public QObject {
   bool trainOneStep();
   // Continues a run from a checkpoint file (its run folder receives the new checkpoints).
   bool resumeFrom(const QString& checkpoint);
+  // "Load weights": a checkpoint whose weights start the next runs (checked against the graph
+  // now; "" clears it). False, with the reason in the log, when it does not fit the graph.
+  bool setStartWeights(const QString& checkpoint);
+  const QString& startWeights() const { return startWeights_; }
   // The node a failure message names: FailedEvent.node, else the first 'quoted' node id.
   QString nodeNamedIn(const QString& message, const QString& node) const;
 
  private:
   bool startRun(bool paused, const QString& resume = {});
+  void updateRunsFolder();
   void showPlots();
   void buildActions();
   void buildDocks();
@@ -106,8 +116,10 @@ class TrainingUi : public QObject {
   QToolBar* toolbar_ = nullptr;
   QAction *train_ = nullptr, *pause_ = nullptr, *resume_ = nullptr, *step_ = nullptr,
           *stop_ = nullptr;
-  QDockWidget *plotsDock_ = nullptr, *logDock_ = nullptr, *insightsDock_ = nullptr;
-  QString runsRoot_;
+  QDockWidget *plotsDock_ = nullptr, *logDock_ = nullptr, *insightsDock_ = nullptr,
+              *runsDock_ = nullptr;
+  RunsPanel* runs_ = nullptr;
+  QString runsRoot_, startWeights_;
   int threads_ = 0;
 };
 
