@@ -180,7 +180,7 @@ void ProbabilityBars::paintEvent(QPaintEvent*) {
   const int n = int(p_.size());
   const int best = int(std::max_element(p_.begin(), p_.end()) - p_.begin());
   const double rowH = double(height() - 8) / n;
-  const int label = 28, pctW = 40;
+  const int label = 28, pctW = g.fontMetrics().horizontalAdvance("100%") + 4;
   for (int i = 0; i < n; ++i) {
     QRectF row(4, 4 + i * rowH, width() - 8, rowH);
     g.setPen(i == best ? Qt::white : kText);

@@ -14,6 +14,7 @@
 #include <QMenu>
 #include <QToolButton>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 
 #include "widgets/plots/live_plot.h"
@@ -103,6 +104,10 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
   lay->addLayout(top);
   lay->addWidget(plot_, 1);
 
+  deferred_ = new QTimer(this);
+  deferred_->setSingleShot(true);
+  connect(deferred_, &QTimer::timeout, this, [this] { refresh(); });
+
   pickExportFile = [this](const QString& title, const QString& filter) {
     return QFileDialog::getSaveFileName(this, title, QString(), filter);
   };
@@ -117,6 +122,7 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
 }
 
 void MetricsDashboard::addEvents(const std::vector<TrainingEvent>& events) {
+  const StepEvent* lastStepEvent = nullptr;
   for (const TrainingEvent& e : events) {
     if (auto* s = std::get_if<StepEvent>(&e)) {
       const double x = double(s->step);
@@ -129,10 +135,7 @@ void MetricsDashboard::addEvents(const std::vector<TrainingEvent>& events) {
         stepsPerEpoch_ = s->batches_per_epoch;
         if (unit_ == XUnit::Epoch) setXUnit(unit_);
       }
-      summary_->setText(tr("epoch %1 · step %2 · %3 samples/s")
-                            .arg(s->epoch)
-                            .arg(s->step)
-                            .arg(QLocale().toString(s->samples_per_s, 'f', 0)));
+      lastStepEvent = s;
     } else if (auto* ep = std::get_if<EpochEvent>(&e)) {
       // The training metrics are means over the epoch's batches: drawn at the epoch's middle;
       // validation is measured after the epoch: at its end.
@@ -146,6 +149,11 @@ void MetricsDashboard::addEvents(const std::vector<TrainingEvent>& events) {
       }
     }
   }
+  if (lastStepEvent)  // once per batch of events
+    summary_->setText(tr("epoch %1 · step %2 · %3 samples/s")
+                          .arg(lastStepEvent->epoch)
+                          .arg(lastStepEvent->step)
+                          .arg(QLocale().toString(lastStepEvent->samples_per_s, 'f', 0)));
 }
 
 void MetricsDashboard::sampleMemory() {
@@ -154,7 +162,26 @@ void MetricsDashboard::sampleMemory() {
 }
 
 bool MetricsDashboard::refresh() {
-  return plot_->refresh();
+  QElapsedTimer t;
+  t.start();
+  const bool drawn = plot_->refresh();
+  if (drawn) {
+    const double ms = double(t.nsecsElapsed()) / 1e6;
+    costMs_ = costMs_ > 0 ? 0.8 * costMs_ + 0.2 * ms : ms;
+    minIntervalMs_ = std::clamp(int(12.0 * costMs_), 33, 250);
+  }
+  sinceRefresh_.start();
+  deferred_->stop();
+  return drawn;
+}
+
+void MetricsDashboard::requestRefresh() {
+  const qint64 since = sinceRefresh_.isValid() ? sinceRefresh_.elapsed() : INT32_MAX;
+  if (since >= minIntervalMs_) {
+    refresh();
+  } else if (!deferred_->isActive()) {
+    deferred_->start(int(minIntervalMs_ - since));
+  }
 }
 
 void MetricsDashboard::clear() {

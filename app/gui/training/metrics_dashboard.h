@@ -8,8 +8,10 @@
 //   d.refresh();
 #pragma once
 
+#include <QElapsedTimer>
 #include <QJsonObject>
 #include <QStringList>
+#include <QTimer>
 #include <QWidget>
 #include <functional>
 #include <vector>
@@ -39,6 +41,12 @@ class MetricsDashboard : public QWidget {
   void sampleMemory();
   // One replot if anything changed; true when it replotted.
   bool refresh();
+  // NOTE [Plot budget]: a replot of the four panels costs a few milliseconds of the GUI thread,
+  // which shares two cores with training. requestRefresh() replots at once when the last
+  // replot is long enough ago, else once later: at most every 12 x the measured replot time
+  // (so plotting takes under ~8% of a core) and at least every 33 ms (30 Hz).
+  void requestRefresh();
+  int refreshInterval() const { return minIntervalMs_; }
   // A new run: forget every point (overlays stay).
   void clear();
   // Another run's per-epoch curves (its run.json record: history, dataset size, batch size),
@@ -73,6 +81,10 @@ class MetricsDashboard : public QWidget {
   int64_t stepsPerEpoch_ = 0;
   int64_t lastStep_ = 0;
   int lossPanel_ = 0, accPanel_ = 0;
+  QElapsedTimer sinceRefresh_;
+  QTimer* deferred_ = nullptr;
+  double costMs_ = 0;  // moving average of a replot
+  int minIntervalMs_ = 33;
   QStringList overlays_;  // names, oldest first
   int overlayColour_ = 0;
 };

@@ -422,16 +422,10 @@ void TrainingUi::updateActions() {
 void TrainingUi::onEvents(const std::vector<TrainingEvent>& events) {
   dashboard_->addEvents(events);
   const LayerStatsEvent* stats = nullptr;
+  const StepEvent* lastStep = nullptr;
   for (const TrainingEvent& e : events) {
     if (auto* s = std::get_if<StepEvent>(&e)) {
-      progress_->setRange(0, int(std::min<int64_t>(s->total_steps, INT32_MAX)));
-      progress_->setValue(int(std::min<int64_t>(s->step, INT32_MAX)));
-      progress_->setFormat(
-          tr("epoch %1/%2 \u00b7 step %3")
-              .arg(s->epoch)
-              .arg(s->batches_per_epoch ? s->total_steps / s->batches_per_epoch : 0)
-              .arg(s->step));
-      if (!lrField_->hasFocus()) lrField_->setText(QString::number(s->lr, 'g', 6));
+      lastStep = s;
     } else if (auto* ep = std::get_if<EpochEvent>(&e)) {
       QString line = tr("Epoch %1/%2: training loss %3")
                          .arg(ep->epoch)
@@ -455,6 +449,15 @@ void TrainingUi::onEvents(const std::vector<TrainingEvent>& events) {
         appendLog(tr("Paused at epoch %1, step %2.").arg(st->epoch).arg(st->step), 0);
     }
   }
+  if (const StepEvent* s = lastStep) {  // progress: once per tick
+    progress_->setRange(0, int(std::min<int64_t>(s->total_steps, INT32_MAX)));
+    progress_->setValue(int(std::min<int64_t>(s->step, INT32_MAX)));
+    progress_->setFormat(tr("epoch %1/%2 \u00b7 step %3")
+                             .arg(s->epoch)
+                             .arg(s->batches_per_epoch ? s->total_steps / s->batches_per_epoch : 0)
+                             .arg(s->step));
+    if (!lrField_->hasFocus()) lrField_->setText(QString::number(s->lr, 'g', 6));
+  }
   if (stats) {  // gradient norms per node: sqrt of the sum over its parameters
     QHash<QString, double> sq;
     for (const LayerStats& l : stats->layers)
@@ -464,7 +467,7 @@ void TrainingUi::onEvents(const std::vector<TrainingEvent>& events) {
     overlays_->setGradientNorms(sq, stats->step);
   }
   dashboard_->sampleMemory();
-  dashboard_->refresh();  // the one replot of this tick
+  dashboard_->requestRefresh();  // at most one replot this tick (NOTE [Plot budget])
   insights_->refresh();
 }
 
