@@ -47,6 +47,9 @@ int LivePlot::addPanel(const QString& title, int row, int col, const QString& yL
   auto* sub = new QCPLayoutGrid;
   plotLayout()->addElement(row, col, sub);
   Panel p;
+  p.cell = sub;
+  p.row = row;
+  p.col = col;
   QFont f = font();
   f.setPointSizeF(f.pointSizeF() * 0.95);
   f.setBold(true);
@@ -344,7 +347,31 @@ void LivePlot::mouseDoubleClickEvent(QMouseEvent* e) {
   followData();
 }
 
+void LivePlot::arrange() {
+  const bool oneRow = height() < 300 && width() > 160 * panelCount();
+  // Legends only where a panel is wide enough to show them beside its title.
+  const int columns = oneRow ? panelCount() : 2;
+  for (Panel& p : panels_) {
+    const bool show = width() / std::max(1, columns) >= 420;
+    p.legend->setVisible(show);
+    // A hidden element keeps its cell's minimum size: give the title the whole row.
+    p.legend->setMaximumSize(show ? QWIDGETSIZE_MAX : 0, QWIDGETSIZE_MAX);
+  }
+  if (oneRow == oneRow_ || panels_.empty()) return;
+  oneRow_ = oneRow;
+  for (Panel& p : panels_) plotLayout()->take(p.cell);
+  plotLayout()->simplify();
+  for (size_t i = 0; i < panels_.size(); ++i) {
+    Panel& p = panels_[i];
+    if (oneRow)
+      plotLayout()->addElement(0, int(i), p.cell);
+    else
+      plotLayout()->addElement(p.row, p.col, p.cell);
+  }
+}
+
 void LivePlot::resizeEvent(QResizeEvent* e) {
+  arrange();
   QCustomPlot::resizeEvent(e);
   viewDirty_ = true;  // other pixel columns: decimate again once the layout is done
   QTimer::singleShot(0, this, [this] { refresh(); });

@@ -93,6 +93,8 @@ class LivePlot : public QCustomPlot {
 
  private:
   struct Panel {
+    QCPLayoutGrid* cell = nullptr;  // title row + axes
+    int row = 0, col = 0;           // where addPanel() put it
     QCPAxisRect* rect = nullptr;
     QCPLegend* legend = nullptr;
     QCPTextElement* title = nullptr;
@@ -109,6 +111,8 @@ class LivePlot : public QCustomPlot {
   };
 
   void onXRangeChanged(const QCPRange& r, QCPAxis* source);
+  // Short plots put every panel in one row; taller ones use the rows given to addPanel().
+  void arrange();
   void redecimate(Curve& c);
   void fitValueAxes();
   QCPRange dataXRange() const;  // stored x, all curves
@@ -122,6 +126,7 @@ class LivePlot : public QCustomPlot {
   bool follow_ = true;
   bool settingRange_ = false;
   bool viewDirty_ = true;  // the x range or the size changed: every curve redecimates
+  bool oneRow_ = false;
 };
 
 // The plot colours of the dark theme (background, text, grid) applied to a QCustomPlot's axes.
