@@ -18,6 +18,7 @@
 
 #include <QApplication>
 #include <QElapsedTimer>
+#include <QEventLoop>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
@@ -25,8 +26,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <numeric>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "app/gui/main_window.h"
@@ -53,8 +56,8 @@ namespace {
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  size_t i = std::min(v.size() - 1, size_t(std::ceil(p / 100.0 * double(v.size())) - 1));
-  return v[i];
+  const double rank = std::ceil(p / 100.0 * double(v.size())) - 1;
+  return v[size_t(std::clamp(rank, 0.0, double(v.size() - 1)))];
 }
 
 double mean(const std::vector<double>& v) {
@@ -184,6 +187,7 @@ void benchMemory() {
   QElapsedTimer t;
   t.start();
   std::vector<TrainingEvent> tick;
+  std::vector<double> refreshMs;  // the dashboard's redraw per tick (decimation + one replot)
   for (int64_t s = 1; s <= kSteps; ++s) {
     StepEvent e;
     e.epoch = (s - 1) / kPerEpoch + 1;
@@ -225,7 +229,10 @@ void benchMemory() {
         if (auto* ls = std::get_if<LayerStatsEvent>(&ev)) insights.addLayerStats(*ls);
       tick.clear();
       d.sampleMemory();
+      QElapsedTimer rt;
+      rt.start();
       d.refresh();
+      refreshMs.push_back(double(rt.nsecsElapsed()) / 1e6);
       insights.refresh();
       QApplication::processEvents();
     }
@@ -239,6 +246,10 @@ void benchMemory() {
            ", \"rss_growth_mb\": " + fmt("%.1f", after - before) +
            ", \"plot_history_bytes\": " + std::to_string(d.plot()->memoryBytes()) +
            ", \"wall_s\": " + fmt("%.1f", double(t.elapsed()) / 1000.0));
+  line("dashboard_refresh", "\"ticks\": " + std::to_string(refreshMs.size()) +
+                                ", \"mean_ms\": " + fmt("%.2f", mean(refreshMs)) +
+                                ", \"p95_ms\": " + fmt("%.2f", percentile(refreshMs, 95)) +
+                                ", \"max_ms\": " + fmt("%.2f", percentile(refreshMs, 100)));
 }
 
 // ---- latency and throughput --------------------------------------------------------------
@@ -257,14 +268,52 @@ double headlessRun(const QString& project, int epochs, int threads) {
   o.out_dir = out.path().toStdString();
   EventQueue q;
   Trainer t(model, data, o, &q);
-  FinishedEvent f = t.run();
+  FinishedEvent f;
+  if (qEnvironmentVariableIsSet("NG_BENCH_HEADLESS_MAIN_THREAD")) {
+    f = t.run();
+  } else {  // a thread of its own, as the CLI's... as the GUI's worker (same OpenMP setting)
+    std::thread worker([&] { f = t.run(); });
+    worker.join();
+  }
   return double(data.train->size()) * epochs / f.wall_s;
+}
+
+// The real command-line program (`neurograph-cli train`, next to this binary): its training
+// throughput over the run's wall time as it reports it (data loading excluded, validation and
+// checkpoints included, as for the GUI). 0 when it cannot be run.
+double cliRun(const QString& project, int epochs, int threads) {
+  const QString cli = QCoreApplication::applicationDirPath() + "/neurograph-cli";
+  if (!QFileInfo::exists(cli)) return 0;
+  QTemporaryDir out;
+  QStringList args = {"train",  project, "--epochs", QString::number(epochs),
+                      "--json", "--out", out.path()};
+  if (threads > 0) args << "--threads" << QString::number(threads);
+  QProcess p;
+  p.start(cli, args);
+  if (!p.waitForFinished(600000) || p.exitCode() != 0) return 0;
+  for (const QByteArray& l : p.readAllStandardOutput().split('\n')) {
+    QJsonObject o = QJsonDocument::fromJson(l).object();
+    if (o.value("event").toString() == "done") {
+      ng::ProjectSpec spec = ng::load_project(project.toStdString());
+      TrainingData data =
+          make_datasets(spec.dataset, QFileInfo(project).absolutePath().toStdString());
+      return double(data.train->size()) * epochs / o.value("wall_s").toDouble();
+    }
+  }
+  return 0;
 }
 
 struct GuiRun {
   double samplesPerS = 0;
+  double guiCpuShare = 0;  // CPU time of the GUI thread / wall time of the run
   std::vector<double> lateMs;
 };
+
+double threadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 GuiRun guiRun(const QString& project, int epochs, int threads) {
   GuiRun r;
@@ -303,12 +352,20 @@ GuiRun guiRun(const QString& project, int epochs, int threads) {
   QTest::qWait(300);
   clock.start();
   probe.start();
+  const double cpu0 = threadCpuSeconds();
   if (!w.training()->train()) {
     std::printf("the GUI run did not start\n");
     return r;
   }
-  while (w.training()->controller()->active()) QTest::qWait(20);
+  {  // the event loop as the application runs it (no polling of our own)
+    QEventLoop loop;
+    QObject::connect(w.training()->controller(), &TrainingController::stateChanged, &loop, [&] {
+      if (!w.training()->controller()->active()) loop.quit();
+    });
+    if (w.training()->controller()->active()) loop.exec();
+  }
   probe.stop();
+  r.guiCpuShare = (threadCpuSeconds() - cpu0) / (double(clock.nsecsElapsed()) / 1e9);
   r.samplesPerS = wall > 0 ? double(trainSamples) * epochs / wall : 0;
   return r;
 }
@@ -326,39 +383,51 @@ double loadAverage() {
 // the machine's load affects both sides; the ratio is taken per pair.
 void benchLatency(int epochs, int threads, int pairs) {
   const QString lenet = MainWindow::findExample("lenet-mnist.ngraph");
-  std::vector<double> cli, gui, ratio, late;
+  std::vector<double> cli, headless, gui, vsCli, vsHeadless, late, cpu;
   headlessRun(lenet, 1, threads);  // warm-up: page cache, allocator
   for (int i = 0; i < std::max(1, pairs); ++i) {
-    double h = 0;
+    double h = 0, c = 0;
     GuiRun g;
-    if (i % 2 == 0) {
+    if (i % 2 == 0) {  // the order alternates, so that drifting load hits every side
+      c = cliRun(lenet, epochs, threads);
       h = headlessRun(lenet, epochs, threads);
       g = guiRun(lenet, epochs, threads);
     } else {
       g = guiRun(lenet, epochs, threads);
       h = headlessRun(lenet, epochs, threads);
+      c = cliRun(lenet, epochs, threads);
     }
-    cli.push_back(h);
+    headless.push_back(h);
     gui.push_back(g.samplesPerS);
-    ratio.push_back(g.samplesPerS / h);
+    vsHeadless.push_back(g.samplesPerS / h);
+    if (c > 0) {
+      cli.push_back(c);
+      vsCli.push_back(g.samplesPerS / c);
+    }
+    cpu.push_back(g.guiCpuShare);
     late.insert(late.end(), g.lateMs.begin(), g.lateMs.end());
-    line("lenet_pair", "\"epochs\": " + std::to_string(epochs) +
-                           ", \"headless_samples_per_s\": " + fmt("%.0f", h) +
-                           ", \"gui_samples_per_s\": " + fmt("%.0f", g.samplesPerS) +
-                           ", \"ratio\": " + fmt("%.3f", ratio.back()) +
+    line("lenet_pair", "\"epochs\": " + std::to_string(epochs) + ", \"cli\": " + fmt("%.0f", c) +
+                           ", \"headless\": " + fmt("%.0f", h) +
+                           ", \"gui\": " + fmt("%.0f", g.samplesPerS) +
+                           ", \"gui_vs_cli\": " + fmt("%.3f", c > 0 ? g.samplesPerS / c : 0.0) +
+                           ", \"gui_vs_headless\": " + fmt("%.3f", vsHeadless.back()) +
                            ", \"latency_p99_ms\": " + fmt("%.2f", percentile(g.lateMs, 99)) +
+                           ", \"gui_thread_cpu\": " + fmt("%.3f", g.guiCpuShare) +
                            ", \"loadavg\": " + fmt("%.2f", loadAverage()));
   }
   line("latency_lenet", "\"threads\": " + std::to_string(ng::num_threads()) +
                             ", \"samples\": " + std::to_string(late.size()) +
                             ", \"p50_ms\": " + fmt("%.2f", percentile(late, 50)) +
                             ", \"p99_ms\": " + fmt("%.2f", percentile(late, 99)) +
-                            ", \"max_ms\": " + fmt("%.2f", percentile(late, 100)));
+                            ", \"max_ms\": " + fmt("%.2f", percentile(late, 100)) +
+                            ", \"gui_thread_cpu_mean\": " + fmt("%.3f", mean(cpu)));
   line("throughput_lenet",
-       "\"headless_samples_per_s\": " + fmt("%.0f", mean(cli)) +
-           ", \"gui_samples_per_s\": " + fmt("%.0f", mean(gui)) +
-           ", \"gui_vs_headless_median\": " + fmt("%.3f", percentile(ratio, 50)) +
-           ", \"gui_vs_headless_min\": " + fmt("%.3f", percentile(ratio, 0)));
+       "\"samples_per_s_cli\": " + fmt("%.0f", mean(cli)) + ", \"samples_per_s_headless\": " +
+           fmt("%.0f", mean(headless)) + ", \"samples_per_s_gui\": " + fmt("%.0f", mean(gui)) +
+           ", \"gui_vs_cli_median\": " + fmt("%.3f", percentile(vsCli, 50)) +
+           ", \"gui_vs_cli_min\": " + fmt("%.3f", percentile(vsCli, 0)) +
+           ", \"gui_vs_headless_median\": " + fmt("%.3f", percentile(vsHeadless, 50)) +
+           ", \"gui_vs_headless_min\": " + fmt("%.3f", percentile(vsHeadless, 0)));
 }
 
 }  // namespace

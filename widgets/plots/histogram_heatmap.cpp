@@ -90,6 +90,7 @@ HistogramHeatmap::HistogramHeatmap(QWidget* parent) : QCustomPlot(parent) {
   map_->setGradient(QCPColorGradient::gpThermal);
   map_->setInterpolate(false);
   map_->setDataRange(QCPRange(0, 1));
+  map_->setVisible(false);
   setMinimumSize(200, 90);
 }
 
@@ -102,10 +103,11 @@ void HistogramHeatmap::setHistory(const HistogramHistory* h, const QString& titl
 void HistogramHeatmap::refresh() {
   constexpr int kRows = 64;
   if (!hist_ || hist_->empty()) {
-    map_->data()->clear();
+    map_->setVisible(false);
     replot(rpQueuedReplot);
     return;
   }
+  map_->setVisible(true);
   const auto& cols = hist_->columns();
   std::vector<std::vector<double>> r = hist_->raster(kRows);
   double x0 = cols.front().x, x1 = cols.back().x;

@@ -47,6 +47,9 @@ int LivePlot::addPanel(const QString& title, int row, int col, const QString& yL
   auto* sub = new QCPLayoutGrid;
   plotLayout()->addElement(row, col, sub);
   Panel p;
+  p.cell = sub;
+  p.row = row;
+  p.col = col;
   QFont f = font();
   f.setPointSizeF(f.pointSizeF() * 0.95);
   f.setBold(true);
@@ -123,6 +126,25 @@ void LivePlot::addCurve(const QString& key, int panel, const QString& label, con
   curves_.push_back(std::move(c));
 }
 
+void LivePlot::setCurveDashed(const QString& key) {
+  if (Curve* c = index_.value(key)) {
+    QPen pen = c->graph->pen();
+    pen.setStyle(Qt::DashLine);
+    c->graph->setPen(pen);
+  }
+}
+
+void LivePlot::removeCurve(const QString& key) {
+  Curve* c = index_.value(key);
+  if (!c) return;
+  c->graph->removeFromLegend(panels_[size_t(c->panel)].legend);
+  removeGraph(c->graph);
+  index_.remove(key);
+  curves_.erase(std::find_if(curves_.begin(), curves_.end(),
+                             [c](const std::unique_ptr<Curve>& u) { return u.get() == c; }));
+  viewDirty_ = true;
+}
+
 QStringList LivePlot::curveKeys() const {
   QStringList keys;
   for (const auto& c : curves_) keys << c->key;
@@ -136,8 +158,9 @@ void LivePlot::append(const QString& key, double x, double y) {
   c->dirty = true;
 }
 
-void LivePlot::clearData() {
+void LivePlot::clearData(const QString& keepPrefix) {
   for (auto& c : curves_) {
+    if (!keepPrefix.isEmpty() && c->key.startsWith(keepPrefix)) continue;
     c->data.clear();
     c->graph->data()->clear();
     c->dirty = false;
@@ -324,7 +347,31 @@ void LivePlot::mouseDoubleClickEvent(QMouseEvent* e) {
   followData();
 }
 
+void LivePlot::arrange() {
+  const bool oneRow = height() < 300 && width() > 160 * panelCount();
+  // Legends only where a panel is wide enough to show them beside its title.
+  const int columns = oneRow ? panelCount() : 2;
+  for (Panel& p : panels_) {
+    const bool show = width() / std::max(1, columns) >= 420;
+    p.legend->setVisible(show);
+    // A hidden element keeps its cell's minimum size: give the title the whole row.
+    p.legend->setMaximumSize(show ? QWIDGETSIZE_MAX : 0, QWIDGETSIZE_MAX);
+  }
+  if (oneRow == oneRow_ || panels_.empty()) return;
+  oneRow_ = oneRow;
+  for (Panel& p : panels_) plotLayout()->take(p.cell);
+  plotLayout()->simplify();
+  for (size_t i = 0; i < panels_.size(); ++i) {
+    Panel& p = panels_[i];
+    if (oneRow)
+      plotLayout()->addElement(0, int(i), p.cell);
+    else
+      plotLayout()->addElement(p.row, p.col, p.cell);
+  }
+}
+
 void LivePlot::resizeEvent(QResizeEvent* e) {
+  arrange();
   QCustomPlot::resizeEvent(e);
   viewDirty_ = true;  // other pixel columns: decimate again once the layout is done
   QTimer::singleShot(0, this, [this] { refresh(); });

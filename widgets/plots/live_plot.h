@@ -45,14 +45,18 @@ class LivePlot : public QCustomPlot {
   // value axis (labelled `rightLabel` of addCurve's first right-side curve).
   void addCurve(const QString& key, int panel, const QString& label, const QColor& color,
                 CurveStyle style = Line, Side side = Side::Left, const QString& rightLabel = {});
+  // A dashed curve (e.g. another run's, for comparison).
+  void setCurveDashed(const QString& key);
+  void removeCurve(const QString& key);
   bool hasCurve(const QString& key) const { return index_.contains(key); }
   QStringList curveKeys() const;
 
   // Stores a point (x non-decreasing per curve; non-finite values are skipped). Cheap: the
   // plot changes at the next refresh().
   void append(const QString& key, double x, double y);
-  // Forgets every point (a new run); the view follows the data again.
-  void clearData();
+  // Forgets every point (a new run), except those of curves whose key starts with
+  // `keepPrefix` (when given); the view follows the data again.
+  void clearData(const QString& keepPrefix = QString());
 
   // Redecimates what changed and replots once. Returns true when it replotted.
   bool refresh();
@@ -89,6 +93,8 @@ class LivePlot : public QCustomPlot {
 
  private:
   struct Panel {
+    QCPLayoutGrid* cell = nullptr;  // title row + axes
+    int row = 0, col = 0;           // where addPanel() put it
     QCPAxisRect* rect = nullptr;
     QCPLegend* legend = nullptr;
     QCPTextElement* title = nullptr;
@@ -105,6 +111,8 @@ class LivePlot : public QCustomPlot {
   };
 
   void onXRangeChanged(const QCPRange& r, QCPAxis* source);
+  // Short plots put every panel in one row; taller ones use the rows given to addPanel().
+  void arrange();
   void redecimate(Curve& c);
   void fitValueAxes();
   QCPRange dataXRange() const;  // stored x, all curves
@@ -118,6 +126,7 @@ class LivePlot : public QCustomPlot {
   bool follow_ = true;
   bool settingRange_ = false;
   bool viewDirty_ = true;  // the x range or the size changed: every curve redecimates
+  bool oneRow_ = false;
 };
 
 // The plot colours of the dark theme (background, text, grid) applied to a QCustomPlot's axes.

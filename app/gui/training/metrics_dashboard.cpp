@@ -8,11 +8,13 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
+#include <QJsonArray>
 #include <QLabel>
 #include <QLocale>
 #include <QMenu>
 #include <QToolButton>
 #include <QVBoxLayout>
+#include <algorithm>
 #include <cmath>
 
 #include "widgets/plots/live_plot.h"
@@ -82,7 +84,7 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
   plot_ = new LivePlot(this);
   plot_->setObjectName("livePlot");
   lossPanel_ = plot_->addPanel(tr("Loss"), 0, 0);
-  int acc = plot_->addPanel(tr("Accuracy"), 0, 1);
+  int acc = accPanel_ = plot_->addPanel(tr("Accuracy"), 0, 1);
   int lr = plot_->addPanel(tr("Learning rate"), 1, 0);
   int speed = plot_->addPanel(tr("Throughput and memory"), 1, 1, tr("samples/s"));
   plot_->addCurve("loss.batch", lossPanel_, tr("training (batch)"), faded(kTrain));
@@ -102,6 +104,10 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
   lay->addLayout(top);
   lay->addWidget(plot_, 1);
 
+  deferred_ = new QTimer(this);
+  deferred_->setSingleShot(true);
+  connect(deferred_, &QTimer::timeout, this, [this] { refresh(); });
+
   pickExportFile = [this](const QString& title, const QString& filter) {
     return QFileDialog::getSaveFileName(this, title, QString(), filter);
   };
@@ -116,6 +122,7 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
 }
 
 void MetricsDashboard::addEvents(const std::vector<TrainingEvent>& events) {
+  const StepEvent* lastStepEvent = nullptr;
   for (const TrainingEvent& e : events) {
     if (auto* s = std::get_if<StepEvent>(&e)) {
       const double x = double(s->step);
@@ -128,20 +135,25 @@ void MetricsDashboard::addEvents(const std::vector<TrainingEvent>& events) {
         stepsPerEpoch_ = s->batches_per_epoch;
         if (unit_ == XUnit::Epoch) setXUnit(unit_);
       }
-      summary_->setText(tr("epoch %1 · step %2 · %3 samples/s")
-                            .arg(s->epoch)
-                            .arg(s->step)
-                            .arg(QLocale().toString(s->samples_per_s, 'f', 0)));
+      lastStepEvent = s;
     } else if (auto* ep = std::get_if<EpochEvent>(&e)) {
+      // The training metrics are means over the epoch's batches: drawn at the epoch's middle;
+      // validation is measured after the epoch: at its end.
       const double x = double(ep->step);
-      plot_->append("loss.train", x, ep->train.loss);
-      plot_->append("acc.train", x, ep->train.accuracy);
+      const double mid = x - 0.5 * double(stepsPerEpoch_);
+      plot_->append("loss.train", mid, ep->train.loss);
+      plot_->append("acc.train", mid, ep->train.accuracy);
       if (ep->val.samples > 0) {
         plot_->append("loss.val", x, ep->val.loss);
         plot_->append("acc.val", x, ep->val.accuracy);
       }
     }
   }
+  if (lastStepEvent)  // once per batch of events
+    summary_->setText(tr("epoch %1 · step %2 · %3 samples/s")
+                          .arg(lastStepEvent->epoch)
+                          .arg(lastStepEvent->step)
+                          .arg(QLocale().toString(lastStepEvent->samples_per_s, 'f', 0)));
 }
 
 void MetricsDashboard::sampleMemory() {
@@ -150,13 +162,85 @@ void MetricsDashboard::sampleMemory() {
 }
 
 bool MetricsDashboard::refresh() {
-  return plot_->refresh();
+  QElapsedTimer t;
+  t.start();
+  const bool drawn = plot_->refresh();
+  if (drawn) {
+    const double ms = double(t.nsecsElapsed()) / 1e6;
+    costMs_ = costMs_ > 0 ? 0.8 * costMs_ + 0.2 * ms : ms;
+    minIntervalMs_ = std::clamp(int(12.0 * costMs_), 33, 250);
+  }
+  sinceRefresh_.start();
+  deferred_->stop();
+  return drawn;
+}
+
+void MetricsDashboard::requestRefresh() {
+  const qint64 since = sinceRefresh_.isValid() ? sinceRefresh_.elapsed() : INT32_MAX;
+  if (since >= minIntervalMs_) {
+    refresh();
+  } else if (!deferred_->isActive()) {
+    deferred_->start(int(minIntervalMs_ - since));
+  }
 }
 
 void MetricsDashboard::clear() {
-  plot_->clearData();
+  plot_->clearData("overlay.");
   lastStep_ = 0;
   summary_->clear();
+  plot_->refresh();
+}
+
+void MetricsDashboard::addOverlay(const QString& name, const QJsonObject& record) {
+  static const QColor colours[] = {QColor(0xce, 0x93, 0xd8), QColor(0x80, 0xcb, 0xc4),
+                                   QColor(0xff, 0xcc, 0x80)};
+  if (overlays_.contains(name)) return;
+  while (overlays_.size() >= 3) {
+    const QString old = overlays_.takeFirst();
+    for (const QString& k : plot_->curveKeys())
+      if (k.startsWith("overlay." + old + ".")) plot_->removeCurve(k);
+  }
+  const QJsonObject history = record.value("history").toObject();
+  const double samples = record.value("dataset").toObject().value("train_samples").toDouble();
+  const double batch = record.value("project")
+                           .toObject()
+                           .value("training")
+                           .toObject()
+                           .value("batch_size")
+                           .toDouble();
+  const double spe = batch > 0 ? std::ceil(samples / batch) : 1.0;
+  const QColor colour = colours[overlayColour_++ % 3];
+  struct Series {
+    const char* key;
+    int panel;
+    QString label;
+  };
+  const Series series[] = {{"val_loss", lossPanel_, tr("validation (%1)")},
+                           {"train_loss", lossPanel_, tr("training (%1)")},
+                           {"val_accuracy", accPanel_, tr("validation (%1)")},
+                           {"train_accuracy", accPanel_, tr("training (%1)")}};
+  for (const Series& s : series) {
+    const QJsonArray values = history.value(s.key).toArray();
+    if (values.isEmpty()) continue;
+    const QString key = "overlay." + name + "." + s.key;
+    QColor c = colour;
+    if (QString(s.key).startsWith("train")) c.setAlpha(150);
+    plot_->addCurve(key, s.panel, s.label.arg(name), c);
+    plot_->setCurveDashed(key);
+    for (int e = 0; e < values.size(); ++e) {
+      // Training means at mid-epoch, validation at the epoch's end (as the live curves).
+      const double x = QString(s.key).startsWith("train") ? (e + 0.5) * spe : (e + 1) * spe;
+      plot_->append(key, x, values[e].toDouble());
+    }
+  }
+  overlays_ << name;
+  plot_->refresh();
+}
+
+void MetricsDashboard::clearOverlays() {
+  for (const QString& k : plot_->curveKeys())
+    if (k.startsWith("overlay.")) plot_->removeCurve(k);
+  overlays_.clear();
   plot_->refresh();
 }
 

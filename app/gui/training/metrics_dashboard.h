@@ -8,6 +8,10 @@
 //   d.refresh();
 #pragma once
 
+#include <QElapsedTimer>
+#include <QJsonObject>
+#include <QStringList>
+#include <QTimer>
 #include <QWidget>
 #include <functional>
 #include <vector>
@@ -37,8 +41,19 @@ class MetricsDashboard : public QWidget {
   void sampleMemory();
   // One replot if anything changed; true when it replotted.
   bool refresh();
-  // A new run: forget every point.
+  // NOTE [Plot budget]: a replot of the four panels costs a few milliseconds of the GUI thread,
+  // which shares two cores with training. requestRefresh() replots at once when the last
+  // replot is long enough ago, else once later: at most every 12 x the measured replot time
+  // (so plotting takes under ~8% of a core) and at least every 33 ms (30 Hz).
+  void requestRefresh();
+  int refreshInterval() const { return minIntervalMs_; }
+  // A new run: forget every point (overlays stay).
   void clear();
+  // Another run's per-epoch curves (its run.json record: history, dataset size, batch size),
+  // dashed, over the loss and accuracy panels; at most three overlays (the oldest goes).
+  void addOverlay(const QString& name, const QJsonObject& record);
+  void clearOverlays();
+  QStringList overlays() const { return overlays_; }
 
   enum class XUnit { Step, Epoch };
   void setXUnit(XUnit u);
@@ -65,7 +80,13 @@ class MetricsDashboard : public QWidget {
   XUnit unit_ = XUnit::Step;
   int64_t stepsPerEpoch_ = 0;
   int64_t lastStep_ = 0;
-  int lossPanel_ = 0;
+  int lossPanel_ = 0, accPanel_ = 0;
+  QElapsedTimer sinceRefresh_;
+  QTimer* deferred_ = nullptr;
+  double costMs_ = 0;  // moving average of a replot
+  int minIntervalMs_ = 33;
+  QStringList overlays_;  // names, oldest first
+  int overlayColour_ = 0;
 };
 
 }  // namespace ng::gui

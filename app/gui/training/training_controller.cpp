@@ -4,6 +4,7 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QStandardPaths>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,8 @@
 #include <optional>
 
 #include "app/gui/training/event_channel.h"
+#include "app/gui/training/run_snapshot.h"
+#include "engine/autograd/autograd.h"
 #include "engine/core/parallel.h"
 #include "engine/io/checkpoint.h"
 #include "engine/nn/model.h"
@@ -77,7 +80,72 @@ struct TrainingController::Shared {
   int steps = 0;
   std::optional<double> lr;
   std::atomic<bool> done{false};  // the worker has nothing left to do (join is immediate)
+  // Weight snapshots for the insight views: taken on the trainer's thread at most every
+  // snapshotMs (0: none), the newest kept.
+  std::atomic<int> snapshotMs{0};
+  std::mutex snapMu;
+  std::shared_ptr<const RunSnapshot> snapshot;  // guarded by snapMu
+  std::atomic<uint64_t> snapSeq{0};
 };
+
+namespace {
+
+// The trainer's sink: events into the channel and, when the insight views want them, copies of
+// the weights between two steps (the trainer's thread is the only one touching the model).
+class SnapshotSink : public EventSink {
+ public:
+  SnapshotSink(TrainingController::Shared& sh, Model& m, std::shared_ptr<const RunData> run)
+      : sh_(sh), model_(m), run_(std::move(run)) {}
+
+  void on_event(const TrainingEvent& e) override {
+    sh_.channel.push(e);
+    const int ms = sh_.snapshotMs.load(std::memory_order_relaxed);
+    const bool finished = std::holds_alternative<FinishedEvent>(e);
+    if (ms <= 0 && !finished) return;  // the final weights are always kept (the drawing pad)
+    int64_t epoch = 0, step = 0;
+    bool last = false;
+    if (auto* s = std::get_if<StepEvent>(&e)) {
+      epoch = s->epoch;
+      step = s->step;
+    } else if (auto* ep = std::get_if<EpochEvent>(&e)) {
+      epoch = ep->epoch;
+      step = ep->step;
+    } else if (auto* f = std::get_if<FinishedEvent>(&e)) {
+      epoch = f->epochs_completed;
+      step = f->steps;
+      last = true;  // the final weights, always
+    } else {
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!last && taken_ && now - last_ < std::chrono::milliseconds(ms)) return;
+    taken_ = true;
+    last_ = now;
+    auto snap = std::make_shared<RunSnapshot>();
+    snap->epoch = epoch;
+    snap->step = step;
+    snap->run = run_;
+    autograd::NoGradGuard no_grad;
+    for (const auto& [name, t] : model_.parameters())
+      snap->params.emplace_back(name, t.detach().clone());
+    for (const auto& [name, t] : model_.buffers())
+      snap->buffers.emplace_back(name, t.detach().clone());
+    {
+      std::lock_guard lk(sh_.snapMu);
+      sh_.snapshot = std::move(snap);
+    }
+    sh_.snapSeq.fetch_add(1, std::memory_order_release);
+  }
+
+ private:
+  TrainingController::Shared& sh_;
+  Model& model_;
+  std::shared_ptr<const RunData> run_;
+  bool taken_ = false;
+  std::chrono::steady_clock::time_point last_;
+};
+
+}  // namespace
 
 TrainingController::TrainingController(QObject* parent) : QObject(parent) {
   timer_.setInterval(33);  // ~30 Hz
@@ -172,6 +240,8 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
 
   shared_ = std::make_shared<Shared>();
   shared_->pause = o.startPaused;
+  shared_->snapshotMs = snapshotMs_;
+  snapSeq_ = 0;
   const std::string projectDir = o.projectFile.isEmpty()
                                      ? std::string(".")
                                      : QFileInfo(o.projectFile).absolutePath().toStdString();
@@ -198,7 +268,14 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
           to.training = p.training;
           to.out_dir = runDir;
           to.graph_json = p.graph.to_json().dump();
-          Trainer trainer(model, data, to, &sh->channel);
+          auto runData = std::make_shared<RunData>();
+          runData->graph = std::make_shared<const GraphSpec>(p.graph);
+          runData->seed = p.training.seed;
+          runData->train = data.train;
+          runData->val = data.val;
+          runData->normalization = data.normalization;
+          SnapshotSink sink(*sh, model, runData);
+          Trainer trainer(model, data, to, &sink);
           if (!resume.empty()) trainer.restore(resume);
 
           fs::create_directories(runDir);
@@ -281,6 +358,11 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
   return true;
 }
 
+void TrainingController::setSnapshotInterval(int ms) {
+  snapshotMs_ = std::max(0, ms);
+  if (shared_) shared_->snapshotMs = snapshotMs_;
+}
+
 void TrainingController::pause() {
   if (state_ != State::Running) return;
   {
@@ -361,6 +443,15 @@ void TrainingController::poll() {
   eventsReceived_ += int64_t(events.size());
   for (const TrainingEvent& e : events) handle(e);
   if (!events.empty()) emit eventsReady(events);
+  if (uint64_t seq = shared_->snapSeq.load(std::memory_order_acquire); seq != snapSeq_) {
+    snapSeq_ = seq;
+    std::shared_ptr<const RunSnapshot> snap;
+    {
+      std::lock_guard lk(shared_->snapMu);
+      snap = shared_->snapshot;
+    }
+    if (snap) emit snapshotReady(snap);
+  }
   if (done) finishRun();
 }
 

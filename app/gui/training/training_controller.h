@@ -40,6 +40,7 @@
 namespace ng::gui {
 
 class EventChannel;
+struct RunSnapshot;
 
 class TrainingController : public QObject {
   Q_OBJECT
@@ -74,6 +75,12 @@ class TrainingController : public QObject {
   void stop();                      // Running/Paused -> Stopping -> Idle
   void setLearningRate(double lr);  // Running/Paused: the schedule's base from the next step
 
+  // Copies of the weights for the insight views, taken between two steps at most every `ms`
+  // milliseconds (and at the end of the run); 0 (the default): none. snapshotReady() hands
+  // out the newest, once per tick.
+  void setSnapshotInterval(int ms);
+  int snapshotInterval() const { return snapshotMs_; }
+
   // Drains the channel now (the timer does it ~30 times a second).
   void poll();
   void setTickInterval(int ms) { timer_.setInterval(ms); }
@@ -106,9 +113,13 @@ class TrainingController : public QObject {
   void failed(const QString& message, const QString& node);
   // The run ended without an error: "completed", "early_stopped" or "stopped".
   void finished(const QString& reason);
+  // A new copy of the weights (see setSnapshotInterval).
+  void snapshotReady(std::shared_ptr<const ng::gui::RunSnapshot> snapshot);
+
+ public:
+  struct Shared;  // with the worker (training_controller.cpp)
 
  private:
-  struct Shared;
   void setState(State s);
   void handle(const ng::train::TrainingEvent& e);
   void finishRun();
@@ -121,6 +132,8 @@ class TrainingController : public QObject {
   bool sawFailure_ = false;
   double lr_ = 0.0;
   int64_t stepsPerEpoch_ = 0, globalStep_ = 0, epochsDone_ = 0, eventsReceived_ = 0;
+  int snapshotMs_ = 0;
+  uint64_t snapSeq_ = 0;
 };
 
 }  // namespace ng::gui

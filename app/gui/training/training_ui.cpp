@@ -18,15 +18,24 @@
 #include <QStandardItemModel>
 #include <QStatusBar>
 #include <QStyle>
+#include <QTabWidget>
 #include <QTimer>
 #include <QToolBar>
 #include <cmath>
 
 #include "app/gui/main_window.h"
 #include "app/gui/training/graph_lock.h"
+#include "app/gui/training/insight_engine.h"
 #include "app/gui/training/insights_panel.h"
 #include "app/gui/training/metrics_dashboard.h"
 #include "app/gui/training/node_overlays.h"
+#include "app/gui/training/runs_panel.h"
+#include "engine/io/checkpoint.h"
+#include "engine/nn/model.h"
+#pragma push_macro("emit")
+#undef emit
+#include "engine/train/trainer.h"  // load_weights
+#pragma pop_macro("emit")
 #include "widgets/nodegraph/model/graph_model.h"
 #include "widgets/nodegraph/view/node_scene.h"
 #include "widgets/nodegraph/view/node_view.h"
@@ -54,6 +63,28 @@ TrainingUi::TrainingUi(MainWindow* window)
     if (!controller_->active()) overlays_->clear();
   });
   connect(window_->model(), &GraphModel::modelReset, this, &TrainingUi::updateActions);
+  // (queued: MainWindow learns the file's name after the model is reset)
+  connect(window_->model(), &GraphModel::modelReset, this, &TrainingUi::updateRunsFolder,
+          Qt::QueuedConnection);
+  connect(runs_, &RunsPanel::overlayRequested, dashboard_, &MetricsDashboard::addOverlay);
+  connect(runs_, &RunsPanel::resumeRequested, this, [this](const QString& c) { resumeFrom(c); });
+  connect(runs_, &RunsPanel::weightsRequested, this, [this](const QString& c) {
+    if (setStartWeights(c)) train();
+  });
+
+  // Insight views: weight snapshots while someone looks, evaluated off the GUI thread.
+  engine_ = new InsightEngine(this);
+  connect(controller_, &TrainingController::snapshotReady, this,
+          [this](std::shared_ptr<const RunSnapshot> s) {
+            snapshot_ = std::move(s);
+            if (insights_->wantsSnapshots()) engine_->submit(snapshot_);
+          });
+  connect(insights_, &InsightsPanel::snapshotsWantedChanged, this, &TrainingUi::updateSnapshots);
+  connect(insights_, &InsightsPanel::imageDrawn, engine_, &InsightEngine::classifyImage);
+  connect(engine_, &InsightEngine::confusionReady, insights_, &InsightsPanel::showConfusion);
+  connect(engine_, &InsightEngine::boundaryReady, insights_, &InsightsPanel::showBoundary);
+  connect(engine_, &InsightEngine::imageClassified, insights_, &InsightsPanel::showGuess);
+  connect(engine_, &InsightEngine::unavailable, insights_, &InsightsPanel::showUnavailable);
   updateActions();
 }
 
@@ -62,6 +93,16 @@ TrainingUi::~TrainingUi() {
   controller_->disconnect(this);
   delete controller_;
   controller_ = nullptr;
+  delete engine_;  // joins the insight thread
+  engine_ = nullptr;
+}
+
+void TrainingUi::updateSnapshots() {
+  const bool want = insights_->wantsSnapshots();
+  const int tab = insights_->tabs()->currentIndex();
+  engine_->setViews(tab == InsightsPanel::Confusion, tab == InsightsPanel::Boundary);
+  controller_->setSnapshotInterval(want ? 300 : 0);
+  if (want && snapshot_) engine_->submit(snapshot_);
 }
 
 // ---- building ------------------------------------------------------------------------------
@@ -100,6 +141,17 @@ void TrainingUi::buildActions() {
   });
   connect(stop_, &QAction::triggered, controller_, &TrainingController::stop);
 
+  auto* loadWeights = new QAction(tr("&Load weights..."), this);
+  loadWeights->setObjectName("loadWeightsAction");
+  loadWeights->setToolTip(tr("Start the next runs from a checkpoint's weights"));
+  connect(loadWeights, &QAction::triggered, this, [this] {
+    QString path =
+        QFileDialog::getOpenFileName(window_, tr("Load weights from a checkpoint"), runs_->folder(),
+                                     tr("Checkpoints (*.h5);;All files (*)"));
+    if (!path.isEmpty()) setStartWeights(path);
+  });
+  auto* clearWeights = new QAction(tr("Start from &fresh weights"), this);
+  connect(clearWeights, &QAction::triggered, this, [this] { setStartWeights({}); });
   auto* resumeCkpt = new QAction(tr("Resume from &checkpoint..."), this);
   resumeCkpt->setObjectName("resumeCheckpointAction");
   connect(resumeCkpt, &QAction::triggered, this, [this] {
@@ -114,8 +166,10 @@ void TrainingUi::buildActions() {
   menu->addActions({train_, pause_, resume_, step_, stop_});
   menu->addSeparator();
   menu->addAction(resumeCkpt);
+  menu->addAction(loadWeights);
+  menu->addAction(clearWeights);
   menu->addSeparator();
-  for (QDockWidget* d : {plotsDock_, insightsDock_, logDock_})
+  for (QDockWidget* d : {plotsDock_, insightsDock_, runsDock_, logDock_})
     menu->addAction(d->toggleViewAction());
 
   toolbar_ = window_->addToolBar(tr("Training"));
@@ -189,6 +243,11 @@ void TrainingUi::buildDocks() {
   logDock_->setObjectName("trainingLogDock");
   logDock_->setWidget(log_);
 
+  runs_ = new RunsPanel;
+  runsDock_ = new QDockWidget(tr("Runs"), window_);
+  runsDock_->setObjectName("runsDock");
+  runsDock_->setWidget(runs_);
+
   insights_ = new InsightsPanel;
   insightsDock_ = new QDockWidget(tr("Insights"), window_);
   insightsDock_->setObjectName("insightsDock");
@@ -200,9 +259,11 @@ void TrainingUi::buildDocks() {
   if (issues) {
     window_->splitDockWidget(issues, plotsDock_, Qt::Horizontal);
     window_->tabifyDockWidget(issues, logDock_);
+    window_->tabifyDockWidget(issues, runsDock_);
     issues->raise();
   } else {
     window_->addDockWidget(Qt::BottomDockWidgetArea, logDock_);
+    window_->addDockWidget(Qt::BottomDockWidgetArea, runsDock_);
   }
   if (inspector) {
     window_->tabifyDockWidget(inspector, insightsDock_);
@@ -255,6 +316,7 @@ bool TrainingUi::startRun(bool paused, const QString& resume) {
   o.threads = threads_;
   o.startPaused = paused;
   o.resumeFrom = resume;
+  if (resume.isEmpty()) o.weightsFrom = startWeights_;
   if (!resume.isEmpty()) {
     o.runDir = QFileInfo(resume).absolutePath();
   } else if (!runsRoot_.isEmpty()) {
@@ -266,6 +328,7 @@ bool TrainingUi::startRun(bool paused, const QString& resume) {
   overlays_->clear();
   dashboard_->clear();
   insights_->clear();
+  snapshot_.reset();
   progress_->setRange(0, 1);
   progress_->setValue(0);
   progress_->setFormat(tr("preparing data..."));
@@ -274,6 +337,35 @@ bool TrainingUi::startRun(bool paused, const QString& resume) {
   lrField_->setText(QString::number(m->project().training.optimizer.lr, 'g', 6));
   showPlots();
   return true;
+}
+
+bool TrainingUi::setStartWeights(const QString& checkpoint) {
+  if (checkpoint.isEmpty()) {
+    startWeights_.clear();
+    appendLog(tr("The next run starts from fresh weights (the project's seed)."), 0);
+    return true;
+  }
+  try {  // the weights must fit the graph on the canvas
+    ng::Model m = ng::Model::compile(window_->model()->toSpec(), 0);
+    ng::train::load_weights(m, ng::load_checkpoint(checkpoint.toStdString()),
+                            checkpoint.toStdString());
+  } catch (const std::exception& e) {
+    appendLog(tr("Cannot load weights: %1").arg(QString::fromUtf8(e.what())), 2);
+    window_->statusBar()->showMessage(tr("Cannot load weights: %1").arg(e.what()), 10000);
+    return false;
+  }
+  startWeights_ = QFileInfo(checkpoint).absoluteFilePath();
+  appendLog(tr("The next run starts from the weights of %1.").arg(startWeights_), 0);
+  checkpointLabel_->setText(tr("Next run starts from %1").arg(QFileInfo(checkpoint).fileName()));
+  return true;
+}
+
+void TrainingUi::updateRunsFolder() {
+  if (!runs_) return;
+  QString dir = runsRoot_;
+  if (dir.isEmpty() && !window_->currentFile().isEmpty())
+    dir = QFileInfo(window_->currentFile()).absolutePath() + "/runs";
+  if (dir != runs_->folder()) runs_->setFolder(dir);
 }
 
 void TrainingUi::showPlots() {
@@ -301,6 +393,8 @@ void TrainingUi::onStateChanged(State now, State before) {
   lock_->setLocked(controller_->active());
   updateActions();
   if (now == State::Idle || now == State::Failed) {
+    runs_->refresh();
+    runs_->select(controller_->runDir());
     if (progress_->format() == tr("preparing data...")) progress_->setFormat(tr("not started"));
     dashboard_->refresh();
   }
@@ -328,16 +422,10 @@ void TrainingUi::updateActions() {
 void TrainingUi::onEvents(const std::vector<TrainingEvent>& events) {
   dashboard_->addEvents(events);
   const LayerStatsEvent* stats = nullptr;
+  const StepEvent* lastStep = nullptr;
   for (const TrainingEvent& e : events) {
     if (auto* s = std::get_if<StepEvent>(&e)) {
-      progress_->setRange(0, int(std::min<int64_t>(s->total_steps, INT32_MAX)));
-      progress_->setValue(int(std::min<int64_t>(s->step, INT32_MAX)));
-      progress_->setFormat(
-          tr("epoch %1/%2 \u00b7 step %3")
-              .arg(s->epoch)
-              .arg(s->batches_per_epoch ? s->total_steps / s->batches_per_epoch : 0)
-              .arg(s->step));
-      if (!lrField_->hasFocus()) lrField_->setText(QString::number(s->lr, 'g', 6));
+      lastStep = s;
     } else if (auto* ep = std::get_if<EpochEvent>(&e)) {
       QString line = tr("Epoch %1/%2: training loss %3")
                          .arg(ep->epoch)
@@ -361,6 +449,15 @@ void TrainingUi::onEvents(const std::vector<TrainingEvent>& events) {
         appendLog(tr("Paused at epoch %1, step %2.").arg(st->epoch).arg(st->step), 0);
     }
   }
+  if (const StepEvent* s = lastStep) {  // progress: once per tick
+    progress_->setRange(0, int(std::min<int64_t>(s->total_steps, INT32_MAX)));
+    progress_->setValue(int(std::min<int64_t>(s->step, INT32_MAX)));
+    progress_->setFormat(tr("epoch %1/%2 \u00b7 step %3")
+                             .arg(s->epoch)
+                             .arg(s->batches_per_epoch ? s->total_steps / s->batches_per_epoch : 0)
+                             .arg(s->step));
+    if (!lrField_->hasFocus()) lrField_->setText(QString::number(s->lr, 'g', 6));
+  }
   if (stats) {  // gradient norms per node: sqrt of the sum over its parameters
     QHash<QString, double> sq;
     for (const LayerStats& l : stats->layers)
@@ -370,7 +467,7 @@ void TrainingUi::onEvents(const std::vector<TrainingEvent>& events) {
     overlays_->setGradientNorms(sq, stats->step);
   }
   dashboard_->sampleMemory();
-  dashboard_->refresh();  // the one replot of this tick
+  dashboard_->requestRefresh();  // at most one replot this tick (NOTE [Plot budget])
   insights_->refresh();
 }
 

@@ -13,6 +13,7 @@
 
 #include <QObject>
 #include <QString>
+#include <memory>
 #include <vector>
 
 #include "app/gui/training/training_controller.h"
@@ -33,6 +34,9 @@ class MetricsDashboard;
 class InsightsPanel;
 class NodeOverlays;
 class GraphLock;
+class RunsPanel;
+class InsightEngine;
+struct RunSnapshot;
 
 class TrainingUi : public QObject {
   Q_OBJECT
@@ -45,6 +49,8 @@ class TrainingUi : public QObject {
   InsightsPanel* insights() const { return insights_; }
   NodeOverlays* overlays() const { return overlays_; }
   GraphLock* graphLock() const { return lock_; }
+  InsightEngine* insightEngine() const { return engine_; }
+  RunsPanel* runs() const { return runs_; }
   QPlainTextEdit* log() const { return log_; }
   QLabel* checkpointLabel() const { return checkpointLabel_; }
   QComboBox* deviceBox() const { return device_; }
@@ -57,7 +63,10 @@ class TrainingUi : public QObject {
   QDockWidget* plotsDock() const { return plotsDock_; }
 
   // Where runs go ("" : next to the project file, in runs/). Tests point it elsewhere.
-  void setRunsRoot(const QString& dir) { runsRoot_ = dir; }
+  void setRunsRoot(const QString& dir) {
+    runsRoot_ = dir;
+    updateRunsFolder();
+  }
   // Engine threads for runs started here (0: the engine's default).
   void setThreads(int n) { threads_ = n; }
 
@@ -68,11 +77,16 @@ class TrainingUi : public QObject {
   bool trainOneStep();
   // Continues a run from a checkpoint file (its run folder receives the new checkpoints).
   bool resumeFrom(const QString& checkpoint);
+  // "Load weights": a checkpoint whose weights start the next runs (checked against the graph
+  // now; "" clears it). False, with the reason in the log, when it does not fit the graph.
+  bool setStartWeights(const QString& checkpoint);
+  const QString& startWeights() const { return startWeights_; }
   // The node a failure message names: FailedEvent.node, else the first 'quoted' node id.
   QString nodeNamedIn(const QString& message, const QString& node) const;
 
  private:
   bool startRun(bool paused, const QString& resume = {});
+  void updateRunsFolder();
   void showPlots();
   void buildActions();
   void buildDocks();
@@ -83,6 +97,7 @@ class TrainingUi : public QObject {
   void appendLog(const QString& text, int level);
   void updateActions();
   void applyLearningRate();
+  void updateSnapshots();
 
   MainWindow* window_;
   TrainingController* controller_;
@@ -90,6 +105,8 @@ class TrainingUi : public QObject {
   InsightsPanel* insights_ = nullptr;
   NodeOverlays* overlays_ = nullptr;
   GraphLock* lock_ = nullptr;
+  InsightEngine* engine_ = nullptr;
+  std::shared_ptr<const RunSnapshot> snapshot_;  // the newest copy of the weights
   QPlainTextEdit* log_ = nullptr;
   QLabel* checkpointLabel_ = nullptr;
   QLabel* stateLabel_ = nullptr;
@@ -99,8 +116,10 @@ class TrainingUi : public QObject {
   QToolBar* toolbar_ = nullptr;
   QAction *train_ = nullptr, *pause_ = nullptr, *resume_ = nullptr, *step_ = nullptr,
           *stop_ = nullptr;
-  QDockWidget *plotsDock_ = nullptr, *logDock_ = nullptr, *insightsDock_ = nullptr;
-  QString runsRoot_;
+  QDockWidget *plotsDock_ = nullptr, *logDock_ = nullptr, *insightsDock_ = nullptr,
+              *runsDock_ = nullptr;
+  RunsPanel* runs_ = nullptr;
+  QString runsRoot_, startWeights_;
   int threads_ = 0;
 };
 
