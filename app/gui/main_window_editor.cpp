@@ -20,6 +20,8 @@
 #include <QDockWidget>
 #include <QLineEdit>
 #include <QMenu>
+#include <QMenuBar>
+#include <QMessageBox>
 #include <QScreen>
 #include <QTreeWidget>
 
@@ -60,23 +62,60 @@ void MainWindow::addEditorActions(QMenu* file, QMenu* edit, QMenu* view) {
   edit->addSeparator();
   for (QAction* a : {view_->connectAction(), view_->disconnectAction(), view_->findAction()})
     edit->addAction(a);
-  view_->renameFrameAction()->setText(tr("&Rename..."));
   connect(view_, &NodeGraphView::renameNodeRequested, this, [this](const QString& id) {
     focusPane(2);
     if (QLineEdit* name = inspector_->nameField(); name && inspector_->node() == id)
       name->selectAll();
   });
 
+  // Mnemonics for the panes' entries (their titles have none).
+  for (QDockWidget* d : findChildren<QDockWidget*>()) {
+    QString t = d->objectName() == "paletteDock"     ? tr("La&yers")
+                : d->objectName() == "inspectorDock" ? tr("I&nspector")
+                : d->objectName() == "issuesDock"    ? tr("Is&sues")
+                                                     : QString();
+    if (!t.isEmpty()) d->toggleViewAction()->setText(t);
+  }
   view->addSeparator();
   view->addAction(view_->openBlockAction());
   view->addAction(view_->leaveBlockAction());
   view->addSeparator();
   addThemeMenu(view);
   addFocusActions(view);
+
+  // Help > Keyboard: every key of NOTE [Keyboard reachability], in the Help menu.
+  for (QAction* top : menuBar()->actions())
+    if (top->menu() && top->text() == tr("&Help")) {
+      QAction* keys = new QAction(tr("&Keyboard"), this);
+      connect(keys, &QAction::triggered, this, [this] {
+        QMessageBox::information(
+            this, tr("Keyboard"),
+            tr("<table>"
+               "<tr><td><b>Panes</b></td><td>Alt+1 canvas, Alt+2 layers, Alt+3 inspector, Alt+4 "
+               "issues; F6 / Shift+F6 next / previous</td></tr>"
+               "<tr><td><b>Add a layer</b></td><td>Tab on the canvas (after the selected node, "
+               "wired); or Alt+2, type, Enter</td></tr>"
+               "<tr><td><b>Wires</b></td><td>C connects the selected node's output to a port "
+               "from a list; Shift+C removes one of its wires</td></tr>"
+               "<tr><td><b>Select</b></td><td>Alt+Right / Alt+Left along the wires; Ctrl+F "
+               "finds a node; Ctrl+A all</td></tr>"
+               "<tr><td><b>Move</b></td><td>arrows (Shift: further); Ctrl+L lays out; F fits; "
+               "Ctrl+= / Ctrl+- zoom; M mini-map</td></tr>"
+               "<tr><td><b>Edit</b></td><td>Alt+3 then Tab through the parameters; F2 renames "
+               "the selected node or frame; Del deletes</td></tr>"
+               "<tr><td><b>Blocks</b></td><td>Ctrl+G makes one of the selection, Enter opens "
+               "it, Alt+Up goes back, Ctrl+Shift+G unpacks it</td></tr>"
+               "<tr><td><b>Frames</b></td><td>Ctrl+Shift+F frames the selection</td></tr>"
+               "<tr><td><b>Files</b></td><td>Ctrl+N new, Ctrl+Shift+N new from an example, "
+               "Ctrl+O open, Ctrl+S save</td></tr></table>"));
+      });
+      top->menu()->insertAction(top->menu()->actions().value(1), keys);
+    }
 }
 
 void MainWindow::addThemeMenu(QMenu* view) {
   QMenu* menu = view->addMenu(tr("&Theme"));
+  menu->setObjectName("themeMenu");
   auto* group = new QActionGroup(this);
   QAction* dark = menu->addAction(tr("&Dark"), this, [this] { setTheme(int(style::Theme::Dark)); });
   QAction* light =
@@ -177,6 +216,22 @@ void MainWindow::fitToScreen() {
   if (!s) return;
   QSize avail = s->availableGeometry().size() * 0.92;
   if (width() > avail.width() || height() > avail.height()) resize(size().boundedTo(avail));
+  // On a small (or strongly scaled) screen the panes give the canvas its share.
+  if (width() < 1300 || height() < 800) {
+    QList<QDockWidget*> side, bottom;
+    for (QDockWidget* d : findChildren<QDockWidget*>()) {
+      if (dockWidgetArea(d) == Qt::BottomDockWidgetArea)
+        bottom << d;
+      else if (!d->isFloating())
+        side << d;
+    }
+    QList<int> widths;
+    for (int i = 0; i < side.size(); ++i) widths << std::max(140, int(width() * 0.19));
+    resizeDocks(side, widths, Qt::Horizontal);
+    QList<int> heights;
+    for (int i = 0; i < bottom.size(); ++i) heights << std::max(70, int(height() * 0.16));
+    resizeDocks(bottom, heights, Qt::Vertical);
+  }
 }
 
 }  // namespace ng::gui

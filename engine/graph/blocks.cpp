@@ -80,7 +80,7 @@ std::vector<LayerDef> make_block_kinds() {
   LayerDef& use = kinds[0];
   use.name = std::string(kBlockType);
   use.category = LayerCategory::Structure;
-  use.summary = "A named group of layers used as one node, repeated `repeat` times.";
+  use.summary = "A named group of layers used as one node, stacked N times (repeat).";
   use.description =
       "A block is a piece of network made once and used as a single node: select layers and "
       "choose Make Block, or open a block (double-click) to edit what is inside. With repeat "

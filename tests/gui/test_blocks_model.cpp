@@ -117,6 +117,12 @@ class BlocksModelTest : public QObject {
     QCOMPARE(m.connect(out("fc1"), in("r2")), QString());
     why = m.makeBlockError({"fc1", "relu"});
     QVERIFY2(why.contains("one output") && why.contains("2 places"), qPrintable(why));
+    // Not one piece: x and loss have one input (fc2) and one output (x), but the block would
+    // feed itself through fc1 ... fc2.
+    GraphModel m2;
+    buildMlp(m2);
+    why = m2.makeBlockError({"x", "loss"});
+    QVERIFY2(why.contains("not one piece"), qPrintable(why));
   }
 
   void openingABlockShowsItsInsideWithShapesAndUndoReturnsThere() {

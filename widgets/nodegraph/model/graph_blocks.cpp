@@ -147,7 +147,9 @@ void GraphModel::switchScope(const QString& scope, const QStringList& path) {
     indexStale_ = true;
   }
   path_ = path;
+  forceAll_ = true;
   mapAnalysisToScope();
+  forceAll_ = true;  // and for the analysis after the batch
   emit modelReset();
   emit scopeChanged();
   if (batch_ > 0)
@@ -214,7 +216,9 @@ void GraphModel::setDocument(const Document& d) {
   path_ = *path;
   indexStale_ = true;
   pending_ = true;
+  forceAll_ = true;
   mapAnalysisToScope();
+  forceAll_ = true;
   emit modelReset();
   emit scopeChanged();
 }
@@ -268,6 +272,25 @@ QString GraphModel::makeBlockError(const QStringList& ids) const {
               "Select the layers between one input and one output.")
         .arg(outs.size())
         .arg(outs.join(", "));
+  // One piece: no path may leave the selection and come back into it (the block would feed
+  // itself).
+  QSet<QString> seen;
+  QStringList todo;
+  for (const Edge& e : edges_)
+    if (sel.contains(e.fromNode) && !sel.contains(e.toNode)) todo << e.toNode;
+  while (!todo.isEmpty()) {
+    QString cur = todo.takeLast();
+    if (seen.contains(cur)) continue;
+    seen.insert(cur);
+    for (const Edge& e : edges_) {
+      if (e.fromNode != cur) continue;
+      if (sel.contains(e.toNode))
+        return tr("The selection is not one piece: its result comes back into it through %1, "
+                  "so the block would feed itself. Select the layers in between too.")
+            .arg(cur);
+      todo << e.toNode;
+    }
+  }
   return {};
 }
 
@@ -586,6 +609,32 @@ void GraphModel::mapAnalysisToScope() {
     QString local = localNode(d.node_id);
     if (!local.isEmpty()) localDiags_[local].push_back(d);
   }
+
+  // What changed since the last analysis, node by node (views redraw only those).
+  QHash<QString, std::string> fps;
+  fps.reserve(qsizetype(nodes_.size()));
+  for (const Node& n : nodes_) {
+    std::string fp;
+    if (const ng::NodeInfo* info = nodeInfo(n.id)) {
+      fp += info->inferred ? 'i' : '-';
+      for (const auto& t : info->outputs) fp += (t ? ng::type_str(*t) : std::string("?")) + ';';
+      fp += std::to_string(info->param_count) + ';' +
+            std::to_string(info->output_bytes_per_example) + ';';
+      fp += info->params.dump();
+    }
+    for (const ng::Diagnostic& d : localDiags_.value(n.id))
+      fp += '\n' + d.field + ':' + d.message + (d.severity == ng::Severity::Error ? "E" : "W");
+    fps.insert(n.id, std::move(fp));
+  }
+  changed_.clear();
+  changedAll_ = forceAll_ || fingerprints_.isEmpty();
+  if (!changedAll_)
+    for (const Node& n : nodes_)
+      if (isBlockBoundary(n) || fingerprints_.value(n.id) != fps.value(n.id) ||
+          !fingerprints_.contains(n.id))
+        changed_.insert(n.id);
+  fingerprints_ = std::move(fps);
+  forceAll_ = false;
 }
 
 // ---- frames ------------------------------------------------------------------------------------

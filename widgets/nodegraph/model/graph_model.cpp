@@ -47,13 +47,30 @@ GraphModel::~GraphModel() {
 
 // ---- reading -------------------------------------------------------------------------------
 
-int GraphModel::nodeIndex(const QString& id) const {
-  if (indexStale_) {
-    indexCache_.clear();
-    indexCache_.reserve(qsizetype(nodes_.size()));
-    for (size_t i = 0; i < nodes_.size(); ++i) indexCache_.insert(nodes_[i].id, int(i));
-    indexStale_ = false;
+namespace {
+QString portKey(const QString& node, const QString& port, PortSide side) {
+  return node + QChar(0x1f) + port + (side == PortSide::Input ? QChar('i') : QChar('o'));
+}
+}  // namespace
+
+void GraphModel::rebuildIndex() const {
+  if (!indexStale_) return;
+  indexCache_.clear();
+  indexCache_.reserve(qsizetype(nodes_.size()));
+  for (size_t i = 0; i < nodes_.size(); ++i) indexCache_.insert(nodes_[i].id, int(i));
+  edgeIndex_.clear();
+  portEdges_.clear();
+  for (size_t i = 0; i < edges_.size(); ++i) {
+    const Edge& e = edges_[i];
+    edgeIndex_.insert(e.id, int(i));
+    portEdges_[portKey(e.fromNode, e.fromPort, PortSide::Output)].push_back(int(i));
+    portEdges_[portKey(e.toNode, e.toPort, PortSide::Input)].push_back(int(i));
   }
+  indexStale_ = false;
+}
+
+int GraphModel::nodeIndex(const QString& id) const {
+  rebuildIndex();
   return indexCache_.value(id, -1);
 }
 
@@ -63,9 +80,9 @@ const Node* GraphModel::node(const QString& id) const {
 }
 
 const Edge* GraphModel::edge(int edgeId) const {
-  for (const Edge& e : edges_)
-    if (e.id == edgeId) return &e;
-  return nullptr;
+  rebuildIndex();
+  int i = edgeIndex_.value(edgeId, -1);
+  return i < 0 ? nullptr : &edges_[size_t(i)];
 }
 
 QStringList GraphModel::nodeIds() const {
@@ -100,9 +117,11 @@ std::vector<Edge> GraphModel::edgesOf(const QString& nodeId) const {
 }
 
 std::vector<Edge> GraphModel::edgesAt(const PortKey& p) const {
+  rebuildIndex();
   std::vector<Edge> r;
-  for (const Edge& e : edges_)
-    if ((p.side == PortSide::Output ? e.from() : e.to()) == p) r.push_back(e);
+  auto it = portEdges_.constFind(portKey(p.node, p.port, p.side));
+  if (it != portEdges_.constEnd())
+    for (int i : *it) r.push_back(edges_[size_t(i)]);  // in edge-list order
   return r;
 }
 
@@ -530,6 +549,7 @@ Node GraphModel::takeNode(const QString& id, int* index) {
 void GraphModel::insertEdge(int index, const Edge& e) {
   if (index < 0 || index > int(edges_.size())) index = int(edges_.size());
   edges_.insert(edges_.begin() + index, e);
+  indexStale_ = true;
   pending_ = true;
   emit edgeAdded(e.id);
 }
@@ -541,6 +561,7 @@ Edge GraphModel::takeEdge(int edgeId, int* index) {
   emit edgeAboutToBeRemoved(edgeId);
   Edge e = edges_[size_t(i)];
   edges_.erase(edges_.begin() + i);
+  indexStale_ = true;
   if (index) *index = i;
   pending_ = true;
   emit edgeRemoved(edgeId);
@@ -694,6 +715,7 @@ void GraphModel::setProject(const ng::ProjectSpec& p) {
         b->frames.push_back(fr);
     }
   undo_->setClean();
+  forceAll_ = true;
   emit modelReset();
   emit scopeChanged();
   reanalyze();

@@ -41,6 +41,7 @@
 #include <QObject>
 #include <QPointF>
 #include <QRectF>
+#include <QSet>
 #include <QSizeF>
 #include <QString>
 #include <QStringList>
@@ -151,6 +152,11 @@ class GraphModel : public QObject {
   int64_t paramCount(const QString& id) const;   // trainable values (0 when unknown)
   int64_t outputBytes(const QString& id) const;  // bytes of the outputs per example
   int64_t totalParams() const { return analysis_.param_count; }
+  // What the last analysis changed, for views that redraw only that: every node (after a load,
+  // another scope, the first analysis) or the nodes of the scope shown whose shapes, counts,
+  // resolved parameters or diagnostics differ from the analysis before.
+  bool analysisChangedAll() const { return changedAll_; }
+  const QSet<QString>& analysisChangedNodes() const { return changed_; }
   int64_t totalOutputBytes() const;
   int errorCount() const;
   int warningCount() const;
@@ -363,12 +369,19 @@ class GraphModel : public QObject {
   QStringList path_;
   int nextEdgeId_ = 1;
   int nextFrameId_ = 1;
-  mutable QHash<QString, int> indexCache_;  // node id -> index in nodes_ (rebuilt when stale)
+  // Lookup tables of the current body, rebuilt when stale (after any change of nodes or edges).
+  mutable QHash<QString, int> indexCache_;              // node id -> index in nodes_
+  mutable QHash<int, int> edgeIndex_;                   // edge id -> index in edges_
+  mutable QHash<QString, std::vector<int>> portEdges_;  // port -> indices in edges_, in order
   mutable bool indexStale_ = true;
+  void rebuildIndex() const;
   // The analysis as the current scope sees it.
   QHash<QString, int> localIndex_;          // node id -> analysis_.nodes index
   QHash<QString, ng::NodeInfo> synthInfo_;  // Block, BlockInput nodes
   QHash<QString, std::vector<ng::Diagnostic>> localDiags_;
+  QHash<QString, std::string> fingerprints_;  // per node: what it shows (analysisChangedNodes)
+  QSet<QString> changed_;
+  bool changedAll_ = true, forceAll_ = true;
   ng::ProjectSpec project_;  // dataset, training, ui; its graph is rebuilt by toSpec()
   std::vector<ng::Diagnostic> projectDiags_;
   ng::GraphAnalysis analysis_;

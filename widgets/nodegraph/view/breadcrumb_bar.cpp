@@ -36,7 +36,6 @@ void BreadcrumbBar::rebuild() {
     delete it;
   }
   const QStringList& path = model_->scopePath();
-  setVisible(!path.isEmpty() || !model_->scope().isEmpty());
   QStringList names{tr("Main graph")};
   for (int i = 0; i < path.size(); ++i) names << path[i];
   // The block each step shows: the last one is the scope itself.
@@ -65,6 +64,10 @@ void BreadcrumbBar::rebuild() {
       lay_->addWidget(sep);
     }
   }
+  // (Shown after the children are added: a child made while its parent is visible stays
+  // hidden until shown.)
+  for (QWidget* w : findChildren<QWidget*>(QString(), Qt::FindDirectChildrenOnly)) w->show();
+  setVisible(!path.isEmpty() || !model_->scope().isEmpty());
   adjustSize();
 }
 

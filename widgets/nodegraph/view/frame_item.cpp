@@ -62,9 +62,9 @@ QPainterPath FrameItem::shape() const {
   QRectF r(QPointF(0, 0), size_);
   outer.addRect(r);
   inner.addRect(r.adjusted(kBorder, kTitleHeight, -kBorder, -kBorder));
-  QPainterPath p = outer.subtracted(inner);
-  p.addRect(gripRect());
-  return p;
+  QPainterPath grip;
+  grip.addRect(gripRect());
+  return outer.subtracted(inner).united(grip);
 }
 
 void FrameItem::paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) {
@@ -114,6 +114,7 @@ void FrameItem::mousePressEvent(QGraphicsSceneMouseEvent* e) {
         carried_.insert(n->id(), n->pos());
   }
   if (resizing_) {
+    gripOffset_ = QPointF(size_.width(), size_.height()) - e->pos();
     setSelected(true);
     e->accept();
     return;
@@ -123,8 +124,9 @@ void FrameItem::mousePressEvent(QGraphicsSceneMouseEvent* e) {
 
 void FrameItem::mouseMoveEvent(QGraphicsSceneMouseEvent* e) {
   if (resizing_) {
-    QSizeF s(std::max(kMinWidth, std::round(e->pos().x())),
-             std::max(kMinHeight, std::round(e->pos().y())));
+    QPointF corner = e->pos() + gripOffset_;
+    QSizeF s(std::max(kMinWidth, std::round(corner.x())),
+             std::max(kMinHeight, std::round(corner.y())));
     if (s != size_) {
       prepareGeometryChange();
       size_ = s;

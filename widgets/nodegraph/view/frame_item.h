@@ -15,7 +15,7 @@ class NodeGraphScene;
 
 class FrameItem : public QGraphicsItem {
  public:
-  enum { Type = UserType + 4 };
+  enum { Type = UserType + 5 };
   FrameItem(NodeGraphScene* scene, int frameId);
   int type() const override { return Type; }
   int frameId() const { return id_; }
@@ -49,6 +49,7 @@ class FrameItem : public QGraphicsItem {
   QSizeF size_;
   bool resizing_ = false;
   QPointF pressPos_;                 // the frame's position when a drag began
+  QPointF gripOffset_;               // from the mouse to the corner while resizing
   QHash<QString, QPointF> carried_;  // nodes moving along, with their start positions
 };
 

@@ -17,7 +17,7 @@ MiniMap::MiniMap(NodeGraphView* view) : QWidget(view), view_(view) {
 
 QRectF MiniMap::sceneArea() const {
   QRectF r;
-  for (NodeItem* n : view_->graphScene()->nodeItems()) r = r.united(n->sceneBoundingRect());
+  for (NodeItem* n : view_->graphScene()->nodeItems()) r |= QRectF(n->pos(), n->size());
   QRectF visible = view_->mapToScene(view_->viewport()->rect()).boundingRect();
   r = r.isNull() ? visible : r.united(visible);
   return r.adjusted(-40, -40, 40, 40);
@@ -52,21 +52,29 @@ void MiniMap::paintEvent(QPaintEvent*) {
   p.setBrush(bg);
   p.drawRoundedRect(QRectF(rect()).adjusted(0.5, 0.5, -0.5, -0.5), 5, 5);
   GraphModel* m = view_->model();
+  // One mapping for the whole paint (scene area and drawing area computed once).
+  const QRectF area = sceneArea(), d = drawArea();
+  const double sx = d.width() / area.width(), sy = d.height() / area.height();
+  auto map = [&](QPointF q) {
+    return d.topLeft() + QPointF((q.x() - area.left()) * sx, (q.y() - area.top()) * sy);
+  };
   p.setPen(Qt::NoPen);
+  p.setRenderHint(QPainter::Antialiasing, false);
   for (NodeItem* n : view_->graphScene()->nodeItems()) {
     const ng::LayerDef* def = m->layerDef(n->id());
-    QRectF r(toMap(n->scenePos()),
-             toMap(n->scenePos() + QPointF(n->size().width(), n->size().height())));
+    QRectF r(map(n->scenePos()),
+             map(n->scenePos() + QPointF(n->size().width(), n->size().height())));
     p.setBrush(m->hasError(n->id()) ? style::errorColor()
                : n->isBlock()       ? style::blockColor()
                : def                ? style::categoryColor(def->category)
                                     : QColor(Qt::gray));
     p.drawRect(r);
   }
+  p.setRenderHint(QPainter::Antialiasing);
   QRectF visible = view_->mapToScene(view_->viewport()->rect()).boundingRect();
   p.setPen(QPen(style::selectionColor(), 1.2));
   p.setBrush(QColor(255, 255, 255, 18));
-  p.drawRect(QRectF(toMap(visible.topLeft()), toMap(visible.bottomRight())));
+  p.drawRect(QRectF(map(visible.topLeft()), map(visible.bottomRight())));
 }
 
 void MiniMap::mousePressEvent(QMouseEvent* e) {

@@ -22,7 +22,9 @@ QString shortShape(const std::optional<ng::TensorType>& t) {
 NodeGraphScene::NodeGraphScene(GraphModel* model, QObject* parent)
     : QGraphicsScene(parent), model_(model) {
   setSceneRect(-20000, -20000, 40000, 40000);
-  setItemIndexMethod(QGraphicsScene::NoIndex);  // few items, moving often
+  // A BSP index: painting a large graph (hundreds of nodes and wires) then visits only the items
+  // in view; moves update it item by item.
+  setItemIndexMethod(QGraphicsScene::BspTreeIndex);
   connect(model_, &GraphModel::modelReset, this, &NodeGraphScene::rebuild);
   connect(model_, &GraphModel::nodeAdded, this, &NodeGraphScene::addNodeItem);
   connect(model_, &GraphModel::nodeRemoved, this, [this](const QString& id) {
@@ -41,10 +43,21 @@ NodeGraphScene::NodeGraphScene(GraphModel* model, QObject* parent)
   connect(model_, &GraphModel::nodeParamsChanged, this, [this](const QString& id) {
     if (NodeItem* n = nodes_.value(id)) n->refresh();
   });
-  connect(model_, &GraphModel::edgeAdded, this, &NodeGraphScene::addWireItem);
+  connect(model_, &GraphModel::edgeAdded, this, [this](int id) {
+    addWireItem(id);
+    if (const Edge* e = model_->edge(id))  // their ports now show a wire
+      for (const QString& n : {e->fromNode, e->toNode})
+        if (NodeItem* item = nodes_.value(n)) item->refresh();
+  });
+  connect(model_, &GraphModel::edgeAboutToBeRemoved, this, [this](int id) {
+    if (const Edge* e = model_->edge(id)) removedEnds_ = {e->fromNode, e->toNode};
+  });
   connect(model_, &GraphModel::edgeRemoved, this, [this](int id) {
     if (dragEdge_ == id) endWireDrag();
     delete wires_.take(id);
+    for (const QString& n : removedEnds_)
+      if (NodeItem* item = nodes_.value(n)) item->refresh();
+    removedEnds_.clear();
   });
   connect(model_, &GraphModel::analysisChanged, this, &NodeGraphScene::refreshAll);
   connect(model_, &GraphModel::frameAdded, this, &NodeGraphScene::addFrameItem);
@@ -57,10 +70,12 @@ NodeGraphScene::NodeGraphScene(GraphModel* model, QObject* parent)
 
 void NodeGraphScene::rebuild() {
   endWireDrag();
-  clear();  // deletes every item
+  // Forget the items before deleting them: deleting a selected item emits selectionChanged,
+  // whose listeners read the selection through these tables.
   nodes_.clear();
   wires_.clear();
   frames_.clear();
+  clear();  // deletes every item
   for (const Frame& f : model_->frames()) addFrameItem(f.id);
   for (const Node& n : model_->nodes()) addNodeItem(n.id);
   for (const Edge& e : model_->edges()) addWireItem(e.id);
@@ -125,8 +140,17 @@ void NodeGraphScene::updateWire(WireItem* w) {
 }
 
 void NodeGraphScene::refreshAll() {
-  for (NodeItem* n : nodes_) n->refresh();
-  for (WireItem* w : wires_) updateWire(w);
+  if (model_->analysisChangedAll()) {
+    for (NodeItem* n : nodes_) n->refresh();
+    for (WireItem* w : wires_) updateWire(w);
+    return;
+  }
+  // Only what the analysis changed: those nodes and the wires at them.
+  for (const QString& id : model_->analysisChangedNodes()) {
+    if (NodeItem* n = nodes_.value(id)) n->refresh();
+    for (const Edge& e : model_->edgesOf(id))
+      if (WireItem* w = wires_.value(e.id)) updateWire(w);
+  }
 }
 
 void NodeGraphScene::nodeItemMoved(NodeItem* item) {

@@ -90,6 +90,7 @@ class NodeGraphScene : public QGraphicsScene {
   PortItem* refused_ = nullptr;
   QString refusedWhy_;
   bool refreshing_ = false;
+  QStringList removedEnds_;  // the nodes of the edge being removed
 };
 
 // "6×28×28" (the batch left out), "scalar", with " int64" for integer data.

@@ -30,7 +30,9 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
   setRubberBandSelectionMode(Qt::IntersectsItemShape);
   setTransformationAnchor(QGraphicsView::AnchorUnderMouse);
   setResizeAnchor(QGraphicsView::AnchorViewCenter);
-  setViewportUpdateMode(QGraphicsView::FullViewportUpdate);
+  setViewportUpdateMode(QGraphicsView::SmartViewportUpdate);
+  // The grid is drawn once per zoom level and scrolled as a picture (drawBackground).
+  setCacheMode(QGraphicsView::CacheBackground);
   setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setFrameShape(QFrame::NoFrame);
@@ -54,24 +56,24 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
   connect(zoomOut_, &QAction::triggered, this, [this] { zoomBy(0.8); });
   layout_ = makeAction(tr("Auto &Layout"), QKeySequence(Qt::CTRL | Qt::Key_L),
                        &NodeGraphView::autoLayout);
-  makeBlock_ = makeAction(tr("&Make Block..."), QKeySequence(Qt::CTRL | Qt::Key_G),
+  makeBlock_ = makeAction(tr("Make &Block..."), QKeySequence(Qt::CTRL | Qt::Key_G),
                           &NodeGraphView::makeBlock);
-  unpackBlock_ = makeAction(tr("&Unpack Block"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_G),
+  unpackBlock_ = makeAction(tr("Unpac&k Block"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_G),
                             &NodeGraphView::unpackBlock);
   // (Enter also opens the selected block: keyPressEvent, so that the popups' fields keep it.)
-  openBlock_ = makeAction(tr("&Open Block"), QKeySequence(Qt::ALT | Qt::Key_Down),
+  openBlock_ = makeAction(tr("Open &Block"), QKeySequence(Qt::ALT | Qt::Key_Down),
                           &NodeGraphView::openSelectedBlock);
-  leaveBlock_ = makeAction(tr("&Leave Block"), QKeySequence(Qt::ALT | Qt::Key_Up),
+  leaveBlock_ = makeAction(tr("Lea&ve Block"), QKeySequence(Qt::ALT | Qt::Key_Up),
                            &NodeGraphView::leaveBlock);
   addFrame_ = makeAction(tr("Add &Frame..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_F),
                          &NodeGraphView::addFrame);
-  renameFrame_ = makeAction(tr("&Rename Frame..."), QKeySequence(Qt::Key_F2), nullptr);
+  renameFrame_ = makeAction(tr("Rena&me..."), QKeySequence(Qt::Key_F2), nullptr);
   connect(renameFrame_, &QAction::triggered, this, [this] { renameFrame(0); });
   connect_ =
-      makeAction(tr("Co&nnect To..."), QKeySequence(Qt::Key_C), &NodeGraphView::openConnectPopup);
-  disconnect_ = makeAction(tr("Disconnec&t..."), QKeySequence(Qt::SHIFT | Qt::Key_C),
+      makeAction(tr("C&onnect To..."), QKeySequence(Qt::Key_C), &NodeGraphView::openConnectPopup);
+  disconnect_ = makeAction(tr("Disconnect W&ire..."), QKeySequence(Qt::SHIFT | Qt::Key_C),
                            &NodeGraphView::openDisconnectPopup);
-  find_ = makeAction(tr("&Find Node..."), QKeySequence::Find, &NodeGraphView::openFindPopup);
+  find_ = makeAction(tr("Find &Node..."), QKeySequence::Find, &NodeGraphView::openFindPopup);
   QAction* next =
       makeAction(tr("Select Next Node"), QKeySequence(Qt::ALT | Qt::Key_Right), nullptr);
   connect(next, &QAction::triggered, this, [this] { selectAlongWires(+1); });
