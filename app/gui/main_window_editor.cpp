@@ -92,7 +92,7 @@ void MainWindow::addEditorActions(QMenu* file, QMenu* edit, QMenu* view) {
             this, tr("Keyboard"),
             tr("<table>"
                "<tr><td><b>Panes</b></td><td>Alt+1 canvas, Alt+2 layers, Alt+3 inspector, Alt+4 "
-               "issues; F6 / Shift+F6 next / previous</td></tr>"
+               "issues; Ctrl+F6 / Ctrl+Shift+F6 next / previous</td></tr>"
                "<tr><td><b>Add a layer</b></td><td>Tab on the canvas (after the selected node, "
                "wired); or Alt+2, type, Enter</td></tr>"
                "<tr><td><b>Wires</b></td><td>C connects the selected node's output to a port "

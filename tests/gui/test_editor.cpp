@@ -303,9 +303,10 @@ class EditorTest : public QObject {
     QTRY_COMPARE(QApplication::focusWidget(), t.w.inspector()->nameField());
     QTest::keyClick(QApplication::focusWidget(), Qt::Key_4, Qt::AltModifier);
     QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(t.w.issues()));
-    QTest::keyClick(QApplication::focusWidget(), Qt::Key_F6);  // wraps to the canvas
+    // Ctrl+F6 cycles the panes (F6 pauses training); it wraps to the canvas.
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_F6, Qt::ControlModifier);
     QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(t.v()));
-    QTest::keyClick(QApplication::focusWidget(), Qt::Key_F6);
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_F6, Qt::ControlModifier);
     QTRY_COMPARE(QApplication::focusWidget(), t.w.palette()->searchField());
     // The palette: type, Down, Enter adds a layer.
     size_t before = t.m()->nodes().size();
