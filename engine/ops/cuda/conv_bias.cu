@@ -26,6 +26,8 @@ __global__ void channel_partial_sum_kernel(I N, I C, I S, I rows, const T* gy, d
   const I n0 = k * rows, n1 = n0 + rows < N ? n0 + rows : N;
   const I Sv = S / V, count = (n1 - n0) * Sv;
   double acc = 0, unused = 0;
+  // Unrolled so that each thread has several loads in flight.
+#pragma unroll 4
   for (I j = threadIdx.x; j < count; j += blockDim.x) {
     const I r = j / Sv, s = j - r * Sv;
     const Vec<T, V> g = load_vec<T, V>(gy + ((n0 + r) * C + c) * S + s * V);

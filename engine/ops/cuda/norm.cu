@@ -33,12 +33,15 @@ namespace {
 // part[c, k] = sum(x - shift) and part[C + c, k] = sum((x - shift)^2) over its rows, where shift
 // is the channel's first value. I: index type (32-bit when the tensor allows); V: values per load.
 template <class T, int V, class I>
-__global__ void bn_partial_stats_kernel(I N, I C, I S, I rows, const T* x, double* part) {
+__global__ void bn_partial_stats_kernel(I N, I C, I S, I rows, const T* __restrict__ x,
+                                        double* __restrict__ part) {
   const I c = blockIdx.x, k = blockIdx.y, splits = gridDim.y;
   const I n0 = k * rows, n1 = n0 + rows < N ? n0 + rows : N;
   const T shift = x[c * S];
   const I Sv = S / V, count = (n1 - n0) * Sv;
   double s1 = 0, s2 = 0;
+  // Unrolled so that each thread has several loads in flight.
+#pragma unroll 4
   for (I j = threadIdx.x; j < count; j += blockDim.x) {
     const I r = j / Sv, s = j - r * Sv;
     const Vec<T, V> v = load_vec<T, V>(x + ((n0 + r) * C + c) * S + s * V);
@@ -125,6 +128,8 @@ __global__ void bn_partial_grad_kernel(I N, I C, I S, I rows, const T* gy, const
   const T m = mean[c];
   const I Sv = S / V, count = (n1 - n0) * Sv;
   double sg = 0, sgx = 0;
+  // Unrolled so that each thread has several loads in flight.
+#pragma unroll 4
   for (I j = threadIdx.x; j < count; j += blockDim.x) {
     const I r = j / Sv, s = j - r * Sv;
     const I o = ((n0 + r) * C + c) * S + s * V;
