@@ -176,12 +176,14 @@ for s in status:
     print(s)
 ms = lambda r: f"{r['median_ms']:.3f}" if r else "-"
 print(f"\n{'model:batch':<14}{'neurograph':>11}{'peak MB':>9}{'torch eager':>13}"
-      f"{'bench+CL':>10}{'compile RO':>12}{'ng/eager':>10}")
+      f"{'bench+CL':>10}{'compile RO':>12}{'ng/eager':>10}{'torch MB e/CL':>15}")
 for key in [(c.split(':')[0], int(c.split(':')[1])) for c in "mlp:64 lenet:64 resnet20:512".split()]:
     n, e = ng.get(key), eager.get(key)
     ratio = f"{n['median_ms'] / e['median_ms']:.2f}" if n and e else "-"
     peak = f"{n['peak_gpu_mb']:.0f}" if n and "peak_gpu_mb" in n else "-"
+    tpk = lambda r: f"{r['peak_mem_mb']:.0f}" if r and r.get("peak_mem_mb") else "-"
     print(f"{key[0] + ':' + str(key[1]):<14}{ms(n):>11}{peak:>9}{ms(e):>13}{ms(fast.get(key)):>10}"
-          f"{ms(comp.get(key)):>12}{ratio:>10}")
-print("(median ms per training step: zero_grad, forward, cross-entropy, backward, SGD m0.9)")
+          f"{ms(comp.get(key)):>12}{ratio:>10}{tpk(e) + '/' + tpk(fast.get(key)):>15}")
+print("(median ms per training step: zero_grad, forward, cross-entropy, backward, SGD m0.9;\n"
+      " peak MB: the allocators' peak of allocated bytes, torch's for eager / bench+CL)")
 EOF
