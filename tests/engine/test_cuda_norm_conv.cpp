@@ -21,6 +21,10 @@
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape_ops.h"
 
+#ifdef NG_WITH_CUDA
+#include "engine/ops/cuda/common.h"  // set_conv_algorithm_timing
+#endif
+
 using namespace ng;
 
 namespace {
@@ -238,9 +242,11 @@ std::vector<ResNetConv> resnet_convs() {
           {"stage 3 64->64", {32, 64, 8, 8}, {64, 64, 3, 3}, 1, 1}};
 }
 
-void resnet_conv_parity(double tol) {
+// batch: replaces the cases' batch size, so that the plans are new (plans are cached per shape).
+void resnet_conv_parity(double tol, int64_t batch = 0) {
   uint64_t seed = 2000;
-  for (const ResNetConv& c : resnet_convs()) {
+  for (ResNetConv c : resnet_convs()) {
+    if (batch) c.x[0] = batch;
     Conv2dParams p;
     p.stride = {c.stride, c.stride};
     p.padding = {c.pad, c.pad};
@@ -264,6 +270,17 @@ TEST_F(CudaHotPaths, TimedConvolutionAlgorithmsMatchTheCpuWithTf32) {
   set_cuda_tf32(true);
   resnet_conv_parity(kTolTf32);
 }
+
+#ifdef NG_WITH_CUDA
+TEST_F(CudaHotPaths, HeuristicConvolutionAlgorithmsStillMatchTheCpu) {
+  // The fallback when timing is off (NG_CUDNN_FIND=0, or a CUDA graph being captured).
+  cuda::set_conv_algorithm_timing(false);
+  resnet_conv_parity(kTol, 24);
+  set_cuda_tf32(true);
+  resnet_conv_parity(kTolTf32, 24);
+  cuda::set_conv_algorithm_timing(true);
+}
+#endif
 
 TEST_F(CudaHotPaths, ConvolutionBiasAddAndGradientOverManyBlocks) {
   // The bias is added by a vectorised kernel and its gradient summed on batch norm's two-pass

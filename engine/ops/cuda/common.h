@@ -105,6 +105,10 @@ void register_shape();    // embedding
 void register_optim();
 Allocator* caching_allocator();  // allocator.cpp
 
+// Convolution algorithms for plans made from now on (NOTE [cuDNN plans] in conv.cpp): chosen by
+// timing (the default, unless NG_CUDNN_FIND=0) or from cuDNN's heuristics only. For tests.
+void set_conv_algorithm_timing(bool timed);
+
 // Helpers shared between groups (conv_bias.cu), on contiguous [N, C, S] tensors:
 //   y[n, c, s] += b[c]
 void add_channel_bias(Tensor& y, const Tensor& b);

@@ -5,9 +5,10 @@
 // dtype, TF32 setting) the descriptors and the three algorithms are chosen once and cached for
 // the process. Each algorithm is chosen on the first call that needs it by timing, as PyTorch's
 // cudnn.benchmark does: cudnnFind*AlgorithmEx runs every algorithm on that call's own buffers
-// (it writes only the call's output, which the call then overwrites) with a scratch workspace of
-// workspace_limit() bytes, and the fastest one that succeeded, fits the limit and, with TF32
-// off, uses plain FMA math is kept. The heuristics (cudnnGet*Algorithm_v7, nothing run) are the
+// (it writes only the call's output, which the call then overwrites) with a scratch workspace
+// of the plan's limit (NOTE [Convolution workspace]). The fastest one is kept that succeeded,
+// fits the limit and, with TF32 off, uses plain FMA math and no FFT or Winograd transform
+// (unless nothing else qualifies). The heuristics (cudnnGet*Algorithm_v7, nothing run) are the
 // fallback: while the stream is being captured into a CUDA graph (timing would synchronise and
 // break the capture), when the scratch workspace cannot be allocated, when Find fails, and
 // always when the environment sets NG_CUDNN_FIND=0. The convolution descriptor's math type is
@@ -20,15 +21,25 @@
 // most 512 MiB. The tensor-core implicit-GEMM algorithms that win on current GPUs need far less;
 // FFT and the Winograd variants that need more are left out when they would exceed it.
 //
-// NOTE [Channels-last]: the engine's activations are NCHW. cuDNN's fastest TF32 kernels on
-// sm_80+ are NHWC and, given NCHW descriptors, some of the algorithms transpose around them
-// (nchwToNhwc / nhwcToNchw kernels inside the call); timing includes those transposes, so Find
-// only keeps such an algorithm when it still wins. Keeping activations NHWC between layers would
-// remove the transposes altogether, but needs the engine's conv, batch-norm and elementwise ops
-// to agree on a strided layout; it is not done here.
+// NOTE [Channels-last]: the engine's activations are NCHW, and that is what cuDNN is given.
+// cuDNN's fastest TF32 kernels on sm_80+ are NHWC; for NCHW operands some algorithms transpose
+// around them inside the call (nchwToNhwc / nhwcToNchw kernels). Find times the whole call,
+// transposes included, so an NHWC kernel is kept only where it still beats the NCHW-native ones.
+// Keeping activations NHWC between layers, as PyTorch's channels_last does, would remove the
+// transposes (~1.5 ms of ResNet-20's step at batch 512 on an H200), but cannot be hidden inside
+// this file: the engine would need tensors with channels-last strides that stay so through the
+// ops that touch activations. That is: Tensor::empty_like and the elementwise ops' outputs
+// keeping a dense permuted layout instead of NCHW; make_strided (kernels.cuh) ordering dims by
+// stride so such operands run the contiguous kernels; the conv op (ops/conv.cpp) not calling
+// contiguous() on them, allocating its output channels-last on CUDA, and passing strides to
+// cuDNN (cudnnSetTensor4dDescriptorEx); batch norm with a [N*H*W, C] reduction; autograd's
+// accumulate and the unary backward accepting dense non-NCHW gradients; the CPU kernels never
+// seeing them. Not done here.
+
 #include "engine/ops/conv.h"
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -138,22 +149,48 @@ std::unique_ptr<Plan> make_plan(const ConvKey& k, const Shape& y_shape) {
   return p;
 }
 
+// FFT and Winograd algorithms compute through transforms whose rounding differs from a direct
+// sum by more than float32's own (about 1e-5 relative on 3x3 kernels).
+bool is_transform(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+bool is_transform(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+bool is_transform(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
 // Whether an algorithm reported by Find or the heuristics may be used: it ran (or can run), and
-// with TF32 off it uses FMA math only.
+// with TF32 off it uses FMA math only and, when `strict`, no FFT or Winograd transform (TF32
+// off asks for float32 accuracy; with TF32 on, TF32's own error is ~100x larger).
 template <class Perf>
-bool usable(const Perf& r, const Plan& p) {
+bool usable(const Perf& r, const Plan& p, bool strict) {
   if (r.status != CUDNN_STATUS_SUCCESS) return false;
   if (p.base_math == CUDNN_FMA_MATH && r.mathType != CUDNN_FMA_MATH) return false;
+  if (strict && p.base_math == CUDNN_FMA_MATH && is_transform(r.algo)) return false;
   return true;
 }
 
-// Find (timing) unless NG_CUDNN_FIND=0 or the stream is being captured (NOTE [cuDNN plans]).
-bool may_time_algorithms() {
-  static const bool enabled = [] {
+// Whether algorithms are timed: NG_CUDNN_FIND (not "0") at start-up, or set_conv_algorithm_timing.
+std::atomic<bool>& timing_enabled() {
+  static std::atomic<bool> on = [] {
     const char* v = std::getenv("NG_CUDNN_FIND");
     return !(v && std::strcmp(v, "0") == 0);
   }();
-  if (!enabled) return false;
+  return on;
+}
+
+// Find (timing) unless turned off or the stream is being captured (NOTE [cuDNN plans]).
+bool may_time_algorithms() {
+  if (!timing_enabled().load()) return false;
   cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
   NG_CUDA_CHECK(cudaStreamIsCapturing(stream(), &st));
   return st == cudaStreamCaptureStatusNone;
@@ -237,20 +274,23 @@ struct BwdFilterDir {
 };
 
 // Takes the first usable result (Find sorts by time, the heuristics by expected speed) whose
-// workspace fits the plan's limit; false when there is none.
+// workspace fits the plan's limit, without FFT / Winograd when TF32 is off if any other
+// qualifies; false when there is none.
 template <class Dir>
 bool take_first(Plan& p, const std::vector<typename Dir::Perf>& perf, int returned) {
   cudnnHandle_t h = cudnn();
-  for (int i = 0; i < returned; ++i) {
-    const auto& r = perf[size_t(i)];
-    if (!usable(r, p)) continue;
-    NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, r.mathType));
-    size_t ws = 0;
-    if (Dir::workspace(h, p, r.algo, &ws) != CUDNN_STATUS_SUCCESS || ws > p.workspace_limit)
-      continue;
-    Dir::choice(p) = {r.algo, r.mathType, ws};
-    Dir::have(p) = true;
-    return true;
+  for (bool strict : {true, false}) {
+    for (int i = 0; i < returned; ++i) {
+      const auto& r = perf[size_t(i)];
+      if (!usable(r, p, strict)) continue;
+      NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, r.mathType));
+      size_t ws = 0;
+      if (Dir::workspace(h, p, r.algo, &ws) != CUDNN_STATUS_SUCCESS || ws > p.workspace_limit)
+        continue;
+      Dir::choice(p) = {r.algo, r.mathType, ws};
+      Dir::have(p) = true;
+      return true;
+    }
   }
   return false;
 }
@@ -358,6 +398,10 @@ void conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Conv2dParam
 }
 
 }  // namespace
+
+void set_conv_algorithm_timing(bool timed) {
+  timing_enabled().store(timed);
+}
 
 void register_conv() {
   conv2d_forward_kernel.set(DeviceType::CUDA, &conv2d_forward);
