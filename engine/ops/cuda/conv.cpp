@@ -17,9 +17,10 @@
 // NOTE [Convolution workspace]: the workspace of the chosen algorithm is allocated for each call
 // and returned at once, but it adds to the peak while the training step's activations are alive
 // (the backward calls run when nearly all of them are). The limit is therefore tied to the
-// problem, not to the device: the larger of the input and output tensors, at least 16 MiB and at
-// most 512 MiB. The tensor-core implicit-GEMM algorithms that win on current GPUs need far less;
-// FFT and the Winograd variants that need more are left out when they would exceed it.
+// problem, not to the device: twice the input, output and weight together, at least 16 MiB and
+// at most 512 MiB. That leaves room for the algorithms that transpose NCHW operands to NHWC in
+// the workspace around a tensor-core kernel (NOTE [Channels-last]), while FFT and Winograd
+// variants that need several times the tensors are left out.
 //
 // NOTE [Channels-last]: the engine's activations are NCHW, and that is what cuDNN is given.
 // cuDNN's fastest TF32 kernels on sm_80+ are NHWC; for NCHW operands some algorithms transpose
@@ -137,9 +138,9 @@ std::unique_ptr<Plan> make_plan(const ConvKey& k, const Shape& y_shape) {
   p->base_math = (k.dtype == DType::Float32 && !k.tf32) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
   NG_CUDA_CHECK(cudnnSetConvolutionMathType(p->conv, p->base_math));
   const size_t elem = k.dtype == DType::Float64 ? 8 : 4;
-  const size_t big = size_t(std::max(k.x[0] * k.x[1] * k.x[2] * k.x[3],
-                                     y_shape[0] * y_shape[1] * y_shape[2] * y_shape[3])) *
-                     elem;
+  const int64_t elems = k.x[0] * k.x[1] * k.x[2] * k.x[3] + k.w[0] * k.w[1] * k.w[2] * k.w[3] +
+                        y_shape[0] * y_shape[1] * y_shape[2] * y_shape[3];
+  const size_t big = 2 * size_t(elems) * elem;
   p->workspace_limit = std::clamp(big, kMinWorkspace, kMaxWorkspace);
   int n = 0, c = 0, h = 0, w = 0;
   NG_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w));
