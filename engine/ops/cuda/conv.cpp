@@ -12,7 +12,8 @@
 // fallback: while the stream is being captured into a CUDA graph (timing would synchronise and
 // break the capture), when the scratch workspace cannot be allocated, when Find fails, and
 // always when the environment sets NG_CUDNN_FIND=0. The convolution descriptor's math type is
-// set to the chosen algorithm's before each call, as cuDNN requires.
+// set to the chosen algorithm's before each call, as cuDNN requires. NG_CUDNN_LOG=1 prints each
+// choice (and Find's candidates with their times) to stderr.
 //
 // NOTE [Convolution workspace]: the workspace of the chosen algorithm is allocated for each call
 // and returned at once, but it adds to the peak while the training step's activations are alive
@@ -42,6 +43,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -278,7 +280,7 @@ struct BwdFilterDir {
 // workspace fits the plan's limit, without FFT / Winograd when TF32 is off if any other
 // qualifies; false when there is none.
 template <class Dir>
-bool take_first(Plan& p, const std::vector<typename Dir::Perf>& perf, int returned) {
+int take_first(Plan& p, const std::vector<typename Dir::Perf>& perf, int returned) {
   cudnnHandle_t h = cudnn();
   for (bool strict : {true, false}) {
     for (int i = 0; i < returned; ++i) {
@@ -290,10 +292,32 @@ bool take_first(Plan& p, const std::vector<typename Dir::Perf>& perf, int return
         continue;
       Dir::choice(p) = {r.algo, r.mathType, ws};
       Dir::have(p) = true;
-      return true;
+      return i;
     }
   }
-  return false;
+  return -1;
+}
+
+// NG_CUDNN_LOG=1: one line per choice on stderr (which algorithm, how it was chosen, its time
+// and workspace, and the candidates Find timed), for reading the GPU benchmark.
+template <class Dir>
+void log_choice(const Plan& p, const std::vector<typename Dir::Perf>& perf, int returned,
+                int chosen, bool timed) {
+  static const bool on = [] {
+    const char* v = std::getenv("NG_CUDNN_LOG");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }();
+  if (!on) return;
+  const auto& r = perf[size_t(chosen)];
+  std::string line =
+      detail::concat("cuDNN ", Dir::name, " for ", problem_str(p.key), ": algo ", int(r.algo),
+                     ", math ", int(r.mathType), ", workspace ", r.memory >> 20, " MiB, ",
+                     timed ? "timed " : "heuristic ", r.time, " ms; candidates");
+  for (int i = 0; i < returned; ++i)
+    if (perf[size_t(i)].status == CUDNN_STATUS_SUCCESS)
+      line += detail::concat(" ", int(perf[size_t(i)].algo), "/", int(perf[size_t(i)].mathType),
+                             ":", perf[size_t(i)].time, "ms:", perf[size_t(i)].memory >> 20, "M");
+  std::fprintf(stderr, "%s\n", line.c_str());
 }
 
 // Chooses the plan's algorithm for one direction (NOTE [cuDNN plans]); a, b and out are the
@@ -314,12 +338,16 @@ void choose(Plan& p, const void* a, const void* b, void* out) {
     } catch (const Error&) {  // the scratch workspace did not fit: use the heuristics
       timed = false;
     }
-    if (timed && take_first<Dir>(p, perf, returned)) return;
+    if (timed) {
+      const int i = take_first<Dir>(p, perf, returned);
+      if (i >= 0) return log_choice<Dir>(p, perf, returned, i, true);
+    }
     NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.base_math));
   }
   returned = 0;
   NG_CUDA_CHECK(Dir::heuristic(h, p, max_count, &returned, perf.data()));
-  if (take_first<Dir>(p, perf, returned)) return;
+  const int i = take_first<Dir>(p, perf, returned);
+  if (i >= 0) return log_choice<Dir>(p, perf, returned, i, false);
   throw Error(std::string("Conv2d on cuda: cuDNN offers no ") + Dir::name + " algorithm for " +
               problem_str(p.key));
 }
