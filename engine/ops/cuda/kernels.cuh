@@ -1,5 +1,6 @@
 // Device-side helpers for the backend's .cu files: grid-stride loops, strided indexing of
-// broadcast / non-contiguous operands, and a block-wide sum.
+// broadcast / non-contiguous operands, block-wide sums, 16-byte vector access, and the
+// per-channel reduction grid of batch norm and the bias gradient.
 #pragma once
 
 #include <algorithm>
