@@ -107,6 +107,18 @@ Model Model::compile(const GraphSpec& spec, uint64_t seed, const ValidateOptions
     m.scratch_.resize(std::max(m.scratch_.size(), s.in_slots.size()));
     m.steps_.push_back(std::move(s));
   }
+  // NOTE [Released activations]: the step after which each node output is read no more (its
+  // producer when nothing reads it). The loss and the prediction are kept for the Result.
+  std::vector<int> last(size_t(m.n_out_slots_), -1);
+  for (size_t k = 0; k < m.steps_.size(); ++k) {
+    const Step& s = m.steps_[k];
+    for (int o = 0; o < s.out_count; ++o) last[size_t(s.out_begin + o)] = int(k);
+    for (int slot : s.in_slots)
+      if (slot >= 0 && slot < m.n_out_slots_) last[size_t(slot)] = int(k);
+  }
+  for (int slot = 0; slot < m.n_out_slots_; ++slot)
+    if (last[size_t(slot)] >= 0 && slot != m.loss_slot_ && slot != m.prediction_slot_)
+      m.steps_[size_t(last[size_t(slot)])].last_use.push_back(slot);
   m.refresh_named();
   return m;
 }
@@ -177,14 +189,22 @@ void Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels, Res
     call.mode = mode_;
     call.rng = &rng_;
     s.fn(call);
+    if (!keep_outputs_) {
+      for (size_t k = 0; k < s.in_slots.size(); ++k) scratch_[k] = Tensor();
+      for (int slot : s.last_use) slots_[size_t(slot)] = Tensor();
+    }
   }
   for (size_t k = 0; k < scratch_.size(); ++k) scratch_[k] = Tensor();
 
   r.loss = loss_slot_ >= 0 ? slots_[size_t(loss_slot_)] : Tensor();
   r.prediction = prediction_slot_ >= 0 ? slots_[size_t(prediction_slot_)] : Tensor();
-  r.outputs.resize(first_out_slot_.size());
-  for (size_t i = 0; i < first_out_slot_.size(); ++i)
-    r.outputs[i] = slots_[size_t(first_out_slot_[i])];
+  if (keep_outputs_) {
+    r.outputs.resize(first_out_slot_.size());
+    for (size_t i = 0; i < first_out_slot_.size(); ++i)
+      r.outputs[i] = slots_[size_t(first_out_slot_[i])];
+  } else {
+    r.outputs.clear();
+  }
   // The slots are not kept: the caller owns the activations (and the autograd graph).
   for (Tensor& v : slots_) v = Tensor();
 }

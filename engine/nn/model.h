@@ -74,6 +74,16 @@ class Model {
 
   void set_mode(Mode m) { mode_ = m; }
   Mode mode() const { return mode_; }
+  // NOTE [Released activations]: by default forward() keeps every node's output until it
+  // returns them in Result::outputs, so at the end of the forward pass the outputs that backward
+  // does not need (a BatchNorm's output once the ReLU after it has run, an Add's output) are
+  // alive beside the ones it does: for ResNet-20 that is 1.6x the memory (85 MB vs 53 MB at
+  // batch 32 on the CPU). With keep_outputs off, a node's output is dropped as soon as the last
+  // step that reads it has run (autograd keeps what backward needs), and Result::outputs comes
+  // back empty; loss and prediction are still returned. For training loops that do not show
+  // per-node activations.
+  void set_keep_outputs(bool keep) { keep_outputs_ = keep; }
+  bool keep_outputs() const { return keep_outputs_; }
   // Moves weights and buffers (gradients are dropped). Tensor handles from parameters() taken
   // before the move refer to the old copies: create optimisers after to().
   void to(Device d);
@@ -99,6 +109,7 @@ class Model {
     std::vector<int> in_slots;         // per input value; -1: undefined (free optional port)
     int w_begin = 0, w_count = 0;      // into weights_
     int out_begin = 0, out_count = 0;  // into slots_
+    std::vector<int> last_use;         // slots no later step reads (NOTE [Released activations])
   };
 
   GraphSpec spec_;
@@ -117,6 +128,7 @@ class Model {
   std::vector<Tensor> slots_;    // values of the current step
   std::vector<Tensor> scratch_;  // inputs of the current layer call
   Mode mode_ = Mode::Train;
+  bool keep_outputs_ = true;
   Device device_ = Device::cpu();
   Rng rng_;
 

@@ -4,7 +4,7 @@
 // over --steps steps after --warmup, and the process's peak resident memory (and on a GPU the
 // peak of the engine's device memory). On cuda each step is timed to the end of its GPU work.
 //   bench_train_step --model lenet --batch 64 --threads 2
-//   bench_train_step --model resnet20 --batch 512 --device cuda [--tf32 0]
+//   bench_train_step --model resnet20 --batch 512 --device cuda [--tf32 0] [--keep-outputs 1]
 // compare_cpu.py runs it beside PyTorch's reference script and reports the ratios.
 #include <sys/resource.h>
 
@@ -29,6 +29,7 @@ using namespace ng;
 int main(int argc, char** argv) {
   std::string model_name = "mlp", graph_path, device_name = "cpu";
   int tf32 = -1;  // -1: the backend's default
+  int keep_outputs = 0;
   int64_t batch = 64;
   int threads = 2, steps = 50, warmup = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -49,6 +50,8 @@ int main(int argc, char** argv) {
       device_name = v;
     else if (k == "--tf32")
       tf32 = std::stoi(v);
+    else if (k == "--keep-outputs")
+      keep_outputs = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 1;
@@ -83,6 +86,9 @@ int main(int argc, char** argv) {
     for (auto& [name, p] : model.parameters()) params.push_back(p);
     SGD opt(params, {.lr = 0.01, .momentum = 0.9});
     model.set_mode(Mode::Train);
+    // A training loop that shows no per-node activations drops each one after its last reader
+    // (NOTE [Released activations]); --keep-outputs 1 measures the default instead.
+    model.set_keep_outputs(keep_outputs != 0);
     Model::Result r;
     std::vector<double> times;
     double last_loss = 0;
@@ -112,6 +118,8 @@ int main(int argc, char** argv) {
                           {"peak_rss_mb", ru.ru_maxrss / 1024.0},
                           {"final_loss", last_loss},
                           {"params", model.parameter_count()}};
+    out["keep_outputs"] = keep_outputs != 0;
+    out["peak_alloc_mb"] = double(allocator(device).peak_bytes_in_use()) / (1 << 20);
     if (device.is_cuda()) {
       out["gpu"] = cuda_device_description();
       out["tf32"] = cuda_tf32();

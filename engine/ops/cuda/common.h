@@ -35,6 +35,22 @@ cudaStream_t stream();
 void require_device(Device d, const char* who);
 
 constexpr int kThreads = 256;
+
+// Streaming multiprocessors of the device (asked once; 80 if the runtime cannot say), for
+// kernels that size their grid to fill the GPU.
+inline int sm_count() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || v <= 0) {
+      cudaGetLastError();
+      return 80;
+    }
+    return v;
+  }();
+  return n;
+}
+
 // Blocks for a grid-stride loop over n elements (at least 1, at most 2^20).
 inline unsigned int grid_for(int64_t n) {
   const int64_t b = (n + kThreads - 1) / kThreads;
@@ -88,6 +104,10 @@ void register_softmax();  // softmax, log-softmax, cross-entropy
 void register_shape();    // embedding
 void register_optim();
 Allocator* caching_allocator();  // allocator.cpp
+
+// Convolution algorithms for plans made from now on (NOTE [cuDNN plans] in conv.cpp): chosen by
+// timing (the default, unless NG_CUDNN_FIND=0) or from cuDNN's heuristics only. For tests.
+void set_conv_algorithm_timing(bool timed);
 
 // Helpers shared between groups (conv_bias.cu), on contiguous [N, C, S] tensors:
 //   y[n, c, s] += b[c]

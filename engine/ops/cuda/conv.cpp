@@ -3,14 +3,49 @@
 //
 // NOTE [cuDNN plans]: for every distinct problem (shapes, stride, padding, dilation, groups,
 // dtype, TF32 setting) the descriptors and the three algorithms are chosen once and cached for
-// the process. Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7, nothing is run
-// to time them): the first one that succeeds, fits the workspace limit and, with TF32 off, uses
-// plain FMA math. The convolution descriptor's math type is set to the chosen algorithm's before
-// each call, as cuDNN requires.
+// the process. Each algorithm is chosen on the first call that needs it by timing, as PyTorch's
+// cudnn.benchmark does: cudnnFind*AlgorithmEx runs every algorithm on that call's own buffers
+// (it writes only the call's output, which the call then overwrites) with a scratch workspace
+// of the plan's limit (NOTE [Convolution workspace]). The fastest one is kept that succeeded,
+// fits the limit and, with TF32 off, uses plain FMA math and no FFT or Winograd transform
+// (unless nothing else qualifies). The heuristics (cudnnGet*Algorithm_v7, nothing run) are the
+// fallback: while the stream is being captured into a CUDA graph (timing would synchronise and
+// break the capture), when the scratch workspace cannot be allocated, when Find fails, and
+// always when the environment sets NG_CUDNN_FIND=0. The convolution descriptor's math type is
+// set to the chosen algorithm's before each call, as cuDNN requires. NG_CUDNN_LOG=1 prints each
+// choice (and Find's candidates with their times) to stderr.
+//
+// NOTE [Convolution workspace]: the workspace of the chosen algorithm is allocated for each call
+// and returned at once, but it adds to the peak while the training step's activations are alive
+// (the backward calls run when nearly all of them are). The limit is therefore tied to the
+// problem, not to the device: twice the input, output and weight together, at least 16 MiB and
+// at most 512 MiB. That leaves room for the algorithms that transpose NCHW operands to NHWC in
+// the workspace around a tensor-core kernel (NOTE [Channels-last]), while FFT and Winograd
+// variants that need several times the tensors are left out.
+//
+// NOTE [Channels-last]: the engine's activations are NCHW, and that is what cuDNN is given.
+// cuDNN's fastest TF32 kernels on sm_80+ are NHWC; for NCHW operands some algorithms transpose
+// around them inside the call (nchwToNhwc / nhwcToNchw kernels). Find times the whole call,
+// transposes included, so an NHWC kernel is kept only where it still beats the NCHW-native ones.
+// Keeping activations NHWC between layers, as PyTorch's channels_last does, would remove the
+// transposes (~1.5 ms of ResNet-20's step at batch 512 on an H200), but cannot be hidden inside
+// this file: the engine would need tensors with channels-last strides that stay so through the
+// ops that touch activations. That is: Tensor::empty_like and the elementwise ops' outputs
+// keeping a dense permuted layout instead of NCHW; make_strided (kernels.cuh) ordering dims by
+// stride so such operands run the contiguous kernels; the conv op (ops/conv.cpp) not calling
+// contiguous() on them, allocating its output channels-last on CUDA, and passing strides to
+// cuDNN (cudnnSetTensor4dDescriptorEx); batch norm with a [N*H*W, C] reduction; autograd's
+// accumulate and the unary backward accepting dense non-NCHW gradients; the CPU kernels never
+// seeing them. Not done here.
+
 #include "engine/ops/conv.h"
 
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,6 +59,7 @@
 namespace ng::cuda {
 namespace {
 
+constexpr size_t kMinWorkspace = size_t(16) << 20;
 constexpr size_t kMaxWorkspace = size_t(512) << 20;
 
 struct ConvKey {
@@ -49,6 +85,7 @@ struct Plan {
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   cudnnMathType_t base_math = CUDNN_DEFAULT_MATH;
+  size_t workspace_limit = kMinWorkspace;  // NOTE [Convolution workspace]
   bool have_fwd = false, have_bwd_data = false, have_bwd_filter = false;
   Choice<cudnnConvolutionFwdAlgo_t> fwd;
   Choice<cudnnConvolutionBwdDataAlgo_t> bwd_data;
@@ -102,6 +139,11 @@ std::unique_ptr<Plan> make_plan(const ConvKey& k, const Shape& y_shape) {
   // pick TF32 tensor-core kernels on Ampere and later.
   p->base_math = (k.dtype == DType::Float32 && !k.tf32) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
   NG_CUDA_CHECK(cudnnSetConvolutionMathType(p->conv, p->base_math));
+  const size_t elem = k.dtype == DType::Float64 ? 8 : 4;
+  const int64_t elems = k.x[0] * k.x[1] * k.x[2] * k.x[3] + k.w[0] * k.w[1] * k.w[2] * k.w[3] +
+                        y_shape[0] * y_shape[1] * y_shape[2] * y_shape[3];
+  const size_t big = 2 * size_t(elems) * elem;
+  p->workspace_limit = std::clamp(big, kMinWorkspace, kMaxWorkspace);
   int n = 0, c = 0, h = 0, w = 0;
   NG_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w));
   NG_CHECK(n == y_shape[0] && c == y_shape[1] && h == y_shape[2] && w == y_shape[3],
@@ -110,84 +152,204 @@ std::unique_ptr<Plan> make_plan(const ConvKey& k, const Shape& y_shape) {
   return p;
 }
 
-// Whether a heuristic result may be used: it ran, and with TF32 off it uses FMA math only.
+// FFT and Winograd algorithms compute through transforms whose rounding differs from a direct
+// sum by more than float32's own (about 1e-5 relative on 3x3 kernels).
+bool is_transform(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+bool is_transform(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+bool is_transform(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
+// Whether an algorithm reported by Find or the heuristics may be used: it ran (or can run), and
+// with TF32 off it uses FMA math only and, when `strict`, no FFT or Winograd transform (TF32
+// off asks for float32 accuracy; with TF32 on, TF32's own error is ~100x larger).
 template <class Perf>
-bool usable(const Perf& r, const Plan& p) {
+bool usable(const Perf& r, const Plan& p, bool strict) {
   if (r.status != CUDNN_STATUS_SUCCESS) return false;
   if (p.base_math == CUDNN_FMA_MATH && r.mathType != CUDNN_FMA_MATH) return false;
+  if (strict && p.base_math == CUDNN_FMA_MATH && is_transform(r.algo)) return false;
   return true;
 }
 
-void choose_fwd(Plan& p) {
-  const ConvKey& k = p.key;
-  cudnnHandle_t h = cudnn();
-  int max_count = 0, returned = 0;
-  NG_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_count));
-  std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(size_t(std::max(max_count, 1)));
-  NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.base_math));
-  NG_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, max_count,
-                                                       &returned, perf.data()));
-  for (int i = 0; i < returned; ++i) {
-    if (!usable(perf[size_t(i)], p)) continue;
-    NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, perf[size_t(i)].mathType));
-    size_t ws = 0;
-    if (cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, perf[size_t(i)].algo,
-                                                &ws) != CUDNN_STATUS_SUCCESS ||
-        ws > kMaxWorkspace)
-      continue;
-    p.fwd = {perf[size_t(i)].algo, perf[size_t(i)].mathType, ws};
-    p.have_fwd = true;
-    return;
-  }
-  throw Error("Conv2d on cuda: cuDNN offers no forward algorithm for " + problem_str(k));
+// Whether algorithms are timed: NG_CUDNN_FIND (not "0") at start-up, or set_conv_algorithm_timing.
+std::atomic<bool>& timing_enabled() {
+  static std::atomic<bool> on = [] {
+    const char* v = std::getenv("NG_CUDNN_FIND");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
 }
 
-void choose_bwd_data(Plan& p) {
-  const ConvKey& k = p.key;
-  cudnnHandle_t h = cudnn();
-  int max_count = 0, returned = 0;
-  NG_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max_count));
-  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(size_t(std::max(max_count, 1)));
-  NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.base_math));
-  NG_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, max_count,
-                                                            &returned, perf.data()));
-  for (int i = 0; i < returned; ++i) {
-    if (!usable(perf[size_t(i)], p)) continue;
-    NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, perf[size_t(i)].mathType));
-    size_t ws = 0;
-    if (cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, perf[size_t(i)].algo,
-                                                     &ws) != CUDNN_STATUS_SUCCESS ||
-        ws > kMaxWorkspace)
-      continue;
-    p.bwd_data = {perf[size_t(i)].algo, perf[size_t(i)].mathType, ws};
-    p.have_bwd_data = true;
-    return;
-  }
-  throw Error("Conv2d on cuda: cuDNN offers no backward-data algorithm for " + problem_str(k));
+// Find (timing) unless turned off or the stream is being captured (NOTE [cuDNN plans]).
+bool may_time_algorithms() {
+  if (!timing_enabled().load()) return false;
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  NG_CUDA_CHECK(cudaStreamIsCapturing(stream(), &st));
+  return st == cudaStreamCaptureStatusNone;
 }
 
-void choose_bwd_filter(Plan& p) {
-  const ConvKey& k = p.key;
-  cudnnHandle_t h = cudnn();
-  int max_count = 0, returned = 0;
-  NG_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max_count));
-  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(size_t(std::max(max_count, 1)));
-  NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.base_math));
-  NG_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, max_count,
-                                                              &returned, perf.data()));
-  for (int i = 0; i < returned; ++i) {
-    if (!usable(perf[size_t(i)], p)) continue;
-    NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, perf[size_t(i)].mathType));
-    size_t ws = 0;
-    if (cudnnGetConvolutionBackwardFilterWorkspaceSize(
-            h, p.x, p.y, p.conv, p.w, perf[size_t(i)].algo, &ws) != CUDNN_STATUS_SUCCESS ||
-        ws > kMaxWorkspace)
-      continue;
-    p.bwd_filter = {perf[size_t(i)].algo, perf[size_t(i)].mathType, ws};
-    p.have_bwd_filter = true;
-    return;
+// The three directions of a plan, for one chooser: each has its algorithm and perf types, and
+// the Find, heuristic and workspace-size calls on the plan's descriptors.
+struct FwdDir {
+  using Algo = cudnnConvolutionFwdAlgo_t;
+  using Perf = cudnnConvolutionFwdAlgoPerf_t;
+  static constexpr const char* name = "forward";
+  static int max_count(cudnnHandle_t h) {
+    int n = 0;
+    NG_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n));
+    return n;
   }
-  throw Error("Conv2d on cuda: cuDNN offers no backward-weight algorithm for " + problem_str(k));
+  static cudnnStatus_t heuristic(cudnnHandle_t h, Plan& p, int n, int* got, Perf* out) {
+    return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, n, got, out);
+  }
+  // a: the input (x), b: the weight (w), out: the output (y)
+  static cudnnStatus_t find(cudnnHandle_t h, Plan& p, const void* a, const void* b, void* out,
+                            int n, int* got, Perf* res, void* ws, size_t ws_bytes) {
+    return cudnnFindConvolutionForwardAlgorithmEx(h, p.x, a, p.w, b, p.conv, p.y, out, n, got, res,
+                                                  ws, ws_bytes);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, Plan& p, Algo algo, size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, algo, bytes);
+  }
+  static Choice<Algo>& choice(Plan& p) { return p.fwd; }
+  static bool& have(Plan& p) { return p.have_fwd; }
+};
+
+struct BwdDataDir {
+  using Algo = cudnnConvolutionBwdDataAlgo_t;
+  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+  static constexpr const char* name = "backward-data";
+  static int max_count(cudnnHandle_t h) {
+    int n = 0;
+    NG_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &n));
+    return n;
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, Plan& p, int n, int* got, Perf* out) {
+    return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, n, got, out);
+  }
+  // a: the weight (w), b: the output gradient (gy), out: the input gradient (gx)
+  static cudnnStatus_t find(cudnnHandle_t h, Plan& p, const void* a, const void* b, void* out,
+                            int n, int* got, Perf* res, void* ws, size_t ws_bytes) {
+    return cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, a, p.y, b, p.conv, p.x, out, n, got,
+                                                       res, ws, ws_bytes);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, Plan& p, Algo algo, size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p.w, p.y, p.conv, p.x, algo, bytes);
+  }
+  static Choice<Algo>& choice(Plan& p) { return p.bwd_data; }
+  static bool& have(Plan& p) { return p.have_bwd_data; }
+};
+
+struct BwdFilterDir {
+  using Algo = cudnnConvolutionBwdFilterAlgo_t;
+  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+  static constexpr const char* name = "backward-weight";
+  static int max_count(cudnnHandle_t h) {
+    int n = 0;
+    NG_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &n));
+    return n;
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, Plan& p, int n, int* got, Perf* out) {
+    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, n, got, out);
+  }
+  // a: the input (x), b: the output gradient (gy), out: the weight gradient (gw)
+  static cudnnStatus_t find(cudnnHandle_t h, Plan& p, const void* a, const void* b, void* out,
+                            int n, int* got, Perf* res, void* ws, size_t ws_bytes) {
+    return cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, a, p.y, b, p.conv, p.w, out, n,
+                                                         got, res, ws, ws_bytes);
+  }
+  static cudnnStatus_t workspace(cudnnHandle_t h, Plan& p, Algo algo, size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p.x, p.y, p.conv, p.w, algo, bytes);
+  }
+  static Choice<Algo>& choice(Plan& p) { return p.bwd_filter; }
+  static bool& have(Plan& p) { return p.have_bwd_filter; }
+};
+
+// Takes the first usable result (Find sorts by time, the heuristics by expected speed) whose
+// workspace fits the plan's limit, without FFT / Winograd when TF32 is off if any other
+// qualifies; false when there is none.
+template <class Dir>
+int take_first(Plan& p, const std::vector<typename Dir::Perf>& perf, int returned) {
+  cudnnHandle_t h = cudnn();
+  for (bool strict : {true, false}) {
+    for (int i = 0; i < returned; ++i) {
+      const auto& r = perf[size_t(i)];
+      if (!usable(r, p, strict)) continue;
+      NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, r.mathType));
+      size_t ws = 0;
+      if (Dir::workspace(h, p, r.algo, &ws) != CUDNN_STATUS_SUCCESS || ws > p.workspace_limit)
+        continue;
+      Dir::choice(p) = {r.algo, r.mathType, ws};
+      Dir::have(p) = true;
+      return i;
+    }
+  }
+  return -1;
+}
+
+// NG_CUDNN_LOG=1: one line per choice on stderr (which algorithm, how it was chosen, its time
+// and workspace, and the candidates Find timed), for reading the GPU benchmark.
+template <class Dir>
+void log_choice(const Plan& p, const std::vector<typename Dir::Perf>& perf, int returned,
+                int chosen, bool timed) {
+  static const bool on = [] {
+    const char* v = std::getenv("NG_CUDNN_LOG");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }();
+  if (!on) return;
+  const auto& r = perf[size_t(chosen)];
+  std::string line =
+      detail::concat("cuDNN ", Dir::name, " for ", problem_str(p.key), ": algo ", int(r.algo),
+                     ", math ", int(r.mathType), ", workspace ", r.memory >> 20, " MiB, ",
+                     timed ? "timed " : "heuristic ", r.time, " ms; candidates");
+  for (int i = 0; i < returned; ++i)
+    if (perf[size_t(i)].status == CUDNN_STATUS_SUCCESS)
+      line += detail::concat(" ", int(perf[size_t(i)].algo), "/", int(perf[size_t(i)].mathType),
+                             ":", perf[size_t(i)].time, "ms:", perf[size_t(i)].memory >> 20, "M");
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+// Chooses the plan's algorithm for one direction (NOTE [cuDNN plans]); a, b and out are the
+// call's buffers in Dir::find's order (out is overwritten).
+template <class Dir>
+void choose(Plan& p, const void* a, const void* b, void* out) {
+  cudnnHandle_t h = cudnn();
+  const int max_count = std::max(Dir::max_count(h), 1);
+  std::vector<typename Dir::Perf> perf(static_cast<size_t>(max_count));
+  int returned = 0;
+  NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.base_math));
+  if (may_time_algorithms()) {
+    bool timed = false;
+    try {
+      DeviceBuffer ws(p.workspace_limit);
+      timed = Dir::find(h, p, a, b, out, max_count, &returned, perf.data(), ws.get(), ws.bytes()) ==
+              CUDNN_STATUS_SUCCESS;
+    } catch (const Error&) {  // the scratch workspace did not fit: use the heuristics
+      timed = false;
+    }
+    if (timed) {
+      const int i = take_first<Dir>(p, perf, returned);
+      if (i >= 0) return log_choice<Dir>(p, perf, returned, i, true);
+    }
+    NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.base_math));
+  }
+  returned = 0;
+  NG_CUDA_CHECK(Dir::heuristic(h, p, max_count, &returned, perf.data()));
+  const int i = take_first<Dir>(p, perf, returned);
+  if (i >= 0) return log_choice<Dir>(p, perf, returned, i, false);
+  throw Error(std::string("Conv2d on cuda: cuDNN offers no ") + Dir::name + " algorithm for " +
+              problem_str(p.key));
 }
 
 // The cached plan for this problem (NOTE [cuDNN plans]); x_shape/w_shape/y_shape NCHW.
@@ -222,7 +384,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Con
                     Tensor& y) {
   if (y.numel() == 0) return;
   Plan& p = plan_for(x.shape(), w.shape(), y.shape(), x.dtype(), prm);
-  if (!p.have_fwd) choose_fwd(p);
+  if (!p.have_fwd) choose<FwdDir>(p, x.raw_data(), w.raw_data(), y.raw_data());
   NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.fwd.math));
   DeviceBuffer ws(p.fwd.workspace);
   Scalars s;
@@ -236,7 +398,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Con
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Conv2dParams& prm, Tensor& gx) {
   if (gx.numel() == 0) return;
   Plan& p = plan_for(gx.shape(), w.shape(), gy.shape(), gy.dtype(), prm);
-  if (!p.have_bwd_data) choose_bwd_data(p);
+  if (!p.have_bwd_data) choose<BwdDataDir>(p, w.raw_data(), gy.raw_data(), gx.raw_data());
   NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_data.math));
   DeviceBuffer ws(p.bwd_data.workspace);
   Scalars s;
@@ -254,7 +416,7 @@ void conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Conv2dParam
     return;
   }
   Plan& p = plan_for(x.shape(), gw.shape(), gy.shape(), gy.dtype(), prm);
-  if (!p.have_bwd_filter) choose_bwd_filter(p);
+  if (!p.have_bwd_filter) choose<BwdFilterDir>(p, x.raw_data(), gy.raw_data(), gw.raw_data());
   NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_filter.math));
   DeviceBuffer ws(p.bwd_filter.workspace);
   Scalars s;
@@ -265,6 +427,10 @@ void conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Conv2dParam
 }
 
 }  // namespace
+
+void set_conv_algorithm_timing(bool timed) {
+  timing_enabled().store(timed);
+}
 
 void register_conv() {
   conv2d_forward_kernel.set(DeviceType::CUDA, &conv2d_forward);

@@ -1,27 +1,52 @@
 // Per-channel helpers on contiguous [N, C, S] tensors, used by conv2d on cuda: adding a bias
-// (forward) and summing a gradient over N and S (the bias gradient).
+// (forward) and summing a gradient over N and S (the bias gradient). The sum runs on the same
+// two-pass grid as batch norm's statistics (NOTE [Batch-norm grid] in norm.cu): double
+// accumulation, fixed order, so the result is the same on every run.
 #include "engine/ops/cuda/kernels.cuh"
 
 namespace ng::cuda {
 namespace {
 
-// y[n, c, s] += b[c]
-template <class T>
-__global__ void add_channel_bias_kernel(int64_t n, int64_t C, int64_t S, T* y, const T* b) {
-  NG_GRID_STRIDE(i, n) y[i] += b[(i / S) % C];
+// y[n, c, s] += b[c], V values at a time (Sv = S / V groups per row).
+template <class T, int V, class I>
+__global__ void add_channel_bias_kernel(I nv, I Sv, I C, T* y, const T* b) {
+  for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += I(blockDim.x) * gridDim.x) {
+    const T bc = b[(i / Sv) % C];
+    Vec<T, V> v = load_vec<T, V>(y + i * V);
+#pragma unroll
+    for (int q = 0; q < V; ++q) v.v[q] += bc;
+    store_vec<T, V>(y + i * V, v);
+  }
 }
 
-// One block per channel c: gb[c] = sum over n, s of gy[n, c, s], in double, fixed order.
+// Pass 1: part[c, k] = sum of gy over rows [k * rows, (k + 1) * rows) of channel c.
+template <class T, int V, class I>
+__global__ void channel_partial_sum_kernel(I N, I C, I S, I rows, const T* gy, double* part) {
+  const I c = blockIdx.x, k = blockIdx.y;
+  const I n0 = k * rows, n1 = n0 + rows < N ? n0 + rows : N;
+  const I Sv = S / V, count = (n1 - n0) * Sv;
+  double acc = 0, unused = 0;
+  // Unrolled so that each thread has several loads in flight.
+#pragma unroll 4
+  for (I j = threadIdx.x; j < count; j += blockDim.x) {
+    const I r = j / Sv, s = j - r * Sv;
+    const Vec<T, V> g = load_vec<T, V>(gy + ((n0 + r) * C + c) * S + s * V);
+    T a = 0;
+#pragma unroll
+    for (int q = 0; q < V; ++q) a += g.v[q];
+    acc += double(a);
+  }
+  block_sum_pair(acc, unused);
+  if (threadIdx.x == 0) part[int64_t(c) * gridDim.y + k] = acc;
+}
+
+// Pass 2: gb[c] = the channel's partial sums, added in order.
 template <class T>
-__global__ void sum_per_channel_kernel(int64_t N, int64_t C, int64_t S, const T* gy, T* gb) {
-  for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
+__global__ void channel_finish_sum_kernel(int64_t C, int splits, const double* part, T* gb) {
+  NG_GRID_STRIDE(c, C) {
     double acc = 0;
-    for (int64_t j = threadIdx.x; j < N * S; j += blockDim.x) {
-      const int64_t n = j / S, s = j % S;
-      acc += double(gy[(n * C + c) * S + s]);
-    }
-    acc = block_sum(acc);
-    if (threadIdx.x == 0) gb[c] = T(acc);
+    for (int k = 0; k < splits; ++k) acc += part[c * splits + k];
+    gb[c] = T(acc);
   }
 }
 
@@ -32,9 +57,12 @@ void add_channel_bias(Tensor& y, const Tensor& b) {
   if (n == 0) return;
   const int64_t S = n / (y.size(0) * C);
   dispatch_floating(y.dtype(), "bias add", [&]<class T>() {
-    add_channel_bias_kernel<T>
-        <<<grid_for(n), kThreads, 0, stream()>>>(n, C, S, y.data<T>(), b.data<T>());
-    NG_CUDA_CHECK_LAUNCH("add_channel_bias_kernel");
+    with_access<T>(S, n, {y.data<T>()}, [&]<int V, class I>() {
+      const int64_t nv = n / V;
+      add_channel_bias_kernel<T, V, I><<<grid_for(nv), kThreads, 0, stream()>>>(
+          I(nv), I(S / V), I(C), y.data<T>(), b.data<T>());
+      NG_CUDA_CHECK_LAUNCH("add_channel_bias_kernel");
+    });
   });
 }
 
@@ -43,10 +71,21 @@ void sum_per_channel(const Tensor& gy, Tensor& gb) {
   if (C == 0) return;
   const int64_t S = N * C != 0 ? gy.numel() / (N * C) : 0;
   dispatch_floating(gy.dtype(), "bias gradient", [&]<class T>() {
-    const unsigned blocks = unsigned(std::min<int64_t>(C, 65535));
-    sum_per_channel_kernel<T>
-        <<<blocks, kThreads, 0, stream()>>>(N, C, S, gy.data<T>(), gb.data<T>());
-    NG_CUDA_CHECK_LAUNCH("sum_per_channel_kernel");
+    if (N * S == 0) {
+      NG_CUDA_CHECK(cudaMemsetAsync(gb.data<T>(), 0, size_t(C) * sizeof(T), stream()));
+      return;
+    }
+    const ChannelSplits sp = channel_splits(N, C, S);
+    DeviceBuffer part(size_t(C) * size_t(sp.count) * sizeof(double));
+    with_access<T>(S, gy.numel(), {gy.data<T>()}, [&]<int V, class I>() {
+      channel_partial_sum_kernel<T, V, I>
+          <<<dim3(unsigned(C), unsigned(sp.count)), kThreads, 0, stream()>>>(
+              I(N), I(C), I(S), I(sp.rows), gy.data<T>(), part.as<double>());
+      NG_CUDA_CHECK_LAUNCH("channel_partial_sum_kernel");
+    });
+    channel_finish_sum_kernel<T>
+        <<<grid_for(C), kThreads, 0, stream()>>>(C, int(sp.count), part.as<double>(), gb.data<T>());
+    NG_CUDA_CHECK_LAUNCH("channel_finish_sum_kernel");
   });
 }
 

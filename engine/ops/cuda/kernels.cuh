@@ -1,8 +1,12 @@
 // Device-side helpers for the backend's .cu files: grid-stride loops, strided indexing of
-// broadcast / non-contiguous operands, and a block-wide sum.
+// broadcast / non-contiguous operands, block-wide sums, 16-byte vector access, and the
+// per-channel reduction grid of batch norm and the bias gradient.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "engine/core/shape.h"
@@ -97,6 +101,80 @@ __device__ A block_sum(A v) {
   A r = buf[0];
   __syncthreads();  // buf may be reused by the next call
   return r;
+}
+
+// V values of T read or written with one access (16 bytes for float4 / double2 shapes); the
+// pointer must be aligned to sizeof(T) * V.
+template <class T, int V>
+struct alignas(sizeof(T) * V) Vec {
+  T v[V];
+};
+template <class T, int V>
+__device__ __forceinline__ Vec<T, V> load_vec(const T* p) {
+  return *reinterpret_cast<const Vec<T, V>*>(p);
+}
+template <class T, int V>
+__device__ __forceinline__ void store_vec(T* p, const Vec<T, V>& v) {
+  *reinterpret_cast<Vec<T, V>*>(p) = v;
+}
+
+// Sums of a and b over the block (blockDim.x a multiple of 32, at most 1024) by warp shuffles
+// and one shared-memory step, valid in thread 0 only. Every thread must call it; the order of
+// the additions is fixed, so results are the same on every run.
+__device__ __forceinline__ void block_sum_pair(double& a, double& b) {
+  for (int o = 16; o > 0; o >>= 1) {
+    a += __shfl_down_sync(0xffffffffu, a, o);
+    b += __shfl_down_sync(0xffffffffu, b, o);
+  }
+  __shared__ double sa[32], sb[32];
+  const int lane = int(threadIdx.x) & 31, warp = int(threadIdx.x) >> 5;
+  if (lane == 0) {
+    sa[warp] = a;
+    sb[warp] = b;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    const int warps = int(blockDim.x) >> 5;
+    a = lane < warps ? sa[lane] : 0.0;
+    b = lane < warps ? sb[lane] : 0.0;
+    for (int o = 16; o > 0; o >>= 1) {
+      a += __shfl_down_sync(0xffffffffu, a, o);
+      b += __shfl_down_sync(0xffffffffu, b, o);
+    }
+  }
+  __syncthreads();  // sa/sb may be reused by the next call
+}
+
+// Per-channel reductions over x: [N, C, S] (batch norm, bias gradients) run as a grid of
+// C x count blocks, block (c, k) summing rows n in [k * rows, (k + 1) * rows) of channel c into
+// a partial sum, then a second pass adding each channel's partial sums in order (NOTE
+// [Batch-norm grid] in norm.cu). count is chosen so that about 8 blocks of kThreads per SM are
+// launched while every block keeps at least ~2048 values.
+struct ChannelSplits {
+  int64_t count, rows;
+};
+
+inline ChannelSplits channel_splits(int64_t N, int64_t C, int64_t S) {
+  const int64_t n = std::max<int64_t>(N, 1);
+  const int64_t target = int64_t(sm_count()) * 8;
+  int64_t k = std::clamp<int64_t>((target + C - 1) / std::max<int64_t>(C, 1), 1, n);
+  k = std::clamp<int64_t>(std::min(k, N * S / 2048), 1, 65535);
+  const int64_t rows = (n + k - 1) / k;
+  return {(n + rows - 1) / rows, rows};
+}
+
+// Calls f.template operator()<V, I>() for kernels over [N, C, S] tensors of n elements: V values
+// per access (16 bytes: float4 / double2) when S is a multiple of V and every pointer is 16-byte
+// aligned, else 1; I = uint32_t when every index fits in 31 bits, else int64_t.
+template <class T, class F>
+void with_access(int64_t S, int64_t n, std::initializer_list<const void*> ptrs, const F& f) {
+  constexpr int V = 16 / int(sizeof(T));
+  bool vec = S % V == 0;
+  for (const void* p : ptrs)
+    if (p && reinterpret_cast<uintptr_t>(p) % 16 != 0) vec = false;
+  if (n >= (int64_t(1) << 31)) return f.template operator()<1, int64_t>();
+  if (vec) return f.template operator()<V, uint32_t>();
+  return f.template operator()<1, uint32_t>();
 }
 
 }  // namespace ng::cuda

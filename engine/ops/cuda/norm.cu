@@ -1,7 +1,25 @@
 // CUDA kernels for batch norm and layer norm, with the arithmetic of ops/cpu/norm_cpu.cpp:
 // statistics accumulate in double, the batch-norm variance is taken about a per-channel shift
-// (the channel's first value), layer norm is two-pass. Reductions are per-block with a
-// fixed-order block sum, so results do not change between runs.
+// (the channel's first value), layer norm is two-pass. Every reduction has a fixed order, so
+// results do not change between runs.
+//
+// NOTE [Batch-norm grid]: x is [N, C, S] (S = H * W), so channel c is N runs of S contiguous
+// values, S apart by C * S. One block per channel (the first version) left most of the GPU idle
+// for the small C of convolutional nets (16 blocks for ResNet-20's first stage) and ran at a few
+// percent of memory bandwidth. The statistics and the backward sums are now two passes:
+//   1. a grid of C x splits blocks; block (c, k) sums rows n in [k * R, (k + 1) * R) of channel
+//      c, loading V values at once (float4 / double2) when S and the pointers allow, adding the
+//      V values in T and then into per-thread doubles (as the CPU adds chunks in T into
+//      doubles), then a fixed-order warp-shuffle and block reduction; the partial sums go to a
+//      [2, C, splits] double scratch buffer;
+//   2. one thread per channel adds its splits in order and derives the statistics (mean,
+//      invstd, running stats, scale and shift; or the parameter gradients and the coefficients
+//      of gx).
+// splits is chosen so that about 8 blocks of kThreads run per SM and every block still has a few
+// thousand values. The elementwise passes (y = x * scale + shift, gx = a * gy + b * (x - mean) +
+// d) are flat vectorised grid-stride loops with 32-bit index arithmetic when the tensor allows.
+#include <cstdint>
+
 #include "engine/ops/cuda/kernels.cuh"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/norm.h"
@@ -11,106 +29,161 @@ namespace {
 
 // ---------------------------------------------------------------- batch norm, x: [N, C, S]
 
-// One block per channel: mean, invstd (and the running statistics when given).
-template <class T>
-__global__ void bn_stats_kernel(int64_t N, int64_t C, int64_t S, const T* x, double momentum,
-                                double eps, T* mean, T* invstd, T* running_mean, T* running_var) {
-  const int64_t M = N * S;
-  for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
-    const T k = x[c * S];  // shift: the channel's first value
-    double s1 = 0, s2 = 0;
-    for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-      const int64_t n = j / S, s = j % S;
-      const double d = double(x[(n * C + c) * S + s] - k);
-      s1 += d;
-      s2 += d * d;
+// Pass 1 of the statistics (NOTE [Batch-norm grid]): block (c, k) writes
+// part[c, k] = sum(x - shift) and part[C + c, k] = sum((x - shift)^2) over its rows, where shift
+// is the channel's first value. I: index type (32-bit when the tensor allows); V: values per load.
+template <class T, int V, class I>
+__global__ void bn_partial_stats_kernel(I N, I C, I S, I rows, const T* __restrict__ x,
+                                        double* __restrict__ part) {
+  const I c = blockIdx.x, k = blockIdx.y, splits = gridDim.y;
+  const I n0 = k * rows, n1 = n0 + rows < N ? n0 + rows : N;
+  const T shift = x[c * S];
+  const I Sv = S / V, count = (n1 - n0) * Sv;
+  double s1 = 0, s2 = 0;
+  // Unrolled so that each thread has several loads in flight.
+#pragma unroll 4
+  for (I j = threadIdx.x; j < count; j += blockDim.x) {
+    const I r = j / Sv, s = j - r * Sv;
+    const Vec<T, V> v = load_vec<T, V>(x + ((n0 + r) * C + c) * S + s * V);
+    T a1 = 0, a2 = 0;
+#pragma unroll
+    for (int q = 0; q < V; ++q) {
+      const T d = v.v[q] - shift;
+      a1 += d;
+      a2 += d * d;
     }
-    s1 = block_sum(s1);
-    s2 = block_sum(s2);
-    if (threadIdx.x == 0) {
-      const double dm = s1 / double(M);
-      const double var = ::fmax(0.0, s2 / double(M) - dm * dm);  // biased
-      const double mu = double(k) + dm;
-      mean[c] = T(mu);
-      invstd[c] = T(1.0 / ::sqrt(var + eps));
-      if (running_mean) {
-        const double unbiased = M > 1 ? var * double(M) / double(M - 1) : var;
-        running_mean[c] = T((1.0 - momentum) * double(running_mean[c]) + momentum * mu);
-        running_var[c] = T((1.0 - momentum) * double(running_var[c]) + momentum * unbiased);
-      }
-    }
+    s1 += double(a1);
+    s2 += double(a2);
+  }
+  block_sum_pair(s1, s2);
+  if (threadIdx.x == 0) {
+    part[int64_t(c) * splits + k] = s1;
+    part[(int64_t(C) + c) * splits + k] = s2;
   }
 }
 
-// Per channel: y = x * scale + shift, from the batch statistics (train) or the running ones.
+// Pass 2: per channel, the splits' sums in order -> mean, invstd, the running statistics, and
+// y = x * scale + shift's coefficients (from the rounded mean and invstd, as on the CPU).
 template <class T>
-__global__ void bn_scale_shift_kernel(int64_t C, bool train, const T* mean, const T* invstd,
-                                      const T* running_mean, const T* running_var, const T* gamma,
-                                      const T* beta, double eps, T* scale, T* shift) {
+__global__ void bn_finish_stats_kernel(int64_t C, int64_t S, int64_t M, int splits,
+                                       const double* part, const T* x, double momentum, double eps,
+                                       const T* gamma, const T* beta, T* mean, T* invstd,
+                                       T* running_mean, T* running_var, T* scale, T* shift) {
   NG_GRID_STRIDE(c, C) {
-    double mu, inv;
-    if (train) {
-      mu = double(mean[c]);
-      inv = double(invstd[c]);
-    } else {
-      mu = double(running_mean[c]);
-      inv = 1.0 / ::sqrt(double(running_var[c]) + eps);
+    double s1 = 0, s2 = 0;
+    for (int k = 0; k < splits; ++k) {
+      s1 += part[c * splits + k];
+      s2 += part[(C + c) * splits + k];
     }
+    const double dm = s1 / double(M);
+    const double var = ::fmax(0.0, s2 / double(M) - dm * dm);  // biased
+    const double mu = double(x[c * S]) + dm;
+    const T mu_t = T(mu), inv_t = T(1.0 / ::sqrt(var + eps));
+    mean[c] = mu_t;
+    invstd[c] = inv_t;
+    if (running_mean) {
+      const double unbiased = M > 1 ? var * double(M) / double(M - 1) : var;
+      running_mean[c] = T((1.0 - momentum) * double(running_mean[c]) + momentum * mu);
+      running_var[c] = T((1.0 - momentum) * double(running_var[c]) + momentum * unbiased);
+    }
+    const double sc = double(inv_t) * (gamma ? double(gamma[c]) : 1.0);
+    scale[c] = T(sc);
+    shift[c] = T((beta ? double(beta[c]) : 0.0) - double(mu_t) * sc);
+  }
+}
+
+// Eval: y = x * scale + shift from the running statistics.
+template <class T>
+__global__ void bn_eval_scale_shift_kernel(int64_t C, const T* running_mean, const T* running_var,
+                                           const T* gamma, const T* beta, double eps, T* scale,
+                                           T* shift) {
+  NG_GRID_STRIDE(c, C) {
+    const double mu = double(running_mean[c]);
+    const double inv = 1.0 / ::sqrt(double(running_var[c]) + eps);
     const double sc = inv * (gamma ? double(gamma[c]) : 1.0);
     scale[c] = T(sc);
     shift[c] = T((beta ? double(beta[c]) : 0.0) - mu * sc);
   }
 }
 
-template <class T>
-__global__ void bn_apply_kernel(int64_t n, int64_t C, int64_t S, const T* x, const T* scale,
-                                const T* shift, T* y) {
-  NG_GRID_STRIDE(i, n) {
-    const int64_t c = (i / S) % C;
-    y[i] = x[i] * scale[c] + shift[c];
+// y = x * scale[c] + shift[c] over nv groups of V values (Sv = S / V groups per row).
+template <class T, int V, class I>
+__global__ void bn_apply_kernel(I nv, I Sv, I C, const T* x, const T* scale, const T* shift, T* y) {
+  for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += I(blockDim.x) * gridDim.x) {
+    const I c = (i / Sv) % C;
+    const T sc = scale[c], sh = shift[c];
+    Vec<T, V> v = load_vec<T, V>(x + i * V);
+#pragma unroll
+    for (int q = 0; q < V; ++q) v.v[q] = v.v[q] * sc + sh;
+    store_vec<T, V>(y + i * V, v);
   }
 }
 
-// One block per channel: sg = sum(gy), sgx = sum(gy * (x - mean)); the parameter gradients and
-// the coefficients of gx = a * gy + b * (x - mean) + d  (coef: [3, C] = a, b, d).
+// Pass 1 of the backward: part[c, k] = sum(gy), part[C + c, k] = sum(gy * (x - mean)).
+template <class T, int V, class I>
+__global__ void bn_partial_grad_kernel(I N, I C, I S, I rows, const T* gy, const T* x,
+                                       const T* mean, double* part) {
+  const I c = blockIdx.x, k = blockIdx.y, splits = gridDim.y;
+  const I n0 = k * rows, n1 = n0 + rows < N ? n0 + rows : N;
+  const T m = mean[c];
+  const I Sv = S / V, count = (n1 - n0) * Sv;
+  double sg = 0, sgx = 0;
+  // Unrolled so that each thread has several loads in flight.
+#pragma unroll 4
+  for (I j = threadIdx.x; j < count; j += blockDim.x) {
+    const I r = j / Sv, s = j - r * Sv;
+    const I o = ((n0 + r) * C + c) * S + s * V;
+    const Vec<T, V> g = load_vec<T, V>(gy + o), v = load_vec<T, V>(x + o);
+    T a1 = 0, a2 = 0;
+#pragma unroll
+    for (int q = 0; q < V; ++q) {
+      a1 += g.v[q];
+      a2 += g.v[q] * (v.v[q] - m);
+    }
+    sg += double(a1);
+    sgx += double(a2);
+  }
+  block_sum_pair(sg, sgx);
+  if (threadIdx.x == 0) {
+    part[int64_t(c) * splits + k] = sg;
+    part[(int64_t(C) + c) * splits + k] = sgx;
+  }
+}
+
+// Pass 2 of the backward: the parameter gradients and gx = a * gy + b * (x - mean) + d's
+// coefficients (coef: [3, C] = a, b, d).
 template <class T>
-__global__ void bn_backward_sums_kernel(int64_t N, int64_t C, int64_t S, const T* gy, const T* x,
-                                        const T* gamma, const T* mean, const T* invstd, T* ggamma,
-                                        T* gbeta, T* coef) {
-  const int64_t M = N * S;
-  for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
-    const T m = mean[c];
+__global__ void bn_finish_grad_kernel(int64_t C, int64_t M, int splits, const double* part,
+                                      const T* gamma, const T* invstd, T* ggamma, T* gbeta,
+                                      T* coef) {
+  NG_GRID_STRIDE(c, C) {
     double sg = 0, sgx = 0;
-    for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
-      const int64_t n = j / S, s = j % S, o = (n * C + c) * S + s;
-      sg += double(gy[o]);
-      sgx += double(gy[o]) * double(x[o] - m);
+    for (int k = 0; k < splits; ++k) {
+      sg += part[c * splits + k];
+      sgx += part[(C + c) * splits + k];
     }
-    sg = block_sum(sg);
-    sgx = block_sum(sgx);
-    if (threadIdx.x == 0) {
-      const double inv = double(invstd[c]);
-      if (gbeta) gbeta[c] = T(sg);
-      if (ggamma) ggamma[c] = T(sgx * inv);
-      const double ga = (gamma ? double(gamma[c]) : 1.0) * inv;
-      coef[c] = T(ga);
-      coef[C + c] = T(-ga * inv * inv * sgx / double(M));
-      coef[2 * C + c] = T(-ga * sg / double(M));
-    }
+    const double inv = double(invstd[c]);
+    if (gbeta) gbeta[c] = T(sg);
+    if (ggamma) ggamma[c] = T(sgx * inv);
+    const double ga = (gamma ? double(gamma[c]) : 1.0) * inv;
+    coef[c] = T(ga);
+    coef[C + c] = T(-ga * inv * inv * sgx / double(M));
+    coef[2 * C + c] = T(-ga * sg / double(M));
   }
 }
 
-template <class T>
-__global__ void bn_backward_apply_kernel(int64_t n, int64_t C, int64_t S, const T* gy, const T* x,
-                                         const T* mean, const T* coef, T* gx) {
-  NG_GRID_STRIDE(i, n) {
-    const int64_t c = (i / S) % C;
-    gx[i] = coef[c] * gy[i] + coef[C + c] * (x[i] - mean[c]) + coef[2 * C + c];
+template <class T, int V, class I>
+__global__ void bn_backward_apply_kernel(I nv, I Sv, I C, const T* gy, const T* x, const T* mean,
+                                         const T* coef, T* gx) {
+  for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += I(blockDim.x) * gridDim.x) {
+    const I c = (i / Sv) % C;
+    const T a = coef[c], b = coef[C + c], d = coef[2 * C + c], m = mean[c];
+    const Vec<T, V> g = load_vec<T, V>(gy + i * V), v = load_vec<T, V>(x + i * V);
+    Vec<T, V> out;
+#pragma unroll
+    for (int q = 0; q < V; ++q) out.v[q] = a * g.v[q] + b * (v.v[q] - m) + d;
+    store_vec<T, V>(gx + i * V, out);
   }
-}
-
-unsigned channel_blocks(int64_t C) {
-  return unsigned(std::clamp<int64_t>(C, 1, 65535));
 }
 
 void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -123,21 +196,35 @@ void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
   dispatch_floating(x.dtype(), "batch_norm", [&]<class T>() {
     T* rm = running_mean.defined() ? running_mean.data<T>() : nullptr;
     T* rv = running_var.defined() ? running_var.data<T>() : nullptr;
-    if (train) {
-      bn_stats_kernel<T><<<channel_blocks(C), kThreads, 0, stream()>>>(
-          N, C, S, x.data<T>(), momentum, eps, mean.data<T>(), invstd.data<T>(), rm, rv);
-      NG_CUDA_CHECK_LAUNCH("bn_stats_kernel");
-    }
+    const T* g = gamma.defined() ? gamma.data<T>() : nullptr;
+    const T* b = beta.defined() ? beta.data<T>() : nullptr;
     DeviceBuffer ss(2 * size_t(C) * sizeof(T));  // [scale | shift]
-    bn_scale_shift_kernel<T><<<grid_for(C), kThreads, 0, stream()>>>(
-        C, train, train ? mean.data<T>() : nullptr, train ? invstd.data<T>() : nullptr, rm, rv,
-        gamma.defined() ? gamma.data<T>() : nullptr, beta.defined() ? beta.data<T>() : nullptr, eps,
-        ss.as<T>(), ss.as<T>() + C);
-    NG_CUDA_CHECK_LAUNCH("bn_scale_shift_kernel");
+    if (train) {
+      // The op has checked N * S > 1.
+      const ChannelSplits sp = channel_splits(N, C, S);
+      DeviceBuffer part(2 * size_t(C) * size_t(sp.count) * sizeof(double));
+      with_access<T>(S, n, {x.data<T>()}, [&]<int V, class I>() {
+        bn_partial_stats_kernel<T, V, I>
+            <<<dim3(unsigned(C), unsigned(sp.count)), kThreads, 0, stream()>>>(
+                I(N), I(C), I(S), I(sp.rows), x.data<T>(), part.as<double>());
+        NG_CUDA_CHECK_LAUNCH("bn_partial_stats_kernel");
+      });
+      bn_finish_stats_kernel<T><<<grid_for(C), kThreads, 0, stream()>>>(
+          C, S, N * S, int(sp.count), part.as<double>(), x.data<T>(), momentum, eps, g, b,
+          mean.data<T>(), invstd.data<T>(), rm, rv, ss.as<T>(), ss.as<T>() + C);
+      NG_CUDA_CHECK_LAUNCH("bn_finish_stats_kernel");
+    } else {
+      bn_eval_scale_shift_kernel<T><<<grid_for(C), kThreads, 0, stream()>>>(
+          C, rm, rv, g, b, eps, ss.as<T>(), ss.as<T>() + C);
+      NG_CUDA_CHECK_LAUNCH("bn_eval_scale_shift_kernel");
+    }
     if (n == 0) return;
-    bn_apply_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(n, C, S, x.data<T>(), ss.as<T>(),
-                                                               ss.as<T>() + C, y.data<T>());
-    NG_CUDA_CHECK_LAUNCH("bn_apply_kernel");
+    with_access<T>(S, n, {x.data<T>(), y.data<T>()}, [&]<int V, class I>() {
+      const int64_t nv = n / V;
+      bn_apply_kernel<T, V, I><<<grid_for(nv), kThreads, 0, stream()>>>(
+          I(nv), I(S / V), I(C), x.data<T>(), ss.as<T>(), ss.as<T>() + C, y.data<T>());
+      NG_CUDA_CHECK_LAUNCH("bn_apply_kernel");
+    });
   });
 }
 
@@ -147,16 +234,29 @@ void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
   const int64_t S = N * C != 0 ? n / (N * C) : 0;
   if (C == 0) return;
   dispatch_floating(x.dtype(), "batch_norm backward", [&]<class T>() {
+    const ChannelSplits sp = channel_splits(N, C, S);
+    DeviceBuffer part(2 * size_t(C) * size_t(sp.count) * sizeof(double));
     DeviceBuffer coef(3 * size_t(C) * sizeof(T));  // [a | b | d]
-    bn_backward_sums_kernel<T><<<channel_blocks(C), kThreads, 0, stream()>>>(
-        N, C, S, gy.data<T>(), x.data<T>(), gamma.defined() ? gamma.data<T>() : nullptr,
-        mean.data<T>(), invstd.data<T>(), ggamma.defined() ? ggamma.data<T>() : nullptr,
+    with_access<T>(S, n, {gy.data<T>(), x.data<T>()}, [&]<int V, class I>() {
+      bn_partial_grad_kernel<T, V, I>
+          <<<dim3(unsigned(C), unsigned(sp.count)), kThreads, 0, stream()>>>(
+              I(N), I(C), I(S), I(sp.rows), gy.data<T>(), x.data<T>(), mean.data<T>(),
+              part.as<double>());
+      NG_CUDA_CHECK_LAUNCH("bn_partial_grad_kernel");
+    });
+    bn_finish_grad_kernel<T><<<grid_for(C), kThreads, 0, stream()>>>(
+        C, N * S, int(sp.count), part.as<double>(), gamma.defined() ? gamma.data<T>() : nullptr,
+        invstd.data<T>(), ggamma.defined() ? ggamma.data<T>() : nullptr,
         gbeta.defined() ? gbeta.data<T>() : nullptr, coef.as<T>());
-    NG_CUDA_CHECK_LAUNCH("bn_backward_sums_kernel");
+    NG_CUDA_CHECK_LAUNCH("bn_finish_grad_kernel");
     if (!gx.defined() || n == 0) return;
-    bn_backward_apply_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(
-        n, C, S, gy.data<T>(), x.data<T>(), mean.data<T>(), coef.as<T>(), gx.data<T>());
-    NG_CUDA_CHECK_LAUNCH("bn_backward_apply_kernel");
+    with_access<T>(S, n, {gy.data<T>(), x.data<T>(), gx.data<T>()}, [&]<int V, class I>() {
+      const int64_t nv = n / V;
+      bn_backward_apply_kernel<T, V, I><<<grid_for(nv), kThreads, 0, stream()>>>(
+          I(nv), I(S / V), I(C), gy.data<T>(), x.data<T>(), mean.data<T>(), coef.as<T>(),
+          gx.data<T>());
+      NG_CUDA_CHECK_LAUNCH("bn_backward_apply_kernel");
+    });
   });
 }
 
