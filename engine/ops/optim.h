@@ -3,6 +3,10 @@
 // classes validate hyper-parameters and tensors; kernels trust what they are given.
 //   SgdHyper h{.lr = 0.1, .momentum = 0.9};
 //   sgd_step_kernel(p.device())(h, /*init_buffer=*/step == 1, p, g, buf);
+// NOTE [Device hyper-parameters]: on a GPU the learning rate and Adam's step count may come
+// from device memory (`device_scalars`, non-null): the optimiser writes them there before each
+// step, so a CUDA graph that captured the update reads this step's values when replayed. The
+// CPU kernels ignore the pointer.
 // Every tensor passed to these kernels is contiguous, on one device, of one floating dtype
 // (float32 or float64) and of the parameter's shape. A buffer that the hyper-parameters do not
 // use (SGD without momentum, RMSprop's grad_avg when not centered) may be undefined.
@@ -24,6 +28,7 @@ struct SgdHyper {
   double dampening = 0.0;
   double weight_decay = 0.0;
   bool nesterov = false;
+  const double* device_scalars = nullptr;  // {lr}, on the parameter's device; overrides lr
 };
 //   init_buffer: the momentum buffer holds no history yet; it is set to d (no dampening).
 using SgdStepFn = void(const SgdHyper& h, bool init_buffer, Tensor& param, const Tensor& grad,
@@ -41,6 +46,7 @@ struct AdamHyper {
   double weight_decay = 0.0;
   bool decoupled_weight_decay = false;
   int64_t step = 1;
+  const double* device_scalars = nullptr;  // {lr, step}; overrides lr and step
 };
 using AdamStepFn = void(const AdamHyper& h, Tensor& param, const Tensor& grad, Tensor& exp_avg,
                         Tensor& exp_avg_sq);
@@ -56,6 +62,7 @@ struct RmspropHyper {
   double weight_decay = 0.0;
   double momentum = 0.0;
   bool centered = false;
+  const double* device_scalars = nullptr;  // {lr}; overrides lr
 };
 using RmspropStepFn = void(const RmspropHyper& h, Tensor& param, const Tensor& grad,
                            Tensor& square_avg, Tensor& grad_avg, Tensor& momentum_buffer);

@@ -65,7 +65,8 @@ void Adam::update(size_t i, Tensor& param, const Tensor& g) {
               .eps = opts_.eps,
               .weight_decay = opts_.weight_decay,
               .decoupled_weight_decay = decoupled_,
-              .step = step_count(i)};
+              .step = step_count(i),
+              .device_scalars = device_scalars(i)};
   adam_step_kernel(param.device())(h, param, g, zero_slot(i, 0), zero_slot(i, 1));
 }
 

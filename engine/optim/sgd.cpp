@@ -53,7 +53,8 @@ void SGD::update(size_t i, Tensor& param, const Tensor& g) {
              .momentum = opts_.momentum,
              .dampening = opts_.dampening,
              .weight_decay = opts_.weight_decay,
-             .nesterov = opts_.nesterov};
+             .nesterov = opts_.nesterov,
+             .device_scalars = device_scalars(i)};
   Tensor& buf = slot(i, 0);
   bool init = false;
   if (opts_.momentum != 0.0 && !buf.defined()) {

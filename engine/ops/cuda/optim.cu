@@ -23,10 +23,12 @@ template <class T>
 struct SgdConsts {
   T lr, wd, mom, keep;  // keep = 1 - dampening
   bool init, use_wd, use_mom, nesterov;
+  const double* dev;  // NOTE [Device hyper-parameters]: {lr} or null
 };
 
 template <class T>
 __global__ void sgd_k(int64_t n, SgdConsts<T> c, T* p, const T* g, T* buf) {
+  if (c.dev) c.lr = T(c.dev[0]);
   NG_GRID_STRIDE(i, n) {
     T d = g[i];
     if (c.use_wd) d += c.wd * p[i];
@@ -44,8 +46,15 @@ void sgd_step(const SgdHyper& h, bool init, Tensor& param, const Tensor& grad, T
   if (n == 0) return;
   dispatch_floating(param.dtype(), "SGD", [&]<class T>() {
     const bool mom = h.momentum != 0.0;
-    SgdConsts<T> c{T(h.lr), T(h.weight_decay),     T(h.momentum), T(1.0 - h.dampening),
-                   init,    h.weight_decay != 0.0, mom,           h.nesterov};
+    SgdConsts<T> c{T(h.lr),
+                   T(h.weight_decay),
+                   T(h.momentum),
+                   T(1.0 - h.dampening),
+                   init,
+                   h.weight_decay != 0.0,
+                   mom,
+                   h.nesterov,
+                   h.device_scalars};
     sgd_k<T><<<grid_for(n), kThreads, 0, stream()>>>(n, c, param.data<T>(), grad.data<T>(),
                                                      mom ? buf.data<T>() : nullptr);
     NG_CUDA_CHECK_LAUNCH("sgd_k");
@@ -54,23 +63,31 @@ void sgd_step(const SgdHyper& h, bool init, Tensor& param, const Tensor& grad, T
 
 // ---------------------------------------------------------------- Adam / AdamW
 
+// The per-step constants, from lr and t = step (host values or device memory):
+//   step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t), decay = 1 - lr * wd,
+// computed in double and cast to T, as the host did before the step count moved to the device.
 template <class T>
 struct AdamConsts {
-  T step_size, bc2_sqrt, wd, decay, w1, b2, w2, eps;
+  double lr, step, beta1, beta2, wd_d;
+  T wd, w1, b2, w2, eps;
   bool l2, decoupled;
+  const double* dev;  // NOTE [Device hyper-parameters]: {lr, step} or null
 };
 
 template <class T>
 __global__ void adam_k(int64_t n, AdamConsts<T> c, T* p, const T* g, T* m, T* v) {
+  const double lr = c.dev ? c.dev[0] : c.lr, t = c.dev ? c.dev[1] : c.step;
+  const double bc1 = 1.0 - ::pow(c.beta1, t), bc2 = 1.0 - ::pow(c.beta2, t);
+  const T step_size = T(lr / bc1), bc2_sqrt = T(::sqrt(bc2)), decay = T(1.0 - lr * c.wd_d);
   NG_GRID_STRIDE(i, n) {
     T pi = p[i], gi = g[i];
-    if (c.decoupled) pi *= c.decay;
+    if (c.decoupled) pi *= decay;
     if (c.l2) gi += c.wd * pi;
     const T mi = m[i] + c.w1 * (gi - m[i]);
     const T vi = c.b2 * v[i] + c.w2 * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    p[i] = pi - c.step_size * (mi / (d_sqrt(vi) / c.bc2_sqrt + c.eps));
+    p[i] = pi - step_size * (mi / (d_sqrt(vi) / bc2_sqrt + c.eps));
   }
 }
 
@@ -78,19 +95,20 @@ void adam_step(const AdamHyper& h, Tensor& param, const Tensor& grad, Tensor& m,
   const int64_t n = param.numel();
   if (n == 0) return;
   dispatch_floating(param.dtype(), "Adam", [&]<class T>() {
-    const double bc1 = 1.0 - std::pow(h.beta1, double(h.step));
-    const double bc2 = 1.0 - std::pow(h.beta2, double(h.step));
     const bool wd = h.weight_decay != 0.0;
-    AdamConsts<T> c{T(h.lr / bc1),
-                    T(std::sqrt(bc2)),
+    AdamConsts<T> c{h.lr,
+                    double(h.step),
+                    h.beta1,
+                    h.beta2,
+                    h.weight_decay,
                     T(h.weight_decay),
-                    T(1.0 - h.lr * h.weight_decay),
                     T(1.0 - h.beta1),
                     T(h.beta2),
                     T(1.0 - h.beta2),
                     T(h.eps),
                     wd && !h.decoupled_weight_decay,
-                    wd && h.decoupled_weight_decay};
+                    wd && h.decoupled_weight_decay,
+                    h.device_scalars};
     adam_k<T><<<grid_for(n), kThreads, 0, stream()>>>(n, c, param.data<T>(), grad.data<T>(),
                                                       m.data<T>(), v.data<T>());
     NG_CUDA_CHECK_LAUNCH("adam_k");
@@ -103,10 +121,12 @@ template <class T>
 struct RmspropConsts {
   T lr, wd, a, w, eps, mom;  // w = 1 - alpha
   bool use_wd, centered, use_mom;
+  const double* dev;  // NOTE [Device hyper-parameters]: {lr} or null
 };
 
 template <class T>
 __global__ void rmsprop_k(int64_t n, RmspropConsts<T> c, T* p, const T* g, T* sq, T* ga, T* buf) {
+  if (c.dev) c.lr = T(c.dev[0]);
   NG_GRID_STRIDE(i, n) {
     T gi = g[i];
     if (c.use_wd) gi += c.wd * p[i];
@@ -144,7 +164,8 @@ void rmsprop_step(const RmspropHyper& h, Tensor& param, const Tensor& grad, Tens
                        T(h.momentum),
                        h.weight_decay != 0.0,
                        h.centered,
-                       mom};
+                       mom,
+                       h.device_scalars};
     rmsprop_k<T><<<grid_for(n), kThreads, 0, stream()>>>(
         n, c, param.data<T>(), grad.data<T>(), sq.data<T>(), h.centered ? ga.data<T>() : nullptr,
         mom ? buf.data<T>() : nullptr);
