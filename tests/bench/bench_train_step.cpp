@@ -3,12 +3,12 @@
 // random normal inputs and random labels in 0-9. Prints one JSON line with the median step time
 // over --steps steps after --warmup, and the process's peak resident memory (and on a GPU the
 // peak of the engine's device memory). The step is the Trainer's own (train/step_graph.h): on
-// cuda the batch is uploaded from host memory on the copy stream (--data device: it stays on
-// the GPU, as in PyTorch's reference) and, after warm-up, the step is one CUDA graph replay
-// (--graphs 0 or NG_CUDA_GRAPHS=0: eager). Each step is timed to the end of its GPU work (a
-// synchronisation after every step, as torch_reference.py does); "pipelined_ms" is the mean
-// step time of the same steps queued back to back with one synchronisation at the end, as the
-// trainer runs them.
+// cuda, after warm-up, one CUDA graph replay (--graphs 0 or NG_CUDA_GRAPHS=0: eager). The batch
+// lives on the GPU as in PyTorch's reference (--data host: it crosses from host memory on the
+// copy stream every step, as the trainer feeds it). Each step is timed to the end of its GPU
+// work (a synchronisation after every step, as torch_reference.py does); "pipelined_ms" is the
+// mean step time of the same steps queued back to back with one synchronisation at the end, as
+// the trainer runs them.
 //   bench_train_step --model lenet --batch 64 --threads 2
 //   bench_train_step --model resnet20 --batch 512 --device cuda [--tf32 0] [--graphs 0]
 // compare_cpu.py runs it beside PyTorch's reference script and reports the ratios.
@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   std::string model_name = "mlp", graph_path, device_name = "cpu";
   int tf32 = -1;  // -1: the backend's default
   int graphs = 1;
-  std::string data = "host";
+  std::string data = "device";
   int64_t batch = 64;
   int threads = 2, steps = 50, warmup = 10;
   for (int i = 1; i + 1 < argc; i += 2) {

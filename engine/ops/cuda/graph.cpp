@@ -101,16 +101,17 @@ void CudaGraph::end_capture() {
   cuda::t_capture = nullptr;
   impl_->capturing = false;
   cuda::pool_end();
+  // The capture ran the host code only: rewind the generators, the first replay draws (also
+  // when the capture turns out to have failed).
+  for (auto& u : impl_->gens) {
+    u.consumed = u.rng->offset() - u.start;
+    u.rng->set_state(u.rng->seed(), u.start);
+  }
   cudaGraph_t g = nullptr;
   NG_CUDA_CHECK(cudaStreamEndCapture(cuda::stream(), &g));
   impl_->graph = g;
   NG_CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &impl_->nodes));
   NG_CUDA_CHECK(cudaGraphInstantiate(&impl_->exec, g, 0));
-  // The capture ran the host code only: rewind the generators, the first replay draws.
-  for (auto& u : impl_->gens) {
-    u.consumed = u.rng->offset() - u.start;
-    u.rng->set_state(u.rng->seed(), u.start);
-  }
 }
 
 void CudaGraph::abort_capture() noexcept {
