@@ -13,18 +13,20 @@
 // active (CudaGraph::begin_capture .. end_capture) every allocation is served from that pool:
 // first from its own free blocks, then by moving a block of the size out of the general cache
 // (the warm-up step before a capture leaves exactly the sizes the capture asks for), and only
-// when neither has one from cudaMalloc. A block allocated from a pool belongs to it until the
-// pool is released (the graph is destroyed): freed, it goes back to the pool's free list, which
-// only that pool's captures draw from, and it still counts as in use (the graph's replays use
-// it). Releasing moves the pool's free blocks to the general cache; its blocks still held by
-// tensors (gradients, a loss created during the capture) go there when freed. All of this is
-// stream-ordered on the compute stream (NOTE [One stream]), so no block needs an event.
+// when neither has one from cudaMalloc. Only the capturing thread's allocations are served so. A
+// block allocated from a pool belongs to it until the pool is released (the graph is destroyed):
+// freed, it goes back to the pool's free list, which only that pool's captures draw from, and it
+// still counts as in use (the graph's replays use it). Releasing moves the pool's free blocks to
+// the general cache; its blocks still held by tensors (gradients, a loss created during the
+// capture) go there when freed. All of this is stream-ordered on the compute stream (NOTE [One
+// stream]), so no block needs an event.
 #include "engine/core/allocator.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -73,7 +75,7 @@ class CachingCudaAllocator final : public Allocator {
     const size_t b = round(std::max<size_t>(bytes, 1));
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (active_) {  // NOTE [Graph memory pools]
+      if (active_ && std::this_thread::get_id() == active_thread_) {  // NOTE [Graph memory pools]
         Pool& pool = *active_;
         void* p = nullptr;
         auto pit = pool.free.find(b);
@@ -118,7 +120,7 @@ class CachingCudaAllocator final : public Allocator {
     NG_CUDA_CHECK(e);
     std::lock_guard<std::mutex> lock(mu_);
     note_in_use(b);
-    if (active_) {
+    if (active_ && std::this_thread::get_id() == active_thread_) {
       owner_[p] = active_->id;
       ++active_->blocks;
     }
@@ -160,6 +162,7 @@ class CachingCudaAllocator final : public Allocator {
     NG_CHECK(it != pools_.end() && !it->second.released, "CUDA allocator: no pool ", id);
     NG_CHECK(!active_, "CUDA allocator: a capture pool is already active");
     active_ = &it->second;
+    active_thread_ = std::this_thread::get_id();
   }
   void pool_end() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -247,6 +250,7 @@ class CachingCudaAllocator final : public Allocator {
   std::unordered_map<int, Pool> pools_;
   std::unordered_map<void*, int> owner_;  // pool blocks only
   Pool* active_ = nullptr;
+  std::thread::id active_thread_;  // the capturing thread: only its allocations use the pool
   int next_pool_ = 1;
 };
 
