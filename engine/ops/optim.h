@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/core/tensor.h"
 #include "engine/ops/dispatch.h"
@@ -67,6 +68,21 @@ struct RmspropHyper {
 using RmspropStepFn = void(const RmspropHyper& h, Tensor& param, const Tensor& grad,
                            Tensor& square_avg, Tensor& grad_avg, Tensor& momentum_buffer);
 
+// NOTE [Fused updates]: on a GPU every kernel launch costs microseconds whatever its size, so
+// the optimisers update all their parameters with a few multi-tensor launches where a device
+// has these kernels. One entry per parameter in each list (slots undefined where unused); all
+// tensors of one dtype; the arithmetic is the per-parameter kernel's, element for element, with
+// SGD's momentum buffers already initialised (init_buffer = false). `device_scalars[i]` is
+// parameter i's {lr, step} (NOTE [Device hyper-parameters]) or null for the host values.
+struct MultiTensorArgs {
+  std::vector<Tensor> params, grads;
+  std::vector<Tensor> slot_a;  // SGD: momentum_buffer; Adam: exp_avg
+  std::vector<Tensor> slot_b;  // Adam: exp_avg_sq
+  std::vector<const double*> device_scalars;
+};
+using SgdMultiStepFn = void(const SgdHyper& h, MultiTensorArgs& args);
+using AdamMultiStepFn = void(const AdamHyper& h, MultiTensorArgs& args);
+
 // Sum of x*x over a contiguous tensor, accumulated in double in a fixed order (the same result
 // for any thread count).
 using SumSquaresFn = double(const Tensor& x);
@@ -75,6 +91,8 @@ using ScaleFn = void(Tensor& x, double s);
 
 NG_KERNEL_TABLE(sgd_step_kernel, SgdStepFn);
 NG_KERNEL_TABLE(adam_step_kernel, AdamStepFn);
+NG_KERNEL_TABLE(sgd_multi_step_kernel, SgdMultiStepFn);    // GPU only
+NG_KERNEL_TABLE(adam_multi_step_kernel, AdamMultiStepFn);  // GPU only
 NG_KERNEL_TABLE(rmsprop_step_kernel, RmspropStepFn);
 NG_KERNEL_TABLE(sum_squares_kernel, SumSquaresFn);
 NG_KERNEL_TABLE(scale_kernel, ScaleFn);

@@ -87,14 +87,10 @@ void Optimizer::set_lr(double lr) {
 
 void Optimizer::step() {
   autograd::NoGradGuard no_grad;
-  if (device_scalars_.defined()) {  // count first, so the kernels read this step's values
-    for (size_t i = 0; i < params_.size(); ++i)
-      if (params_[i].grad().defined()) ++steps_[i];
-    // Inside a capture the step graph writes them before each replay instead.
-    if (!cuda_capturing()) upload_scalars();
-  }
+  std::vector<size_t> idx;
+  std::vector<Tensor> grads;
   for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor& p = params_[i];
+    const Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
     NG_CHECK_SHAPE(g.shape() == p.shape(), name_, ": gradient of parameter ", i, " has shape ",
@@ -103,9 +99,16 @@ void Optimizer::step() {
              i, " is ", dtype_name(g.dtype()), " on ", g.device().str(), ", the parameter ",
              dtype_name(p.dtype()), " on ", p.device().str());
     if (!g.is_contiguous()) g = g.contiguous();
-    if (!device_scalars_.defined()) ++steps_[i];
-    update(i, p, g);
+    idx.push_back(i);
+    grads.push_back(std::move(g));
   }
+  for (size_t i : idx) ++steps_[i];  // counted first: the kernels read this step's values
+  if (device_scalars_.defined()) {
+    // Inside a capture the step graph writes them before each replay instead.
+    if (!cuda_capturing()) upload_scalars();
+    if (!idx.empty() && update_all(idx, grads)) return;
+  }
+  for (size_t j = 0; j < idx.size(); ++j) update(idx[j], params_[idx[j]], grads[j]);
 }
 
 void Optimizer::zero_grad() {

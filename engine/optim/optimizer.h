@@ -96,6 +96,14 @@ class Optimizer {
   // Updates params()[i] in place from g (contiguous, of the parameter's shape, dtype and
   // device). step_count(i) already counts this update.
   virtual void update(size_t i, Tensor& param, const Tensor& g) = 0;
+  // NOTE [Fused updates] (ops/optim.h): the whole step's updates at once, parameter idx[j] from
+  // grads[j] (contiguous; step counts already advanced). Returns false where the subclass or
+  // the device has no such path; update() then runs per parameter.
+  virtual bool update_all(const std::vector<size_t>& idx, const std::vector<Tensor>& grads) {
+    (void)idx;
+    (void)grads;
+    return false;
+  }
 
   // Where parameter i's kernel reads {lr, step} on a GPU (NOTE [Device hyper-parameters]);
   // null on the CPU.

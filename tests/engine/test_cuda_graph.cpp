@@ -281,6 +281,45 @@ TEST_F(CudaGraphStep, DropoutDrawsTheEagerStepsNumbersAndNewOnesOnEveryReplay) {
     EXPECT_NEAR(sc.run(b.x[0], b.y[0]).loss.item(), losses[size_t(s)], 1e-5 * losses[size_t(s)]);
 }
 
+// NOTE [Fused updates]: the multi-tensor launches (30 parameters: two launches; one of 300k
+// elements: blocks that stride) update exactly as the CPU's per-parameter kernels.
+TEST_F(CudaGraphStep, MultiTensorOptimizerUpdatesMatchTheCpu) {
+  Rng rng(21);
+  std::vector<Tensor> pc, pg;
+  for (int k = 0; k < 30; ++k) {
+    const int64_t n = k == 3 ? 300000 : 1 + 37 * k;
+    Tensor w = Tensor::randn({n}, rng);
+    pc.push_back(w.clone().set_requires_grad(true));
+    pg.push_back(w.to(Device::cuda()).detach().set_requires_grad(true));
+  }
+  auto make = [](int which, std::vector<Tensor> ps) -> std::unique_ptr<Optimizer> {
+    if (which == 0)
+      return std::make_unique<SGD>(
+          ps, SgdOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-3, .nesterov = true});
+    if (which == 1)
+      return std::make_unique<Adam>(ps, AdamOptions{.lr = 0.01, .weight_decay = 1e-3});
+    return std::make_unique<AdamW>(ps, AdamWOptions{.lr = 0.01});
+  };
+  for (int which = 0; which < 3; ++which) {
+    auto oc = make(which, pc), og = make(which, pg);
+    for (int step = 0; step < 4; ++step) {
+      oc->set_lr(oc->lr() * 0.9);
+      og->set_lr(og->lr() * 0.9);
+      for (size_t k = 0; k < pc.size(); ++k) {
+        Tensor g = Tensor::randn(pc[k].shape(), rng);
+        pc[k].set_grad(g);
+        pg[k].set_grad(g.to(Device::cuda()));
+      }
+      oc->step();
+      og->step();
+    }
+    for (size_t k = 0; k < pc.size(); ++k)
+      EXPECT_LE(rel_diff(pg[k].detach().to_vector<float>(), pc[k].detach().to_vector<float>()),
+                1e-6)
+          << "optimizer " << which << " parameter " << k;
+  }
+}
+
 TEST_F(CudaGraphStep, AnOutOfRangeLabelIsReportedWithTheLayerAfterTheStep) {
   // Eager on the device: the step queues without waiting; reading the loss reports the label.
   Model m = Model::compile(example_spec("mlp"), 0);
