@@ -1,5 +1,6 @@
 #include "engine/optim/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/autograd/autograd.h"
@@ -43,20 +44,24 @@ const double* Optimizer::device_scalars(size_t i) const {
   return device_scalars_.data<double>() + 2 * i;
 }
 
-// {lr, step} of every parameter to device memory, before the update kernels of this step.
+// {lr, step} of every parameter to device memory, before the update kernels of this step;
+// nothing is queued when the values did not change.
 void Optimizer::upload_scalars() {
   if (!device_scalars_.defined()) return;
+  const bool steps = reads_step_count();
+  std::vector<double> v(2 * params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    v[2 * i] = lr_;
+    v[2 * i + 1] = steps ? double(steps_[i]) : 0.0;
+  }
+  if (v == uploaded_) return;
   constexpr size_t kChunk = 256;  // parameters per upload (4 KiB)
-  std::vector<double> v(2 * std::min(kChunk, params_.size()));
   for (size_t b = 0; b < params_.size(); b += kChunk) {
     const size_t e = std::min(params_.size(), b + kChunk);
-    for (size_t i = b; i < e; ++i) {
-      v[2 * (i - b)] = lr_;
-      v[2 * (i - b) + 1] = double(steps_[i]);
-    }
-    cuda_upload_async(device_scalars_.data<double>() + 2 * b, v.data(),
+    cuda_upload_async(device_scalars_.data<double>() + 2 * b, v.data() + 2 * b,
                       (e - b) * 2 * sizeof(double));
   }
+  uploaded_ = std::move(v);
 }
 
 std::vector<bool> Optimizer::params_with_grad() const {

@@ -108,6 +108,9 @@ class Optimizer {
   // Where parameter i's kernel reads {lr, step} on a GPU (NOTE [Device hyper-parameters]);
   // null on the CPU.
   const double* device_scalars(size_t i) const;
+  // Whether update() reads step_count() (Adam's bias correction). When not, the device copy
+  // is only rewritten when the learning rate changes.
+  virtual bool reads_step_count() const { return false; }
 
   // Buffer k of parameter i; undefined until created.
   Tensor& slot(size_t i, size_t k) { return slots_[i][k]; }
@@ -136,6 +139,7 @@ class Optimizer {
   std::vector<std::vector<Tensor>> slots_;  // [param][slot]
   std::vector<int64_t> steps_;              // [param]
   Tensor device_scalars_;                   // [param, 2] float64 {lr, step}, on a GPU only
+  std::vector<double> uploaded_;            // what device_scalars_ holds (or will)
 
   void upload_scalars();
 };
