@@ -56,6 +56,9 @@ struct GeneratorUse {
   uint64_t* dev = nullptr;  // {seed, offset} in device memory, read by the captured kernels
 };
 
+// Generators one capture may draw from (their device states are allocated before it starts).
+constexpr size_t kMaxGenerators = 8;
+
 }  // namespace cuda
 
 struct CudaGraph::Impl {
@@ -65,12 +68,12 @@ struct CudaGraph::Impl {
   bool capturing = false;
   size_t nodes = 0;
   std::vector<cuda::GeneratorUse> gens;
+  uint64_t* gen_state = nullptr;  // [kMaxGenerators][2], allocated before the capture
 
   ~Impl() {
     if (exec) cudaGraphExecDestroy(exec);
     if (graph) cudaGraphDestroy(graph);
-    for (auto& g : gens)
-      if (g.dev) cudaFree(g.dev);
+    if (gen_state) cudaFree(gen_state);
     if (pool) cuda::pool_release(pool);
   }
 };
@@ -85,6 +88,9 @@ void CudaGraph::begin_capture() {
   NG_CHECK(!cuda::t_capture, "CudaGraph: a capture is already in progress on this thread");
   NG_CHECK(!impl_->exec && !impl_->capturing, "CudaGraph: this graph was captured already");
   cudaStream_t s = cuda::stream();
+  if (!impl_->gen_state)  // no cudaMalloc during the capture
+    NG_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&impl_->gen_state),
+                             cuda::kMaxGenerators * 2 * sizeof(uint64_t)));
   if (!impl_->pool) impl_->pool = cuda::pool_create();
   cuda::pool_begin(impl_->pool);
   const cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
@@ -161,16 +167,12 @@ PhiloxArgs philox_reserve(Rng& rng, uint64_t blocks) {
   for (auto& u : g->gens)
     if (u.rng == &rng) use = &u;
   if (!use) {
+    NG_CHECK(g->gens.size() < kMaxGenerators, "CUDA graph capture: more than ", kMaxGenerators,
+             " random generators in one step");
     GeneratorUse u;
     u.rng = &rng;
     u.start = rng.offset();
-    // Not from the allocator: the capture's pool would count it, and it lives as the graph does.
-    // cudaMalloc queues no work; the thread's capture mode is relaxed for the call.
-    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
-    cudaThreadExchangeStreamCaptureMode(&mode);
-    const cudaError_t e = cudaMalloc(reinterpret_cast<void**>(&u.dev), 2 * sizeof(uint64_t));
-    cudaThreadExchangeStreamCaptureMode(&mode);
-    NG_CUDA_CHECK(e);
+    u.dev = g->gen_state + 2 * g->gens.size();
     g->gens.push_back(u);
     use = &g->gens.back();
   }
