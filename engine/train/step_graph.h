@@ -43,8 +43,11 @@ namespace ng::train {
 struct StepOptions {
   // Capture steps as CUDA graphs on a GPU (also needs NG_CUDA_GRAPHS unset or 1).
   bool cuda_graphs = true;
-  int warmup_steps = 1;  // eager steps of a batch shape before its capture (>= 1)
-  int max_graphs = 4;    // batch shapes whose graphs are kept
+  // Eager steps of a batch shape before its capture (>= 1). Two, so that every kernel the
+  // capture records has run once (SGD's first update initialises its momentum buffers with
+  // per-parameter kernels; the later ones use the multi-tensor launch).
+  int warmup_steps = 2;
+  int max_graphs = 4;  // batch shapes whose graphs are kept
 };
 
 class TrainStep {

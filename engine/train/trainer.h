@@ -44,7 +44,7 @@
 // without a new best of the monitored metric.
 //
 // On a GPU a step never waits for the device (train/step_graph.h): it is replayed as a CUDA
-// graph after a warm-up step (TrainerOptions::cuda_graphs, NG_CUDA_GRAPHS=0 turns it off;
+// graph after two warm-up steps (TrainerOptions::cuda_graphs, NG_CUDA_GRAPHS=0 turns it off;
 // gradient clipping and layer-statistics steps run eagerly), its batch crosses on a copy stream
 // while the previous step computes, and its loss and prediction come back asynchronously, so
 // StepEvents trail the GPU by a step or two. All of a run's steps are read back before anything
