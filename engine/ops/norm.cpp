@@ -4,6 +4,7 @@
 
 #include "engine/autograd/autograd.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/random.h"
 #include "engine/ops/reduce.h"
 
 namespace ng {
@@ -146,15 +147,22 @@ Tensor dropout(const Tensor& x, double p, Mode mode, Rng& rng, const std::string
   NG_CHECK(p >= 0 && p <= 1, who, ": dropout probability must be in [0, 1], got ", p);
   if (mode == Mode::Eval || p == 0) return x;
 
-  // NOTE [Dropout masks]: the mask is drawn on the host with Philox (Rng::fill_bernoulli), so a
-  // seed gives the same mask on every device and thread count; it holds 0 or 1/(1-p).
+  // NOTE [Dropout masks]: the mask is drawn with Philox (Rng::fill_bernoulli, or the device's
+  // bernoulli_mask_kernel with the same arithmetic), so a seed gives the same mask on every
+  // device and thread count; it holds 0 or 1/(1-p).
   const double keep = 1.0 - p, scale = keep > 0 ? 1.0 / keep : 0.0;
-  Tensor mask = Tensor::empty(x.shape(), x.dtype(), Device::cpu());
-  if (x.dtype() == DType::Float32)
-    rng.fill_bernoulli(mask.data<float>(), mask.numel(), keep, scale);
-  else
-    rng.fill_bernoulli(mask.data<double>(), mask.numel(), keep, scale);
-  if (!x.device().is_cpu()) mask = mask.to(x.device());
+  Tensor mask;
+  if (!x.device().is_cpu() && bernoulli_mask_kernel.has(x.device().type)) {
+    mask = Tensor::empty(x.shape(), x.dtype(), x.device());
+    bernoulli_mask_kernel(x.device())(mask, keep, scale, rng);
+  } else {
+    mask = Tensor::empty(x.shape(), x.dtype(), Device::cpu());
+    if (x.dtype() == DType::Float32)
+      rng.fill_bernoulli(mask.data<float>(), mask.numel(), keep, scale);
+    else
+      rng.fill_bernoulli(mask.data<double>(), mask.numel(), keep, scale);
+    if (!x.device().is_cpu()) mask = mask.to(x.device());
+  }
 
   Tensor y;
   {

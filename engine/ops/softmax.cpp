@@ -69,25 +69,19 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
   const int64_t N = logits.size(0), C = logits.size(1);
   NG_CHECK_SHAPE(N > 0 && C > 0, who, ": logits have shape ", shape_str(logits.shape()),
                  "; need at least one sample and one class");
-  // Labels are validated on the host (a small [N] copy when they live on a device).
-  Tensor lc = labels.to(Device::cpu()).contiguous();
-  const int64_t* pl = lc.data<int64_t>();
-  for (int64_t i = 0; i < N; ++i)
-    if (pl[i] < 0 || pl[i] >= C)
-      throw ValueError(detail::concat(who, ": label ", pl[i], " in row ", i,
-                                      " is out of range for ", C, " classes (expected 0 to ", C - 1,
-                                      ")"));
-
+  // Labels are validated by the forward kernel (on a GPU without waiting for it).
   // logits: [N, C], labels: [N] -> loss: [], probs: [N, C]
   Tensor xc = logits.contiguous().detach();
   Tensor ld = labels.contiguous().detach();
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
   Tensor probs = Tensor::empty({N, C}, logits.dtype(), logits.device());
-  cross_entropy_forward_kernel(logits.device())(xc, ld, label_smoothing, loss, probs);
+  cross_entropy_forward_kernel(logits.device())(xc, ld, label_smoothing, loss, probs, who);
   if (autograd::should_record({&logits})) {
     autograd::record(loss, "CrossEntropy", {logits}, [probs, ld, label_smoothing](const Tensor& g) {
+      // g: [] on the device; the kernel reads it there (no host round trip in a step)
+      Tensor gc = g.dtype() == probs.dtype() ? g.contiguous() : g.to(probs.dtype());
       Tensor gx = Tensor::empty(probs.shape(), probs.dtype(), probs.device());
-      cross_entropy_backward_kernel(probs.device())(probs, ld, label_smoothing, g.item(), gx);
+      cross_entropy_backward_kernel(probs.device())(probs, ld, label_smoothing, gc, gx);
       return std::vector<Tensor>{gx};
     });
   }

@@ -65,8 +65,40 @@ void Adam::update(size_t i, Tensor& param, const Tensor& g) {
               .eps = opts_.eps,
               .weight_decay = opts_.weight_decay,
               .decoupled_weight_decay = decoupled_,
-              .step = step_count(i)};
+              .step = step_count(i),
+              .device_scalars = device_scalars(i)};
   adam_step_kernel(param.device())(h, param, g, zero_slot(i, 0), zero_slot(i, 1));
+}
+
+}  // namespace ng
+
+namespace ng {
+
+// NOTE [Fused updates]: every parameter in a few launches.
+bool Adam::update_all(const std::vector<size_t>& idx, const std::vector<Tensor>& grads) {
+  const Tensor& first = params()[idx[0]];
+  if (!adam_multi_step_kernel.has(first.device().type)) return false;
+  MultiTensorArgs a;
+  for (size_t j = 0; j < idx.size(); ++j) {
+    const Tensor& p = params()[idx[j]];
+    if (p.dtype() != first.dtype() || p.device() != first.device()) return false;
+  }
+  for (size_t j = 0; j < idx.size(); ++j) {
+    const size_t i = idx[j];
+    a.params.push_back(params()[i]);
+    a.grads.push_back(grads[j]);
+    a.slot_a.push_back(zero_slot(i, 0));
+    a.slot_b.push_back(zero_slot(i, 1));
+    a.device_scalars.push_back(device_scalars(i));
+  }
+  AdamHyper h{.lr = lr(),
+              .beta1 = opts_.beta1,
+              .beta2 = opts_.beta2,
+              .eps = opts_.eps,
+              .weight_decay = opts_.weight_decay,
+              .decoupled_weight_decay = decoupled_};
+  adam_multi_step_kernel(first.device())(h, a);
+  return true;
 }
 
 }  // namespace ng

@@ -40,6 +40,8 @@ class Adam : public Optimizer {
  protected:
   Adam(const char* name, std::vector<Tensor> params, AdamOptions options, bool decoupled);
   void update(size_t i, Tensor& param, const Tensor& g) override;
+  bool update_all(const std::vector<size_t>& idx, const std::vector<Tensor>& grads) override;
+  bool reads_step_count() const override { return true; }
 
  private:
   void validate(const AdamOptions& o) const;

@@ -1,8 +1,10 @@
 #include "engine/optim/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/autograd/autograd.h"
+#include "engine/ops/cuda/backend.h"
 #include "engine/ops/elementwise.h"
 
 namespace ng {
@@ -32,6 +34,54 @@ Optimizer::Optimizer(std::string name, std::vector<Tensor> params, double lr,
   }
   slots_.assign(params_.size(), std::vector<Tensor>(slot_names_.size()));
   steps_.assign(params_.size(), 0);
+  if (params_[0].device().is_cuda())  // NOTE [Device hyper-parameters]
+    device_scalars_ =
+        Tensor::zeros({int64_t(params_.size()), 2}, DType::Float64, params_[0].device());
+}
+
+const double* Optimizer::device_scalars(size_t i) const {
+  if (!device_scalars_.defined() || !params_[i].device().is_cuda()) return nullptr;
+  return device_scalars_.data<double>() + 2 * i;
+}
+
+// {lr, step} of every parameter to device memory, before the update kernels of this step;
+// nothing is queued when the values did not change.
+void Optimizer::upload_scalars() {
+  if (!device_scalars_.defined()) return;
+  const bool steps = reads_step_count();
+  std::vector<double> v(2 * params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    v[2 * i] = lr_;
+    v[2 * i + 1] = steps ? double(steps_[i]) : 0.0;
+  }
+  if (v == uploaded_) return;
+  constexpr size_t kChunk = 256;  // parameters per upload (4 KiB)
+  for (size_t b = 0; b < params_.size(); b += kChunk) {
+    const size_t e = std::min(params_.size(), b + kChunk);
+    cuda_upload_async(device_scalars_.data<double>() + 2 * b, v.data() + 2 * b,
+                      (e - b) * 2 * sizeof(double));
+  }
+  uploaded_ = std::move(v);
+}
+
+std::vector<bool> Optimizer::params_with_grad() const {
+  std::vector<bool> m(params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) m[i] = params_[i].grad().defined();
+  return m;
+}
+
+void Optimizer::prepare_replay(const std::vector<bool>& mask) {
+  NG_CHECK(mask.size() == params_.size(), name_, ": prepare_replay got ", mask.size(),
+           " flags for ", params_.size(), " parameters");
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (mask[i]) ++steps_[i];
+  upload_scalars();
+}
+
+void Optimizer::set_step_counts(const std::vector<int64_t>& counts) {
+  NG_CHECK(counts.size() == params_.size(), name_, ": set_step_counts got ", counts.size(),
+           " counts for ", params_.size(), " parameters");
+  steps_ = counts;
 }
 
 void Optimizer::set_lr(double lr) {
@@ -42,8 +92,10 @@ void Optimizer::set_lr(double lr) {
 
 void Optimizer::step() {
   autograd::NoGradGuard no_grad;
+  std::vector<size_t> idx;
+  std::vector<Tensor> grads;
   for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor& p = params_[i];
+    const Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
     NG_CHECK_SHAPE(g.shape() == p.shape(), name_, ": gradient of parameter ", i, " has shape ",
@@ -52,9 +104,16 @@ void Optimizer::step() {
              i, " is ", dtype_name(g.dtype()), " on ", g.device().str(), ", the parameter ",
              dtype_name(p.dtype()), " on ", p.device().str());
     if (!g.is_contiguous()) g = g.contiguous();
-    ++steps_[i];
-    update(i, p, g);
+    idx.push_back(i);
+    grads.push_back(std::move(g));
   }
+  for (size_t i : idx) ++steps_[i];  // counted first: the kernels read this step's values
+  if (device_scalars_.defined()) {
+    // Inside a capture the step graph writes them before each replay instead.
+    if (!cuda_capturing()) upload_scalars();
+    if (!idx.empty() && update_all(idx, grads)) return;
+  }
+  for (size_t j = 0; j < idx.size(); ++j) update(idx[j], params_[idx[j]], grads[j]);
 }
 
 void Optimizer::zero_grad() {

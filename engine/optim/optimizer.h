@@ -56,7 +56,8 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  // One update of every parameter that has a gradient. Never recorded by autograd.
+  // One update of every parameter that has a gradient. Never recorded by autograd. On a GPU it
+  // queues the updates without waiting (NOTE [Device hyper-parameters] in ops/optim.h).
   void step();
   // Drops every parameter's gradient (as PyTorch's zero_grad(set_to_none=True)).
   void zero_grad();
@@ -70,6 +71,15 @@ class Optimizer {
   size_t num_params() const { return params_.size(); }
   // Updates applied to parameter i so far.
   int64_t step_count(size_t i) const;
+
+  // For a step captured as a CUDA graph (train/step_graph.h). The capture ran step()'s host
+  // code once; each replay then needs its host half only: counting the update of the parameters
+  // in `mask` (those that had a gradient in the capture) and writing the learning rate and step
+  // counts to device memory, where the captured kernels read them.
+  std::vector<bool> params_with_grad() const;
+  void prepare_replay(const std::vector<bool>& mask);
+  std::vector<int64_t> step_counts() const { return steps_; }
+  void set_step_counts(const std::vector<int64_t>& counts);
 
   // NOTE [Optimizer state]
   const std::vector<std::string>& slot_names() const { return slot_names_; }
@@ -86,6 +96,21 @@ class Optimizer {
   // Updates params()[i] in place from g (contiguous, of the parameter's shape, dtype and
   // device). step_count(i) already counts this update.
   virtual void update(size_t i, Tensor& param, const Tensor& g) = 0;
+  // NOTE [Fused updates] (ops/optim.h): the whole step's updates at once, parameter idx[j] from
+  // grads[j] (contiguous; step counts already advanced). Returns false where the subclass or
+  // the device has no such path; update() then runs per parameter.
+  virtual bool update_all(const std::vector<size_t>& idx, const std::vector<Tensor>& grads) {
+    (void)idx;
+    (void)grads;
+    return false;
+  }
+
+  // Where parameter i's kernel reads {lr, step} on a GPU (NOTE [Device hyper-parameters]);
+  // null on the CPU.
+  const double* device_scalars(size_t i) const;
+  // Whether update() reads step_count() (Adam's bias correction). When not, the device copy
+  // is only rewritten when the learning rate changes.
+  virtual bool reads_step_count() const { return false; }
 
   // Buffer k of parameter i; undefined until created.
   Tensor& slot(size_t i, size_t k) { return slots_[i][k]; }
@@ -113,6 +138,10 @@ class Optimizer {
   std::vector<std::string> slot_names_;
   std::vector<std::vector<Tensor>> slots_;  // [param][slot]
   std::vector<int64_t> steps_;              // [param]
+  Tensor device_scalars_;                   // [param, 2] float64 {lr, step}, on a GPU only
+  std::vector<double> uploaded_;            // what device_scalars_ holds (or will)
+
+  void upload_scalars();
 };
 
 }  // namespace ng

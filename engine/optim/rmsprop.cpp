@@ -53,7 +53,8 @@ void RMSprop::update(size_t i, Tensor& param, const Tensor& g) {
                  .eps = opts_.eps,
                  .weight_decay = opts_.weight_decay,
                  .momentum = opts_.momentum,
-                 .centered = opts_.centered};
+                 .centered = opts_.centered,
+                 .device_scalars = device_scalars(i)};
   Tensor& square_avg = zero_slot(i, 0);
   // Buffers the options do not use stay undefined (and out of state(i)).
   Tensor no_grad_avg, no_momentum_buffer;

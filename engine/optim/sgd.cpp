@@ -53,7 +53,8 @@ void SGD::update(size_t i, Tensor& param, const Tensor& g) {
              .momentum = opts_.momentum,
              .dampening = opts_.dampening,
              .weight_decay = opts_.weight_decay,
-             .nesterov = opts_.nesterov};
+             .nesterov = opts_.nesterov,
+             .device_scalars = device_scalars(i)};
   Tensor& buf = slot(i, 0);
   bool init = false;
   if (opts_.momentum != 0.0 && !buf.defined()) {
@@ -61,6 +62,35 @@ void SGD::update(size_t i, Tensor& param, const Tensor& g) {
     init = true;
   }
   sgd_step_kernel(param.device())(h, init, param, g, buf);
+}
+
+}  // namespace ng
+
+namespace ng {
+
+// NOTE [Fused updates]: every parameter in a few launches, once the momentum buffers exist.
+bool SGD::update_all(const std::vector<size_t>& idx, const std::vector<Tensor>& grads) {
+  const Tensor& first = params()[idx[0]];
+  if (!sgd_multi_step_kernel.has(first.device().type)) return false;
+  MultiTensorArgs a;
+  for (size_t j = 0; j < idx.size(); ++j) {
+    const size_t i = idx[j];
+    const Tensor& p = params()[i];
+    if (p.dtype() != first.dtype() || p.device() != first.device()) return false;
+    const Tensor& buf = slot(i, 0);
+    if (opts_.momentum != 0.0 && !buf.defined()) return false;  // the first update sets it
+    a.params.push_back(p);
+    a.grads.push_back(grads[j]);
+    a.slot_a.push_back(buf);
+    a.device_scalars.push_back(device_scalars(i));
+  }
+  SgdHyper h{.lr = lr(),
+             .momentum = opts_.momentum,
+             .dampening = opts_.dampening,
+             .weight_decay = opts_.weight_decay,
+             .nesterov = opts_.nesterov};
+  sgd_multi_step_kernel(first.device())(h, a);
+  return true;
 }
 
 }  // namespace ng

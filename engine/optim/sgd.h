@@ -29,6 +29,7 @@ class SGD : public Optimizer {
 
  protected:
   void update(size_t i, Tensor& param, const Tensor& g) override;
+  bool update_all(const std::vector<size_t>& idx, const std::vector<Tensor>& grads) override;
 
  private:
   void validate(const SgdOptions& o) const;

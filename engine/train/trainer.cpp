@@ -345,6 +345,8 @@ void Trainer::set_lr(double lr) {
 }
 
 bool Trainer::gate() {
+  // Before a pause or a stop, every step so far is read back and reported.
+  if (pause_.load() || stop_.load()) drain_steps(true);
   if (!pause_.load() && !stop_.load()) {
     if (state_ == TrainerState::Paused) {  // resumed after single steps
       state_ = TrainerState::Running;
@@ -395,6 +397,11 @@ FinishedEvent Trainer::run() {
     NG_CHECK(loader.num_batches() == steps_per_epoch_, "Trainer: the DataLoader makes ",
              loader.num_batches(), " batches per epoch, expected ", steps_per_epoch_);
 
+    step_runner_ = std::make_unique<TrainStep>(model_, *optim_,
+                                               StepOptions{.cuda_graphs = options_.cuda_graphs});
+    if (t.clip_grad_norm > 0.0)  // clipping reads the gradient norm on the host every step
+      step_runner_->disable_graphs();
+
     state_ = TrainerState::Running;
     emit(StateEvent{TrainerState::Running, epoch_ + 1, step_});
     FinishReason reason = FinishReason::Completed;
@@ -413,9 +420,12 @@ FinishedEvent Trainer::run() {
         train_step(*b);
         if (t.checkpoint.every_minutes > 0 && !options_.out_dir.empty() &&
             seconds_now() - last_save_ >= t.checkpoint.every_minutes * 60.0 &&
-            batch_in_epoch_ < steps_per_epoch_)
+            batch_in_epoch_ < steps_per_epoch_) {
+          drain_steps(true);
           save(CheckpointKind::Timed);
+        }
       }
+      drain_steps(true);
       // A stop or pause that arrives during an epoch's last step or its validation takes effect
       // before the next epoch's first step (the gate comes after fetching a batch, so that a
       // single step is always a step).
@@ -466,38 +476,95 @@ void Trainer::train_step(const data::Batch& b) {
   const TrainingSpec& t = options_.training;
   lr_ = lr_plan_->lr(epoch_, step_);
   optim_->set_lr(lr_);
-  optim_->zero_grad();
-  model_.forward({b.inputs}, b.targets, result_);
-  NG_CHECK(result_.loss.defined(), "the loss node '", model_.loss_id(), "' produced no value");
-  const double loss = result_.loss.item();
-  if (!std::isfinite(loss))
-    non_finite(std::string("the loss is ") + (std::isnan(loss) ? "NaN"
-                                              : loss > 0       ? "inf"
-                                                               : "-inf"));
-  // Per-node activations are only needed to name a non-finite node (checked above); holding
-  // them through backward would keep every activation alive until the step ends.
-  result_.outputs.clear();
-  result_.loss.backward();
-  if (t.clip_grad_norm > 0.0) {
-    double norm = clip_grad_norm(params_, t.clip_grad_norm);
-    if (!std::isfinite(norm))
-      non_finite(std::isnan(norm) ? "the gradient norm is NaN" : "the gradient norm is inf");
-  }
-  if (t.stats_every_steps > 0 && (step_ == 0 || (step_ + 1) % t.stats_every_steps == 0))
-    emit_layer_stats();
-  optim_->step();
+  const bool on_gpu = model_.device().is_cuda();
+  const bool stats =
+      t.stats_every_steps > 0 && (step_ == 0 || (step_ + 1) % t.stats_every_steps == 0);
+  if (stats) drain_steps(true);  // keep the events in step order
+
+  TrainStep::Hooks hooks;
+  if (!on_gpu)  // the CPU has the loss at once: check it while the activations are there
+    hooks.after_forward = [&](Model::Result& r) {
+      const double loss = r.loss.item();
+      if (!std::isfinite(loss))
+        non_finite(std::string("the loss is ") + (std::isnan(loss) ? "NaN"
+                                                  : loss > 0       ? "inf"
+                                                                   : "-inf"),
+                   step_ + 1, &r.outputs);
+    };
+  if (t.clip_grad_norm > 0.0 || stats)
+    hooks.after_backward = [&] {
+      if (t.clip_grad_norm > 0.0) {
+        double norm = clip_grad_norm(params_, t.clip_grad_norm);
+        if (!std::isfinite(norm))
+          non_finite(std::isnan(norm) ? "the gradient norm is NaN" : "the gradient norm is inf",
+                     step_ + 1);
+      }
+      if (stats) emit_layer_stats();
+    };
+  const TrainStep::Output& out = step_runner_->run(b.inputs, b.targets, hooks);
   ++step_;
   ++batch_in_epoch_;
+
+  PendingStep p;
+  p.targets = b.targets;
+  p.epoch = epoch_ + 1;
+  p.batch = batch_in_epoch_;
+  p.step = step_;
+  p.lr = lr_;
+  if (!on_gpu) {
+    p.loss = out.loss;
+    p.prediction = out.prediction;
+    finish_step(p);
+    return;
+  }
+  // GPU: the values come back without waiting; steps are reported in order as they arrive.
+  if (readbacks_.empty()) readbacks_.push_back(std::make_unique<HostReadback>());
+  p.readback = std::move(readbacks_.back());
+  readbacks_.pop_back();
+  std::vector<Tensor> values{out.loss};
+  if (out.prediction.defined()) values.push_back(out.prediction);
+  p.readback->start(values);
+  pending_.push_back(std::move(p));
+  constexpr size_t kInFlight = 3;  // steps queued ahead of their report
+  while (pending_.size() > kInFlight) {
+    pending_.front().readback->wait();
+    drain_steps(false);
+  }
+  drain_steps(false);
+}
+
+void Trainer::drain_steps(bool all) {
+  while (!pending_.empty()) {
+    PendingStep& p = pending_.front();
+    if (!all && !p.readback->ready()) break;
+    std::vector<Tensor> v = p.readback->take();  // waits when `all`
+    p.loss = v[0];
+    if (v.size() > 1) p.prediction = v[1];
+    readbacks_.push_back(std::move(p.readback));
+    PendingStep done = std::move(p);
+    pending_.pop_front();
+    finish_step(done);
+  }
+}
+
+void Trainer::finish_step(PendingStep& p) {
+  const double loss = p.loss.item();
+  if (!std::isfinite(loss))  // on a GPU, found a step or two after it happened
+    non_finite(std::string("the loss is ") + (std::isnan(loss) ? "NaN"
+                                              : loss > 0       ? "inf"
+                                                               : "-inf"),
+               p.step);
+  const TrainingSpec& t = options_.training;
   StepEvent e;
-  e.batch_metrics = train_acc_.add(loss, result_.prediction, b.targets);
+  e.batch_metrics = train_acc_.add(loss, p.prediction, p.targets);
   epoch_samples_ += e.batch_metrics.samples;
   const double now = seconds_now();
-  e.epoch = epoch_ + 1;
-  e.batch = batch_in_epoch_;
+  e.epoch = p.epoch;
+  e.batch = p.batch;
   e.batches_per_epoch = steps_per_epoch_;
-  e.step = step_;
+  e.step = p.step;
   e.total_steps = t.epochs * steps_per_epoch_;
-  e.lr = lr_;
+  e.lr = p.lr;
   e.running = train_acc_.result();
   e.samples_per_s = now > epoch_t0_ ? double(epoch_samples_) / (now - epoch_t0_) : 0.0;
   e.elapsed_s = now - t0_;
@@ -518,13 +585,16 @@ void Trainer::emit_layer_stats() {
   emit(e);
 }
 
-void Trainer::non_finite(const std::string& what) {
+void Trainer::non_finite(const std::string& what, int64_t step,
+                         const std::vector<Tensor>* outputs) {
   // The first node, in topological order, whose output holds inf or NaN.
   const GraphAnalysis& a = model_.analysis();
   std::string node, type;
+  const std::vector<Tensor> none;
+  const std::vector<Tensor>& outs = outputs ? *outputs : none;
   for (int i : a.order) {
-    if (size_t(i) >= result_.outputs.size()) break;  // released before backward
-    const Tensor& out = result_.outputs[size_t(i)];
+    if (size_t(i) >= outs.size()) break;  // released before backward
+    const Tensor& out = outs[size_t(i)];
     if (!out.defined() || !is_floating(out.dtype())) continue;
     if (!all_finite(out)) {
       node = a.nodes[size_t(i)].id;
@@ -540,7 +610,7 @@ void Trainer::non_finite(const std::string& what) {
         break;
       }
   std::string msg =
-      detail::concat("training stopped at epoch ", epoch_ + 1, ", step ", step_ + 1, ": ", what);
+      detail::concat("training stopped at epoch ", epoch_ + 1, ", step ", step, ": ", what);
   if (!node.empty())
     msg += "; the first node whose output is not finite is '" + node + "' (" + type + ")";
   msg += detail::concat(". Lower the learning rate (now ", lr_,

@@ -43,6 +43,14 @@
 // Early stopping: training.early_stopping_patience > 0 stops the run once that many epochs passed
 // without a new best of the monitored metric.
 //
+// On a GPU a step never waits for the device (train/step_graph.h): it is replayed as a CUDA
+// graph after two warm-up steps (TrainerOptions::cuda_graphs, NG_CUDA_GRAPHS=0 turns it off;
+// gradient clipping and layer-statistics steps run eagerly), its batch crosses on a copy stream
+// while the previous step computes, and its loss and prediction come back asynchronously, so
+// StepEvents trail the GPU by a step or two. All of a run's steps are read back before anything
+// that needs them: epoch ends, checkpoints, pause and stop. A non-finite loss (or a bad label)
+// found there stops the run naming the step it came from.
+//
 // Failure: an ng::Error (bad data for the graph, a non-finite loss, a failed checkpoint write)
 // is sent as FailedEvent, then run() rethrows it. A non-finite loss throws NonFiniteError naming
 // the first node, in topological order, whose output is not finite.
@@ -51,6 +59,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -65,15 +74,17 @@
 #include "engine/train/datasets.h"
 #include "engine/train/events.h"
 #include "engine/train/metrics.h"
+#include "engine/train/step_graph.h"
 
 namespace ng::train {
 
 struct TrainerOptions {
   TrainingSpec training;
-  std::string out_dir;     // checkpoints go here (created when needed); empty: none written
-  std::string graph_json;  // the graph stored in checkpoints; empty: model.spec().to_json()
-  int prefetch = 2;        // DataLoader prefetch depth (0: no background thread)
-  int stats_bins = 32;     // histogram bins of LayerStatsEvent
+  std::string out_dir;      // checkpoints go here (created when needed); empty: none written
+  std::string graph_json;   // the graph stored in checkpoints; empty: model.spec().to_json()
+  int prefetch = 2;         // DataLoader prefetch depth (0: no background thread)
+  int stats_bins = 32;      // histogram bins of LayerStatsEvent
+  bool cuda_graphs = true;  // on a GPU, replay steps as CUDA graphs (also needs NG_CUDA_GRAPHS)
 };
 
 // A loss (or an output before it) became inf or NaN.
@@ -155,6 +166,8 @@ class Trainer {
 
   Model& model() { return model_; }
   Optimizer& optimizer() { return *optim_; }
+  // The step runner of the run in progress (null before run()): captures, replays.
+  const TrainStep* step_runner() const { return step_runner_.get(); }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   int64_t epochs_completed() const { return epoch_; }
   int64_t global_step() const { return step_; }
@@ -167,10 +180,24 @@ class Trainer {
   void emit(const TrainingEvent& e);
   bool gate();  // between steps: false when the run must stop
   void train_step(const data::Batch& b);
+  // A step whose loss is (or will be) on the host: its metrics and StepEvent.
+  struct PendingStep {
+    Tensor targets;  // host
+    int64_t epoch = 0, batch = 0, step = 0;
+    double lr = 0.0;
+    std::unique_ptr<HostReadback> readback;  // GPU: loss and prediction on their way
+    Tensor loss, prediction;                 // CPU: the values themselves
+  };
+  void finish_step(PendingStep& p);
+  // GPU: finishes the steps whose values arrived (all of them when `all`).
+  void drain_steps(bool all);
   void emit_layer_stats();
   bool end_epoch();  // true when early stopping ends the run
   void save(CheckpointKind kind);
-  [[noreturn]] void non_finite(const std::string& what);
+  // `step`: the 1-based global step it happened in; `outputs`: that step's node outputs when
+  // still there (they name the first node that is not finite).
+  [[noreturn]] void non_finite(const std::string& what, int64_t step,
+                               const std::vector<Tensor>* outputs = nullptr);
   double metric_value(const Metrics& train, const Metrics& val) const;
 
   Model& model_;
@@ -195,7 +222,9 @@ class Trainer {
   double best_ = kNaN;
   int64_t best_epoch_ = -1;  // 1-based
   double lr_ = 0.0;
-  Model::Result result_;
+  std::unique_ptr<TrainStep> step_runner_;
+  std::deque<PendingStep> pending_;                       // GPU steps not read back yet
+  std::vector<std::unique_ptr<HostReadback>> readbacks_;  // free ones, reused
   double t0_ = 0.0, last_save_ = 0.0, epoch_t0_ = 0.0;
   int64_t epoch_samples_ = 0;
   std::string last_path_, best_path_;  // written by this run

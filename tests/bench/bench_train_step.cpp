@@ -2,9 +2,15 @@
 // is zero_grad, forward, cross-entropy, backward and an SGD step (lr 0.01, momentum 0.9), on
 // random normal inputs and random labels in 0-9. Prints one JSON line with the median step time
 // over --steps steps after --warmup, and the process's peak resident memory (and on a GPU the
-// peak of the engine's device memory). On cuda each step is timed to the end of its GPU work.
+// peak of the engine's device memory). The step is the Trainer's own (train/step_graph.h): on
+// cuda, after warm-up, one CUDA graph replay (--graphs 0 or NG_CUDA_GRAPHS=0: eager). The batch
+// lives on the GPU as in PyTorch's reference (--data host: it crosses from host memory on the
+// copy stream every step, as the trainer feeds it). Each step is timed to the end of its GPU
+// work (a synchronisation after every step, as torch_reference.py does); "pipelined_ms" is the
+// mean step time of the same steps queued back to back with one synchronisation at the end, as
+// the trainer runs them.
 //   bench_train_step --model lenet --batch 64 --threads 2
-//   bench_train_step --model resnet20 --batch 512 --device cuda [--tf32 0] [--keep-outputs 1]
+//   bench_train_step --model resnet20 --batch 512 --device cuda [--tf32 0] [--graphs 0] [--keep-outputs 1]
 // compare_cpu.py runs it beside PyTorch's reference script and reports the ratios.
 #include <sys/resource.h>
 
@@ -23,6 +29,7 @@
 #include "engine/nn/model.h"
 #include "engine/ops/cuda/backend.h"
 #include "engine/optim/sgd.h"
+#include "engine/train/step_graph.h"
 
 using namespace ng;
 
@@ -30,6 +37,8 @@ int main(int argc, char** argv) {
   std::string model_name = "mlp", graph_path, device_name = "cpu";
   int tf32 = -1;  // -1: the backend's default
   int keep_outputs = 0;
+  int graphs = 1;
+  std::string data = "device";
   int64_t batch = 64;
   int threads = 2, steps = 50, warmup = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -52,6 +61,10 @@ int main(int argc, char** argv) {
       tf32 = std::stoi(v);
     else if (k == "--keep-outputs")
       keep_outputs = std::stoi(v);
+    else if (k == "--graphs")
+      graphs = std::stoi(v);
+    else if (k == "--data")
+      data = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 1;
@@ -78,10 +91,13 @@ int main(int argc, char** argv) {
       if (n.type == "Input")
         for (auto d : n.params.at("shape")) in_shape.push_back(d.get<int64_t>());
     Rng rng(1);
-    Tensor x = Tensor::randn(in_shape, rng, DType::Float32, device);
+    if (data != "host" && data != "device")
+      throw Error("--data: host or device, got '" + data + "'");
+    const Device data_device = data == "device" ? device : Device::cpu();
+    Tensor x = Tensor::randn(in_shape, rng, DType::Float32, data_device);
     std::vector<int64_t> lab(batch);
     for (auto& l : lab) l = int64_t(rng.randint(10));
-    Tensor y = Tensor::from_vector(lab, {batch}, device);
+    Tensor y = Tensor::from_vector(lab, {batch}, data_device);
     std::vector<Tensor> params;
     for (auto& [name, p] : model.parameters()) params.push_back(p);
     SGD opt(params, {.lr = 0.01, .momentum = 0.9});
@@ -89,20 +105,25 @@ int main(int argc, char** argv) {
     // A training loop that shows no per-node activations drops each one after its last reader
     // (NOTE [Released activations]); --keep-outputs 1 measures the default instead.
     model.set_keep_outputs(keep_outputs != 0);
-    Model::Result r;
+    train::TrainStep step(model, opt, {.cuda_graphs = graphs != 0});
     std::vector<double> times;
     double last_loss = 0;
     for (int s = 0; s < warmup + steps; ++s) {
       auto t0 = std::chrono::steady_clock::now();
-      opt.zero_grad();
-      model.forward({x}, y, r);
-      r.outputs.clear();  // as the trainer does: activations live only as long as backward needs
-      r.loss.backward();
-      opt.step();
+      const train::TrainStep::Output& out = step.run(x, y);
       if (device.is_cuda()) cuda_synchronize();
       auto t1 = std::chrono::steady_clock::now();
       if (s >= warmup) times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      if (s == warmup + steps - 1) last_loss = r.loss.item();
+      if (s == warmup + steps - 1) last_loss = out.loss.item();
+    }
+    // The same steps back to back, one wait at the end (the trainer's way on a GPU).
+    double pipelined = 0;
+    if (steps > 0) {
+      auto t0 = std::chrono::steady_clock::now();
+      for (int s = 0; s < steps; ++s) step.run(x, y);
+      if (device.is_cuda()) cuda_synchronize();
+      auto t1 = std::chrono::steady_clock::now();
+      pipelined = std::chrono::duration<double, std::milli>(t1 - t0).count() / steps;
     }
     std::sort(times.begin(), times.end());
     double med = times.empty() ? 0 : times[times.size() / 2];
@@ -117,10 +138,16 @@ int main(int argc, char** argv) {
                           {"samples_per_s", med > 0 ? batch / med * 1e3 : 0},
                           {"peak_rss_mb", ru.ru_maxrss / 1024.0},
                           {"final_loss", last_loss},
-                          {"params", model.parameter_count()}};
+                          {"params", model.parameter_count()},
+                          {"pipelined_ms", pipelined}};
     out["keep_outputs"] = keep_outputs != 0;
     out["peak_alloc_mb"] = double(allocator(device).peak_bytes_in_use()) / (1 << 20);
     if (device.is_cuda()) {
+      out["data"] = data;
+      out["cuda_graphs"] = step.graphs_enabled();
+      out["graph_captures"] = step.captures();
+      out["graph_replays"] = step.replays();
+      if (!step.disabled_reason().empty()) out["graphs_off_reason"] = step.disabled_reason();
       out["gpu"] = cuda_device_description();
       out["tf32"] = cuda_tf32();
       out["peak_gpu_mb"] = double(allocator(device).peak_bytes_in_use()) / (1 << 20);

@@ -126,10 +126,13 @@ class SnapshotSink : public EventSink {
     snap->step = step;
     snap->run = run_;
     autograd::NoGradGuard no_grad;
-    for (const auto& [name, t] : model_.parameters())
-      snap->params.emplace_back(name, t.detach().clone());
-    for (const auto& [name, t] : model_.buffers())
-      snap->buffers.emplace_back(name, t.detach().clone());
+    // Host copies, taken here between two steps: the insight thread then never queues work on
+    // the GPU's stream, which a CUDA-graph capture of the next step may be recording.
+    auto host_copy = [](const Tensor& t) {
+      return t.device().is_cpu() ? t.detach().clone() : t.detach().to(Device::cpu());
+    };
+    for (const auto& [name, t] : model_.parameters()) snap->params.emplace_back(name, host_copy(t));
+    for (const auto& [name, t] : model_.buffers()) snap->buffers.emplace_back(name, host_copy(t));
     {
       std::lock_guard lk(sh_.snapMu);
       sh_.snapshot = std::move(snap);

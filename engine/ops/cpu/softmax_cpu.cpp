@@ -162,10 +162,15 @@ void softmax_backward_t(const Tensor& y, const Tensor& gy, int64_t axis, bool lo
 // thread count.
 template <class T>
 void cross_entropy_forward_t(const Tensor& logits, const Tensor& labels, double s, Tensor& loss,
-                             Tensor& probs) {
+                             Tensor& probs, const std::string& who) {
   const int64_t N = logits.size(0), C = logits.size(1);
   const T* px = logits.data<T>();
   const int64_t* pl = labels.data<int64_t>();
+  for (int64_t i = 0; i < N; ++i)
+    if (pl[i] < 0 || pl[i] >= C)
+      throw ValueError(detail::concat(who, ": label ", pl[i], " in row ", i,
+                                      " is out of range for ", C, " classes (expected 0 to ", C - 1,
+                                      ")"));
   T* pp = probs.data<T>();
   std::vector<double> row_loss(N);
   parallel_for(0, N, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, C)),
@@ -196,8 +201,9 @@ void cross_entropy_forward_t(const Tensor& logits, const Tensor& labels, double 
 
 // glogits = (probs - target) * gloss / N with target = (1 - s) * one_hot + s / C.
 template <class T>
-void cross_entropy_backward_t(const Tensor& probs, const Tensor& labels, double s, double gloss,
-                              Tensor& glogits) {
+void cross_entropy_backward_t(const Tensor& probs, const Tensor& labels, double s,
+                              const Tensor& gloss_t, Tensor& glogits) {
+  const double gloss = double(*gloss_t.data<T>());
   const int64_t N = probs.size(0), C = probs.size(1);
   const T* pp = probs.data<T>();
   const int64_t* pl = labels.data<int64_t>();
@@ -226,15 +232,15 @@ void softmax_backward(const Tensor& y, const Tensor& gy, int64_t axis, bool log,
   throw Error(std::string("softmax backward: unsupported dtype ") + dtype_name(y.dtype()));
 }
 void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double s, Tensor& loss,
-                           Tensor& probs) {
+                           Tensor& probs, const std::string& who) {
   if (logits.dtype() == DType::Float32)
-    return cross_entropy_forward_t<float>(logits, labels, s, loss, probs);
+    return cross_entropy_forward_t<float>(logits, labels, s, loss, probs, who);
   if (logits.dtype() == DType::Float64)
-    return cross_entropy_forward_t<double>(logits, labels, s, loss, probs);
+    return cross_entropy_forward_t<double>(logits, labels, s, loss, probs, who);
   throw Error(std::string("cross_entropy: unsupported dtype ") + dtype_name(logits.dtype()));
 }
-void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double s, double gloss,
-                            Tensor& glogits) {
+void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double s,
+                            const Tensor& gloss, Tensor& glogits) {
   if (probs.dtype() == DType::Float32)
     return cross_entropy_backward_t<float>(probs, labels, s, gloss, glogits);
   if (probs.dtype() == DType::Float64)

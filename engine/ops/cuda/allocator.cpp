@@ -7,16 +7,31 @@
 // by exact rounded size. Reuse needs no synchronisation because every op runs on one stream
 // (NOTE [One stream]). When cudaMalloc fails, the cache is returned to the device and the
 // allocation tried once more before an out-of-memory error is thrown.
+//
+// NOTE [Graph memory pools]: a CUDA graph replays the device addresses of its capture, so a block
+// used during a capture must not be handed to anyone else while the graph lives. While a pool is
+// active (CudaGraph::begin_capture .. end_capture) every allocation is served from that pool:
+// first from its own free blocks, then by moving a block of the size out of the general cache
+// (the warm-up step before a capture leaves exactly the sizes the capture asks for), and only
+// when neither has one from cudaMalloc. Only the capturing thread's allocations are served so. A
+// block allocated from a pool belongs to it until the pool is released (the graph is destroyed):
+// freed, it goes back to the pool's free list, which only that pool's captures draw from, and it
+// still counts as in use (the graph's replays use it). Releasing moves the pool's free blocks to
+// the general cache; its blocks still held by tensors (gradients, a loss created during the
+// capture) go there when freed. All of this is stream-ordered on the compute stream (NOTE [One
+// stream]), so no block needs an event.
 #include "engine/core/allocator.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "engine/ops/cuda/backend.h"
+#include "engine/ops/cuda/capture.h"
 #include "engine/ops/cuda/common.h"
 
 namespace ng::cuda {
@@ -28,6 +43,17 @@ std::string gib(size_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(size_t(1) << 30));
   return buf;
+}
+
+// cudaMalloc with this thread's capture mode relaxed for the call: a capture in progress
+// (NOTE [Graph memory pools]) otherwise refuses it as potentially unsafe. It queues no work, so
+// the capture is not affected (PyTorch's allocator does the same).
+cudaError_t malloc_in_any_mode(void** p, size_t bytes) {
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  cudaThreadExchangeStreamCaptureMode(&mode);
+  const cudaError_t e = cudaMalloc(p, bytes);
+  cudaThreadExchangeStreamCaptureMode(&mode);
+  return e;
 }
 
 class CachingCudaAllocator final : public Allocator {
@@ -49,6 +75,27 @@ class CachingCudaAllocator final : public Allocator {
     const size_t b = round(std::max<size_t>(bytes, 1));
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (active_ && std::this_thread::get_id() == active_thread_) {  // NOTE [Graph memory pools]
+        Pool& pool = *active_;
+        void* p = nullptr;
+        auto pit = pool.free.find(b);
+        if (pit != pool.free.end() && !pit->second.empty()) {
+          p = pit->second.back();
+          pit->second.pop_back();
+          pool.free_bytes -= b;
+          return p;  // already counted in use
+        }
+        auto it = free_.find(b);
+        if (it != free_.end() && !it->second.empty()) {
+          p = it->second.back();
+          it->second.pop_back();
+          cached_ -= b;
+          note_in_use(b);
+          owner_[p] = pool.id;
+          ++pool.blocks;
+          return p;
+        }
+      }
       auto it = free_.find(b);
       if (it != free_.end() && !it->second.empty()) {
         void* p = it->second.back();
@@ -60,11 +107,11 @@ class CachingCudaAllocator final : public Allocator {
     }
     require_device(Device::cuda(), "allocating device memory");
     void* p = nullptr;
-    cudaError_t e = cudaMalloc(&p, b);
-    if (e == cudaErrorMemoryAllocation) {
+    cudaError_t e = malloc_in_any_mode(&p, b);
+    if (e == cudaErrorMemoryAllocation && !capturing()) {  // cudaFree may not run in a capture
       cudaGetLastError();
       release_cache();
-      e = cudaMalloc(&p, b);
+      e = malloc_in_any_mode(&p, b);
     }
     if (e == cudaErrorMemoryAllocation) {
       cudaGetLastError();
@@ -73,6 +120,10 @@ class CachingCudaAllocator final : public Allocator {
     NG_CUDA_CHECK(e);
     std::lock_guard<std::mutex> lock(mu_);
     note_in_use(b);
+    if (active_ && std::this_thread::get_id() == active_thread_) {
+      owner_[p] = active_->id;
+      ++active_->blocks;
+    }
     return p;
   }
 
@@ -80,15 +131,67 @@ class CachingCudaAllocator final : public Allocator {
     if (!p) return;
     const size_t b = round(std::max<size_t>(bytes, 1));
     std::lock_guard<std::mutex> lock(mu_);
+    if (!owner_.empty()) {  // NOTE [Graph memory pools]
+      auto o = owner_.find(p);
+      if (o != owner_.end()) {
+        auto pit = pools_.find(o->second);
+        if (pit != pools_.end() && !pit->second.released) {
+          pit->second.free[b].push_back(p);
+          pit->second.free_bytes += b;
+          return;  // stays in use: the graph's replays write it
+        }
+        if (pit != pools_.end() && --pit->second.blocks == 0) pools_.erase(pit);
+        owner_.erase(o);
+      }
+    }
     in_use_ -= b;
     free_[b].push_back(p);
     cached_ += b;
   }
 
+  // ---- NOTE [Graph memory pools]
+  int pool_create() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int id = next_pool_++;
+    pools_[id].id = id;
+    return id;
+  }
+  void pool_begin(int id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pools_.find(id);
+    NG_CHECK(it != pools_.end() && !it->second.released, "CUDA allocator: no pool ", id);
+    NG_CHECK(!active_, "CUDA allocator: a capture pool is already active");
+    active_ = &it->second;
+    active_thread_ = std::this_thread::get_id();
+  }
+  void pool_end() {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_ = nullptr;
+  }
+  void pool_release(int id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pools_.find(id);
+    if (it == pools_.end()) return;
+    Pool& pool = it->second;
+    if (active_ == &pool) active_ = nullptr;
+    pool.released = true;
+    for (auto& [size, blocks] : pool.free)
+      for (void* p : blocks) {
+        owner_.erase(p);
+        in_use_ -= size;
+        free_[size].push_back(p);
+        cached_ += size;
+        --pool.blocks;
+      }
+    pool.free.clear();
+    pool.free_bytes = 0;
+    if (pool.blocks == 0) pools_.erase(it);
+  }
+
   // Returns every cached block to the device (after the queued work that may still use them).
   void release_cache() override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (free_.empty()) return;
+    if (free_.empty() || active_) return;
     NG_CUDA_CHECK(cudaDeviceSynchronize());
     for (auto& [size, blocks] : free_)
       for (void* p : blocks) NG_CUDA_CHECK(cudaFree(p));
@@ -128,10 +231,35 @@ class CachingCudaAllocator final : public Allocator {
            "). Try a smaller batch size or a smaller model.";
   }
 
+  bool capturing() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return active_ != nullptr;
+  }
+
+  struct Pool {
+    int id = 0;
+    bool released = false;
+    int64_t blocks = 0;  // blocks owned (free in the pool or held by tensors)
+    size_t free_bytes = 0;
+    std::unordered_map<size_t, std::vector<void*>> free;
+  };
+
   mutable std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cached_ = 0, in_use_ = 0, peak_ = 0;
+  std::unordered_map<int, Pool> pools_;
+  std::unordered_map<void*, int> owner_;  // pool blocks only
+  Pool* active_ = nullptr;
+  std::thread::id active_thread_;  // the capturing thread: only its allocations use the pool
+  int next_pool_ = 1;
 };
+
+CachingCudaAllocator* the_allocator() {
+  // Never destroyed: tensors in static storage may be freed after main returns, and the CUDA
+  // runtime may already be gone by then (deallocate makes no CUDA call, so that is safe).
+  static CachingCudaAllocator* a = new CachingCudaAllocator();
+  return a;
+}
 
 }  // namespace
 
@@ -140,10 +268,20 @@ void set_poison(bool on) noexcept {
 }
 
 Allocator* caching_allocator() {
-  // Never destroyed: tensors in static storage may be freed after main returns, and the CUDA
-  // runtime may already be gone by then (deallocate makes no CUDA call, so that is safe).
-  static CachingCudaAllocator* a = new CachingCudaAllocator();
-  return a;
+  return the_allocator();
+}
+
+int pool_create() {
+  return the_allocator()->pool_create();
+}
+void pool_begin(int pool) {
+  the_allocator()->pool_begin(pool);
+}
+void pool_end() {
+  the_allocator()->pool_end();
+}
+void pool_release(int pool) {
+  the_allocator()->pool_release(pool);
 }
 
 }  // namespace ng::cuda

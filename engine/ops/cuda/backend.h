@@ -11,9 +11,16 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "engine/core/tensor.h"
 
 namespace ng {
+
+class Rng;
 
 #ifdef NG_WITH_CUDA
 
@@ -65,5 +72,122 @@ inline void cuda_memory_info(size_t& free_bytes, size_t& total_bytes) noexcept {
 inline void set_cuda_poison_allocations(bool) noexcept {}
 
 #endif
+
+// ---------------------------------------------------------------- asynchronous training steps
+// The pieces a training step needs to run without waiting for the GPU (train/step_graph.h puts
+// them together). Declared in every build; without NG_WITH_CUDA (ops/cuda_stubs.cpp) they
+// report no device and throw ng::Error when used.
+
+// NG_CUDA_GRAPHS=0 (or off / false) turns CUDA-graph capture of training steps off; read once.
+bool cuda_graphs_enabled() noexcept;
+
+// NOTE [Deferred device errors]: kernels that validate data on the GPU (cross-entropy's label
+// range) record the first bad value in device memory instead of stopping the host, so a step
+// needs no synchronisation. The record is looked at whenever the host waits for the GPU anyway:
+// a device-to-host copy (item(), to_vector()), cuda_synchronize(), HostReadback::wait()/ready()
+// and cuda_check_device_errors(), which throw it as ng::ValueError, e.g.
+//   "CrossEntropyLoss 'loss': label 12 in row 3 is out of range for 10 classes (expected 0 to 9)".
+// The record is cleared when thrown. Kernels skip the bad element (its loss is NaN), so
+// nothing reads out of bounds meanwhile.
+// Waits for the compute stream, then throws the recorded error if there is one.
+void cuda_check_device_errors();
+
+// True while this thread captures a CUDA graph (CudaGraph::begin_capture .. end_capture):
+// work is recorded, not run, so nothing may read device memory or wait for the GPU.
+bool cuda_capturing() noexcept;
+
+// Queues a copy of `bytes` host bytes to device memory `dst` on the compute stream, through a
+// pinned staging ring, so the host may reuse `src` at once and nothing waits (bytes <= 4096).
+// Not allowed while capturing.
+void cuda_upload_async(void* dst, const void* src, size_t bytes);
+
+// NOTE [CUDA graphs]: CudaGraph records the work queued on the compute stream between
+// begin_capture() and end_capture() (nothing runs meanwhile) and replay() queues all of it again
+// with one launch. A replay reads and writes exactly the device addresses of the capture, so:
+//   - memory allocated during the capture comes from a private pool kept for the graph's
+//     lifetime (NOTE [Graph memory pools] in allocator.cpp); tensors created during the capture
+//     (gradients, the loss) hold the values of the latest replay;
+//   - values that change from replay to replay (inputs, learning rate, step counts, random
+//     offsets) must live in device memory that the host updates before each replay();
+//   - Philox draws of the capture (dropout) are rebased: before each replay the generators used
+//     are written to device memory at their current offsets and advanced by what the capture
+//     consumed, so every replay draws fresh numbers, as the eager steps would.
+class CudaGraph {
+ public:
+  CudaGraph();
+  ~CudaGraph();
+  CudaGraph(const CudaGraph&) = delete;
+  CudaGraph& operator=(const CudaGraph&) = delete;
+
+  // Starts recording on the compute stream. Throws when a capture is already running.
+  void begin_capture();
+  // Ends recording and instantiates the graph; Rng offsets consumed by the capture are rewound
+  // (the first replay draws them). On failure the graph stays empty and ng::Error is thrown.
+  void end_capture();
+  // Ends a capture that failed half-way (after an exception); never throws.
+  void abort_capture() noexcept;
+  bool ready() const;
+  // Queues one run of the captured work.
+  void replay();
+  // Number of kernel/copy nodes captured (for tests and benchmarks).
+  size_t num_nodes() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Copies device tensors to pinned host memory on the compute stream without waiting; the host
+// values are read once the copies are done.
+//   HostReadback rb;  rb.start({loss, logits});   ...   if (rb.ready()) auto v = rb.take();
+class HostReadback {
+ public:
+  HostReadback();
+  ~HostReadback();
+  HostReadback(const HostReadback&) = delete;
+  HostReadback& operator=(const HostReadback&) = delete;
+
+  // Queues the copies (each tensor contiguous or not, any floating or int64 dtype, on cuda).
+  void start(const std::vector<Tensor>& tensors);
+  bool pending() const;
+  // True when the copies are done (never blocks); throws a deferred device error.
+  bool ready();
+  // Blocks until the copies are done; throws a deferred device error.
+  void wait();
+  // CPU tensors with the copied values (waits first); the readback is free again afterwards.
+  std::vector<Tensor> take();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Host-to-device copies on the copy stream, from pinned staging buffers, so the next batch
+// crosses while the current step computes; the compute stream waits (an event) for the copy
+// before any work queued after upload(). Two slots used in turn; a slot is written again only
+// after the compute work that read it (queued before release()) is done.
+//   DeviceUploader up;
+//   auto dev = up.upload({batch.inputs, batch.targets});   // cuda tensors, usable at once
+//   step(dev[0], dev[1]);  up.release();                    // after queuing what reads them
+class DeviceUploader {
+ public:
+  DeviceUploader();
+  ~DeviceUploader();
+  DeviceUploader(const DeviceUploader&) = delete;
+  DeviceUploader& operator=(const DeviceUploader&) = delete;
+
+  // Queues the copies of CPU tensors `srcs` into device tensors of the same shapes and dtypes,
+  // returned at once (they are overwritten by the upload after next).
+  std::vector<Tensor> upload(const std::vector<Tensor>& srcs);
+  // The work that reads the last upload's tensors is queued.
+  void release();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace ng

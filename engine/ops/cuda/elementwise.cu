@@ -3,6 +3,7 @@
 // with any strides (broadcast included) go through Strided<N>, contiguous ones index directly.
 #include <cmath>
 
+#include "engine/ops/cuda/capture.h"
 #include "engine/ops/cuda/kernels.cuh"
 #include "engine/ops/elementwise.h"
 
@@ -375,6 +376,7 @@ void copy_d2h(const Tensor& src, Tensor& dst) {
   NG_CUDA_CHECK(
       cudaMemcpyAsync(hs.raw_data(), ds.raw_data(), hs.nbytes(), cudaMemcpyDeviceToHost, stream()));
   NG_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  raise_device_errors();  // NOTE [Deferred device errors]: the host waited anyway
   if (!direct) copy_kernel(Device::cpu())(hs, dst);
 }
 

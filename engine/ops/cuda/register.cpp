@@ -6,6 +6,9 @@
 #include "engine/ops/cuda/common.h"
 
 namespace ng {
+namespace cuda {
+void register_random();  // random.cu: dropout masks drawn on the device
+}
 
 void register_cuda_kernels() {
   set_allocator(DeviceType::CUDA, cuda::caching_allocator());
@@ -18,6 +21,7 @@ void register_cuda_kernels() {
   cuda::register_softmax();
   cuda::register_shape();
   cuda::register_optim();
+  cuda::register_random();
 }
 
 }  // namespace ng

@@ -5,9 +5,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "engine/core/allocator.h"
 #include "engine/ops/cuda/backend.h"
+#include "engine/ops/cuda/capture.h"
 #include "engine/ops/cuda/common.h"
 #include "engine/ops/cuda/libs.h"
 
@@ -99,6 +101,78 @@ cudaStream_t stream() {
   return s;
 }
 
+cudaStream_t copy_stream() {
+  static cudaStream_t s = [] {
+    cudaStream_t st = nullptr;
+    NG_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    return st;
+  }();
+  stream();  // the device check, and the compute stream first
+  return s;
+}
+
+// ---- NOTE [Deferred device errors]
+
+namespace {
+
+struct ErrorState {
+  std::mutex mu;
+  DeviceErrorSlot slot{};
+  DeviceErrorRecord* host = nullptr;  // the record's host address
+  std::vector<std::string> sites;
+};
+
+ErrorState& error_state() {
+  static ErrorState* st = [] {
+    auto* e = new ErrorState();  // never destroyed, like the stream
+    stream();                    // the device check
+    NG_CUDA_CHECK(cudaMalloc(&e->slot.claim, sizeof(unsigned long long)));
+    NG_CUDA_CHECK(cudaMemset(e->slot.claim, 0, sizeof(unsigned long long)));
+    void* host = nullptr;
+    NG_CUDA_CHECK(cudaHostAlloc(&host, sizeof(DeviceErrorRecord), cudaHostAllocMapped));
+    std::memset(host, 0, sizeof(DeviceErrorRecord));
+    void* dev = nullptr;
+    NG_CUDA_CHECK(cudaHostGetDevicePointer(&dev, host, 0));
+    e->slot.record = static_cast<DeviceErrorRecord*>(dev);
+    e->host = static_cast<DeviceErrorRecord*>(host);
+    return e;
+  }();
+  return *st;
+}
+
+}  // namespace
+
+DeviceErrorSlot device_error_slot() {
+  return error_state().slot;
+}
+
+int64_t error_site(const std::string& who) {
+  ErrorState& e = error_state();
+  std::lock_guard<std::mutex> lock(e.mu);
+  for (size_t i = 0; i < e.sites.size(); ++i)
+    if (e.sites[i] == who) return int64_t(i);
+  e.sites.push_back(who);
+  return int64_t(e.sites.size() - 1);
+}
+
+void raise_device_errors() {
+  if (!availability().ok) return;
+  ErrorState& e = error_state();
+  volatile DeviceErrorRecord* r = e.host;
+  if (r->flag == 0) return;
+  std::string who;
+  {
+    std::lock_guard<std::mutex> lock(e.mu);
+    who = r->site >= 0 && size_t(r->site) < e.sites.size() ? e.sites[size_t(r->site)] : "an op";
+  }
+  const int64_t value = r->value, row = r->row, classes = r->classes;
+  r->flag = 0;
+  if (!cuda_capturing())  // re-arm the claim for the next error
+    NG_CUDA_CHECK(cudaMemsetAsync(e.slot.claim, 0, sizeof(unsigned long long), stream()));
+  throw ValueError(detail::concat(who, ": label ", value, " in row ", row, " is out of range for ",
+                                  classes, " classes (expected 0 to ", classes - 1, ")"));
+}
+
 cublasHandle_t cublas() {
   static cublasHandle_t h = [] {
     cudaStream_t st = stream();
@@ -172,6 +246,20 @@ bool cuda_tf32() noexcept {
 void cuda_synchronize() {
   if (!cuda_available()) return;
   NG_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  cuda::raise_device_errors();
+}
+
+void cuda_check_device_errors() {
+  cuda_synchronize();
+}
+
+bool cuda_graphs_enabled() noexcept {
+  static const bool on = [] {
+    const char* env = std::getenv("NG_CUDA_GRAPHS");
+    return !(env && (std::strcmp(env, "0") == 0 || std::strcmp(env, "off") == 0 ||
+                     std::strcmp(env, "false") == 0));
+  }();
+  return on && cuda_available();
 }
 
 void cuda_memory_info(size_t& free_bytes, size_t& total_bytes) noexcept {

@@ -4,6 +4,7 @@
 // the maximum first. Cross-entropy row losses are summed by one block in a fixed order.
 #include <math_constants.h>
 
+#include "engine/ops/cuda/capture.h"
 #include "engine/ops/cuda/kernels.cuh"
 #include "engine/ops/softmax.h"
 
@@ -106,9 +107,11 @@ void softmax_backward(const Tensor& y, const Tensor& gy, int64_t axis, bool log,
 
 // One thread per row i with label l and smoothing s: lse = log-sum-exp(x_i),
 //   row_loss[i] = (1 - s) * (lse - x_il) + s * (lse - mean_c x_ic),  probs_i = exp(x_i - lse).
+// A label outside [0, C) is recorded (NOTE [Deferred device errors]) and its row loss is NaN.
 template <class T>
 __global__ void ce_rows_kernel(int64_t N, int64_t C, double sm, const T* logits,
-                               const int64_t* labels, T* probs, double* row_loss) {
+                               const int64_t* labels, T* probs, double* row_loss,
+                               DeviceErrorSlot err, int64_t site) {
   NG_GRID_STRIDE(i, N) {
     const T* x = logits + i * C;
     T* p = probs + i * C;
@@ -124,7 +127,20 @@ __global__ void ce_rows_kernel(int64_t N, int64_t C, double sm, const T* logits,
     const double lse = double(m) + ::log(se);
     const T inv = T(1.0 / se);
     for (int64_t c = 0; c < C; ++c) p[c] *= inv;
-    row_loss[i] = (1.0 - sm) * (lse - double(x[labels[i]])) + sm * (lse - sx / double(C));
+    const int64_t l = labels[i];
+    if (l < 0 || l >= C) {
+      if (atomicCAS(err.claim, 0ull, 1ull) == 0ull) {
+        err.record->site = site;
+        err.record->value = l;
+        err.record->row = i;
+        err.record->classes = C;
+        __threadfence_system();
+        err.record->flag = 1;
+      }
+      row_loss[i] = CUDART_NAN;
+      continue;
+    }
+    row_loss[i] = (1.0 - sm) * (lse - double(x[l])) + sm * (lse - sx / double(C));
   }
 }
 
@@ -137,10 +153,12 @@ __global__ void ce_mean_kernel(int64_t N, const double* row_loss, T* loss) {
   if (threadIdx.x == 0) *loss = T(acc / double(N));
 }
 
-// glogits = (probs - target) * gloss / N with target = (1 - s) * one_hot + s / C.
+// glogits = (probs - target) * gloss / N with target = (1 - s) * one_hot + s / C; gloss is read
+// from device memory (the upstream gradient). A row with a bad label gets no one-hot term.
 template <class T>
 __global__ void ce_backward_kernel(int64_t N, int64_t C, const T* probs, const int64_t* labels,
-                                   T scale, T off, T hit, T* g) {
+                                   const T* gloss, T inv_n, T off, T hit, T* g) {
+  const T scale = *gloss * inv_n;
   NG_GRID_STRIDE(k, N * C) {
     T v = (probs[k] - off) * scale;
     if (k % C == labels[k / C]) v -= hit * scale;
@@ -149,26 +167,29 @@ __global__ void ce_backward_kernel(int64_t N, int64_t C, const T* probs, const i
 }
 
 void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double s, Tensor& loss,
-                           Tensor& probs) {
+                           Tensor& probs, const std::string& who) {
   const int64_t N = logits.size(0), C = logits.size(1);
+  const DeviceErrorSlot err = device_error_slot();
+  const int64_t site = error_site(who);
   dispatch_floating(logits.dtype(), "cross_entropy", [&]<class T>() {
     DeviceBuffer rows(size_t(N) * sizeof(double));
-    ce_rows_kernel<T><<<grid_for(N), kThreads, 0, stream()>>>(
-        N, C, s, logits.data<T>(), labels.data<int64_t>(), probs.data<T>(), rows.as<double>());
+    ce_rows_kernel<T>
+        <<<grid_for(N), kThreads, 0, stream()>>>(N, C, s, logits.data<T>(), labels.data<int64_t>(),
+                                                 probs.data<T>(), rows.as<double>(), err, site);
     NG_CUDA_CHECK_LAUNCH("ce_rows_kernel");
     ce_mean_kernel<T><<<1, kThreads, 0, stream()>>>(N, rows.as<double>(), loss.data<T>());
     NG_CUDA_CHECK_LAUNCH("ce_mean_kernel");
   });
 }
 
-void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double s, double gloss,
-                            Tensor& glogits) {
+void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double s,
+                            const Tensor& gloss, Tensor& glogits) {
   const int64_t N = probs.size(0), C = probs.size(1);
   if (N * C == 0) return;
   dispatch_floating(probs.dtype(), "cross_entropy backward", [&]<class T>() {
     ce_backward_kernel<T><<<grid_for(N * C), kThreads, 0, stream()>>>(
-        N, C, probs.data<T>(), labels.data<int64_t>(), T(gloss / double(N)), T(s / double(C)),
-        T(1.0 - s), glogits.data<T>());
+        N, C, probs.data<T>(), labels.data<int64_t>(), gloss.data<T>(), T(1.0 / double(N)),
+        T(s / double(C)), T(1.0 - s), glogits.data<T>());
     NG_CUDA_CHECK_LAUNCH("ce_backward_kernel");
   });
 }
