@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/autograd/autograd.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/elementwise.h"
 
 namespace ng {
@@ -53,6 +54,7 @@ void Optimizer::step() {
              dtype_name(p.dtype()), " on ", p.device().str());
     if (!g.is_contiguous()) g = g.contiguous();
     ++steps_[i];
+    autocast_forget(p);  // its bf16 copy is stale from here on (NOTE [Autocast])
     update(i, p, g);
   }
 }
