@@ -199,11 +199,13 @@ for key in [(c.split(':')[0], int(c.split(':')[1])) for c in "mlp:64 lenet:64 re
     peak = f"{n['peak_gpu_mb']:.0f}" if n and "peak_gpu_mb" in n else "-"
     print(f"{key[0] + ':' + str(key[1]):<14}{ms(n):>11}{peak:>9}{ms(e):>13}{ms(fast.get(key)):>10}"
           f"{ms(comp.get(key)):>12}{ratio:>10}")
-for key in sorted(ng16):  # bf16 mixed precision on both sides (torch: autocast bf16)
+if ng16:  # bf16 mixed precision on both sides (torch: autocast bf16; no compile run)
+    print("bf16 mixed precision:")
+for key in sorted(ng16):
     n, e = ng16.get(key), eager16.get(key)
     ratio = f"{n['median_ms'] / e['median_ms']:.2f}" if n and e else "-"
     peak = f"{n['peak_gpu_mb']:.0f}" if n and "peak_gpu_mb" in n else "-"
-    print(f"{key[0] + ':' + str(key[1]) + ' bf16':<14}{ms(n):>11}{peak:>9}{ms(e):>13}"
+    print(f"{key[0] + ':' + str(key[1]):<14}{ms(n):>11}{peak:>9}{ms(e):>13}"
           f"{ms(fast16.get(key)):>10}{'-':>12}{ratio:>10}")
 print("(median ms per training step: zero_grad, forward, cross-entropy, backward, SGD m0.9)")
 EOF
