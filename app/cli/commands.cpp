@@ -19,6 +19,7 @@
 #include "engine/io/checkpoint.h"
 #include "engine/io/project.h"
 #include "engine/nn/model.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/cuda/backend.h"
 #include "engine/train/datasets.h"
 #include "engine/train/trainer.h"
@@ -73,6 +74,25 @@ Device resolve_device(const std::string& flag, const std::string& project_device
   throw UsageError(where + ": unknown device '" + d + "' (cpu, cuda or auto)");
 }
 
+// --precision, else the project's training.precision. bf16 needs the GPU: refused on the CPU
+// with a message that names where the setting came from.
+Precision resolve_precision(const std::string& flag, const std::string& project_precision,
+                            Device device) {
+  const std::string where = flag.empty() ? "training.precision" : "--precision";
+  Precision p;
+  try {
+    p = parse_precision(flag.empty() ? project_precision : flag, where);
+  } catch (const Error& e) {
+    if (flag.empty()) throw;
+    throw UsageError(e.what());
+  }
+  if (p == Precision::BFloat16 && !device.is_cuda())
+    throw Error(where + " bf16: mixed precision runs on a GPU only, and this run is on " +
+                device.str() + (cuda_available() ? "" : " (" + cuda_unavailable_reason() + ")") +
+                "; use --precision float32, or --device cuda on a machine with a GPU");
+  return p;
+}
+
 void apply_threads(int threads) {
   if (threads < 0) throw UsageError("--threads: must be >= 1, got " + std::to_string(threads));
   if (threads > 0) set_num_threads(threads);
@@ -117,6 +137,8 @@ int run_train(const TrainArgs& a) {
   }
   if (a.seed) t.seed = *a.seed;
   const Device device = resolve_device(a.device, t.device);
+  const Precision precision = resolve_precision(a.precision, t.precision, device);
+  t.precision = precision_name(precision);
   if (!a.resume.empty() && !fs::exists(a.resume))
     throw Error("--resume: checkpoint '" + a.resume + "' not found");
 
@@ -145,6 +167,7 @@ int run_train(const TrainArgs& a) {
   nlohmann::json start = {{"event", "start"},
                           {"project", a.project},
                           {"device", device.str()},
+                          {"precision", t.precision},
                           {"threads", num_threads()},
                           {"params", model.parameter_count()},
                           {"train_samples", data.train->size()},
@@ -161,11 +184,13 @@ int run_train(const TrainArgs& a) {
     print_json_line(start);
   } else {
     std::printf(
-        "training %s on %s (%d threads): %lld parameters, %lld training / %lld "
+        "training %s on %s%s (%d threads): %lld parameters, %lld training / %lld "
         "validation samples, %lld epochs of %lld steps -> %s\n",
-        p.name.c_str(), device.str().c_str(), num_threads(), (long long)model.parameter_count(),
-        (long long)data.train->size(), (long long)(data.val ? data.val->size() : 0),
-        (long long)t.epochs, (long long)trainer.steps_per_epoch(), out.c_str());
+        p.name.c_str(), device.str().c_str(),
+        precision == Precision::BFloat16 ? " in bf16 mixed precision" : "", num_threads(),
+        (long long)model.parameter_count(), (long long)data.train->size(),
+        (long long)(data.val ? data.val->size() : 0), (long long)t.epochs,
+        (long long)trainer.steps_per_epoch(), out.c_str());
     std::fflush(stdout);
   }
 

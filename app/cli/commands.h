@@ -20,7 +20,8 @@ class UsageError : public Error {
 struct TrainArgs {
   std::string project;
   std::optional<int64_t> epochs;
-  std::string device;  // cpu | cuda | auto; empty: the project's training.device
+  std::string device;     // cpu | cuda | auto; empty: the project's training.device
+  std::string precision;  // float32 | bf16; empty: the project's training.precision
   std::string resume;
   std::string out;
   std::optional<uint64_t> seed;

@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
   train->add_option("project", ta.project, "project file")->required();
   train->add_option("--epochs", ta.epochs, "epochs of the run (a resumed run continues to this)");
   train->add_option("--device", ta.device, "cpu, cuda or auto (default: the project's)");
+  train->add_option("--precision", ta.precision,
+                    "float32, or bf16 mixed precision on a GPU (default: the project's)");
   train->add_option("--resume", ta.resume, "continue the run saved in this checkpoint");
   train->add_option("--out", ta.out,
                     "folder for checkpoints (default: runs/<project>-<time> beside the project; "

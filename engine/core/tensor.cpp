@@ -90,6 +90,7 @@ T* Tensor::data() const {
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
 template int64_t* Tensor::data<int64_t>() const;
+template bfloat16* Tensor::data<bfloat16>() const;
 
 void* Tensor::raw_data() const {
   return static_cast<char*>(impl_->storage->data()) + impl_->offset * dtype_size(dtype());
@@ -251,6 +252,8 @@ double Tensor::item() const {
       return *c.data<double>();
     case DType::Int64:
       return double(*c.data<int64_t>());
+    case DType::BFloat16:
+      return double(float(*c.data<bfloat16>()));
   }
   return 0;
 }

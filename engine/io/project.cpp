@@ -52,6 +52,10 @@ const std::vector<std::string>& devices() {
   static const std::vector<std::string> k = {"auto", "cpu", "cuda"};
   return k;
 }
+const std::vector<std::string>& precisions() {
+  static const std::vector<std::string> k = {"float32", "bf16"};
+  return k;
+}
 const std::vector<std::string>& monitors() {
   static const std::vector<std::string> k = {"val_accuracy", "val_loss", "train_accuracy",
                                              "train_loss"};
@@ -319,6 +323,7 @@ TrainingSpec read_training(const json* j, Problems& p) {
   r.read("batch_size", t.batch_size);
   r.read("epochs", t.epochs);
   r.read("device", t.device);
+  r.read("precision", t.precision);
   r.read("seed", t.seed);
   r.read("clip_grad_norm", t.clip_grad_norm);
   r.read("early_stopping_patience", t.early_stopping_patience);
@@ -525,6 +530,12 @@ void check_training(const TrainingSpec& t, Problems& p) {
   check_min_int(p, "training.batch_size", t.batch_size, 1);
   check_min_int(p, "training.epochs", t.epochs, 1);
   check_choice(p, "training.device", t.device, devices(), "device");
+  check_choice(p, "training.precision", t.precision, precisions(), "precision");
+  if (t.precision == "bf16" && t.device == "cpu")
+    p.out.push_back({Severity::Warning, "", "training.precision",
+                     "training.precision: \"bf16\" mixed precision runs on a GPU only, and "
+                     "training.device is \"cpu\": training there is refused; use \"float32\", "
+                     "or device \"cuda\" or \"auto\""});
   check_min(p, "training.clip_grad_norm", t.clip_grad_norm, 0.0);
   check_min_int(p, "training.early_stopping_patience", t.early_stopping_patience, 0);
   check_min_int(p, "training.stats_every_steps", t.stats_every_steps, 0);
@@ -752,6 +763,7 @@ json project_to_json(const ProjectSpec& p) {
                    {"batch_size", t.batch_size},
                    {"epochs", t.epochs},
                    {"device", t.device},
+                   {"precision", t.precision},
                    {"seed", t.seed},
                    {"clip_grad_norm", t.clip_grad_norm},
                    {"early_stopping_patience", t.early_stopping_patience},

@@ -93,7 +93,8 @@ struct TrainingSpec {
   ScheduleSpec schedule;
   int64_t batch_size = 64;
   int64_t epochs = 5;
-  std::string device = "auto";  // cpu | cuda | auto
+  std::string device = "auto";        // cpu | cuda | auto
+  std::string precision = "float32";  // float32 | bf16 (mixed precision on a GPU, NOTE [Autocast])
   uint64_t seed = 0;
   double clip_grad_norm = 0.0;          // 0: off
   int64_t early_stopping_patience = 0;  // epochs without improvement; 0: off

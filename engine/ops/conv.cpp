@@ -2,6 +2,7 @@
 #include "engine/ops/conv.h"
 
 #include "engine/autograd/autograd.h"
+#include "engine/ops/autocast.h"
 
 namespace ng {
 
@@ -66,6 +67,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
              " on ", x.device().str());
     NG_CHECK_SHAPE(b.dim() == 1 && b.size(0) == w.size(0), who, ": bias has shape ",
                    shape_str(b.shape()), ", expected [", w.size(0), "]");
+  }
+  if (autocast_bf16(x.device(), x.dtype())) {  // NOTE [Autocast]
+    Tensor y = conv2d_bf16(x, w, b, p, ys);
+    if (y.defined()) return y;  // undefined: cuDNN has no bf16 algorithm, so float32 below
   }
   // x: [N, C, H, W], w: [O, C/G, KH, KW], b: [O] -> y: [N, O, Ho, Wo]
   Tensor xc = x.contiguous().detach(), wc = w.contiguous().detach();

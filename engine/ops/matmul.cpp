@@ -1,6 +1,7 @@
 #include "engine/ops/matmul.h"
 
 #include "engine/autograd/autograd.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 
@@ -32,6 +33,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() == 3 && b.dim() == 3) {
     NG_CHECK_SHAPE(a.size(0) == b.size(0) && a.size(2) == b.size(1), "MatMul: cannot multiply ",
                    shape_str(a.shape()), " by ", shape_str(b.shape()));
+    if (autocast_bf16(a.device(), a.dtype())) return matmul_bf16(a, b);  // NOTE [Autocast]
     int64_t B = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
     Tensor ac = a.contiguous().detach(), bc = b.contiguous().detach();
     Tensor out = Tensor::empty({B, M, N}, a.dtype(), a.device());
@@ -50,6 +52,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   NG_CHECK_SHAPE(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "MatMul: cannot multiply ",
                  shape_str(a.shape()), " by ", shape_str(b.shape()),
                  " (need [M, K] x [K, N] or [B, M, K] x [B, K, N])");
+  if (autocast_bf16(a.device(), a.dtype())) return matmul_bf16(a, b);  // NOTE [Autocast]
   Tensor ac = a.contiguous().detach(), bc = b.contiguous().detach();
   Tensor out = gemm(ac, false, bc, false);
   if (autograd::should_record({&a, &b})) {
@@ -72,6 +75,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::stri
   if (b.defined())
     NG_CHECK_SHAPE(b.dim() == 1 && b.size(0) == w.size(0), who, ": bias has shape ",
                    shape_str(b.shape()), ", expected [", w.size(0), "]");
+  if (autocast_bf16(x.device(), x.dtype())) return linear_bf16(x, w, b);  // NOTE [Autocast]
   int64_t N = x.size(0), in = x.size(1), out_f = w.size(0);
   Tensor xc = x.contiguous().detach(), wc = w.contiguous().detach();
   Tensor y = Tensor::empty({N, out_f}, x.dtype(), x.device());

@@ -5,6 +5,7 @@
 
 #include "engine/autograd/autograd.h"
 #include "engine/ops/cuda/backend.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/elementwise.h"
 
 namespace ng {
@@ -104,6 +105,7 @@ void Optimizer::step() {
              i, " is ", dtype_name(g.dtype()), " on ", g.device().str(), ", the parameter ",
              dtype_name(p.dtype()), " on ", p.device().str());
     if (!g.is_contiguous()) g = g.contiguous();
+    autocast_forget(params_[i]);  // its bf16 copy is stale from here on (NOTE [Autocast])
     idx.push_back(i);
     grads.push_back(std::move(g));
   }

@@ -217,6 +217,10 @@ Trainer::Trainer(Model& model, TrainingData data, TrainerOptions options, EventS
   NG_CHECK(t.checkpoint.every_minutes >= 0.0,
            "training.checkpoint.every_minutes: must be >= 0, got ", t.checkpoint.every_minutes);
   NG_CHECK(options_.stats_bins >= 1, "Trainer: stats_bins must be >= 1");
+  precision_ = parse_precision(t.precision, "training.precision");
+  NG_CHECK(precision_ == Precision::Float32 || model_.device().is_cuda(),
+           "training.precision: \"bf16\" mixed precision needs a CUDA device, but the model is on ",
+           model_.device().str(), "; use \"float32\" on the CPU");
   check_data_fits();
 
   for (const auto& [name, p] : model_.parameters()) params_.push_back(p);
@@ -386,6 +390,7 @@ FinishedEvent Trainer::run() {
   t0_ = seconds_now();
   last_save_ = t0_;
   try {
+    AutocastScope autocast(precision_);  // training steps and validation (NOTE [Autocast])
     data::DataLoaderOptions lo;
     lo.batch_size = t.batch_size;
     lo.shuffle = true;

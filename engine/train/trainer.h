@@ -51,6 +51,11 @@
 // that needs them: epoch ends, checkpoints, pause and stop. A non-finite loss (or a bad label)
 // found there stops the run naming the step it came from.
 //
+// Precision (training.precision): "float32", or "bf16" mixed precision on a CUDA device
+// (NOTE [Autocast], engine/ops/autocast.h: run() holds an AutocastScope, so training steps and
+// validation use bf16 products while weights, optimiser state and checkpoints stay float32).
+// The constructor refuses "bf16" for a model on the CPU.
+//
 // Failure: an ng::Error (bad data for the graph, a non-finite loss, a failed checkpoint write)
 // is sent as FailedEvent, then run() rethrows it. A non-finite loss throws NonFiniteError naming
 // the first node, in topological order, whose output is not finite.
@@ -69,6 +74,7 @@
 #include "engine/io/checkpoint.h"
 #include "engine/io/project.h"
 #include "engine/nn/model.h"
+#include "engine/ops/autocast.h"
 #include "engine/optim/lr_schedule.h"
 #include "engine/optim/optimizer.h"
 #include "engine/train/datasets.h"
@@ -174,6 +180,7 @@ class Trainer {
   const std::map<std::string, std::vector<double>>& history() const { return history_; }
   // The metric that early stopping and best.h5 follow, after the fallbacks above.
   const std::string& monitor() const { return monitor_; }
+  Precision precision() const { return precision_; }
 
  private:
   void check_data_fits() const;
@@ -212,6 +219,7 @@ class Trainer {
   uint64_t data_seed_ = 0;
   std::string monitor_;
   bool monitor_higher_ = true;
+  Precision precision_ = Precision::Float32;
 
   // Progress (the run's thread).
   int64_t epoch_ = 0;           // completed epochs

@@ -10,7 +10,7 @@
 // mean step time of the same steps queued back to back with one synchronisation at the end, as
 // the trainer runs them.
 //   bench_train_step --model lenet --batch 64 --threads 2
-//   bench_train_step --model resnet20 --batch 512 --device cuda [--tf32 0] [--graphs 0] [--keep-outputs 1]
+//   bench_train_step --model resnet20 --batch 512 --device cuda [--tf32 0] [--graphs 0] [--keep-outputs 1] [--precision bf16]
 // compare_cpu.py runs it beside PyTorch's reference script and reports the ratios.
 #include <sys/resource.h>
 
@@ -27,6 +27,7 @@
 #include "engine/core/parallel.h"
 #include "engine/core/rng.h"
 #include "engine/nn/model.h"
+#include "engine/ops/autocast.h"
 #include "engine/ops/cuda/backend.h"
 #include "engine/optim/sgd.h"
 #include "engine/train/step_graph.h"
@@ -34,7 +35,7 @@
 using namespace ng;
 
 int main(int argc, char** argv) {
-  std::string model_name = "mlp", graph_path, device_name = "cpu";
+  std::string model_name = "mlp", graph_path, device_name = "cpu", precision_name = "float32";
   int tf32 = -1;  // -1: the backend's default
   int keep_outputs = 0;
   int graphs = 1;
@@ -65,6 +66,8 @@ int main(int argc, char** argv) {
       graphs = std::stoi(v);
     else if (k == "--data")
       data = v;
+    else if (k == "--precision")
+      precision_name = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 1;
@@ -80,6 +83,10 @@ int main(int argc, char** argv) {
     if (device.is_cuda() && !cuda_available())
       throw Error("--device cuda: " + cuda_unavailable_reason());
     if (tf32 >= 0) set_cuda_tf32(tf32 != 0);
+    const Precision precision = parse_precision(precision_name, "--precision");
+    if (precision == Precision::BFloat16 && !device.is_cuda())
+      throw Error("--precision bf16: mixed precision runs on cuda only");
+    AutocastScope autocast(precision);  // NOTE [Autocast]: the whole step, as the trainer does
     std::ifstream f(graph_path);
     if (!f) throw Error("cannot open " + graph_path);
     nlohmann::json j = nlohmann::json::parse(f);
@@ -133,6 +140,7 @@ int main(int argc, char** argv) {
                           {"batch", batch},
                           {"device", device_name},
                           {"threads", threads},
+                          {"precision", precision_name},
                           {"median_ms", med},
                           {"min_ms", times.empty() ? 0 : times[0]},
                           {"samples_per_s", med > 0 ? batch / med * 1e3 : 0},

@@ -193,6 +193,36 @@ def case_bad_arguments():
     expect_user_error(r, "none.h5")
 
 
+def case_precision():
+    # --precision: float32 trains anywhere and says so in the start line; a bad value or bf16
+    # on the CPU is a user error naming the flag; a project's bad training.precision names the
+    # file and the field. With a GPU, bf16 trains there (tests/gpu/check.sh runs this suite).
+    r = run("train", SPIRAL, "--precision", "float32", "--device", "cpu", "--epochs", "1",
+            "--json", "--threads", "2", "--out", os.path.join(a.workdir, "f32"))
+    check(r.returncode == 0, f"--precision float32: exit 0, got {r.returncode}")
+    ev = json_lines(r.stdout) if r.returncode == 0 else [{}]
+    check(ev[0].get("precision") == "float32", "the start line says float32")
+    r = run("train", SPIRAL, "--precision", "fp16", "--epochs", "1")
+    expect_user_error(r, "--precision", "fp16", "bf16")
+    r = run("train", SPIRAL, "--precision", "bf16", "--device", "cpu", "--epochs", "1")
+    expect_user_error(r, "--precision", "bf16", "GPU")
+    path = project_variant("spiral-mlp.ngraph",
+                           lambda j: j["training"].update({"precision": "half"}))
+    r = run("train", path, "--epochs", "1")
+    expect_user_error(r, "variant-spiral-mlp.ngraph", "training.precision", "half")
+    gpu = shutil.which("nvidia-smi") and subprocess.run(
+        ["nvidia-smi", "-L"], capture_output=True).returncode == 0
+    if gpu:
+        r = run("train", SPIRAL, "--precision", "bf16", "--device", "cuda", "--epochs", "2",
+                "--json", "--out", os.path.join(a.workdir, "bf16"))
+        check(r.returncode == 0, f"--precision bf16 on cuda: exit 0, got {r.returncode}")
+        ev = json_lines(r.stdout) if r.returncode == 0 else [{}]
+        check(ev[0].get("precision") == "bf16", "the start line says bf16")
+        epochs = [e for e in ev if e.get("event") == "epoch"]
+        check(len(epochs) == 2 and epochs[-1]["train_loss"] < epochs[0]["train_loss"] * 1.05,
+              "bf16 training on the GPU runs its epochs and does not diverge")
+
+
 def case_non_finite_loss():
     path = project_variant("spiral-mlp.ngraph", lambda j: j["training"].update(
         {"optimizer": dict(j["training"]["optimizer"], type="SGD", lr=1e38)}))

@@ -345,7 +345,7 @@ TEST(ProjectFile, SaverWritesEveryFieldSortedWithTwoSpaceIndentAndTrailingNewlin
                "task", "val_fraction"}));
   EXPECT_EQ(keys(j["training"]),
             (V{"batch_size", "checkpoint", "clip_grad_norm", "device", "early_stopping_patience",
-               "epochs", "optimizer", "schedule", "seed", "stats_every_steps"}));
+               "epochs", "optimizer", "precision", "schedule", "seed", "stats_every_steps"}));
   EXPECT_EQ(keys(j["training"]["optimizer"]),
             (V{"alpha", "beta1", "beta2", "centered", "dampening", "eps", "lr", "momentum",
                "nesterov", "type", "weight_decay"}));
@@ -395,6 +395,7 @@ TEST(ProjectFile, EveryNonDefaultValueRoundTrips) {
   t.batch_size = 3;
   t.epochs = 17;
   t.device = "cuda";
+  t.precision = "bf16";
   t.seed = 1234567890123456789ull;
   t.clip_grad_norm = 1.5;
   t.early_stopping_patience = 4;
@@ -590,6 +591,9 @@ TEST(ProjectFile, OutOfRangeAndUnknownValuesNameTheirField) {
       {"/training/schedule/warmup_start_factor", 0, "training.schedule.warmup_start_factor",
        "(0, 1]"},
       {"/training/device", "gpu", "training.device", "unknown device \"gpu\""},
+      {"/training/precision", "fp16", "training.precision",
+       "unknown precision \"fp16\"; use one of \"float32\", \"bf16\""},
+      {"/training/precision", "BF16", "training.precision", "did you mean 'bf16'?"},
       {"/training/clip_grad_norm", -1, "training.clip_grad_norm", ">= 0"},
       {"/training/checkpoint/monitor", "accuracy", "training.checkpoint.monitor",
        "did you mean 'val_accuracy'?"},
@@ -793,6 +797,48 @@ TEST(ProjectFile, LenientLoadOpensAWorkInProgressWithItsDiagnostics) {
   j["training"]["bogus"] = 1;
   write_file(dir.file("wip.ngraph"), j.dump(2));
   EXPECT_THROW(load_project(dir.file("wip.ngraph"), ds), ProjectError);
+}
+
+TEST(ProjectFile, PrecisionDefaultsToFloat32AndRoundTripsAsBf16) {
+  TempDir dir;
+  json j = tiny_project();
+  ASSERT_FALSE(j["training"].contains("precision"));
+  ProjectSpec p = project_from_json(j);
+  EXPECT_EQ(p.training.precision, "float32");
+  EXPECT_TRUE(contains(project_to_text(p), "\n    \"precision\": \"float32\",\n"));
+  j["training"]["precision"] = "bf16";
+  j["training"]["device"] = "cuda";
+  p = project_from_json(j);
+  EXPECT_EQ(p.training.precision, "bf16");
+  for (const Diagnostic& d : validate_project(p)) EXPECT_NE(d.field, "training.precision");
+  save_project(p, dir.file("amp.ngraph"));
+  EXPECT_TRUE(contains(read_file(dir.file("amp.ngraph")), "\"precision\": \"bf16\""));
+  ProjectSpec q = load_project(dir.file("amp.ngraph"));
+  EXPECT_EQ(q.training.precision, "bf16");
+  EXPECT_TRUE(p == q);
+  // Not a string: the field and the value are named.
+  j["training"]["precision"] = 16;
+  ProjectError e = error_of(j, "amp.ngraph");
+  ASSERT_EQ(e.diagnostics.size(), 1u) << listing(e.diagnostics);
+  EXPECT_EQ(e.diagnostics[0].field, "training.precision");
+  EXPECT_TRUE(contains(e.what(), "amp.ngraph: training.precision")) << e.what();
+}
+
+TEST(ProjectFile, Bf16WithTheCpuAsDeviceLoadsWithAWarning) {
+  json j = tiny_project();
+  j["training"]["precision"] = "bf16";
+  j["training"]["device"] = "cpu";
+  ProjectSpec p = project_from_json(j);  // a warning does not stop the load
+  std::vector<Diagnostic> ds = validate_project(p);
+  EXPECT_FALSE(has_errors(ds)) << listing(ds);
+  int found = 0;
+  for (const Diagnostic& d : ds)
+    if (d.field == "training.precision") {
+      ++found;
+      EXPECT_EQ(d.severity, Severity::Warning);
+      EXPECT_TRUE(contains(d.message, "GPU")) << d.message;
+    }
+  EXPECT_EQ(found, 1) << listing(ds);
 }
 
 TEST(ProjectFile, WarningsDoNotStopALoad) {

@@ -11,6 +11,8 @@
 # runs ng_engine_tests --gtest_filter='Cuda*', times bench_train_step --device cuda on mlp:64,
 # lenet:64 and resnet20:512, runs tests/bench/torch_reference.py --device cuda (eager; cudnn.benchmark
 # + channels_last; torch.compile reduce-overhead) on the same cases, and prints a short table last.
+# The $BF16_CASES (resnet20:512) also run in bf16 mixed precision on both sides
+# (--precision bf16; torch --amp, eager and cudnn.benchmark + channels_last): the "bf16" rows.
 # Logs and JSON lines go to $OUT (the device tool's output folder) or $NG_GPU_BUILD/gpu-out.
 #
 # stb (image-folder datasets) is not installed there: if a libstb-dev .deb is found in
@@ -36,6 +38,7 @@ B=${NG_GPU_BUILD:-build-gpu}
 O=${OUT:-$B/gpu-out}
 mkdir -p "$O"
 CASES="mlp:64 lenet:64 resnet20:512"
+BF16_CASES="resnet20:512"
 T0=$(date +%s)
 stamp() { echo "== [$(( $(date +%s) - T0 ))s] $*"; }
 STATUS=()
@@ -121,6 +124,11 @@ for c in $CASES; do
   timeout 60 "$B/bin/bench_train_step" --model "$m" --batch "$n" --device cuda --steps 50 \
     --warmup 10 2>>"$O/bench.err" | tee -a "$O/bench.jsonl"
 done
+: >"$O/bench_bf16.jsonl"
+for c in $BF16_CASES; do
+  timeout 60 "$B/bin/bench_train_step" --model "${c%%:*}" --batch "${c##*:}" --device cuda \
+    --precision bf16 --steps 50 --warmup 10 2>>"$O/bench.err" | tee -a "$O/bench_bf16.jsonl"
+done
 tail -5 "$O/bench.err" 2>/dev/null
 
 if [ "$TORCH" = 1 ]; then
@@ -135,7 +143,13 @@ if [ "$TORCH" = 1 ]; then
   stamp "PyTorch torch.compile reduce-overhead"
   timeout 120 python3 $TR --device cuda --cases "$ALL" --steps 50 --warmup 10 \
     --compile reduce-overhead >"$O/torch_compile.jsonl" 2>"$O/torch_compile.err"
-  for f in eager fast compile; do tail -2 "$O/torch_$f.err" 2>/dev/null; done
+  BF=$(echo $BF16_CASES | tr ' ' ',')
+  stamp "PyTorch bf16 autocast: eager, cudnn.benchmark + channels_last"
+  timeout 60 python3 $TR --device cuda --cases "$BF" --steps 50 --warmup 10 --amp \
+    >"$O/torch_eager_bf16.jsonl" 2>"$O/torch_eager_bf16.err"
+  timeout 60 python3 $TR --device cuda --cases "$BF" --steps 50 --warmup 10 --amp \
+    --cudnn-benchmark --channels-last >"$O/torch_fast_bf16.jsonl" 2>"$O/torch_fast_bf16.err"
+  for f in eager fast compile eager_bf16 fast_bf16; do tail -2 "$O/torch_$f.err" 2>/dev/null; done
 fi
 
 # ---------------------------------------------------------------- the table
@@ -159,6 +173,8 @@ def load(name):
 
 ng, eager, fast, comp = (load(f) for f in ("bench.jsonl", "torch_eager.jsonl",
                                            "torch_fast.jsonl", "torch_compile.jsonl"))
+ng16, eager16, fast16 = (load(f) for f in ("bench_bf16.jsonl", "torch_eager_bf16.jsonl",
+                                           "torch_fast_bf16.jsonl"))
 try:
     t = json.load(open(os.path.join(out, "cuda_tests.json")))
     cases = [(f"{s['name']}.{c['name']}", c) for s in t["testsuites"] for c in s["testsuite"]]
@@ -190,4 +206,12 @@ for key in [(c.split(':')[0], int(c.split(':')[1])) for c in "mlp:64 lenet:64 re
           f"{ms(comp.get(key)):>12}{ratio:>10}{best_ratio:>9}{tpeak:>10}")
 print("(median ms per training step: zero_grad, forward, cross-entropy, backward, SGD m0.9;"
       " ng/best: against PyTorch's fastest configuration; torch MB: its smallest peak)")
+if ng16:  # bf16 mixed precision on both sides (torch: autocast bf16; no compile run)
+    print("bf16 mixed precision:")
+for key in sorted(ng16):
+    n, e = ng16.get(key), eager16.get(key)
+    ratio = f"{n['median_ms'] / e['median_ms']:.2f}" if n and e else "-"
+    peak = f"{n['peak_gpu_mb']:.0f}" if n and "peak_gpu_mb" in n else "-"
+    print(f"{key[0] + ':' + str(key[1]):<14}{ms(n):>11}{peak:>9}{ms(e):>13}"
+          f"{ms(fast16.get(key)):>10}{'-':>12}{ratio:>10}")
 EOF

@@ -307,6 +307,8 @@ void fill(Tensor& t, double v) {
       return fill_t<double>(t, v);
     case DType::Int64:
       return fill_t<int64_t>(t, v);
+    case DType::BFloat16:
+      return fill_t<bfloat16>(t, v);
   }
 }
 
@@ -337,6 +339,8 @@ void copy_from(const Tensor& src, Tensor& dst) {
       return copy_t<S, double>(src, dst);
     case DType::Int64:
       return copy_t<S, int64_t>(src, dst);
+    case DType::BFloat16:
+      return copy_t<S, bfloat16>(src, dst);
   }
 }
 
@@ -350,6 +354,8 @@ void copy(const Tensor& src, Tensor& dst) {
       return copy_from<double>(src, dst);
     case DType::Int64:
       return copy_from<int64_t>(src, dst);
+    case DType::BFloat16:
+      return copy_from<bfloat16>(src, dst);
   }
 }
 

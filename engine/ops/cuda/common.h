@@ -115,6 +115,11 @@ void add_channel_bias(Tensor& y, const Tensor& b);
 //   gb[c] = sum over n, s of gy[n, c, s]
 void sum_per_channel(const Tensor& gy, Tensor& gb);
 
+// bfloat16 casts (cast.cu), for the copy and fill kernels: dst = src converted (same shape, any
+// strides, at least one side bfloat16), and every element of a bfloat16 tensor = v.
+void cast_bf16(const Tensor& src, Tensor& dst);
+void fill_bf16(Tensor& t, double v);
+
 }  // namespace ng::cuda
 
 #define NG_CUDA_CHECK(call) ::ng::cuda::check((call), #call, __FILE__, __LINE__)

@@ -109,7 +109,15 @@ std::string problem_str(const ConvKey& k) {
 cudnnDataType_t data_type(DType dt) {
   if (dt == DType::Float32) return CUDNN_DATA_FLOAT;
   if (dt == DType::Float64) return CUDNN_DATA_DOUBLE;
-  throw Error(std::string("Conv2d on cuda: needs float32 or float64, got ") + dtype_name(dt));
+  if (dt == DType::BFloat16) return CUDNN_DATA_BFLOAT16;  // bf16 autocast (NOTE [Autocast])
+  throw Error(std::string("Conv2d on cuda: needs float32, float64 or bfloat16, got ") +
+              dtype_name(dt));
+}
+
+// The convolution descriptor's arithmetic: bfloat16 data accumulates in float32 on tensor cores
+// (cuDNN's PSEUDO_BFLOAT16_CONFIG); the other types compute in their own.
+cudnnDataType_t compute_type(DType dt) {
+  return dt == DType::BFloat16 ? CUDNN_DATA_FLOAT : data_type(dt);
 }
 
 std::unique_ptr<Plan> make_plan(const ConvKey& k, const Shape& y_shape) {
@@ -133,11 +141,13 @@ std::unique_ptr<Plan> make_plan(const ConvKey& k, const Shape& y_shape) {
                                            int(k.w[2]), int(k.w[3])));
   NG_CUDA_CHECK(cudnnSetConvolution2dDescriptor(
       p->conv, int(k.padding[0]), int(k.padding[1]), int(k.stride[0]), int(k.stride[1]),
-      int(k.dilation[0]), int(k.dilation[1]), CUDNN_CROSS_CORRELATION, dt));
+      int(k.dilation[0]), int(k.dilation[1]), CUDNN_CROSS_CORRELATION, compute_type(k.dtype)));
   NG_CUDA_CHECK(cudnnSetConvolutionGroupCount(p->conv, int(k.groups)));
   // Float32 without TF32 must be restricted to FMA kernels: the default math type lets cuDNN
   // pick TF32 tensor-core kernels on Ampere and later.
-  p->base_math = (k.dtype == DType::Float32 && !k.tf32) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+  p->base_math = (k.dtype == DType::Float32 && !k.tf32) ? CUDNN_FMA_MATH
+                 : k.dtype == DType::BFloat16           ? CUDNN_TENSOR_OP_MATH
+                                                        : CUDNN_DEFAULT_MATH;
   NG_CUDA_CHECK(cudnnSetConvolutionMathType(p->conv, p->base_math));
   const size_t elem = k.dtype == DType::Float64 ? 8 : 4;
   const int64_t elems = k.x[0] * k.x[1] * k.x[2] * k.x[3] + k.w[0] * k.w[1] * k.w[2] * k.w[3] +

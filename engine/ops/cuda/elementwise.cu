@@ -292,6 +292,8 @@ void fill(Tensor& t, double v) {
       return fill_t<double>(t, v);
     case DType::Int64:
       return fill_t<int64_t>(t, v);
+    case DType::BFloat16:
+      return fill_bf16(t, v);
   }
 }
 
@@ -324,6 +326,8 @@ void copy_d2d_from(const Tensor& src, Tensor& dst) {
       return copy_d2d_t<S, double>(src, dst);
     case DType::Int64:
       return copy_d2d_t<S, int64_t>(src, dst);
+    case DType::BFloat16:
+      return cast_bf16(src, dst);
   }
 }
 
@@ -341,6 +345,8 @@ void copy_d2d(const Tensor& src, Tensor& dst) {
       return copy_d2d_from<double>(src, dst);
     case DType::Int64:
       return copy_d2d_from<int64_t>(src, dst);
+    case DType::BFloat16:
+      return cast_bf16(src, dst);  // cast.cu
   }
 }
 

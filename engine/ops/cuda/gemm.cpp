@@ -1,7 +1,10 @@
 // CUDA matrix multiply through cuBLAS. The engine's matrices are row-major and cuBLAS's are
 // column-major, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T: the operands swap
 // places and keep their own transpose flags and leading dimensions.
-// Float32 products use TF32 tensor cores when cuda_tf32() is on (NOTE [TF32]).
+// Float32 products use TF32 tensor cores when cuda_tf32() is on (NOTE [TF32]). bf16 mixed
+// precision (NOTE [Autocast]) hands in bfloat16 A and B with a float32 C: cublasGemmEx with
+// CUDA_R_16BF inputs, float32 accumulation (CUBLAS_COMPUTE_32F) and a float32 result, so the
+// product never rounds to bfloat16 on the way out.
 #include <climits>
 
 #include "engine/ops/cuda/backend.h"
@@ -30,7 +33,17 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
   const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   cublasHandle_t h = cublas();
-  if (C.dtype() == DType::Float32) {
+  const bool bf16_in = A.dtype() == DType::BFloat16 || B.dtype() == DType::BFloat16;
+  if (bf16_in) {
+    NG_CHECK(
+        A.dtype() == DType::BFloat16 && B.dtype() == DType::BFloat16 && C.dtype() == DType::Float32,
+        "matmul on cuda: bfloat16 products need bfloat16 A and B and a float32 C, got ",
+        dtype_name(A.dtype()), ", ", dtype_name(B.dtype()), " and ", dtype_name(C.dtype()));
+    const float a = float(alpha), b = float(beta);
+    NG_CUDA_CHECK(cublasGemmEx(h, opb, opa, int(N), int(M), int(K), &a, B.raw_data(), CUDA_R_16BF,
+                               ldb, A.raw_data(), CUDA_R_16BF, lda, &b, C.data<float>(), CUDA_R_32F,
+                               ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  } else if (C.dtype() == DType::Float32) {
     const float a = float(alpha), b = float(beta);
     const cublasComputeType_t compute =
         cuda_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
