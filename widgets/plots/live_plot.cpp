@@ -272,6 +272,7 @@ bool LivePlot::refresh() {
     }
     settingRange_ = false;
   }
+  if (viewDirty_) updateLayout();  // the axis rects' current widths: the pixel columns
   for (auto& c : curves_)
     if (viewDirty_ || c->dirty) redecimate(*c);
   viewDirty_ = false;
