@@ -54,6 +54,7 @@ void DecisionBoundaryView::setRegions(int nx, int ny, QCPRange xr, QCPRange yr,
                            int(bg.blue() + (c.blue() - bg.blue()) * t)));
     }
   pixmap_->setPixmap(QPixmap::fromImage(image_));
+  pixmap_->setVisible(true);
   pixmap_->topLeft->setCoords(xr.lower, yr.upper);
   pixmap_->bottomRight->setCoords(xr.upper, yr.lower);
   xAxis->setRange(xr);
@@ -85,7 +86,7 @@ void DecisionBoundaryView::setSamples(const std::vector<double>& x, const std::v
 
 void DecisionBoundaryView::clearAll() {
   for (QCPGraph* g : classes_) g->data()->clear();
-  pixmap_->setPixmap(QPixmap());
+  pixmap_->setVisible(false);
   image_ = QImage();
   caption_->setText(QString());
   replot(rpQueuedReplot);

@@ -168,7 +168,7 @@ bool MetricsDashboard::refresh() {
   if (drawn) {
     const double ms = double(t.nsecsElapsed()) / 1e6;
     costMs_ = costMs_ > 0 ? 0.8 * costMs_ + 0.2 * ms : ms;
-    minIntervalMs_ = std::clamp(int(12.0 * costMs_), 33, 250);
+    minIntervalMs_ = std::clamp(int(20.0 * costMs_), 33, 250);
   }
   sinceRefresh_.start();
   deferred_->stop();

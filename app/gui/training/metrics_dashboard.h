@@ -43,8 +43,9 @@ class MetricsDashboard : public QWidget {
   bool refresh();
   // NOTE [Plot budget]: a replot of the four panels costs a few milliseconds of the GUI thread,
   // which shares two cores with training. requestRefresh() replots at once when the last
-  // replot is long enough ago, else once later: at most every 12 x the measured replot time
-  // (so plotting takes under ~8% of a core) and at least every 33 ms (30 Hz).
+  // replot is long enough ago, else once later: at most every 20 x the measured replot time
+  // (so plotting takes under ~5% of a core), at most 30 times a second and at least every
+  // 250 ms.
   void requestRefresh();
   int refreshInterval() const { return minIntervalMs_; }
   // A new run: forget every point (overlays stay).

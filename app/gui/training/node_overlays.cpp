@@ -58,6 +58,13 @@ class HaloItem : public QGraphicsItem {
   QRectF boundingRect() const override {
     return QRectF(-8, -8, size_.width() + 16, size_.height() + 30);
   }
+  // A new value in place: only this item's area is drawn again.
+  void set(QColor color, QString text) {
+    if (color == color_ && text == text_) return;
+    color_ = color;
+    text_ = std::move(text);
+    update();
+  }
   void paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) override {
     p->setRenderHint(QPainter::Antialiasing);
     p->setPen(Qt::NoPen);
@@ -133,8 +140,10 @@ void NodeOverlays::apply() {
   removeItems(kFailureType);
   if (!failedNode_.isEmpty())
     if (NodeItem* n = scene_->nodeItem(failedNode_)) new FailureItem(n, failedMessage_);
-  removeItems(kHaloType);
-  if (norms_.isEmpty()) return;
+  if (norms_.isEmpty()) {
+    removeItems(kHaloType);
+    return;
+  }
   double lo = 0, hi = 0;
   for (double v : norms_)
     if (v > 0) {
@@ -143,8 +152,15 @@ void NodeOverlays::apply() {
     }
   for (auto it = norms_.begin(); it != norms_.end(); ++it)
     if (NodeItem* n = scene_->nodeItem(it.key())) {
-      auto* h = new HaloItem(n, normColor(it.value(), lo, hi),
-                             QString::fromUtf8("\u2016\u2207\u2016 %1").arg(it.value(), 0, 'g', 3));
+      const QColor colour = normColor(it.value(), lo, hi);
+      const QString text = QString::fromUtf8("\u2016\u2207\u2016 %1").arg(it.value(), 0, 'g', 3);
+      HaloItem* h = nullptr;  // the node's halo, updated in place (NOTE [Plot budget])
+      for (QGraphicsItem* c : n->childItems())
+        if (c->type() == kHaloType) h = static_cast<HaloItem*>(c);
+      if (h)
+        h->set(colour, text);
+      else
+        h = new HaloItem(n, colour, text);
       h->setToolTip(tr("Gradient norm of %1's weights at step %2: %3")
                         .arg(it.key())
                         .arg(normsStep_)
