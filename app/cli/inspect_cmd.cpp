@@ -28,7 +28,10 @@ int run_inspect(const InspectArgs& a) {
   if (!fs::exists(a.path)) throw Error("'" + a.path + "' not found");
   if (fs::is_directory(a.path))
     throw Error("'" + a.path + "' is a folder; inspect takes a project file or a checkpoint");
-  if (is_hdf5(a.path)) {
+  // A damaged checkpoint has lost its signature: go by its name then, so that the message is
+  // the checkpoint reader's, not a JSON parse error.
+  const std::string ext = fs::path(a.path).extension().string();
+  if (is_hdf5(a.path) || ext == ".h5" || ext == ".hdf5") {
     if (a.json)
       print_json_line(inspect_checkpoint_json(a.path));
     else

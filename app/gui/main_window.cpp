@@ -3,14 +3,22 @@
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QCryptographicHash>
+#include <QDateTime>
 #include <QDir>
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
+#include <QLocale>
+#include <QLockFile>
 #include <QMenuBar>
 #include <QMimeData>
+#include <QRandomGenerator>
 #include <QSettings>
+#include <QStandardPaths>
 #include <QStatusBar>
 #include <QTimer>
 #include <QUndoStack>
@@ -72,7 +80,21 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   training_ = new TrainingUi(this);
 
   connect(model_, &GraphModel::analysisChanged, this, &MainWindow::updateTotals);
-  connect(model_->undoStack(), &QUndoStack::cleanChanged, this, &MainWindow::updateTitle);
+  connect(model_->undoStack(), &QUndoStack::cleanChanged, this, [this](bool clean) {
+    updateTitle();
+    if (clean) removeAutosave();
+  });
+  autosaveKey_ = QString("untitled-%1-%2")
+                     .arg(QCoreApplication::applicationPid())
+                     .arg(QRandomGenerator::global()->generate64());
+  autosaveTimer_ = new QTimer(this);
+  autosaveTimer_->setInterval(60 * 1000);
+  connect(autosaveTimer_, &QTimer::timeout, this, &MainWindow::autosaveNow);
+  autosaveTimer_->start();
+  askRecover = [this](const QString& question) {
+    return QMessageBox::question(this, tr("Recover unsaved work?"), question,
+                                 QMessageBox::Yes | QMessageBox::No, QMessageBox::Yes);
+  };
   connect(view_, &NodeGraphView::statusMessage, this,
           [this](const QString& t) { statusBar()->showMessage(t, 8000); });
   connect(view_, &NodeGraphView::projectFilesDropped, this,
@@ -84,12 +106,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(issues_, &IssuesPanel::nodeActivated, this, &MainWindow::selectAndShow);
 
   resize(1400, 860);
+  fitToScreen();
   readSettings();
   updateTitle();
   updateTotals();
 }
 
 MainWindow::~MainWindow() {
+  autosaveTimer_->stop();
   // Qt would delete the model first (the first child) while the scene, the panels and this
   // window still listen to it: take the readers down first, then the model.
   delete training_;  // stops and joins a run; its overlays live on the scene
@@ -142,6 +166,8 @@ void MainWindow::buildMenus() {
   recentMenu_ = file->addMenu(tr("Open &Recent"));
   editActions_ << recentMenu_->menuAction();
   rebuildRecentMenu();
+  rebuildExamplesMenu(file->addMenu(tr("Open &Example")));
+  QMenu* fileMenu = file;
   file->addSeparator();
   file->addAction(tr("&Save"), QKeySequence::Save, this, [this] { save(); });
   file->addAction(tr("Save &As..."), QKeySequence::SaveAs, this, [this] { saveAs(); });
@@ -181,8 +207,10 @@ void MainWindow::buildMenus() {
     viewMenu->addAction(a);
   viewMenu->addSeparator();
   viewMenu->addAction(view_->layoutAction());
+  viewMenu->addAction(view_->miniMapAction());
   viewMenu->addSeparator();
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
+  addEditorActions(fileMenu, edit, viewMenu);
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&Canvas controls"), this, [this] {
@@ -217,20 +245,24 @@ void MainWindow::setGraphEditable(bool on) {
 
 // ---- documents -----------------------------------------------------------------------------
 
-QString MainWindow::findExample(const QString& name) {
+QString MainWindow::examplesDir() {
   QString exe = QCoreApplication::applicationDirPath();
   QStringList dirs = {exe + "/../../resources/examples", exe + "/../resources/examples",
                       exe + "/../share/neurograph/examples", exe + "/resources/examples",
                       QString::fromUtf8(NG_SOURCE_DIR) + "/resources/examples"};
-  for (const QString& d : dirs) {
-    QString p = QDir(d).filePath(name);
-    if (QFileInfo::exists(p)) return QFileInfo(p).canonicalFilePath();
-  }
+  for (const QString& d : dirs)
+    if (!QDir(d).entryList({"*.ngraph"}, QDir::Files).isEmpty())
+      return QFileInfo(d).canonicalFilePath();
   return {};
 }
 
-bool MainWindow::openFile(const QString& path, bool force) {
-  if (!force && !maybeSave()) return false;
+QString MainWindow::findExample(const QString& name) {
+  QString dir = examplesDir();
+  QString p = dir.isEmpty() ? QString() : QDir(dir).filePath(name);
+  return !p.isEmpty() && QFileInfo::exists(p) ? p : QString();
+}
+
+bool MainWindow::load(const QString& path) {
   try {
     model_->loadProject(path);
   } catch (const std::exception& e) {
@@ -239,16 +271,33 @@ bool MainWindow::openFile(const QString& path, bool force) {
                  .arg(QFileInfo(path).fileName(), QString::fromUtf8(e.what())));
     return false;
   }
-  file_ = QFileInfo(path).absoluteFilePath();
-  addRecent(file_);
+  removeAutosave();  // the previous document's, now that it is gone
   arrangeIfCrowded();
-  updateTitle();
   view_->fitToView();
   int errors = model_->errorCount();
   statusBar()->showMessage(
       errors ? tr("Opened %1: %n error(s) to fix.", nullptr, errors).arg(QFileInfo(path).fileName())
              : tr("Opened %1.").arg(QFileInfo(path).fileName()),
       8000);
+  return true;
+}
+
+bool MainWindow::openFile(const QString& path, bool force) {
+  if (!force && !maybeSave()) return false;
+  if (!load(path)) return false;
+  file_ = QFileInfo(path).absoluteFilePath();
+  exampleName_.clear();
+  addRecent(file_);
+  updateTitle();
+  return true;
+}
+
+bool MainWindow::openExample(const QString& path, bool force) {
+  if (!force && !maybeSave()) return false;
+  if (!load(path)) return false;
+  file_.clear();
+  exampleName_ = QFileInfo(path).completeBaseName();
+  updateTitle();
   return true;
 }
 
@@ -266,6 +315,7 @@ bool MainWindow::saveTo(const QString& path) {
     return false;
   }
   file_ = QFileInfo(path).absoluteFilePath();
+  exampleName_.clear();
   addRecent(file_);
   updateTitle();
   statusBar()->showMessage(tr("Saved %1.").arg(QFileInfo(path).fileName()), 5000);
@@ -284,8 +334,10 @@ bool MainWindow::saveAs() {
 }
 
 void MainWindow::newDocument() {
+  removeAutosave();
   model_->clear();
   file_.clear();
+  exampleName_.clear();
   updateTitle();
   view_->fitToView();
   statusBar()->showMessage(tr("New project: add layers from the palette or press Tab."), 8000);
@@ -306,7 +358,9 @@ bool MainWindow::maybeSave() {
 
 void MainWindow::updateTitle() {
   setWindowModified(!model_->undoStack()->isClean());
-  QString name = file_.isEmpty() ? tr("untitled.ngraph") : QFileInfo(file_).fileName();
+  QString name = !file_.isEmpty()          ? QFileInfo(file_).fileName()
+                 : !exampleName_.isEmpty() ? tr("%1 (example)").arg(exampleName_)
+                                           : tr("untitled.ngraph");
   setWindowTitle(tr("%1[*] \u2014 Neurograph").arg(name));
   setWindowFilePath(file_);
 }
@@ -320,11 +374,17 @@ void MainWindow::updateTotals() {
   totals_->setText(
       tr("%n layer(s) \u00b7 %1 parameters \u00b7 %2 of activations per example "
          "\u00b7 %3",
-         nullptr, int(model_->nodes().size()))
+         nullptr, int(model_->analysis().nodes.size()))  // as trained: blocks expanded
           .arg(countText(model_->totalParams()), bytesText(model_->totalOutputBytes()), state));
 }
 
-void MainWindow::selectAndShow(const QString& id) {
+void MainWindow::selectAndShow(const QString& flatId) {
+  // Issues name the flattened graph's nodes ("stage1.2/conv"): show the node standing for it.
+  QString id = model_->localNode(flatId.toStdString());
+  if (id.isEmpty() && !model_->scopePath().isEmpty()) {
+    model_->leaveToDepth(0);
+    id = model_->localNode(flatId.toStdString());
+  }
   NodeItem* n = scene_->nodeItem(id);
   if (!n) return;
   scene_->selectNodes({id});
@@ -366,6 +426,118 @@ void MainWindow::rebuildRecentMenu() {
   });
 }
 
+void MainWindow::rebuildExamplesMenu(QMenu* menu) {
+  QString dir = examplesDir();
+  QStringList files =
+      dir.isEmpty() ? QStringList() : QDir(dir).entryList({"*.ngraph"}, QDir::Files, QDir::Name);
+  for (const QString& f : files) {
+    QString path = QDir(dir).filePath(f);
+    menu->addAction(QFileInfo(f).completeBaseName(), this, [this, path] { openExample(path); })
+        ->setStatusTip(path);
+  }
+  if (files.isEmpty()) menu->addAction(tr("(no examples found)"))->setEnabled(false);
+}
+
+// ---- autosave (NOTE [Autosave]) ------------------------------------------------------------
+
+QString MainWindow::autosaveDir() {
+  return QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + "/autosave";
+}
+
+QString MainWindow::autosaveFile() const {
+  QString key = file_.isEmpty() ? autosaveKey_ : file_;
+  QString hash = QString::fromLatin1(
+      QCryptographicHash::hash(key.toUtf8(), QCryptographicHash::Sha1).toHex().left(16));
+  return QDir(autosaveDir()).filePath(hash + ".ngraph");
+}
+
+void MainWindow::setAutosaveInterval(int ms) {
+  autosaveTimer_->setInterval(ms);
+}
+
+void MainWindow::autosaveNow() {
+  if (model_->undoStack()->isClean()) return;
+  QString path = autosaveFile();
+  QDir().mkpath(autosaveDir());
+  if (path != lastAutosave_) removeAutosave();
+  if (!autosaveLock_) {
+    autosaveLock_ = std::make_unique<QLockFile>(path + ".lock");
+    autosaveLock_->setStaleLockTime(0);
+    autosaveLock_->tryLock(100);
+  }
+  try {
+    model_->saveProject(path, /*markClean=*/false);
+  } catch (const std::exception& e) {
+    statusBar()->showMessage(tr("Autosave failed: %1").arg(QString::fromUtf8(e.what())), 8000);
+    return;
+  }
+  QFile meta(path + ".json");
+  if (meta.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
+    QJsonObject o{{"file", file_},
+                  {"example", exampleName_},
+                  {"saved", QDateTime::currentDateTime().toString(Qt::ISODate)}};
+    meta.write(QJsonDocument(o).toJson());
+  }
+  lastAutosave_ = path;
+}
+
+void MainWindow::removeAutosave() {
+  if (!lastAutosave_.isEmpty()) {
+    QFile::remove(lastAutosave_);
+    QFile::remove(lastAutosave_ + ".json");
+  }
+  lastAutosave_.clear();
+  autosaveLock_.reset();  // unlocks and removes the lock file
+}
+
+bool MainWindow::recoverAutosaves() {
+  QDir dir(autosaveDir());
+  QFileInfoList copies = dir.entryInfoList({"*.ngraph"}, QDir::Files, QDir::Time);
+  for (const QFileInfo& copy : copies) {
+    QLockFile lock(copy.absoluteFilePath() + ".lock");
+    lock.setStaleLockTime(0);        // stale only when its process is gone, however old
+    if (!lock.tryLock(0)) continue;  // a running window's
+    QFile metaFile(copy.absoluteFilePath() + ".json");
+    QJsonObject meta;
+    if (metaFile.open(QIODevice::ReadOnly))
+      meta = QJsonDocument::fromJson(metaFile.readAll()).object();
+    QString original = meta.value("file").toString();
+    QString name = !original.isEmpty() ? QFileInfo(original).fileName()
+                   : !meta.value("example").toString().isEmpty()
+                       ? tr("%1 (example)").arg(meta.value("example").toString())
+                       : tr("an untitled project");
+    QString when = QDateTime::fromString(meta.value("saved").toString(), Qt::ISODate)
+                       .toString(QLocale().dateTimeFormat(QLocale::ShortFormat));
+    auto answer = askRecover(
+        tr("Neurograph found unsaved changes to %1 from %2, kept when it last closed without "
+           "saving. Recover them?")
+            .arg(name, when.isEmpty() ? copy.lastModified().toString() : when));
+    bool recovered = false;
+    if (answer == QMessageBox::Yes) {
+      try {
+        model_->loadProject(copy.absoluteFilePath());
+        file_ = original;
+        exampleName_ = meta.value("example").toString();
+        model_->undoStack()->resetClean();  // unsaved work, as it was
+        updateTitle();
+        view_->fitToView();
+        statusBar()->showMessage(tr("Recovered %1: save it to keep it.").arg(name), 10000);
+        recovered = true;
+      } catch (const std::exception& e) {
+        errorBox(tr("Cannot recover"), QString::fromUtf8(e.what()));
+      }
+    }
+    lock.unlock();
+    QFile::remove(copy.absoluteFilePath());
+    QFile::remove(copy.absoluteFilePath() + ".json");
+    if (recovered) {
+      autosaveNow();  // keep a copy under this window's name until it is saved
+      return true;
+    }
+  }
+  return false;
+}
+
 void MainWindow::readSettings() {
   QSettings s;
   if (s.contains("window/geometry")) restoreGeometry(s.value("window/geometry").toByteArray());
@@ -386,6 +558,7 @@ void MainWindow::closeEvent(QCloseEvent* e) {
     return;
   }
   writeSettings();
+  removeAutosave();
   e->accept();
 }
 

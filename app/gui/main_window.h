@@ -10,6 +10,10 @@
 #include <QMainWindow>
 #include <QMessageBox>
 #include <functional>
+#include <memory>
+
+class QLockFile;
+class QTimer;
 
 class QAction;
 class QLabel;
@@ -52,6 +56,9 @@ class MainWindow : public QMainWindow {
   // Opens a project; on failure shows the reason (errorBox) and keeps the current document.
   // Asks to save unsaved changes first unless `force`.
   bool openFile(const QString& path, bool force = false);
+  // Opens a bundled example as a new, untitled document: saving asks where, so the example
+  // itself is never overwritten.
+  bool openExample(const QString& path, bool force = false);
   bool save();
   bool saveAs();
   bool saveTo(const QString& path);
@@ -64,8 +71,27 @@ class MainWindow : public QMainWindow {
   std::function<QMessageBox::StandardButton(const QString& question)> askSave;
   std::function<QString(bool forSaving)> pickFile;
 
+  // File > New from Example…: the gallery (pickExample, replaceable by tests) and the chosen
+  // example opened as an untitled copy. Asks to save unsaved changes first.
+  bool newFromExample();
+  std::function<QString()> pickExample;
+
   // resources/examples/<name> next to the executable or in the source tree ("" when absent).
   static QString findExample(const QString& name);
+  static QString examplesDir();
+
+  // NOTE [Autosave]
+  // While there are unsaved changes the project is written every autosave interval (default
+  // one minute) to autosaveFile() in autosaveDir(), with a side file naming the document; the
+  // copy is removed when the work is saved, discarded or the window closes normally. A lock
+  // file held while the window lives tells a crashed session's copy from a running one's.
+  // On start-up recoverAutosaves() offers the copies a crash left behind (askRecover).
+  void setAutosaveInterval(int ms);
+  void autosaveNow();
+  QString autosaveFile() const;
+  static QString autosaveDir();
+  bool recoverAutosaves();
+  std::function<QMessageBox::StandardButton(const QString& question)> askRecover;
 
  protected:
   void closeEvent(QCloseEvent* e) override;
@@ -83,7 +109,17 @@ class MainWindow : public QMainWindow {
   void readSettings();
   void writeSettings();
   void arrangeIfCrowded();
+  bool load(const QString& path);
+  void removeAutosave();
+  void rebuildExamplesMenu(QMenu* menu);
   void selectAndShow(const QString& id);
+  // Blocks, frames, keyboard wiring, themes, pane focus, gallery (main_window_editor.cpp).
+  void addEditorActions(QMenu* file, QMenu* edit, QMenu* view);
+  void addThemeMenu(QMenu* view);
+  void addFocusActions(QMenu* view);
+  void setTheme(int theme);
+  void focusPane(int pane);  // 0 canvas, 1 layers, 2 inspector, 3 issues
+  void fitToScreen();
 
   GraphModel* model_;
   NodeGraphScene* scene_;
@@ -98,7 +134,12 @@ class MainWindow : public QMainWindow {
   bool editable_ = true;
   TrainingUi* training_ = nullptr;
   QString file_;
+  QString exampleName_;  // the example an untitled document started from
   bool fittedOnce_ = false;
+  QTimer* autosaveTimer_ = nullptr;
+  QString autosaveKey_;   // this window's untitled documents
+  QString lastAutosave_;  // the copy written last (its path follows file_)
+  std::unique_ptr<QLockFile> autosaveLock_;
 };
 
 }  // namespace ng::gui

@@ -10,10 +10,16 @@ namespace {
 thread_local bool t_grad_enabled = true;
 }
 
-bool grad_enabled() { return t_grad_enabled; }
+bool grad_enabled() {
+  return t_grad_enabled;
+}
 
-NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
+NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) {
+  t_grad_enabled = false;
+}
+NoGradGuard::~NoGradGuard() {
+  t_grad_enabled = prev_;
+}
 
 bool should_record(std::initializer_list<const Tensor*> inputs) {
   if (!t_grad_enabled) return false;
@@ -69,9 +75,8 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
              "shape ", shape_str(root.shape()));
     grad = Tensor::ones(root.shape(), root.dtype(), root.device());
   }
-  NG_CHECK_SHAPE(grad.shape() == root.shape(), "backward: gradient shape ",
-                 shape_str(grad.shape()), " does not match tensor shape ",
-                 shape_str(root.shape()));
+  NG_CHECK_SHAPE(grad.shape() == root.shape(), "backward: gradient shape ", shape_str(grad.shape()),
+                 " does not match tensor shape ", shape_str(root.shape()));
 
   // Topological order over the autograd records that carry a grad_fn (iterative DFS,
   // post-order). `order` holds strong references: releasing a consumed node frees its inputs'

@@ -24,6 +24,8 @@ struct Device {
   }
 };
 
-inline const char* device_type_name(DeviceType t) { return t == DeviceType::CPU ? "cpu" : "cuda"; }
+inline const char* device_type_name(DeviceType t) {
+  return t == DeviceType::CPU ? "cpu" : "cuda";
+}
 
 }  // namespace ng

@@ -39,11 +39,11 @@ std::string concat(const Args&... args) {
 }  // namespace ng
 
 // NG_CHECK(cond, parts...): throws ng::Error built from the streamed parts when cond is false.
-#define NG_CHECK(cond, ...) \
-  do {                      \
+#define NG_CHECK(cond, ...)                                            \
+  do {                                                                 \
     if (!(cond)) throw ::ng::Error(::ng::detail::concat(__VA_ARGS__)); \
   } while (0)
-#define NG_CHECK_SHAPE(cond, ...) \
-  do {                            \
+#define NG_CHECK_SHAPE(cond, ...)                                           \
+  do {                                                                      \
     if (!(cond)) throw ::ng::ShapeError(::ng::detail::concat(__VA_ARGS__)); \
   } while (0)

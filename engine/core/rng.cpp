@@ -26,7 +26,9 @@ inline std::array<uint32_t, 4> block(uint64_t seed, uint64_t ctr) {
                     {uint32_t(seed), uint32_t(seed >> 32)});
 }
 // 24 (float) or 32 random bits to [0, 1).
-inline double unit(uint32_t u) { return (u >> 8) * (1.0 / 16777216.0); }
+inline double unit(uint32_t u) {
+  return (u >> 8) * (1.0 / 16777216.0);
+}
 
 // Philox on kLanes consecutive counters at once: the same arithmetic in every lane, written
 // as plain loops over arrays so the compiler vectorises the 32x32->64 multiplies.
@@ -107,7 +109,9 @@ void Rng::fill_bernoulli(T* out, int64_t n, double keep, double scale) {
   offset_ += uint64_t((n + 3) / 4);
 }
 
-uint32_t Rng::next_u32() { return block(seed_, offset_++)[0]; }
+uint32_t Rng::next_u32() {
+  return block(seed_, offset_++)[0];
+}
 
 template void Rng::fill_uniform<float>(float*, int64_t, double, double);
 template void Rng::fill_uniform<double>(double*, int64_t, double, double);

@@ -22,10 +22,13 @@ class Rng {
   void set_state(uint64_t seed, uint64_t offset) { seed_ = seed, offset_ = offset; }
 
   // Uniform in [lo, hi) and normal(mean, std), float or double.
-  template <class T> void fill_uniform(T* out, int64_t n, double lo, double hi);
-  template <class T> void fill_normal(T* out, int64_t n, double mean, double stddev);
+  template <class T>
+  void fill_uniform(T* out, int64_t n, double lo, double hi);
+  template <class T>
+  void fill_normal(T* out, int64_t n, double mean, double stddev);
   // Bernoulli(keep) as 0/1 scaled by `scale` (dropout masks).
-  template <class T> void fill_bernoulli(T* out, int64_t n, double keep, double scale);
+  template <class T>
+  void fill_bernoulli(T* out, int64_t n, double keep, double scale);
 
   // Reserves `blocks` counters and returns the first, for kernels that draw on their own
   // (a CUDA dropout kernel draws block offset + i/4 exactly as the CPU does).

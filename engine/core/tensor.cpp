@@ -20,8 +20,12 @@ Tensor Tensor::empty(const Shape& shape, DType dt, Device d) {
   return Tensor(std::move(impl));
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dt, Device d) { return full(shape, 0.0, dt, d); }
-Tensor Tensor::ones(const Shape& shape, DType dt, Device d) { return full(shape, 1.0, dt, d); }
+Tensor Tensor::zeros(const Shape& shape, DType dt, Device d) {
+  return full(shape, 0.0, dt, d);
+}
+Tensor Tensor::ones(const Shape& shape, DType dt, Device d) {
+  return full(shape, 1.0, dt, d);
+}
 
 Tensor Tensor::full(const Shape& shape, double v, DType dt, Device d) {
   Tensor t = empty(shape, dt, d);
@@ -79,8 +83,8 @@ bool Tensor::is_contiguous() const {
 template <class T>
 T* Tensor::data() const {
   NG_CHECK(impl_, "data(): the tensor is undefined");
-  NG_CHECK(dtype_of<T>::value == dtype(), "data(): tensor holds ", dtype_name(dtype()),
-           ", not ", dtype_name(dtype_of<T>::value));
+  NG_CHECK(dtype_of<T>::value == dtype(), "data(): tensor holds ", dtype_name(dtype()), ", not ",
+           dtype_name(dtype_of<T>::value));
   return static_cast<T*>(impl_->storage->data()) + impl_->offset;
 }
 template float* Tensor::data<float>() const;
@@ -106,9 +110,8 @@ Tensor Tensor::contiguous() const {
   Tensor out = empty(shape(), dtype(), device());
   copy_(out, *this);
   if (autograd::should_record({this}))
-    autograd::record(out, "Contiguous", {*this}, [](const Tensor& g) {
-      return std::vector<Tensor>{g};
-    });
+    autograd::record(out, "Contiguous", {*this},
+                     [](const Tensor& g) { return std::vector<Tensor>{g}; });
   return out;
 }
 
@@ -180,7 +183,8 @@ Tensor Tensor::permute(const std::vector<int64_t>& order) const {
 Tensor Tensor::transpose(int64_t a, int64_t b) const {
   std::vector<int64_t> order(dim());
   for (int64_t i = 0; i < dim(); ++i) order[i] = i;
-  std::swap(order[normalize_axis(a, dim(), "transpose")], order[normalize_axis(b, dim(), "transpose")]);
+  std::swap(order[normalize_axis(a, dim(), "transpose")],
+            order[normalize_axis(b, dim(), "transpose")]);
   return permute(order);
 }
 
@@ -190,9 +194,8 @@ Tensor Tensor::to(Device d) const {
   copy_(out, *this);
   if (autograd::should_record({this})) {
     Device from = device();
-    autograd::record(out, "ToDevice", {*this}, [from](const Tensor& g) {
-      return std::vector<Tensor>{g.to(from)};
-    });
+    autograd::record(out, "ToDevice", {*this},
+                     [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
   }
   return out;
 }
@@ -203,9 +206,8 @@ Tensor Tensor::to(DType dt) const {
   copy_(out, *this);
   if (autograd::should_record({this}) && is_floating(dt)) {
     DType from = dtype();
-    autograd::record(out, "Cast", {*this}, [from](const Tensor& g) {
-      return std::vector<Tensor>{g.to(from)};
-    });
+    autograd::record(out, "Cast", {*this},
+                     [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
   }
   return out;
 }
@@ -214,13 +216,13 @@ Tensor Tensor::clone() const {
   Tensor out = empty(shape(), dtype(), device());
   copy_(out, *this);
   if (autograd::should_record({this}))
-    autograd::record(out, "Clone", {*this}, [](const Tensor& g) {
-      return std::vector<Tensor>{g};
-    });
+    autograd::record(out, "Clone", {*this}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
   return out;
 }
 
-Tensor Tensor::detach() const { return make_view(*this, shape(), strides(), impl_->offset); }
+Tensor Tensor::detach() const {
+  return make_view(*this, shape(), strides(), impl_->offset);
+}
 
 Tensor& Tensor::set_requires_grad(bool r) {
   NG_CHECK(!r || is_floating(dtype()), "requires_grad needs a floating tensor, got ",
@@ -235,15 +237,20 @@ void Tensor::set_grad(const Tensor& g) {
   impl_->autograd->grad = g.impl_;
 }
 
-void Tensor::backward(const Tensor& grad) const { autograd::run_backward(*this, grad); }
+void Tensor::backward(const Tensor& grad) const {
+  autograd::run_backward(*this, grad);
+}
 
 double Tensor::item() const {
   NG_CHECK(numel() == 1, "item(): tensor of shape ", shape_str(shape()), " is not a scalar");
   Tensor c = to(Device::cpu());
   switch (dtype()) {
-    case DType::Float32: return *c.data<float>();
-    case DType::Float64: return *c.data<double>();
-    case DType::Int64: return double(*c.data<int64_t>());
+    case DType::Float32:
+      return *c.data<float>();
+    case DType::Float64:
+      return *c.data<double>();
+    case DType::Int64:
+      return double(*c.data<int64_t>());
   }
   return 0;
 }

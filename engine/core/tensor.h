@@ -82,7 +82,8 @@ class Tensor {
   size_t nbytes() const { return size_t(numel()) * dtype_size(dtype()); }
 
   // Typed pointer to the first element; throws when T does not match the dtype.
-  template <class T> T* data() const;
+  template <class T>
+  T* data() const;
   void* raw_data() const;
 
   // --- views and copies (autograd-aware) ---
@@ -113,7 +114,8 @@ class Tensor {
 
   // --- host access (copies to the CPU when needed) ---
   double item() const;
-  template <class T> std::vector<T> to_vector() const;
+  template <class T>
+  std::vector<T> to_vector() const;
   std::string str(int max_elems = 16) const;
 
   const std::shared_ptr<TensorImpl>& impl() const { return impl_; }

@@ -47,7 +47,8 @@ struct EdgeSpec {
 struct GraphSpec {
   std::vector<NodeSpec> nodes;
   std::vector<EdgeSpec> edges;
-  // The project file's "blocks" (GUI groupings); kept as given, never interpreted here.
+  // The block definitions that nodes of type "Block" use (engine/graph/blocks.h, NOTE
+  // [Blocks]); kept here as JSON, read by block_defs() and expanded by flatten_blocks().
   nlohmann::json blocks = nlohmann::json::array();
 
   // Reads the "graph" object. Throws ng::Error naming the node (or edge index) and the field

@@ -85,6 +85,16 @@ class Analyzer {
                   "' is used by more than one node; ids must be "
                   "unique");
       n.def = reg.find(s.type);
+      if (!n.def && is_block_kind(s.type)) {
+        // A use of a block that could not be expanded, or a BlockInput/BlockOutput outside a
+        // block: flattening has said why. Ports, but no shape.
+        n.def = find_block_kind(s.type);
+        n.params = s.params;
+        n.inputs.resize(n.def->inputs.size());
+        n.outputs.resize(n.def->outputs.size());
+        used_[i].resize(n.def->outputs.size());
+        continue;
+      }
       if (!n.def) {
         try {
           reg.at(s.type, s.id);
@@ -326,7 +336,15 @@ class Analyzer {
 }  // namespace
 
 GraphAnalysis analyze(const GraphSpec& spec, const ValidateOptions& options) {
-  return Analyzer(spec, options).run();
+  bool blocks = (spec.blocks.is_array() && !spec.blocks.empty()) ||
+                std::any_of(spec.nodes.begin(), spec.nodes.end(),
+                            [](const NodeSpec& n) { return is_block_kind(n.type); });
+  if (!blocks) return Analyzer(spec, options).run();
+  FlattenResult flat = flatten_blocks_checked(spec);
+  GraphAnalysis a = Analyzer(flat.graph, options).run();
+  a.diagnostics.insert(a.diagnostics.begin(), flat.diagnostics.begin(), flat.diagnostics.end());
+  a.blocks = std::move(flat.uses);
+  return a;
 }
 
 std::vector<Diagnostic> validate(const GraphSpec& spec, const ValidateOptions& options) {

@@ -1,4 +1,6 @@
-// Validation and shape inference of a GraphSpec. analyze() reports EVERY problem it can find
+// Validation and shape inference of a GraphSpec. analyze() first expands the graph's blocks
+// (flatten_blocks, NOTE [Blocks]): the nodes it describes are the flattened ones ("stage1.2/conv"),
+// and `blocks` says where each use of a block went. It reports EVERY problem it can find
 // (unknown types, bad parameters, dangling edges, unconnected inputs, cycles, a missing or
 // extra loss, shape mismatches after propagating what it can) and, for the GUI, the inferred
 // output shapes, parameter count and output memory of each node.
@@ -14,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/graph/blocks.h"
 #include "engine/graph/diagnostic.h"
 #include "engine/graph/graph_spec.h"
 #include "engine/graph/layer_registry.h"
@@ -55,6 +58,7 @@ struct GraphAnalysis {
   std::vector<int> input_nodes;  // the Input nodes, in GraphSpec order
   int loss_node = -1;            // the (first) loss node
   int64_t param_count = 0;       // over the nodes whose shapes are known
+  std::vector<BlockExpansion> blocks;  // the uses of blocks the graph had, expanded
 
   bool ok() const { return !has_errors(diagnostics); }
   int index_of(std::string_view id) const;  // -1 when absent

@@ -11,7 +11,9 @@
 //   m.set_mode(Mode::Eval);                     // BatchNorm running stats, no dropout
 //
 // Parameter names are "<node id>/<param>" ("fc1/weight", "bn1/running_mean"), PyTorch's names
-// after the slash, in topological order of the nodes (ties in GraphSpec order).
+// after the slash, in topological order of the nodes (ties in GraphSpec order). A graph with
+// blocks runs flattened (NOTE [Blocks]): its nodes are the copies ("body.2/fc/weight"), and
+// analysis(), outputs and node_index() speak of them; spec() is the graph as given.
 #pragma once
 
 #include <cstdint>

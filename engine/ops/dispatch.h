@@ -33,8 +33,7 @@ class KernelTable {
   Fn* operator()(Device d) const {
     ensure_backends_registered();
     Fn* f = fns_[int(d.type)];
-    if (!f)
-      throw Error(std::string("op '") + op_ + "' has no kernel for device " + d.str());
+    if (!f) throw Error(std::string("op '") + op_ + "' has no kernel for device " + d.str());
     return f;
   }
   const char* name() const { return op_; }
@@ -46,4 +45,7 @@ class KernelTable {
 
 }  // namespace ng
 
-#define NG_KERNEL_TABLE(name, signature) inline ::ng::KernelTable<signature> name{#name}
+#define NG_KERNEL_TABLE(name, signature)     \
+  inline ::ng::KernelTable<signature> name { \
+#name                                    \
+  }

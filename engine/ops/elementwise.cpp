@@ -11,34 +11,52 @@ int unary_backward_uses(UnaryOp op) {
   switch (op) {
     case UnaryOp::Neg:
     case UnaryOp::AddScalar:
-    case UnaryOp::MulScalar: return 0;
+    case UnaryOp::MulScalar:
+      return 0;
     case UnaryOp::Exp:
     case UnaryOp::Sqrt:
     case UnaryOp::Reciprocal:
     case UnaryOp::Relu:
     case UnaryOp::Sigmoid:
-    case UnaryOp::Tanh: return kUsesOutput;
-    default: return kUsesInput;
+    case UnaryOp::Tanh:
+      return kUsesOutput;
+    default:
+      return kUsesInput;
   }
 }
 
 const char* unary_op_name(UnaryOp op) {
   switch (op) {
-    case UnaryOp::Neg: return "Neg";
-    case UnaryOp::Exp: return "Exp";
-    case UnaryOp::Log: return "Log";
-    case UnaryOp::Sqrt: return "Sqrt";
-    case UnaryOp::Abs: return "Abs";
-    case UnaryOp::Square: return "Square";
-    case UnaryOp::Reciprocal: return "Reciprocal";
-    case UnaryOp::AddScalar: return "AddScalar";
-    case UnaryOp::MulScalar: return "MulScalar";
-    case UnaryOp::PowScalar: return "PowScalar";
-    case UnaryOp::Relu: return "ReLU";
-    case UnaryOp::LeakyRelu: return "LeakyReLU";
-    case UnaryOp::Sigmoid: return "Sigmoid";
-    case UnaryOp::Tanh: return "Tanh";
-    case UnaryOp::Gelu: return "GELU";
+    case UnaryOp::Neg:
+      return "Neg";
+    case UnaryOp::Exp:
+      return "Exp";
+    case UnaryOp::Log:
+      return "Log";
+    case UnaryOp::Sqrt:
+      return "Sqrt";
+    case UnaryOp::Abs:
+      return "Abs";
+    case UnaryOp::Square:
+      return "Square";
+    case UnaryOp::Reciprocal:
+      return "Reciprocal";
+    case UnaryOp::AddScalar:
+      return "AddScalar";
+    case UnaryOp::MulScalar:
+      return "MulScalar";
+    case UnaryOp::PowScalar:
+      return "PowScalar";
+    case UnaryOp::Relu:
+      return "ReLU";
+    case UnaryOp::LeakyRelu:
+      return "LeakyReLU";
+    case UnaryOp::Sigmoid:
+      return "Sigmoid";
+    case UnaryOp::Tanh:
+      return "Tanh";
+    case UnaryOp::Gelu:
+      return "GELU";
   }
   return "?";
 }
@@ -47,21 +65,28 @@ namespace {
 
 const char* binary_name(BinaryOp op) {
   switch (op) {
-    case BinaryOp::Add: return "Add";
-    case BinaryOp::Sub: return "Sub";
-    case BinaryOp::Mul: return "Mul";
-    case BinaryOp::Div: return "Div";
-    case BinaryOp::Maximum: return "Maximum";
-    case BinaryOp::Minimum: return "Minimum";
-    case BinaryOp::GreaterEqual: return "GreaterEqual";
+    case BinaryOp::Add:
+      return "Add";
+    case BinaryOp::Sub:
+      return "Sub";
+    case BinaryOp::Mul:
+      return "Mul";
+    case BinaryOp::Div:
+      return "Div";
+    case BinaryOp::Maximum:
+      return "Maximum";
+    case BinaryOp::Minimum:
+      return "Minimum";
+    case BinaryOp::GreaterEqual:
+      return "GreaterEqual";
   }
   return "?";
 }
 
 void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
   NG_CHECK(a.defined() && b.defined(), op, ": an operand is undefined");
-  NG_CHECK(a.device() == b.device(), op, ": operands are on different devices (",
-           a.device().str(), " and ", b.device().str(), ")");
+  NG_CHECK(a.device() == b.device(), op, ": operands are on different devices (", a.device().str(),
+           " and ", b.device().str(), ")");
   NG_CHECK(a.dtype() == b.dtype(), op, ": operands have different dtypes (", dtype_name(a.dtype()),
            " and ", dtype_name(b.dtype()), ")");
 }
@@ -124,12 +149,24 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
-Tensor maximum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Maximum, a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Minimum, a, b); }
+Tensor add(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Add, a, b);
+}
+Tensor sub(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Sub, a, b);
+}
+Tensor mul(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Mul, a, b);
+}
+Tensor div(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Div, a, b);
+}
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Maximum, a, b);
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Minimum, a, b);
+}
 Tensor greater_equal(const Tensor& a, const Tensor& b) {
   return binary(BinaryOp::GreaterEqual, a, b);
 }
@@ -168,7 +205,9 @@ Tensor sum_to_shape(const Tensor& g, const Shape& target) {
   return r.reshape(target);
 }
 
-void fill_(Tensor& t, double v) { fill_kernel(t.device())(t, v); }
+void fill_(Tensor& t, double v) {
+  fill_kernel(t.device())(t, v);
+}
 
 void copy_(Tensor& dst, const Tensor& src) {
   NG_CHECK_SHAPE(dst.shape() == src.shape(), "copy: shapes ", shape_str(src.shape()), " and ",

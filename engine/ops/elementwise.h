@@ -10,9 +10,21 @@ namespace ng {
 
 enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, GreaterEqual };
 enum class UnaryOp {
-  Neg, Exp, Log, Sqrt, Abs, Square, Reciprocal,
-  AddScalar, MulScalar, PowScalar,                    // alpha is the scalar
-  Relu, LeakyRelu, Sigmoid, Tanh, Gelu                // alpha is LeakyReLU's slope
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Abs,
+  Square,
+  Reciprocal,
+  AddScalar,
+  MulScalar,
+  PowScalar,  // alpha is the scalar
+  Relu,
+  LeakyRelu,
+  Sigmoid,
+  Tanh,
+  Gelu  // alpha is LeakyReLU's slope
 };
 const char* unary_op_name(UnaryOp op);
 // Which tensors a unary op's derivative reads: a mask of kUsesInput / kUsesOutput.
@@ -52,32 +64,74 @@ Tensor minimum(const Tensor& a, const Tensor& b);
 // 1 where a >= b, else 0 (not differentiable).
 Tensor greater_equal(const Tensor& a, const Tensor& b);
 Tensor unary(UnaryOp op, const Tensor& x, double alpha = 0.0);
-inline Tensor neg(const Tensor& x) { return unary(UnaryOp::Neg, x); }
-inline Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, x); }
-inline Tensor log(const Tensor& x) { return unary(UnaryOp::Log, x); }
-inline Tensor sqrt(const Tensor& x) { return unary(UnaryOp::Sqrt, x); }
-inline Tensor abs(const Tensor& x) { return unary(UnaryOp::Abs, x); }
-inline Tensor square(const Tensor& x) { return unary(UnaryOp::Square, x); }
-inline Tensor reciprocal(const Tensor& x) { return unary(UnaryOp::Reciprocal, x); }
-inline Tensor add_scalar(const Tensor& x, double s) { return unary(UnaryOp::AddScalar, x, s); }
-inline Tensor mul_scalar(const Tensor& x, double s) { return unary(UnaryOp::MulScalar, x, s); }
-inline Tensor pow_scalar(const Tensor& x, double p) { return unary(UnaryOp::PowScalar, x, p); }
-inline Tensor relu(const Tensor& x) { return unary(UnaryOp::Relu, x); }
+inline Tensor neg(const Tensor& x) {
+  return unary(UnaryOp::Neg, x);
+}
+inline Tensor exp(const Tensor& x) {
+  return unary(UnaryOp::Exp, x);
+}
+inline Tensor log(const Tensor& x) {
+  return unary(UnaryOp::Log, x);
+}
+inline Tensor sqrt(const Tensor& x) {
+  return unary(UnaryOp::Sqrt, x);
+}
+inline Tensor abs(const Tensor& x) {
+  return unary(UnaryOp::Abs, x);
+}
+inline Tensor square(const Tensor& x) {
+  return unary(UnaryOp::Square, x);
+}
+inline Tensor reciprocal(const Tensor& x) {
+  return unary(UnaryOp::Reciprocal, x);
+}
+inline Tensor add_scalar(const Tensor& x, double s) {
+  return unary(UnaryOp::AddScalar, x, s);
+}
+inline Tensor mul_scalar(const Tensor& x, double s) {
+  return unary(UnaryOp::MulScalar, x, s);
+}
+inline Tensor pow_scalar(const Tensor& x, double p) {
+  return unary(UnaryOp::PowScalar, x, p);
+}
+inline Tensor relu(const Tensor& x) {
+  return unary(UnaryOp::Relu, x);
+}
 inline Tensor leaky_relu(const Tensor& x, double slope = 0.01) {
   return unary(UnaryOp::LeakyRelu, x, slope);
 }
-inline Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::Sigmoid, x); }
-inline Tensor tanh(const Tensor& x) { return unary(UnaryOp::Tanh, x); }
+inline Tensor sigmoid(const Tensor& x) {
+  return unary(UnaryOp::Sigmoid, x);
+}
+inline Tensor tanh(const Tensor& x) {
+  return unary(UnaryOp::Tanh, x);
+}
 // Exact GELU, x * Phi(x), as PyTorch's default.
-inline Tensor gelu(const Tensor& x) { return unary(UnaryOp::Gelu, x); }
+inline Tensor gelu(const Tensor& x) {
+  return unary(UnaryOp::Gelu, x);
+}
 
-inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-inline Tensor operator+(const Tensor& a, double s) { return add_scalar(a, s); }
-inline Tensor operator*(const Tensor& a, double s) { return mul_scalar(a, s); }
-inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator+(const Tensor& a, const Tensor& b) {
+  return add(a, b);
+}
+inline Tensor operator-(const Tensor& a, const Tensor& b) {
+  return sub(a, b);
+}
+inline Tensor operator*(const Tensor& a, const Tensor& b) {
+  return mul(a, b);
+}
+inline Tensor operator/(const Tensor& a, const Tensor& b) {
+  return div(a, b);
+}
+inline Tensor operator+(const Tensor& a, double s) {
+  return add_scalar(a, s);
+}
+inline Tensor operator*(const Tensor& a, double s) {
+  return mul_scalar(a, s);
+}
+inline Tensor operator-(const Tensor& a) {
+  return neg(a);
+}
 
 // Sums a broadcast gradient back to `target` (the shape of the operand before broadcasting).
 Tensor sum_to_shape(const Tensor& g, const Shape& target);

@@ -18,8 +18,8 @@ Tensor gemm(const Tensor& A, bool ta, const Tensor& B, bool tb) {
 
 void check_operands(const Tensor& a, const Tensor& b, const std::string& who) {
   NG_CHECK(a.defined() && b.defined(), who, ": an operand is undefined");
-  NG_CHECK(a.device() == b.device(), who, ": operands are on different devices (",
-           a.device().str(), " and ", b.device().str(), ")");
+  NG_CHECK(a.device() == b.device(), who, ": operands are on different devices (", a.device().str(),
+           " and ", b.device().str(), ")");
   NG_CHECK(a.dtype() == b.dtype() && is_floating(a.dtype()), who,
            ": operands must share a floating dtype, got ", dtype_name(a.dtype()), " and ",
            dtype_name(b.dtype()));
@@ -47,8 +47,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       });
     return out;
   }
-  NG_CHECK_SHAPE(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0),
-                 "MatMul: cannot multiply ", shape_str(a.shape()), " by ", shape_str(b.shape()),
+  NG_CHECK_SHAPE(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "MatMul: cannot multiply ",
+                 shape_str(a.shape()), " by ", shape_str(b.shape()),
                  " (need [M, K] x [K, N] or [B, M, K] x [B, K, N])");
   Tensor ac = a.contiguous().detach(), bc = b.contiguous().detach();
   Tensor out = gemm(ac, false, bc, false);

@@ -22,8 +22,7 @@ Shape pool2d_output_shape(const Shape& x, const Pool2dParams& p, const std::stri
 
 // Max pooling forward writes y and the flat input index (h * W + w within its plane) of each
 // maximum into `argmax` (Int64, same shape as y); backward scatters gy through it.
-using MaxPool2dForwardFn = void(const Tensor& x, const Pool2dParams& p, Tensor& y,
-                                Tensor& argmax);
+using MaxPool2dForwardFn = void(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& argmax);
 using MaxPool2dBackwardFn = void(const Tensor& gy, const Tensor& argmax, Tensor& gx);
 using AvgPool2dForwardFn = void(const Tensor& x, const Pool2dParams& p, Tensor& y);
 using AvgPool2dBackwardFn = void(const Tensor& gy, const Pool2dParams& p, Tensor& gx);

@@ -9,10 +9,14 @@ namespace ng {
 namespace {
 const char* reduce_name(ReduceOp op) {
   switch (op) {
-    case ReduceOp::Sum: return "Sum";
-    case ReduceOp::Mean: return "Mean";
-    case ReduceOp::Max: return "Max";
-    case ReduceOp::Min: return "Min";
+    case ReduceOp::Sum:
+      return "Sum";
+    case ReduceOp::Mean:
+      return "Mean";
+    case ReduceOp::Max:
+      return "Max";
+    case ReduceOp::Min:
+      return "Min";
   }
   return "?";
 }
@@ -57,12 +61,15 @@ Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> axes, bool keep
         autograd::NoGradGuard ng;
         // Ties share the gradient equally.
         Tensor mask = mul(greater_equal(xd, od), greater_equal(od, xd));
-        Tensor cnt = sum(mask, [&] {
-          std::vector<int64_t> ax;
-          for (size_t i = 0; i < kshape.size(); ++i)
-            if (kshape[i] == 1 && xd.shape()[i] != 1) ax.push_back(int64_t(i));
-          return ax;
-        }(), true);
+        Tensor cnt = sum(
+            mask,
+            [&] {
+              std::vector<int64_t> ax;
+              for (size_t i = 0; i < kshape.size(); ++i)
+                if (kshape[i] == 1 && xd.shape()[i] != 1) ax.push_back(int64_t(i));
+              return ax;
+            }(),
+            true);
         return std::vector<Tensor>{div(mul(mask, g.reshape(kshape)), cnt)};
       });
     }

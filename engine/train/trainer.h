@@ -101,6 +101,11 @@ class LrPlan {
   double start_factor_ = 1.0;
 };
 
+// True when the loss node's "target" port is wired from the graph (an autoencoder compares its
+// output with its own input): then the dataset's labels are not used and only the loss is a
+// metric.
+bool loss_target_from_graph(const GraphAnalysis& a);
+
 // Loss and metrics of `model` over `ds` in eval mode without gradients (the model's mode is
 // restored after). `norm` as the training DataLoader used.
 Metrics evaluate(Model& model, const data::DatasetPtr& ds, int64_t batch_size,

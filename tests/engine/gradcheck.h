@@ -20,8 +20,8 @@ namespace ng::testing {
 
 using ScalarFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
-inline void expect_gradients_match(const ScalarFn& f, std::vector<Tensor> inputs,
-                                   double eps = 1e-6, double atol = 1e-6, double rtol = 1e-4) {
+inline void expect_gradients_match(const ScalarFn& f, std::vector<Tensor> inputs, double eps = 1e-6,
+                                   double atol = 1e-6, double rtol = 1e-4) {
   for (auto& t : inputs) ASSERT_EQ(t.dtype(), DType::Float64) << "gradcheck needs float64 inputs";
   for (auto& t : inputs) t.zero_grad();
   Tensor out = f(inputs);

@@ -93,12 +93,16 @@ TEST(Elementwise, ActivationValues) {
 
 TEST(Elementwise, BinaryBackwardMatchesFiniteDifferences) {
   Tensor a = rand64({3, 4}, 1), b = rand64({4}, 2, 0.5, 1.5), c = rand64({3, 1}, 3);
-  expect_gradients_match([](const std::vector<Tensor>& in) {
-    return sum(mul(div(add(in[0], in[1]), in[1]), sub(in[2], in[0])));
-  }, {a, b, c});
-  expect_gradients_match([](const std::vector<Tensor>& in) {
-    return sum(mul(maximum(in[0], in[1]), minimum(in[0], in[2])));
-  }, {a, b, c});
+  expect_gradients_match(
+      [](const std::vector<Tensor>& in) {
+        return sum(mul(div(add(in[0], in[1]), in[1]), sub(in[2], in[0])));
+      },
+      {a, b, c});
+  expect_gradients_match(
+      [](const std::vector<Tensor>& in) {
+        return sum(mul(maximum(in[0], in[1]), minimum(in[0], in[2])));
+      },
+      {a, b, c});
 }
 
 TEST(Elementwise, UnaryBackwardMatchesFiniteDifferences) {
@@ -106,15 +110,14 @@ TEST(Elementwise, UnaryBackwardMatchesFiniteDifferences) {
                      UnaryOp::Gelu, UnaryOp::Exp, UnaryOp::Neg, UnaryOp::Square, UnaryOp::Abs,
                      UnaryOp::MulScalar, UnaryOp::AddScalar}) {
     Tensor x = rand64({2, 5}, 4);
-    expect_gradients_match([op](const std::vector<Tensor>& in) {
-      return sum(mul(unary(op, in[0], 0.3), in[0]));
-    }, {x});
+    expect_gradients_match(
+        [op](const std::vector<Tensor>& in) { return sum(mul(unary(op, in[0], 0.3), in[0])); },
+        {x});
   }
   Tensor pos = rand64({7}, 5, 0.5, 2.0);
   for (UnaryOp op : {UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Reciprocal, UnaryOp::PowScalar}) {
-    expect_gradients_match([op](const std::vector<Tensor>& in) {
-      return sum(unary(op, in[0], 1.7));
-    }, {pos});
+    expect_gradients_match(
+        [op](const std::vector<Tensor>& in) { return sum(unary(op, in[0], 1.7)); }, {pos});
   }
 }
 
@@ -127,10 +130,12 @@ TEST(Reduce, ValuesAndGradients) {
   EXPECT_EQ(sum(x, {1}, true).shape(), (Shape{2, 1}));
   Tensor y = rand64({2, 3, 4}, 6);
   for (auto axes : std::vector<std::vector<int64_t>>{{}, {0}, {1, 2}, {-1}}) {
-    expect_gradients_match([axes](const std::vector<Tensor>& in) {
-      return sum(square(mean(in[0], axes))) + sum(max(in[0], axes)) * 0.5 +
-             sum(min(in[0], axes)) * 0.25;
-    }, {y});
+    expect_gradients_match(
+        [axes](const std::vector<Tensor>& in) {
+          return sum(square(mean(in[0], axes))) + sum(max(in[0], axes)) * 0.5 +
+                 sum(min(in[0], axes)) * 0.25;
+        },
+        {y});
   }
 }
 
@@ -139,16 +144,17 @@ TEST(MatMul, ValuesAndGradients) {
   Tensor b = Tensor::from_vector<double>({1, 0, 0, 1, 1, 1}, {3, 2});
   EXPECT_EQ(matmul(a, b).to_vector<double>(), (std::vector<double>{4, 5, 10, 11}));
   Tensor x = rand64({5, 3}, 7), w = rand64({4, 3}, 8), bias = rand64({4}, 9);
-  expect_gradients_match([](const std::vector<Tensor>& in) {
-    return sum(square(linear(in[0], in[1], in[2])));
-  }, {x, w, bias});
+  expect_gradients_match(
+      [](const std::vector<Tensor>& in) { return sum(square(linear(in[0], in[1], in[2]))); },
+      {x, w, bias});
   Tensor p = rand64({2, 3, 4}, 10), q = rand64({2, 4, 2}, 11);
-  expect_gradients_match([](const std::vector<Tensor>& in) {
-    return sum(square(matmul(in[0], in[1])));
-  }, {p, q});
-  expect_gradients_match([](const std::vector<Tensor>& in) {
-    return sum(square(matmul(in[0].transpose(0, 1), in[1])));
-  }, {rand64({3, 5}, 12), rand64({3, 2}, 13)});
+  expect_gradients_match(
+      [](const std::vector<Tensor>& in) { return sum(square(matmul(in[0], in[1]))); }, {p, q});
+  expect_gradients_match(
+      [](const std::vector<Tensor>& in) {
+        return sum(square(matmul(in[0].transpose(0, 1), in[1])));
+      },
+      {rand64({3, 5}, 12), rand64({3, 2}, 13)});
 }
 
 TEST(MatMul, WrongShapeNamesLayerAndShapes) {
@@ -198,21 +204,25 @@ TEST(Views, ReshapeFlattenPermuteTransposeBackwardMatchFiniteDifferences) {
   Tensor x = rand64({2, 3, 4}, 21);
   Tensor w = rand64({24}, 22, -1, 1, false);
   // Each view is followed by a non-uniform weighting so that a wrong element order shows.
-  expect_gradients_match([w](const std::vector<Tensor>& in) {
-    return sum(mul(in[0].reshape({4, 6}).reshape({24}), w));
-  }, {x});
-  expect_gradients_match([w](const std::vector<Tensor>& in) {
-    return sum(mul(in[0].flatten().flatten(0), w));
-  }, {x});
-  expect_gradients_match([w](const std::vector<Tensor>& in) {
-    return sum(mul(in[0].permute({2, 0, 1}).contiguous().reshape({24}), w));
-  }, {x});
-  expect_gradients_match([w](const std::vector<Tensor>& in) {
-    return sum(mul(in[0].transpose(0, 2).reshape({24}), w));
-  }, {x});
-  expect_gradients_match([w](const std::vector<Tensor>& in) {
-    return sum(mul(in[0].clone().reshape({24}), w));
-  }, {x});
+  expect_gradients_match(
+      [w](const std::vector<Tensor>& in) {
+        return sum(mul(in[0].reshape({4, 6}).reshape({24}), w));
+      },
+      {x});
+  expect_gradients_match(
+      [w](const std::vector<Tensor>& in) { return sum(mul(in[0].flatten().flatten(0), w)); }, {x});
+  expect_gradients_match(
+      [w](const std::vector<Tensor>& in) {
+        return sum(mul(in[0].permute({2, 0, 1}).contiguous().reshape({24}), w));
+      },
+      {x});
+  expect_gradients_match(
+      [w](const std::vector<Tensor>& in) {
+        return sum(mul(in[0].transpose(0, 2).reshape({24}), w));
+      },
+      {x});
+  expect_gradients_match(
+      [w](const std::vector<Tensor>& in) { return sum(mul(in[0].clone().reshape({24}), w)); }, {x});
   // A float32 round trip is too coarse for finite differences: its gradient is the weighting.
   x.zero_grad();
   sum(mul(x.to(DType::Float32).to(DType::Float64).reshape({24}), w)).backward();

@@ -15,7 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-
 GraphSpec parse(const char* text) {
   return GraphSpec::from_json(json::parse(text));
 }

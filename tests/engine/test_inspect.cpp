@@ -21,7 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 ProjectSpec example(const std::string& name) {
   std::string f = __FILE__;  // <root>/tests/engine/test_inspect.cpp
   return load_project(f.substr(0, f.rfind("/tests/engine/")) + "/resources/examples/" + name +

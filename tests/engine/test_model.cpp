@@ -23,7 +23,6 @@ using nlohmann::json;
 
 namespace {
 
-
 GraphSpec parse(const std::string& text) {
   return GraphSpec::from_json(json::parse(text));
 }

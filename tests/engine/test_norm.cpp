@@ -19,8 +19,6 @@ using ng::testing::rand64;
 
 namespace {
 
-
-
 // Plain reference statistics of x [N, C, S...] per channel: mean and biased variance.
 void channel_stats(const std::vector<double>& x, int64_t N, int64_t C, int64_t S,
                    std::vector<double>& mean, std::vector<double>& var) {

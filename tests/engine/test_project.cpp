@@ -29,7 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 std::string repo_root() {
   std::string f = __FILE__;  // <root>/tests/engine/test_project.cpp
   return f.substr(0, f.rfind("/tests/engine/"));
@@ -39,8 +38,8 @@ std::string example_path(const std::string& name) {
   return repo_root() + "/resources/examples/" + name;
 }
 
-const std::vector<std::string> kExamples = {"mlp-mnist", "lenet-mnist", "resnet20-cifar10",
-                                            "spiral-mlp", "autoencoder-mnist"};
+const std::vector<std::string> kExamples = {"mlp-mnist",  "lenet-mnist",       "resnet20-cifar10",
+                                            "spiral-mlp", "autoencoder-mnist", "spiral-blocks"};
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -369,7 +368,10 @@ TEST(ProjectFile, EveryNonDefaultValueRoundTrips) {
   ProjectSpec p = project_from_json(tiny_project());
   p.graph.nodes[1].position = {181.25, -40.5};
   p.graph.nodes[0].position = {-0.0, 1e-3};
-  p.graph.blocks = json::array({{{"name", "head"}, {"nodes", {"fc1", "loss"}}}});
+  p.graph.blocks = json::parse(R"([{"name": "head",
+      "nodes": [{"id": "in", "type": "BlockInput", "params": {}, "position": [0, 0]},
+                {"id": "out", "type": "BlockOutput", "params": {}, "position": [200, 0]}],
+      "edges": [{"from": "in", "to": "out"}]}])");  // a definition no node uses
   p.dataset = {};
   p.dataset.kind = "image_folder";
   p.dataset.path = "/data/pets";

@@ -25,7 +25,6 @@ TensorType T(Shape s, DType dt = DType::Float32) {
   return {std::move(s), dt};
 }
 
-
 // Resolves params for node "n" and infers its output types; `resolved` gets the params.
 std::vector<TensorType> infer(const std::string& type, const json& params,
                               std::vector<std::vector<TensorType>> in, json* resolved = nullptr) {

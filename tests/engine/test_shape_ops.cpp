@@ -15,8 +15,6 @@ using ng::testing::rand64;
 
 namespace {
 
-
-
 Tensor weights(const Shape& s, uint64_t seed) {
   return rand64(s, seed, -1, 1, false);
 }

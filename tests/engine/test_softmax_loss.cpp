@@ -18,8 +18,6 @@ using ng::testing::rand64;
 
 namespace {
 
-
-
 Tensor weights_like(const Tensor& t, uint64_t seed) {
   return rand64(t.shape(), seed, -1, 1, false);
 }

@@ -18,6 +18,7 @@
 #include "widgets/inspector/node_inspector.h"
 #include "widgets/nodegraph/view/layer_palette.h"
 #include "widgets/nodegraph/view/mime.h"
+#include "widgets/nodegraph/view/mini_map.h"
 #include "widgets/nodegraph/view/node_view.h"
 #include "widgets/nodegraph/view/quick_add_popup.h"
 
@@ -47,6 +48,9 @@ struct Canvas {
     view.activateWindow();
     view.setFocus();
     (void)QTest::qWaitForWindowExposed(&view);
+    // Shortcuts (F to fit, Tab, Del...) reach only the active window; on a bare X server the
+    // activation lands a moment after the window shows.
+    (void)QTest::qWaitForWindowActive(&view);
     view.resetTransform();
     view.centerOn(400, 200);  // scene (400, 200) in the middle, 1:1
   }
@@ -389,6 +393,22 @@ class CanvasTest : public QObject {
     WireItem* w = c.scene.wireItem(c.model.edges()[0].id);
     QVERIFY(w && q->sceneBoundingRect().contains(w->toPoint()));
     QVERIFY(c.model.toSpec() == p.graph);  // kept as it was, for the user to fix
+  }
+
+  void miniMapShowsTheGraphAndMovesTheCanvas() {
+    Canvas c;
+    QVERIFY(!c.view.miniMap()->isVisible());  // nothing to show yet
+    twoNodes(c.model);
+    c.model.addNode("ReLU", {3000, 2000}, {}, "far");
+    QVERIFY(c.view.miniMap()->isVisible());
+    MiniMap* map = c.view.miniMap();
+    QPoint target = map->toMap({3050, 2050}).toPoint();
+    QTest::mouseClick(map, Qt::LeftButton, {}, target);
+    QPointF centre = c.view.mapToScene(c.vp()->rect().center());
+    QVERIFY2(QLineF(centre, QPointF(3050, 2050)).length() < 60,
+             qPrintable(QString("%1,%2").arg(centre.x()).arg(centre.y())));
+    c.view.miniMapAction()->setChecked(false);
+    QVERIFY(!map->isVisible());
   }
 
   void autoLayoutArrangesLeftToRight() {

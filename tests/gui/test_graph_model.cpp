@@ -286,6 +286,25 @@ class GraphModelTest : public QObject {
     QCOMPARE(m2.undoStack()->count(), 0);
   }
 
+  void blocksAndTheRecipeAreKeptAsGiven() {
+    ng::ProjectSpec p;
+    p.graph = ng::GraphSpec::from_json(json::parse(R"({
+      "nodes": [{"id": "x", "type": "Input", "params": {"shape": [4]}, "position": [0, 0]}],
+      "edges": [], "blocks": [{"name": "stem", "nodes": ["x"]}]})"));
+    p.training.epochs = 17;
+    p.dataset.kind = "csv";
+    p.ui = {{"zoom", 2}};
+    GraphModel m;
+    m.setProject(p);
+    m.addNode("ReLU", {200, 0}, {}, "r");
+    ng::ProjectSpec q = m.project();
+    QVERIFY(q.graph.blocks == p.graph.blocks);
+    QCOMPARE(q.training.epochs, int64_t(17));
+    QCOMPARE(QString::fromStdString(q.dataset.kind), QString("csv"));
+    QVERIFY(q.ui == p.ui);
+    QCOMPARE(q.graph.nodes.size(), size_t(2));
+  }
+
   void graphsWithoutPositionsAreLaidOut() {
     ng::ProjectSpec p;
     p.graph = ng::GraphSpec::from_json(json::parse(R"({

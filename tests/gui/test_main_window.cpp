@@ -388,6 +388,72 @@ class MainWindowTest : public QObject {
     QVERIFY(t.w.model()->nodes().empty());
   }
 
+  void examplesOpenAsUntitledCopies() {
+    QTemporaryDir dir;
+    QFile f(lenetPath());
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    QByteArray original = f.readAll();
+    Window t;
+    QVERIFY(t.w.openExample(lenetPath()));
+    QVERIFY(t.w.currentFile().isEmpty());
+    QVERIFY2(t.w.windowTitle().contains("lenet-mnist (example)"), qPrintable(t.w.windowTitle()));
+    t.w.model()->setParam("fc1", "out_features", 64);
+    t.saveAsPath = dir.filePath("my-lenet.ngraph");
+    QVERIFY(t.w.save());  // asks where
+    QCOMPARE(t.w.currentFile(), t.saveAsPath);
+    QFile again(lenetPath());
+    QVERIFY(again.open(QIODevice::ReadOnly));
+    QCOMPARE(again.readAll(), original);
+  }
+
+  void autosaveKeepsUnsavedWorkForRecovery() {
+    QTemporaryDir dir;
+    QString mine = dir.filePath("mine.ngraph");
+    QVERIFY(QFile::copy(lenetPath(), mine));
+    {
+      Window t;
+      QVERIFY(t.w.openFile(mine));
+      t.w.autosaveNow();  // nothing unsaved: nothing written
+      QVERIFY(!QFile::exists(t.w.autosaveFile()));
+      t.w.model()->setParam("fc1", "out_features", 99);
+      t.w.autosaveNow();
+      QString copy = t.w.autosaveFile();
+      QVERIFY(QFile::exists(copy));
+      // A crash would leave the copy behind: put it aside while this window closes normally
+      // (which removes it), then back.
+      QVERIFY(QFile::copy(copy, dir.filePath("a.ngraph")));
+      QVERIFY(QFile::copy(copy + ".json", dir.filePath("a.json")));
+      // While this window lives, its copy is not offered to another.
+      Window other;
+      other.w.askRecover = [](const QString&) { return QMessageBox::Yes; };
+      QVERIFY(!other.w.recoverAutosaves());
+      t.answer = QMessageBox::Discard;
+      QVERIFY(t.w.close());
+      QVERIFY(!QFile::exists(copy));
+      QVERIFY(QFile::copy(dir.filePath("a.ngraph"), copy));
+      QVERIFY(QFile::copy(dir.filePath("a.json"), copy + ".json"));
+    }
+    Window t2;
+    QString question;
+    t2.w.askRecover = [&](const QString& q) {
+      question = q;
+      return QMessageBox::Yes;
+    };
+    QVERIFY(t2.w.recoverAutosaves());
+    QVERIFY2(question.contains("mine.ngraph"), qPrintable(question));
+    QCOMPARE(t2.w.currentFile(), mine);
+    QVERIFY(t2.w.isWindowModified());
+    QCOMPARE(t2.w.model()->node("fc1")->params["out_features"].get<int>(), 99);
+    QVERIFY(t2.w.save());  // saving removes the copy
+    QVERIFY(QDir(MainWindow::autosaveDir()).entryList({"*.ngraph"}, QDir::Files).isEmpty());
+    Window t3;
+    t3.w.askRecover = [](const QString&) { return QMessageBox::Yes; };
+    QVERIFY(!t3.w.recoverAutosaves());
+    GraphModel check;
+    check.loadProject(mine);
+    QCOMPARE(check.node("fc1")->params["out_features"].get<int>(), 99);
+  }
+
   void windowStateIsRestored() {
     {
       Window t;

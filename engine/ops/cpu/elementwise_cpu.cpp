@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/ops/cpu/strided.h"
 #include "engine/ops/cpu/cpu_kernels.h"
+#include "engine/ops/cpu/strided.h"
 #include "engine/ops/elementwise.h"
 
 namespace ng::cpu {
@@ -15,13 +15,20 @@ constexpr int64_t kGrain = 32768;
 template <class T>
 inline T apply_binary(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-    case BinaryOp::Maximum: return a >= b ? a : b;
-    case BinaryOp::Minimum: return a <= b ? a : b;
-    case BinaryOp::GreaterEqual: return a >= b ? T(1) : T(0);
+    case BinaryOp::Add:
+      return a + b;
+    case BinaryOp::Sub:
+      return a - b;
+    case BinaryOp::Mul:
+      return a * b;
+    case BinaryOp::Div:
+      return a / b;
+    case BinaryOp::Maximum:
+      return a >= b ? a : b;
+    case BinaryOp::Minimum:
+      return a <= b ? a : b;
+    case BinaryOp::GreaterEqual:
+      return a >= b ? T(1) : T(0);
   }
   return T(0);
 }
@@ -57,27 +64,39 @@ void binary_typed(const Tensor& a, const Tensor& b, Tensor& out) {
 template <class T>
 void binary_t(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   switch (op) {
-    case BinaryOp::Add: return binary_typed<T, BinaryOp::Add>(a, b, out);
-    case BinaryOp::Sub: return binary_typed<T, BinaryOp::Sub>(a, b, out);
-    case BinaryOp::Mul: return binary_typed<T, BinaryOp::Mul>(a, b, out);
-    case BinaryOp::Div: return binary_typed<T, BinaryOp::Div>(a, b, out);
-    case BinaryOp::Maximum: return binary_typed<T, BinaryOp::Maximum>(a, b, out);
-    case BinaryOp::Minimum: return binary_typed<T, BinaryOp::Minimum>(a, b, out);
-    case BinaryOp::GreaterEqual: return binary_typed<T, BinaryOp::GreaterEqual>(a, b, out);
+    case BinaryOp::Add:
+      return binary_typed<T, BinaryOp::Add>(a, b, out);
+    case BinaryOp::Sub:
+      return binary_typed<T, BinaryOp::Sub>(a, b, out);
+    case BinaryOp::Mul:
+      return binary_typed<T, BinaryOp::Mul>(a, b, out);
+    case BinaryOp::Div:
+      return binary_typed<T, BinaryOp::Div>(a, b, out);
+    case BinaryOp::Maximum:
+      return binary_typed<T, BinaryOp::Maximum>(a, b, out);
+    case BinaryOp::Minimum:
+      return binary_typed<T, BinaryOp::Minimum>(a, b, out);
+    case BinaryOp::GreaterEqual:
+      return binary_typed<T, BinaryOp::GreaterEqual>(a, b, out);
   }
 }
 
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   switch (out.dtype()) {
-    case DType::Float32: return binary_t<float>(op, a, b, out);
-    case DType::Float64: return binary_t<double>(op, a, b, out);
-    default: throw Error(std::string("elementwise op on ") + dtype_name(out.dtype()) +
-                         " is not supported");
+    case DType::Float32:
+      return binary_t<float>(op, a, b, out);
+    case DType::Float64:
+      return binary_t<double>(op, a, b, out);
+    default:
+      throw Error(std::string("elementwise op on ") + dtype_name(out.dtype()) +
+                  " is not supported");
   }
 }
 
 template <class T>
-inline T gelu_f(T x) { return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2))); }
+inline T gelu_f(T x) {
+  return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
+}
 template <class T>
 inline T sigmoid_f(T x) {
   return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
@@ -88,21 +107,36 @@ void unary_run(int64_t n, const T* x, int64_t sx, T* y, T alpha) {
   for (int64_t i = 0; i < n; ++i) {
     T v = x[i * sx];
     T r;
-    if constexpr (OP == UnaryOp::Neg) r = -v;
-    else if constexpr (OP == UnaryOp::Exp) r = std::exp(v);
-    else if constexpr (OP == UnaryOp::Log) r = std::log(v);
-    else if constexpr (OP == UnaryOp::Sqrt) r = std::sqrt(v);
-    else if constexpr (OP == UnaryOp::Abs) r = std::abs(v);
-    else if constexpr (OP == UnaryOp::Square) r = v * v;
-    else if constexpr (OP == UnaryOp::Reciprocal) r = T(1) / v;
-    else if constexpr (OP == UnaryOp::AddScalar) r = v + alpha;
-    else if constexpr (OP == UnaryOp::MulScalar) r = v * alpha;
-    else if constexpr (OP == UnaryOp::PowScalar) r = std::pow(v, alpha);
-    else if constexpr (OP == UnaryOp::Relu) r = v > T(0) ? v : T(0);
-    else if constexpr (OP == UnaryOp::LeakyRelu) r = v > T(0) ? v : v * alpha;
-    else if constexpr (OP == UnaryOp::Sigmoid) r = sigmoid_f(v);
-    else if constexpr (OP == UnaryOp::Tanh) r = std::tanh(v);
-    else r = gelu_f(v);
+    if constexpr (OP == UnaryOp::Neg)
+      r = -v;
+    else if constexpr (OP == UnaryOp::Exp)
+      r = std::exp(v);
+    else if constexpr (OP == UnaryOp::Log)
+      r = std::log(v);
+    else if constexpr (OP == UnaryOp::Sqrt)
+      r = std::sqrt(v);
+    else if constexpr (OP == UnaryOp::Abs)
+      r = std::abs(v);
+    else if constexpr (OP == UnaryOp::Square)
+      r = v * v;
+    else if constexpr (OP == UnaryOp::Reciprocal)
+      r = T(1) / v;
+    else if constexpr (OP == UnaryOp::AddScalar)
+      r = v + alpha;
+    else if constexpr (OP == UnaryOp::MulScalar)
+      r = v * alpha;
+    else if constexpr (OP == UnaryOp::PowScalar)
+      r = std::pow(v, alpha);
+    else if constexpr (OP == UnaryOp::Relu)
+      r = v > T(0) ? v : T(0);
+    else if constexpr (OP == UnaryOp::LeakyRelu)
+      r = v > T(0) ? v : v * alpha;
+    else if constexpr (OP == UnaryOp::Sigmoid)
+      r = sigmoid_f(v);
+    else if constexpr (OP == UnaryOp::Tanh)
+      r = std::tanh(v);
+    else
+      r = gelu_f(v);
     y[i] = r;
   }
 }
@@ -117,22 +151,37 @@ void unary_typed(const Tensor& x, Tensor& y, double alpha) {
                       });
 }
 
-#define NG_UNARY_CASES(T)                                                              \
-  case UnaryOp::Neg: return unary_typed<T, UnaryOp::Neg>(x, y, alpha);                 \
-  case UnaryOp::Exp: return unary_typed<T, UnaryOp::Exp>(x, y, alpha);                 \
-  case UnaryOp::Log: return unary_typed<T, UnaryOp::Log>(x, y, alpha);                 \
-  case UnaryOp::Sqrt: return unary_typed<T, UnaryOp::Sqrt>(x, y, alpha);               \
-  case UnaryOp::Abs: return unary_typed<T, UnaryOp::Abs>(x, y, alpha);                 \
-  case UnaryOp::Square: return unary_typed<T, UnaryOp::Square>(x, y, alpha);           \
-  case UnaryOp::Reciprocal: return unary_typed<T, UnaryOp::Reciprocal>(x, y, alpha);   \
-  case UnaryOp::AddScalar: return unary_typed<T, UnaryOp::AddScalar>(x, y, alpha);     \
-  case UnaryOp::MulScalar: return unary_typed<T, UnaryOp::MulScalar>(x, y, alpha);     \
-  case UnaryOp::PowScalar: return unary_typed<T, UnaryOp::PowScalar>(x, y, alpha);     \
-  case UnaryOp::Relu: return unary_typed<T, UnaryOp::Relu>(x, y, alpha);               \
-  case UnaryOp::LeakyRelu: return unary_typed<T, UnaryOp::LeakyRelu>(x, y, alpha);     \
-  case UnaryOp::Sigmoid: return unary_typed<T, UnaryOp::Sigmoid>(x, y, alpha);         \
-  case UnaryOp::Tanh: return unary_typed<T, UnaryOp::Tanh>(x, y, alpha);               \
-  case UnaryOp::Gelu: return unary_typed<T, UnaryOp::Gelu>(x, y, alpha);
+#define NG_UNARY_CASES(T)                                    \
+  case UnaryOp::Neg:                                         \
+    return unary_typed<T, UnaryOp::Neg>(x, y, alpha);        \
+  case UnaryOp::Exp:                                         \
+    return unary_typed<T, UnaryOp::Exp>(x, y, alpha);        \
+  case UnaryOp::Log:                                         \
+    return unary_typed<T, UnaryOp::Log>(x, y, alpha);        \
+  case UnaryOp::Sqrt:                                        \
+    return unary_typed<T, UnaryOp::Sqrt>(x, y, alpha);       \
+  case UnaryOp::Abs:                                         \
+    return unary_typed<T, UnaryOp::Abs>(x, y, alpha);        \
+  case UnaryOp::Square:                                      \
+    return unary_typed<T, UnaryOp::Square>(x, y, alpha);     \
+  case UnaryOp::Reciprocal:                                  \
+    return unary_typed<T, UnaryOp::Reciprocal>(x, y, alpha); \
+  case UnaryOp::AddScalar:                                   \
+    return unary_typed<T, UnaryOp::AddScalar>(x, y, alpha);  \
+  case UnaryOp::MulScalar:                                   \
+    return unary_typed<T, UnaryOp::MulScalar>(x, y, alpha);  \
+  case UnaryOp::PowScalar:                                   \
+    return unary_typed<T, UnaryOp::PowScalar>(x, y, alpha);  \
+  case UnaryOp::Relu:                                        \
+    return unary_typed<T, UnaryOp::Relu>(x, y, alpha);       \
+  case UnaryOp::LeakyRelu:                                   \
+    return unary_typed<T, UnaryOp::LeakyRelu>(x, y, alpha);  \
+  case UnaryOp::Sigmoid:                                     \
+    return unary_typed<T, UnaryOp::Sigmoid>(x, y, alpha);    \
+  case UnaryOp::Tanh:                                        \
+    return unary_typed<T, UnaryOp::Tanh>(x, y, alpha);       \
+  case UnaryOp::Gelu:                                        \
+    return unary_typed<T, UnaryOp::Gelu>(x, y, alpha);
 
 void unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
   if (x.dtype() == DType::Float32) {
@@ -147,8 +196,7 @@ void unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
 // gin = gout * f'(x); x, y = f(x), gout, gin contiguous. One instantiation per op, so each
 // loop is branch-free and vectorises.
 template <class T, UnaryOp OP>
-void unary_backward_typed(const Tensor& x, const Tensor& y, const Tensor& gout, Tensor& gin,
-                          T a) {
+void unary_backward_typed(const Tensor& x, const Tensor& y, const Tensor& gout, Tensor& gin, T a) {
   const T* px = x.defined() ? x.data<T>() : nullptr;
   const T* py = y.defined() ? y.data<T>() : nullptr;
   const T* g = gout.data<T>();
@@ -160,20 +208,34 @@ void unary_backward_typed(const Tensor& x, const Tensor& y, const Tensor& gout, 
   parallel_for(0, gout.numel(), kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       T v = kX ? px[i] : T(0), out = kY ? py[i] : T(0), d;
-      if constexpr (OP == UnaryOp::Neg) d = T(-1);
-      else if constexpr (OP == UnaryOp::Exp) d = out;
-      else if constexpr (OP == UnaryOp::Log) d = T(1) / v;
-      else if constexpr (OP == UnaryOp::Sqrt) d = T(0.5) / out;
-      else if constexpr (OP == UnaryOp::Abs) d = v > 0 ? T(1) : (v < 0 ? T(-1) : T(0));
-      else if constexpr (OP == UnaryOp::Square) d = 2 * v;
-      else if constexpr (OP == UnaryOp::Reciprocal) d = -out * out;
-      else if constexpr (OP == UnaryOp::AddScalar) d = T(1);
-      else if constexpr (OP == UnaryOp::MulScalar) d = a;
-      else if constexpr (OP == UnaryOp::PowScalar) d = a * std::pow(v, a - 1);
-      else if constexpr (OP == UnaryOp::Relu) d = out > 0 ? T(1) : T(0);  // y > 0 iff x > 0
-      else if constexpr (OP == UnaryOp::LeakyRelu) d = v > 0 ? T(1) : a;
-      else if constexpr (OP == UnaryOp::Sigmoid) d = out * (1 - out);
-      else if constexpr (OP == UnaryOp::Tanh) d = 1 - out * out;
+      if constexpr (OP == UnaryOp::Neg)
+        d = T(-1);
+      else if constexpr (OP == UnaryOp::Exp)
+        d = out;
+      else if constexpr (OP == UnaryOp::Log)
+        d = T(1) / v;
+      else if constexpr (OP == UnaryOp::Sqrt)
+        d = T(0.5) / out;
+      else if constexpr (OP == UnaryOp::Abs)
+        d = v > 0 ? T(1) : (v < 0 ? T(-1) : T(0));
+      else if constexpr (OP == UnaryOp::Square)
+        d = 2 * v;
+      else if constexpr (OP == UnaryOp::Reciprocal)
+        d = -out * out;
+      else if constexpr (OP == UnaryOp::AddScalar)
+        d = T(1);
+      else if constexpr (OP == UnaryOp::MulScalar)
+        d = a;
+      else if constexpr (OP == UnaryOp::PowScalar)
+        d = a * std::pow(v, a - 1);
+      else if constexpr (OP == UnaryOp::Relu)
+        d = out > 0 ? T(1) : T(0);  // y > 0 iff x > 0
+      else if constexpr (OP == UnaryOp::LeakyRelu)
+        d = v > 0 ? T(1) : a;
+      else if constexpr (OP == UnaryOp::Sigmoid)
+        d = out * (1 - out);
+      else if constexpr (OP == UnaryOp::Tanh)
+        d = 1 - out * out;
       else {  // GELU: Phi(x) + x phi(x)
         T cdf = T(0.5) * (1 + std::erf(v * T(M_SQRT1_2)));
         T pdf = std::exp(T(-0.5) * v * v) * T(0.3989422804014327);
@@ -184,29 +246,37 @@ void unary_backward_typed(const Tensor& x, const Tensor& y, const Tensor& gout, 
   });
 }
 
-#define NG_UNARY_BACKWARD_CASES(T)                                                          \
-  case UnaryOp::Neg: return unary_backward_typed<T, UnaryOp::Neg>(x, y, gout, gin, T(alpha)); \
-  case UnaryOp::Exp: return unary_backward_typed<T, UnaryOp::Exp>(x, y, gout, gin, T(alpha)); \
-  case UnaryOp::Log: return unary_backward_typed<T, UnaryOp::Log>(x, y, gout, gin, T(alpha)); \
-  case UnaryOp::Sqrt: return unary_backward_typed<T, UnaryOp::Sqrt>(x, y, gout, gin, T(alpha)); \
-  case UnaryOp::Abs: return unary_backward_typed<T, UnaryOp::Abs>(x, y, gout, gin, T(alpha)); \
-  case UnaryOp::Square:                                                                     \
-    return unary_backward_typed<T, UnaryOp::Square>(x, y, gout, gin, T(alpha));             \
-  case UnaryOp::Reciprocal:                                                                 \
-    return unary_backward_typed<T, UnaryOp::Reciprocal>(x, y, gout, gin, T(alpha));         \
-  case UnaryOp::AddScalar:                                                                  \
-    return unary_backward_typed<T, UnaryOp::AddScalar>(x, y, gout, gin, T(alpha));          \
-  case UnaryOp::MulScalar:                                                                  \
-    return unary_backward_typed<T, UnaryOp::MulScalar>(x, y, gout, gin, T(alpha));          \
-  case UnaryOp::PowScalar:                                                                  \
-    return unary_backward_typed<T, UnaryOp::PowScalar>(x, y, gout, gin, T(alpha));          \
-  case UnaryOp::Relu: return unary_backward_typed<T, UnaryOp::Relu>(x, y, gout, gin, T(alpha)); \
-  case UnaryOp::LeakyRelu:                                                                  \
-    return unary_backward_typed<T, UnaryOp::LeakyRelu>(x, y, gout, gin, T(alpha));          \
-  case UnaryOp::Sigmoid:                                                                    \
-    return unary_backward_typed<T, UnaryOp::Sigmoid>(x, y, gout, gin, T(alpha));            \
-  case UnaryOp::Tanh: return unary_backward_typed<T, UnaryOp::Tanh>(x, y, gout, gin, T(alpha)); \
-  case UnaryOp::Gelu: return unary_backward_typed<T, UnaryOp::Gelu>(x, y, gout, gin, T(alpha));
+#define NG_UNARY_BACKWARD_CASES(T)                                                  \
+  case UnaryOp::Neg:                                                                \
+    return unary_backward_typed<T, UnaryOp::Neg>(x, y, gout, gin, T(alpha));        \
+  case UnaryOp::Exp:                                                                \
+    return unary_backward_typed<T, UnaryOp::Exp>(x, y, gout, gin, T(alpha));        \
+  case UnaryOp::Log:                                                                \
+    return unary_backward_typed<T, UnaryOp::Log>(x, y, gout, gin, T(alpha));        \
+  case UnaryOp::Sqrt:                                                               \
+    return unary_backward_typed<T, UnaryOp::Sqrt>(x, y, gout, gin, T(alpha));       \
+  case UnaryOp::Abs:                                                                \
+    return unary_backward_typed<T, UnaryOp::Abs>(x, y, gout, gin, T(alpha));        \
+  case UnaryOp::Square:                                                             \
+    return unary_backward_typed<T, UnaryOp::Square>(x, y, gout, gin, T(alpha));     \
+  case UnaryOp::Reciprocal:                                                         \
+    return unary_backward_typed<T, UnaryOp::Reciprocal>(x, y, gout, gin, T(alpha)); \
+  case UnaryOp::AddScalar:                                                          \
+    return unary_backward_typed<T, UnaryOp::AddScalar>(x, y, gout, gin, T(alpha));  \
+  case UnaryOp::MulScalar:                                                          \
+    return unary_backward_typed<T, UnaryOp::MulScalar>(x, y, gout, gin, T(alpha));  \
+  case UnaryOp::PowScalar:                                                          \
+    return unary_backward_typed<T, UnaryOp::PowScalar>(x, y, gout, gin, T(alpha));  \
+  case UnaryOp::Relu:                                                               \
+    return unary_backward_typed<T, UnaryOp::Relu>(x, y, gout, gin, T(alpha));       \
+  case UnaryOp::LeakyRelu:                                                          \
+    return unary_backward_typed<T, UnaryOp::LeakyRelu>(x, y, gout, gin, T(alpha));  \
+  case UnaryOp::Sigmoid:                                                            \
+    return unary_backward_typed<T, UnaryOp::Sigmoid>(x, y, gout, gin, T(alpha));    \
+  case UnaryOp::Tanh:                                                               \
+    return unary_backward_typed<T, UnaryOp::Tanh>(x, y, gout, gin, T(alpha));       \
+  case UnaryOp::Gelu:                                                               \
+    return unary_backward_typed<T, UnaryOp::Gelu>(x, y, gout, gin, T(alpha));
 
 void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gout, Tensor& gin,
                     double alpha) {
@@ -231,9 +301,12 @@ void fill_t(Tensor& t, double v) {
 
 void fill(Tensor& t, double v) {
   switch (t.dtype()) {
-    case DType::Float32: return fill_t<float>(t, v);
-    case DType::Float64: return fill_t<double>(t, v);
-    case DType::Int64: return fill_t<int64_t>(t, v);
+    case DType::Float32:
+      return fill_t<float>(t, v);
+    case DType::Float64:
+      return fill_t<double>(t, v);
+    case DType::Int64:
+      return fill_t<int64_t>(t, v);
   }
 }
 
@@ -258,9 +331,12 @@ void copy_t(const Tensor& src, Tensor& dst) {
 template <class S>
 void copy_from(const Tensor& src, Tensor& dst) {
   switch (dst.dtype()) {
-    case DType::Float32: return copy_t<S, float>(src, dst);
-    case DType::Float64: return copy_t<S, double>(src, dst);
-    case DType::Int64: return copy_t<S, int64_t>(src, dst);
+    case DType::Float32:
+      return copy_t<S, float>(src, dst);
+    case DType::Float64:
+      return copy_t<S, double>(src, dst);
+    case DType::Int64:
+      return copy_t<S, int64_t>(src, dst);
   }
 }
 
@@ -268,9 +344,12 @@ void copy(const Tensor& src, Tensor& dst) {
   NG_CHECK(src.device().is_cpu() && dst.device().is_cpu(), "copy between ", src.device().str(),
            " and ", dst.device().str(), " needs the CUDA backend");
   switch (src.dtype()) {
-    case DType::Float32: return copy_from<float>(src, dst);
-    case DType::Float64: return copy_from<double>(src, dst);
-    case DType::Int64: return copy_from<int64_t>(src, dst);
+    case DType::Float32:
+      return copy_from<float>(src, dst);
+    case DType::Float64:
+      return copy_from<double>(src, dst);
+    case DType::Int64:
+      return copy_from<int64_t>(src, dst);
   }
 }
 

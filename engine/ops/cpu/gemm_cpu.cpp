@@ -25,6 +25,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
 
 }  // namespace
 
-void register_gemm() { gemm_kernel.set(DeviceType::CPU, &gemm); }
+void register_gemm() {
+  gemm_kernel.set(DeviceType::CPU, &gemm);
+}
 
 }  // namespace ng::cpu

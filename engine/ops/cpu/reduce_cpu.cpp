@@ -29,35 +29,38 @@ void reduce_t(ReduceOp op, const Tensor& x, Tensor& out) {
   auto kept_contig = contiguous_strides(kept_shape);
   parallel_for(0, n_out, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, n_red)),
                [&](int64_t b, int64_t e) {
-    for (int64_t o = b; o < e; ++o) {
-      int64_t base = 0, rem = o;
-      for (size_t d = 0; d < kept_shape.size(); ++d) {
-        int64_t idx = rem / kept_contig[d];
-        rem %= kept_contig[d];
-        base += idx * kept_st[d];
-      }
-      double acc = op == ReduceOp::Max ? -std::numeric_limits<double>::infinity()
-                   : op == ReduceOp::Min ? std::numeric_limits<double>::infinity()
-                                         : 0.0;
-      // Serial strided walk over the reduced sub-space.
-      Shape rs = red_shape;
-      std::vector<int64_t> idx(rs.size(), 0);
-      for (int64_t k = 0; k < n_red; ++k) {
-        int64_t off = base;
-        for (size_t d = 0; d < rs.size(); ++d) off += idx[d] * red_st[d];
-        double v = double(px[off]);
-        if (op == ReduceOp::Max) acc = std::max(acc, v);
-        else if (op == ReduceOp::Min) acc = std::min(acc, v);
-        else acc += v;
-        for (int d = int(rs.size()) - 1; d >= 0; --d) {
-          if (++idx[d] < rs[d]) break;
-          idx[d] = 0;
-        }
-      }
-      if (op == ReduceOp::Mean) acc /= double(std::max<int64_t>(1, n_red));
-      po[o] = T(acc);
-    }
-  });
+                 for (int64_t o = b; o < e; ++o) {
+                   int64_t base = 0, rem = o;
+                   for (size_t d = 0; d < kept_shape.size(); ++d) {
+                     int64_t idx = rem / kept_contig[d];
+                     rem %= kept_contig[d];
+                     base += idx * kept_st[d];
+                   }
+                   double acc = op == ReduceOp::Max   ? -std::numeric_limits<double>::infinity()
+                                : op == ReduceOp::Min ? std::numeric_limits<double>::infinity()
+                                                      : 0.0;
+                   // Serial strided walk over the reduced sub-space.
+                   Shape rs = red_shape;
+                   std::vector<int64_t> idx(rs.size(), 0);
+                   for (int64_t k = 0; k < n_red; ++k) {
+                     int64_t off = base;
+                     for (size_t d = 0; d < rs.size(); ++d) off += idx[d] * red_st[d];
+                     double v = double(px[off]);
+                     if (op == ReduceOp::Max)
+                       acc = std::max(acc, v);
+                     else if (op == ReduceOp::Min)
+                       acc = std::min(acc, v);
+                     else
+                       acc += v;
+                     for (int d = int(rs.size()) - 1; d >= 0; --d) {
+                       if (++idx[d] < rs[d]) break;
+                       idx[d] = 0;
+                     }
+                   }
+                   if (op == ReduceOp::Mean) acc /= double(std::max<int64_t>(1, n_red));
+                   po[o] = T(acc);
+                 }
+               });
 }
 
 void reduce(ReduceOp op, const Tensor& x, Tensor& out) {
@@ -71,6 +74,8 @@ void reduce(ReduceOp op, const Tensor& x, Tensor& out) {
 
 }  // namespace
 
-void register_reduce() { reduce_kernel.set(DeviceType::CPU, &reduce); }
+void register_reduce() {
+  reduce_kernel.set(DeviceType::CPU, &reduce);
+}
 
 }  // namespace ng::cpu

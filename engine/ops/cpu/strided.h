@@ -19,8 +19,7 @@ inline std::vector<int64_t> broadcast_strides(const Shape& t_shape,
                                               const Shape& out) {
   std::vector<int64_t> s(out.size(), 0);
   size_t lead = out.size() - t_shape.size();
-  for (size_t i = 0; i < t_shape.size(); ++i)
-    s[lead + i] = t_shape[i] == 1 ? 0 : t_strides[i];
+  for (size_t i = 0; i < t_shape.size(); ++i) s[lead + i] = t_shape[i] == 1 ? 0 : t_strides[i];
   return s;
 }
 

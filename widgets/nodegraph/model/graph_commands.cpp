@@ -4,6 +4,7 @@ namespace ng::gui {
 
 void GraphCommand::redo() {
   model_->beginBatch();
+  model_->ensureScope(scope_);
   apply(true);
   QUndoCommand::redo();  // children, in order
   model_->endBatch();
@@ -11,6 +12,7 @@ void GraphCommand::redo() {
 
 void GraphCommand::undo() {
   model_->beginBatch();
+  model_->ensureScope(scope_);
   QUndoCommand::undo();  // children, in reverse order
   apply(false);
   model_->endBatch();
@@ -64,10 +66,11 @@ void RemoveEdgeCommand::apply(bool redo) {
 }
 
 RemoveNodesCommand::RemoveNodesCommand(GraphModel* m, const QStringList& ids,
-                                       const QList<int>& edgeIds)
-    : GraphCommand(m, ids.size() == 1 ? QObject::tr("Remove %1").arg(ids.first())
-                                      : QObject::tr("Remove %n item(s)", nullptr,
-                                                    int(ids.size() + edgeIds.size()))) {
+                                       const QList<int>& edgeIds, const QList<int>& frameIds)
+    : GraphCommand(m, ids.size() == 1 && frameIds.isEmpty()
+                          ? QObject::tr("Remove %1").arg(ids.first())
+                          : QObject::tr("Remove %n item(s)", nullptr,
+                                        int(ids.size() + edgeIds.size() + frameIds.size()))) {
   // Edges first (later ones first, so each undo puts an edge back at its old index), then the
   // nodes.
   QList<int> edges;
@@ -78,11 +81,14 @@ RemoveNodesCommand::RemoveNodesCommand(GraphModel* m, const QStringList& ids,
   for (int e : edges) new RemoveEdgeCommand(m, e, this);
   for (const QString& id : ids)
     if (m->node(id)) new RemoveNodeCommand(m, id, this);
+  for (int f : frameIds)
+    if (m->frame(f)) new RemoveFrameCommand(m, f, this);
 }
 
 MoveNodesCommand::MoveNodesCommand(GraphModel* m, std::map<QString, QPointF> from,
-                                   std::map<QString, QPointF> to, const QString& text)
-    : GraphCommand(m, text.isEmpty() ? QObject::tr("Move") : text),
+                                   std::map<QString, QPointF> to, const QString& text,
+                                   QUndoCommand* parent)
+    : GraphCommand(m, text.isEmpty() ? QObject::tr("Move") : text, parent),
       from_(std::move(from)),
       to_(std::move(to)) {}
 
@@ -122,6 +128,75 @@ void RenameNodeCommand::apply(bool redo) {
     setNodeId(old_, new_);
   else
     setNodeId(new_, old_);
+}
+
+DocumentCommand::DocumentCommand(GraphModel* m, const QString& text, GraphModel::Document before,
+                                 GraphModel::Document after)
+    : GraphCommand(m, text), before_(std::move(before)), after_(std::move(after)) {}
+
+void DocumentCommand::apply(bool redo) {
+  model_->setDocument(redo ? after_ : before_);
+}
+
+AddBlockCommand::AddBlockCommand(GraphModel* m, const QString& name, GraphBody body,
+                                 QUndoCommand* parent)
+    : GraphCommand(m, QObject::tr("Add block %1").arg(name), parent),
+      name_(name),
+      body_(std::move(body)) {}
+
+void AddBlockCommand::apply(bool redo) {
+  if (redo)
+    model_->addBlockDef(index_, name_, body_);
+  else
+    body_ = model_->removeBlockDef(name_, &index_);
+}
+
+AddFrameCommand::AddFrameCommand(GraphModel* m, Frame f, QUndoCommand* parent)
+    : GraphCommand(m, QObject::tr("Add frame %1").arg(f.title), parent), frame_(std::move(f)) {
+  frame_.id = newFrameId();
+}
+
+void AddFrameCommand::apply(bool redo) {
+  if (redo)
+    insertFrame(index_, frame_);
+  else
+    frame_ = takeFrame(frame_.id, &index_);
+}
+
+RemoveFrameCommand::RemoveFrameCommand(GraphModel* m, int frameId, QUndoCommand* parent)
+    : GraphCommand(m, QObject::tr("Remove frame"), parent), id_(frameId) {}
+
+void RemoveFrameCommand::apply(bool redo) {
+  if (redo)
+    frame_ = takeFrame(id_, &index_);
+  else
+    insertFrame(index_, frame_);
+}
+
+SetFrameCommand::SetFrameCommand(GraphModel* m, int frameId, const QString& title,
+                                 const QRectF& rect, QUndoCommand* parent)
+    : GraphCommand(m, QObject::tr("Change frame %1").arg(title), parent),
+      frame_(frameId),
+      newTitle_(title),
+      newRect_(rect),
+      parent_(parent != nullptr) {
+  if (const Frame* f = m->frame(frameId)) {
+    oldTitle_ = f->title;
+    oldRect_ = f->rect;
+    if (f->title != title) setText(QObject::tr("Rename frame %1 to %2").arg(f->title, title));
+  }
+}
+
+bool SetFrameCommand::mergeWith(const QUndoCommand* other) {
+  auto* o = dynamic_cast<const SetFrameCommand*>(other);
+  if (!o || o->frame_ != frame_ || o->newRect_ != newRect_ || newRect_ != oldRect_) return false;
+  newTitle_ = o->newTitle_;
+  setObsolete(newTitle_ == oldTitle_);
+  return true;
+}
+
+void SetFrameCommand::apply(bool redo) {
+  setFrameData(frame_, redo ? newTitle_ : oldTitle_, redo ? newRect_ : oldRect_);
 }
 
 }  // namespace ng::gui

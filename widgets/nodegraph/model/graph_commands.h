@@ -12,13 +12,15 @@
 
 namespace ng::gui {
 
-// Base: batches analysis around the command and its children; subclasses implement apply().
+// Base: shows the scope the command was made in (main graph or block), batches analysis around
+// the command and its children; subclasses implement apply().
 class GraphCommand : public QUndoCommand {
  public:
   GraphCommand(GraphModel* m, const QString& text, QUndoCommand* parent = nullptr)
-      : QUndoCommand(text, parent), model_(m) {}
+      : QUndoCommand(text, parent), model_(m), scope_(m->scope()) {}
   void redo() final;
   void undo() final;
+  const QString& scope() const { return scope_; }
 
  protected:
   virtual void apply(bool redo) { (void)redo; }
@@ -34,8 +36,15 @@ class GraphCommand : public QUndoCommand {
   }
   void setNodeId(const QString& id, const QString& newId) { model_->setNodeId(id, newId); }
   int newEdgeId() { return model_->newEdgeId(); }
+  int newFrameId() { return model_->newFrameId(); }
+  void insertFrame(int index, const Frame& f) { model_->insertFrame(index, f); }
+  Frame takeFrame(int id, int* index) { return model_->takeFrame(id, index); }
+  void setFrameData(int id, const QString& title, const QRectF& r) {
+    model_->setFrameData(id, title, r);
+  }
 
   GraphModel* model_;
+  QString scope_;
 };
 
 class AddNodeCommand : public GraphCommand {
@@ -92,16 +101,17 @@ class RemoveEdgeCommand : public GraphCommand {
   int index_ = -1;
 };
 
-// Removes nodes with every edge touching them, and loose edges, as one step.
+// Removes nodes with every edge touching them, loose edges and frames, as one step.
 class RemoveNodesCommand : public GraphCommand {
  public:
-  RemoveNodesCommand(GraphModel* m, const QStringList& ids, const QList<int>& edgeIds = {});
+  RemoveNodesCommand(GraphModel* m, const QStringList& ids, const QList<int>& edgeIds = {},
+                     const QList<int>& frameIds = {});
 };
 
 class MoveNodesCommand : public GraphCommand {
  public:
   MoveNodesCommand(GraphModel* m, std::map<QString, QPointF> from, std::map<QString, QPointF> to,
-                   const QString& text = {});
+                   const QString& text = {}, QUndoCommand* parent = nullptr);
 
  protected:
   void apply(bool redo) override;
@@ -135,6 +145,81 @@ class RenameNodeCommand : public GraphCommand {
 
  private:
   QString old_, new_;
+};
+
+// Replaces the whole structure (every scope's nodes, edges and frames, the block definitions):
+// making and unpacking blocks, which change two scopes at once. Views rebuild.
+class DocumentCommand : public GraphCommand {
+ public:
+  DocumentCommand(GraphModel* m, const QString& text, GraphModel::Document before,
+                  GraphModel::Document after);
+
+ protected:
+  void apply(bool redo) override;
+
+ private:
+  GraphModel::Document before_, after_;
+};
+
+// Adds a block definition (pasting a Block node whose definition the model lacks).
+class AddBlockCommand : public GraphCommand {
+ public:
+  AddBlockCommand(GraphModel* m, const QString& name, GraphBody body,
+                  QUndoCommand* parent = nullptr);
+
+ protected:
+  void apply(bool redo) override;
+
+ private:
+  QString name_;
+  GraphBody body_;
+  int index_ = -1;
+};
+
+class AddFrameCommand : public GraphCommand {
+ public:
+  // `f.id` is assigned here.
+  AddFrameCommand(GraphModel* m, Frame f, QUndoCommand* parent = nullptr);
+  int frameId() const { return frame_.id; }
+
+ protected:
+  void apply(bool redo) override;
+
+ private:
+  Frame frame_;
+  int index_ = -1;
+};
+
+class RemoveFrameCommand : public GraphCommand {
+ public:
+  RemoveFrameCommand(GraphModel* m, int frameId, QUndoCommand* parent = nullptr);
+
+ protected:
+  void apply(bool redo) override;
+
+ private:
+  int id_;
+  Frame frame_;
+  int index_ = -1;
+};
+
+// A frame's new title and rectangle. Consecutive title edits of one frame merge.
+class SetFrameCommand : public GraphCommand {
+ public:
+  static constexpr int kId = 0x4e48;
+  SetFrameCommand(GraphModel* m, int frameId, const QString& title, const QRectF& rect,
+                  QUndoCommand* parent = nullptr);
+  int id() const override { return parent_ ? -1 : kId; }
+  bool mergeWith(const QUndoCommand* other) override;
+
+ protected:
+  void apply(bool redo) override;
+
+ private:
+  int frame_;
+  QString oldTitle_, newTitle_;
+  QRectF oldRect_, newRect_;
+  bool parent_ = false;
 };
 
 }  // namespace ng::gui

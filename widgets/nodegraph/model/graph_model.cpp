@@ -47,10 +47,31 @@ GraphModel::~GraphModel() {
 
 // ---- reading -------------------------------------------------------------------------------
 
+namespace {
+QString portKey(const QString& node, const QString& port, PortSide side) {
+  return node + QChar(0x1f) + port + (side == PortSide::Input ? QChar('i') : QChar('o'));
+}
+}  // namespace
+
+void GraphModel::rebuildIndex() const {
+  if (!indexStale_) return;
+  indexCache_.clear();
+  indexCache_.reserve(qsizetype(nodes_.size()));
+  for (size_t i = 0; i < nodes_.size(); ++i) indexCache_.insert(nodes_[i].id, int(i));
+  edgeIndex_.clear();
+  portEdges_.clear();
+  for (size_t i = 0; i < edges_.size(); ++i) {
+    const Edge& e = edges_[i];
+    edgeIndex_.insert(e.id, int(i));
+    portEdges_[portKey(e.fromNode, e.fromPort, PortSide::Output)].push_back(int(i));
+    portEdges_[portKey(e.toNode, e.toPort, PortSide::Input)].push_back(int(i));
+  }
+  indexStale_ = false;
+}
+
 int GraphModel::nodeIndex(const QString& id) const {
-  for (size_t i = 0; i < nodes_.size(); ++i)
-    if (nodes_[i].id == id) return int(i);
-  return -1;
+  rebuildIndex();
+  return indexCache_.value(id, -1);
 }
 
 const Node* GraphModel::node(const QString& id) const {
@@ -59,9 +80,9 @@ const Node* GraphModel::node(const QString& id) const {
 }
 
 const Edge* GraphModel::edge(int edgeId) const {
-  for (const Edge& e : edges_)
-    if (e.id == edgeId) return &e;
-  return nullptr;
+  rebuildIndex();
+  int i = edgeIndex_.value(edgeId, -1);
+  return i < 0 ? nullptr : &edges_[size_t(i)];
 }
 
 QStringList GraphModel::nodeIds() const {
@@ -70,9 +91,15 @@ QStringList GraphModel::nodeIds() const {
   return r;
 }
 
+const ng::LayerDef* GraphModel::kindOf(const QString& type) {
+  std::string t = s(type);
+  if (const ng::LayerDef* d = ng::LayerRegistry::instance().find(t)) return d;
+  return ng::find_block_kind(t);
+}
+
 const ng::LayerDef* GraphModel::layerDef(const QString& id) const {
   const Node* n = node(id);
-  return n ? ng::LayerRegistry::instance().find(s(n->type)) : nullptr;
+  return n ? kindOf(n->type) : nullptr;
 }
 
 QStringList GraphModel::portNames(const QString& id, PortSide side) const {
@@ -90,16 +117,20 @@ std::vector<Edge> GraphModel::edgesOf(const QString& nodeId) const {
 }
 
 std::vector<Edge> GraphModel::edgesAt(const PortKey& p) const {
+  rebuildIndex();
   std::vector<Edge> r;
-  for (const Edge& e : edges_)
-    if ((p.side == PortSide::Output ? e.from() : e.to()) == p) r.push_back(e);
+  auto it = portEdges_.constFind(portKey(p.node, p.port, p.side));
+  if (it != portEdges_.constEnd())
+    for (int i : *it) r.push_back(edges_[size_t(i)]);  // in edge-list order
   return r;
 }
 
 // ---- analysis ------------------------------------------------------------------------------
 
 const ng::NodeInfo* GraphModel::nodeInfo(const QString& id) const {
-  return analysis_.find(s(id));
+  if (auto it = synthInfo_.constFind(id); it != synthInfo_.constEnd()) return &it.value();
+  int i = localIndex_.value(id, -1);
+  return i < 0 ? nullptr : &analysis_.nodes[size_t(i)];
 }
 
 std::optional<ng::TensorType> GraphModel::outputType(const QString& id, int port) const {
@@ -114,17 +145,14 @@ std::optional<ng::TensorType> GraphModel::outputType(const QString& id, const QS
 }
 
 std::vector<ng::Diagnostic> GraphModel::diagnostics(const QString& id) const {
-  std::vector<ng::Diagnostic> r;
-  std::string sid = s(id);
-  for (const ng::Diagnostic& d : analysis_.diagnostics)
-    if (d.node_id == sid) r.push_back(d);
-  return r;
+  return localDiags_.value(id);
 }
 
 bool GraphModel::hasError(const QString& id) const {
-  std::string sid = s(id);
-  for (const ng::Diagnostic& d : analysis_.diagnostics)
-    if (d.node_id == sid && d.severity == ng::Severity::Error) return true;
+  auto it = localDiags_.constFind(id);
+  if (it == localDiags_.constEnd()) return false;
+  for (const ng::Diagnostic& d : it.value())
+    if (d.severity == ng::Severity::Error) return true;
   return false;
 }
 
@@ -171,6 +199,7 @@ void GraphModel::reanalyze() {
     analysis_ = {};
     analysis_.diagnostics.push_back({ng::Severity::Error, "", "graph", e.what()});
   }
+  mapAnalysisToScope();
   emit analysisChanged();
 }
 
@@ -216,6 +245,7 @@ QString GraphModel::uniqueId(const QString& type) const {
 
 QString GraphModel::addNode(const QString& type, QPointF pos, const json& params,
                             const QString& id) {
+  // Layers only: Block nodes come from makeBlock, BlockInput/BlockOutput with the definition.
   if (!ng::LayerRegistry::instance().find(s(type))) return {};
   Node n;
   n.type = type;
@@ -227,17 +257,23 @@ QString GraphModel::addNode(const QString& type, QPointF pos, const json& params
   return n.id;
 }
 
-void GraphModel::removeItems(const QStringList& nodeIds, const QList<int>& edgeIds) {
+void GraphModel::removeItems(const QStringList& nodeIds, const QList<int>& edgeIds,
+                             const QList<int>& frameIds) {
   QStringList nodes;
   for (const QString& id : nodeIds)
-    if (node(id) && !nodes.contains(id)) nodes << id;
+    if (const Node* n = node(id); n && !nodes.contains(id) && !isBlockBoundary(*n)) nodes << id;
   QList<int> edges;
   for (int e : edgeIds)
     if (edge(e) && !edges.contains(e)) edges << e;
-  if (nodes.isEmpty() && edges.isEmpty()) return;
-  auto* cmd = new RemoveNodesCommand(this, nodes, edges);
-  if (nodes.isEmpty() && edges.size() == 1)
+  QList<int> frames;
+  for (int f : frameIds)
+    if (frame(f) && !frames.contains(f)) frames << f;
+  if (nodes.isEmpty() && edges.isEmpty() && frames.isEmpty()) return;
+  auto* cmd = new RemoveNodesCommand(this, nodes, edges, frames);
+  if (nodes.isEmpty() && frames.isEmpty() && edges.size() == 1)
     cmd->setText(tr("Disconnect %1 from %2").arg(edge(edges[0])->fromNode, edge(edges[0])->toNode));
+  if (nodes.isEmpty() && edges.isEmpty() && frames.size() == 1)
+    cmd->setText(tr("Remove frame %1").arg(frame(frames[0])->title));
   undo_->push(cmd);
 }
 
@@ -320,14 +356,29 @@ QString GraphModel::reconnect(int edgeId, const PortKey& newInput) {
 }
 
 void GraphModel::moveNodes(const std::map<QString, QPointF>& newPos, const QString& text) {
+  moveItems(newPos, {}, text);
+}
+
+void GraphModel::moveItems(const std::map<QString, QPointF>& newPos,
+                           const std::map<int, QRectF>& frames, const QString& text) {
   std::map<QString, QPointF> from, to;
   for (const auto& [id, p] : newPos)
     if (const Node* n = node(id); n && n->pos != p) {
       from[id] = n->pos;
       to[id] = p;
     }
-  if (to.empty()) return;
-  undo_->push(new MoveNodesCommand(this, from, to, text));
+  std::map<int, QRectF> changed;
+  for (const auto& [id, r] : frames)
+    if (const Frame* f = frame(id); f && f->rect != r) changed[id] = r;
+  if (to.empty() && changed.empty()) return;
+  if (changed.empty()) {
+    undo_->push(new MoveNodesCommand(this, from, to, text));
+    return;
+  }
+  auto* cmd = new GraphCommand(this, text.isEmpty() ? tr("Move") : text);
+  if (!to.empty()) new MoveNodesCommand(this, from, to, text, cmd);
+  for (const auto& [id, r] : changed) new SetFrameCommand(this, id, frame(id)->title, r, cmd);
+  undo_->push(cmd);
 }
 
 void GraphModel::setParam(const QString& id, const QString& name, const json& value) {
@@ -341,6 +392,8 @@ void GraphModel::setParam(const QString& id, const QString& name, const json& va
 
 QString GraphModel::renameNode(const QString& id, const QString& newId) {
   if (!node(id)) return tr("There is no node '%1'.").arg(id);
+  if (newId.contains('/'))
+    return tr("'%1' contains '/', which separates a block from its layers.").arg(newId);
   if (newId == id) return {};
   if (newId.trimmed().isEmpty()) return tr("A node needs a name.");
   if (newId.contains(':'))
@@ -352,27 +405,91 @@ QString GraphModel::renameNode(const QString& id, const QString& newId) {
 }
 
 json GraphModel::fragment(const QStringList& ids) const {
-  ng::GraphSpec full = toSpec(), part;
+  GraphBody cur{nodes_, edges_, {}};
+  ng::GraphSpec full = bodySpec(cur), part;
   std::set<std::string> keep;
   for (const QString& id : ids) keep.insert(s(id));
+  QStringList uses;
   for (const ng::NodeSpec& n : full.nodes)
-    if (keep.count(n.id)) part.nodes.push_back(n);
+    if (keep.count(n.id)) {
+      part.nodes.push_back(n);
+      if (n.type == ng::kBlockType && n.params.contains("block") && n.params["block"].is_string())
+        uses << q(n.params["block"].get<std::string>());
+    }
   for (const ng::EdgeSpec& e : full.edges)
     if (keep.count(e.from.node) && keep.count(e.to.node)) part.edges.push_back(e);
-  return part.to_json();
+  // The definitions the nodes use, and those these use.
+  QStringList defs;
+  while (!uses.isEmpty()) {
+    QString name = uses.takeFirst();
+    const GraphBody* b = bodyOf(name);
+    if (!b || defs.contains(name)) continue;
+    defs << name;
+    for (const Node& n : b->nodes)
+      if (isBlockUse(n)) uses << blockNameOf(n);
+  }
+  json j = part.to_json();
+  if (!defs.isEmpty()) {
+    j["blocks"] = json::array();
+    for (const QString& name : defs) {
+      ng::GraphSpec body = bodySpec(*bodyOf(name));
+      json b = body.to_json();
+      b["name"] = s(name);
+      j["blocks"].push_back(b);
+    }
+  }
+  return j;
 }
 
 QStringList GraphModel::paste(const json& fragment, QPointF offset) {
   ng::GraphSpec g = ng::GraphSpec::from_json(fragment);
+  // A block's BlockInput and BlockOutput belong to it alone.
+  std::erase_if(g.nodes, [](const ng::NodeSpec& n) {
+    return n.type == ng::kBlockInputType || n.type == ng::kBlockOutputType;
+  });
   if (g.nodes.empty()) return {};
-  const ng::LayerRegistry& reg = ng::LayerRegistry::instance();
-  QHash<QString, QString> newId;   // fragment id -> model id
-  QHash<QString, QString> typeOf;  // fragment id -> type
+  std::vector<ng::BlockDef> defs = ng::block_defs(g);  // throws on a malformed fragment
+  QHash<QString, QString> newId;                       // fragment id -> model id
+  QHash<QString, QString> typeOf;                      // fragment id -> type
   QStringList ids;
   auto* cmd = new GraphCommand(this, g.nodes.size() == 1
                                          ? tr("Paste %1").arg(q(g.nodes[0].id))
                                          : tr("Paste %n node(s)", nullptr, int(g.nodes.size())));
-  for (const ng::NodeSpec& ns : g.nodes) {
+  // Definitions: the model's own when equal, else added (renamed when the name is taken).
+  QHash<QString, QString> blockName;  // fragment name -> model name
+  QStringList added;
+  for (const ng::BlockDef& d : defs) {
+    QString name = q(d.name);
+    const GraphBody* mine = bodyOf(name);
+    if (mine) {
+      ng::GraphSpec a = bodySpec(*mine);
+      if (a.nodes == d.nodes && a.edges == d.edges) {
+        blockName.insert(name, name);
+        continue;
+      }
+    }
+    QString fresh = name;
+    for (int k = 2; bodyOf(fresh) || added.contains(fresh); ++k) fresh = name + QString::number(k);
+    blockName.insert(name, fresh);
+    added << fresh;
+  }
+  auto renamed = [&](ng::NodeSpec n) {
+    if (n.type == ng::kBlockType && n.params.is_object() && n.params.contains("block") &&
+        n.params["block"].is_string()) {
+      QString b = q(n.params["block"].get<std::string>());
+      if (blockName.contains(b)) n.params["block"] = s(blockName[b]);
+    }
+    return n;
+  };
+  for (const ng::BlockDef& d : defs) {
+    QString name = blockName.value(q(d.name));
+    if (!added.contains(name)) continue;
+    std::vector<ng::NodeSpec> nodes;
+    for (const ng::NodeSpec& n : d.nodes) nodes.push_back(renamed(n));
+    new AddBlockCommand(this, name, bodyFromSpec(nodes, d.edges, &nextEdgeId_), cmd);
+  }
+  for (ng::NodeSpec ns : g.nodes) {
+    ns = renamed(ns);
     Node n;
     n.id = freeId(q(ns.id).isEmpty() ? uniqueId(q(ns.type)) : q(ns.id), ids);
     n.type = q(ns.type);
@@ -388,9 +505,9 @@ QStringList GraphModel::paste(const json& fragment, QPointF offset) {
     if (!newId.contains(a) || !newId.contains(b)) continue;
     Edge e;
     e.fromNode = newId[a];
-    e.fromPort = resolveFor(reg.find(s(typeOf[a])), q(es.from.port), PortSide::Output);
+    e.fromPort = resolveFor(kindOf(typeOf[a]), q(es.from.port), PortSide::Output);
     e.toNode = newId[b];
-    e.toPort = resolveFor(reg.find(s(typeOf[b])), q(es.to.port), PortSide::Input);
+    e.toPort = resolveFor(kindOf(typeOf[b]), q(es.to.port), PortSide::Input);
     new AddEdgeCommand(this, e, cmd);
   }
   undo_->push(cmd);
@@ -411,6 +528,7 @@ void GraphModel::arrangeOpened(const std::map<QString, QPointF>& pos) {
 void GraphModel::insertNode(int index, const Node& n) {
   if (index < 0 || index > int(nodes_.size())) index = int(nodes_.size());
   nodes_.insert(nodes_.begin() + index, n);
+  indexStale_ = true;
   pending_ = true;
   emit nodeAdded(n.id);
 }
@@ -421,6 +539,7 @@ Node GraphModel::takeNode(const QString& id, int* index) {
   emit nodeAboutToBeRemoved(id);
   Node n = nodes_[size_t(i)];
   nodes_.erase(nodes_.begin() + i);
+  indexStale_ = true;
   if (index) *index = i;
   pending_ = true;
   emit nodeRemoved(id);
@@ -430,6 +549,7 @@ Node GraphModel::takeNode(const QString& id, int* index) {
 void GraphModel::insertEdge(int index, const Edge& e) {
   if (index < 0 || index > int(edges_.size())) index = int(edges_.size());
   edges_.insert(edges_.begin() + index, e);
+  indexStale_ = true;
   pending_ = true;
   emit edgeAdded(e.id);
 }
@@ -441,6 +561,7 @@ Edge GraphModel::takeEdge(int edgeId, int* index) {
   emit edgeAboutToBeRemoved(edgeId);
   Edge e = edges_[size_t(i)];
   edges_.erase(edges_.begin() + i);
+  indexStale_ = true;
   if (index) *index = i;
   pending_ = true;
   emit edgeRemoved(edgeId);
@@ -471,6 +592,7 @@ void GraphModel::setNodeId(const QString& id, const QString& newId) {
   int i = nodeIndex(id);
   if (i < 0) return;
   nodes_[size_t(i)].id = newId;
+  indexStale_ = true;
   for (Edge& e : edges_) {
     if (e.fromNode == id) e.fromNode = newId;
     if (e.toNode == id) e.toNode = newId;
@@ -485,26 +607,57 @@ QString GraphModel::resolvePort(const QString& node, const QString& port, PortSi
   return resolveFor(layerDef(node), port, side);
 }
 
-void GraphModel::setGraph(const ng::GraphSpec& g) {
-  nodes_.clear();
-  edges_.clear();
-  for (const ng::NodeSpec& ns : g.nodes) {
+GraphBody GraphModel::bodyFromSpec(const std::vector<ng::NodeSpec>& nodes,
+                                   const std::vector<ng::EdgeSpec>& edges, int* nextEdgeId) {
+  GraphBody b;
+  QHash<QString, QString> typeOf;
+  for (const ng::NodeSpec& ns : nodes) {
     Node n;
     n.id = q(ns.id);
     n.type = q(ns.type);
     n.params = ns.params.is_object() ? ns.params : json::object();
     n.pos = QPointF(ns.position[0], ns.position[1]);
-    nodes_.push_back(n);
+    if (!typeOf.contains(n.id)) typeOf.insert(n.id, n.type);
+    b.nodes.push_back(n);
   }
-  for (const ng::EdgeSpec& es : g.edges) {
+  for (const ng::EdgeSpec& es : edges) {
     Edge e;
-    e.id = newEdgeId();
+    e.id = (*nextEdgeId)++;
     e.fromNode = q(es.from.node);
-    e.fromPort = resolvePort(e.fromNode, q(es.from.port), PortSide::Output);
+    e.fromPort = resolveFor(kindOf(typeOf.value(e.fromNode)), q(es.from.port), PortSide::Output);
     e.toNode = q(es.to.node);
-    e.toPort = resolvePort(e.toNode, q(es.to.port), PortSide::Input);
-    edges_.push_back(e);
+    e.toPort = resolveFor(kindOf(typeOf.value(e.toNode)), q(es.to.port), PortSide::Input);
+    b.edges.push_back(e);
   }
+  return b;
+}
+
+ng::GraphSpec GraphModel::bodySpec(const GraphBody& b) {
+  ng::GraphSpec g;
+  QHash<QString, QString> typeOf;
+  for (const Node& n : b.nodes) {
+    g.nodes.push_back({s(n.id), s(n.type), n.params, {n.pos.x(), n.pos.y()}});
+    if (!typeOf.contains(n.id)) typeOf.insert(n.id, n.type);
+  }
+  // A port that is the only one on its side is written as the bare node id, as in the
+  // examples ("conv1" -> "relu1"); others as "node:port" ("fc3" -> "loss:input").
+  auto end = [&](const QString& nodeId, const QString& port, PortSide side) {
+    const ng::LayerDef* d = kindOf(typeOf.value(nodeId));
+    bool single = d && ports(*d, side).size() == 1 && q(ports(*d, side)[0].name) == port;
+    return ng::PortRef{s(nodeId), single ? std::string() : s(port)};
+  };
+  for (const Edge& e : b.edges)
+    g.edges.push_back(
+        {end(e.fromNode, e.fromPort, PortSide::Output), end(e.toNode, e.toPort, PortSide::Input)});
+  return g;
+}
+
+void GraphModel::setGraph(const ng::GraphSpec& g) {
+  GraphBody root = bodyFromSpec(g.nodes, g.edges, &nextEdgeId_);
+  nodes_ = std::move(root.nodes);
+  edges_ = std::move(root.edges);
+  frames_.clear();
+  indexStale_ = true;
   // Files written by hand (or by tools) may leave positions out: lay such graphs out.
   QSet<QPair<double, double>> distinct;
   for (const Node& n : nodes_) distinct.insert({n.pos.x(), n.pos.y()});
@@ -519,11 +672,52 @@ void GraphModel::clear() {
 void GraphModel::setProject(const ng::ProjectSpec& p) {
   undo_->clear();
   project_ = p;
-  project_.graph = {};
+  project_.graph = {};  // held in the bodies
   projectDiags_.clear();
+  scope_.clear();
+  path_.clear();
+  root_ = {};
+  blocks_.clear();
+  badBlocks_ = json::array();
   setGraph(p.graph);
+  // Block definitions: readable ones become bodies; others are kept as given (analysis says
+  // what is wrong with them).
+  if (p.graph.blocks.is_array())
+    for (size_t i = 0; i < p.graph.blocks.size(); ++i) {
+      try {
+        ng::BlockDef d = ng::BlockDef::from_json(p.graph.blocks[i], i);
+        if (blockBody(q(d.name))) throw ng::Error("a second block '" + d.name + "'");
+        blocks_.push_back({q(d.name), bodyFromSpec(d.nodes, d.edges, &nextEdgeId_)});
+      } catch (const ng::Error&) {
+        badBlocks_.push_back(p.graph.blocks[i]);
+      }
+    }
+  // Frames, from the "ui" section.
+  if (project_.ui.is_object() && project_.ui.contains("frames") && project_.ui["frames"].is_array())
+    for (const json& f : project_.ui["frames"]) {
+      if (!f.is_object() || !f.contains("rect") || !f["rect"].is_array() || f["rect"].size() != 4)
+        continue;
+      Frame fr;
+      fr.id = newFrameId();
+      fr.title = f.contains("title") && f["title"].is_string() ? q(f["title"].get<std::string>())
+                                                               : QString();
+      const json& r = f["rect"];
+      if (!r[0].is_number() || !r[1].is_number() || !r[2].is_number() || !r[3].is_number())
+        continue;
+      fr.rect =
+          QRectF(r[0].get<double>(), r[1].get<double>(), r[2].get<double>(), r[3].get<double>());
+      QString block = f.contains("block") && f["block"].is_string()
+                          ? q(f["block"].get<std::string>())
+                          : QString();
+      if (block.isEmpty())
+        frames_.push_back(fr);
+      else if (GraphBody* b = storedBody(block); b && !block.isEmpty())
+        b->frames.push_back(fr);
+    }
   undo_->setClean();
+  forceAll_ = true;
   emit modelReset();
+  emit scopeChanged();
   reanalyze();
 }
 
@@ -538,32 +732,47 @@ void GraphModel::loadProject(const QString& path) {
       projectDiags_.push_back(d);
 }
 
-void GraphModel::saveProject(const QString& path) {
+void GraphModel::saveProject(const QString& path, bool markClean) {
   ng::save_project(project(), s(path));
-  undo_->setClean();
+  if (markClean) undo_->setClean();
 }
 
 ng::GraphSpec GraphModel::toSpec() const {
-  ng::GraphSpec g;
-  g.blocks = project_.graph.blocks;
-  for (const Node& n : nodes_)
-    g.nodes.push_back({s(n.id), s(n.type), n.params, {n.pos.x(), n.pos.y()}});
-  // A port that is the only one on its side is written as the bare node id, as in the
-  // examples ("conv1" -> "relu1"); others as "node:port" ("fc3" -> "loss:input").
-  auto end = [&](const QString& nodeId, const QString& port, PortSide side) {
-    const ng::LayerDef* d = layerDef(nodeId);
-    bool single = d && ports(*d, side).size() == 1 && q(ports(*d, side)[0].name) == port;
-    return ng::PortRef{s(nodeId), single ? std::string() : s(port)};
-  };
-  for (const Edge& e : edges_)
-    g.edges.push_back(
-        {end(e.fromNode, e.fromPort, PortSide::Output), end(e.toNode, e.toPort, PortSide::Input)});
+  ng::GraphSpec g = bodySpec(*bodyOf({}));
+  g.blocks = json::array();
+  QStringList used = usedBlocks();
+  for (const auto& [name, stored] : blocks_) {
+    if (!used.contains(name)) continue;
+    ng::GraphSpec b = bodySpec(*bodyOf(name));
+    ng::BlockDef d{s(name), std::move(b.nodes), std::move(b.edges)};
+    g.blocks.push_back(d.to_json());
+  }
+  for (const json& bad : badBlocks_) g.blocks.push_back(bad);
   return g;
 }
 
 ng::ProjectSpec GraphModel::project() const {
   ng::ProjectSpec p = project_;
   p.graph = toSpec();
+  // Frames go to the "ui" section: the main graph's, then each used block's ("block": name).
+  json frames = json::array();
+  auto add = [&](const GraphBody& b, const QString& block) {
+    for (const Frame& f : b.frames) {
+      json j = {{"title", s(f.title)},
+                {"rect", {f.rect.x(), f.rect.y(), f.rect.width(), f.rect.height()}}};
+      if (!block.isEmpty()) j["block"] = s(block);
+      frames.push_back(j);
+    }
+  };
+  add(*bodyOf({}), {});
+  QStringList used = usedBlocks();
+  for (const auto& [name, stored] : blocks_)
+    if (used.contains(name)) add(*bodyOf(name), name);
+  if (!p.ui.is_object()) p.ui = json::object();
+  if (frames.empty())
+    p.ui.erase("frames");
+  else
+    p.ui["frames"] = frames;
   return p;
 }
 

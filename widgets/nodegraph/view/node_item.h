@@ -7,7 +7,9 @@
 //   n->badge()->isVisible();  n->badge()->toolTip();    // the diagnostics
 #pragma once
 
+#include <QFontMetricsF>
 #include <QGraphicsItem>
+#include <QPainterPath>
 #include <QString>
 #include <vector>
 
@@ -17,6 +19,10 @@ namespace ng::gui {
 
 class NodeGraphScene;
 class NodeItem;
+
+// The level of detail an item is painted at: device pixels per scene unit (NOTE [Canvas level
+// of detail]).
+double detailOf(const QPainter* p, const QStyleOptionGraphicsItem* o);
 
 class PortItem : public QGraphicsItem {
  public:
@@ -35,6 +41,7 @@ class PortItem : public QGraphicsItem {
   bool variadic() const { return variadic_; }
   void setMark(Mark m);
   void setConnected(bool c);
+  bool isConnected() const { return connected_; }
 
  private:
   NodeItem* node_;
@@ -78,8 +85,18 @@ class NodeItem : public QGraphicsItem {
   PortItem* port(PortSide side, const QString& name) const;
   const std::vector<PortItem*>& ports() const { return ports_; }
   BadgeItem* badge() const { return badge_; }
-  // The texts shown, for tests and accessibility: {id, type, shape, counts}.
-  QStringList texts() const { return {id_, type_, shapeText_, infoText_}; }
+  // The texts shown, for tests and accessibility: {id, type, shape, counts}. A Block node's
+  // type reads "Block: <definition> ×<repeat>".
+  QStringList texts() const { return {id_, typeText_, shapeText_, infoText_}; }
+  bool isBlock() const { return block_; }
+
+  // The fonts of node cards, made once (sizes in points: they follow the screen's scale).
+  struct Fonts {
+    Fonts(QFont title, QFont small, QFont shape, QFont badge);
+    QFont title, small, shape, badge;
+    QFontMetricsF titleMetrics, smallMetrics, shapeMetrics;
+  };
+  static const Fonts& fonts();
 
  protected:
   QVariant itemChange(GraphicsItemChange change, const QVariant& value) override;
@@ -88,9 +105,14 @@ class NodeItem : public QGraphicsItem {
 
  private:
   void rebuildPorts(const ng::LayerDef* def);
+  void elideTexts();
+  const QPainterPath& headerPath() const;
 
   NodeGraphScene* scene_;
-  QString id_, type_, shapeText_, infoText_;
+  QString id_, type_, typeText_, shapeText_, infoText_;
+  QString shown_[4];    // id, type, shape, info as drawn (elided to the card's width)
+  bool block_ = false;  // a use of a block: drawn as a stack of cards
+  int repeat_ = 1;
   ng::LayerCategory category_ = ng::LayerCategory::Structure;
   bool known_ = false, error_ = false, warning_ = false, hover_ = false;
   double width_ = 0, height_ = 0;

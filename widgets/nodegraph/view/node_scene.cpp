@@ -22,7 +22,9 @@ QString shortShape(const std::optional<ng::TensorType>& t) {
 NodeGraphScene::NodeGraphScene(GraphModel* model, QObject* parent)
     : QGraphicsScene(parent), model_(model) {
   setSceneRect(-20000, -20000, 40000, 40000);
-  setItemIndexMethod(QGraphicsScene::NoIndex);  // few items, moving often
+  // A BSP index: painting a large graph (hundreds of nodes and wires) then visits only the items
+  // in view; moves update it item by item.
+  setItemIndexMethod(QGraphicsScene::BspTreeIndex);
   connect(model_, &GraphModel::modelReset, this, &NodeGraphScene::rebuild);
   connect(model_, &GraphModel::nodeAdded, this, &NodeGraphScene::addNodeItem);
   connect(model_, &GraphModel::nodeRemoved, this, [this](const QString& id) {
@@ -41,22 +43,54 @@ NodeGraphScene::NodeGraphScene(GraphModel* model, QObject* parent)
   connect(model_, &GraphModel::nodeParamsChanged, this, [this](const QString& id) {
     if (NodeItem* n = nodes_.value(id)) n->refresh();
   });
-  connect(model_, &GraphModel::edgeAdded, this, &NodeGraphScene::addWireItem);
+  connect(model_, &GraphModel::edgeAdded, this, [this](int id) {
+    addWireItem(id);
+    if (const Edge* e = model_->edge(id))  // their ports now show a wire
+      for (const QString& n : {e->fromNode, e->toNode})
+        if (NodeItem* item = nodes_.value(n)) item->refresh();
+  });
+  connect(model_, &GraphModel::edgeAboutToBeRemoved, this, [this](int id) {
+    if (const Edge* e = model_->edge(id)) removedEnds_ = {e->fromNode, e->toNode};
+  });
   connect(model_, &GraphModel::edgeRemoved, this, [this](int id) {
     if (dragEdge_ == id) endWireDrag();
     delete wires_.take(id);
+    for (const QString& n : removedEnds_)
+      if (NodeItem* item = nodes_.value(n)) item->refresh();
+    removedEnds_.clear();
   });
   connect(model_, &GraphModel::analysisChanged, this, &NodeGraphScene::refreshAll);
+  connect(model_, &GraphModel::frameAdded, this, &NodeGraphScene::addFrameItem);
+  connect(model_, &GraphModel::frameRemoved, this, [this](int id) { delete frames_.take(id); });
+  connect(model_, &GraphModel::frameChanged, this, [this](int id) {
+    if (FrameItem* f = frames_.value(id)) f->refresh();
+  });
   rebuild();
 }
 
 void NodeGraphScene::rebuild() {
   endWireDrag();
-  clear();  // deletes every item
+  // Forget the items before deleting them: deleting a selected item emits selectionChanged,
+  // whose listeners read the selection through these tables.
   nodes_.clear();
   wires_.clear();
+  frames_.clear();
+  clear();  // deletes every item
+  for (const Frame& f : model_->frames()) addFrameItem(f.id);
   for (const Node& n : model_->nodes()) addNodeItem(n.id);
   for (const Edge& e : model_->edges()) addWireItem(e.id);
+}
+
+void NodeGraphScene::restyle() {
+  for (QGraphicsItem* it : items()) it->update();
+  update();
+}
+
+void NodeGraphScene::addFrameItem(int frameId) {
+  if (frames_.contains(frameId) || !model_->frame(frameId)) return;
+  auto* f = new FrameItem(this, frameId);
+  frames_.insert(frameId, f);
+  addItem(f);
 }
 
 void NodeGraphScene::addNodeItem(const QString& id) {
@@ -106,8 +140,17 @@ void NodeGraphScene::updateWire(WireItem* w) {
 }
 
 void NodeGraphScene::refreshAll() {
-  for (NodeItem* n : nodes_) n->refresh();
-  for (WireItem* w : wires_) updateWire(w);
+  if (model_->analysisChangedAll()) {
+    for (NodeItem* n : nodes_) n->refresh();
+    for (WireItem* w : wires_) updateWire(w);
+    return;
+  }
+  // Only what the analysis changed: those nodes and the wires at them.
+  for (const QString& id : model_->analysisChangedNodes()) {
+    if (NodeItem* n = nodes_.value(id)) n->refresh();
+    for (const Edge& e : model_->edgesOf(id))
+      if (WireItem* w = wires_.value(e.id)) updateWire(w);
+  }
 }
 
 void NodeGraphScene::nodeItemMoved(NodeItem* item) {
@@ -132,6 +175,13 @@ QList<int> NodeGraphScene::selectedEdgeIds() const {
   return r;
 }
 
+QList<int> NodeGraphScene::selectedFrameIds() const {
+  QList<int> r;
+  for (const Frame& f : model_->frames())
+    if (FrameItem* i = frames_.value(f.id); i && i->isSelected()) r << f.id;
+  return r;
+}
+
 void NodeGraphScene::selectNodes(const QStringList& ids) {
   clearSelection();
   for (const QString& id : ids)
@@ -139,7 +189,7 @@ void NodeGraphScene::selectNodes(const QStringList& ids) {
 }
 
 void NodeGraphScene::deleteSelection() {
-  model_->removeItems(selectedNodeIds(), selectedEdgeIds());
+  model_->removeItems(selectedNodeIds(), selectedEdgeIds(), selectedFrameIds());
 }
 
 QSizeF NodeGraphScene::nodeSize(const QString& id) const {
@@ -151,6 +201,7 @@ QRectF NodeGraphScene::nodesBoundingRect() const {
   QRectF r;
   for (NodeItem* n : nodes_) r = r.united(n->sceneBoundingRect());
   for (WireItem* w : wires_) r = r.united(w->sceneBoundingRect());
+  for (FrameItem* f : frames_) r = r.united(f->sceneBoundingRect());
   return r;
 }
 
@@ -290,18 +341,36 @@ void NodeGraphScene::mouseReleaseEvent(QGraphicsSceneMouseEvent* e) {
     return;
   }
   QGraphicsScene::mouseReleaseEvent(e);
-  // Nodes the user dragged: one undoable move, at whole-pixel positions.
+  commitMoves();
+}
+
+void NodeGraphScene::commitMoves() {
+  // Nodes and frames the user dragged (or resized): one undoable move, at whole-pixel positions.
   std::map<QString, QPointF> moved;
   for (NodeItem* n : nodes_) {
     const Node* m = model_->node(n->id());
     if (m && n->pos() != m->pos)
       moved[n->id()] = QPointF(std::round(n->pos().x()), std::round(n->pos().y()));
   }
-  if (!moved.empty()) {
-    model_->moveNodes(moved, moved.size() == 1 ? tr("Move %1").arg(moved.begin()->first)
-                                               : tr("Move %n node(s)", nullptr, int(moved.size())));
+  std::map<int, QRectF> frames;
+  for (FrameItem* f : frames_) {
+    const Frame* m = model_->frame(f->frameId());
+    QRectF r(QPointF(std::round(f->pos().x()), std::round(f->pos().y())), f->size());
+    if (m && f->sceneRect() != m->rect) frames[f->frameId()] = r;
+  }
+  if (!moved.empty() || !frames.empty()) {
+    const Frame* first = frames.empty() ? nullptr : model_->frame(frames.begin()->first);
+    bool resized = first && frames.size() == 1 && moved.empty() &&
+                   frames.begin()->second.size() != first->rect.size();
+    QString text = resized             ? tr("Resize frame %1").arg(first->title)
+                   : first             ? tr("Move frame %1").arg(first->title)
+                   : moved.size() == 1 ? tr("Move %1").arg(moved.begin()->first)
+                                       : tr("Move %n node(s)", nullptr, int(moved.size()));
+    model_->moveItems(moved, frames, text);
     for (const auto& [id, p] : moved)
       if (NodeItem* n = nodes_.value(id)) n->setPos(p);
+    for (const auto& [id, r] : frames)
+      if (FrameItem* f = frames_.value(id)) f->refresh();
   }
 }
 

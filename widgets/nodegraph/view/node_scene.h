@@ -12,6 +12,7 @@
 #include <QHash>
 
 #include "widgets/nodegraph/model/graph_model.h"
+#include "widgets/nodegraph/view/frame_item.h"
 #include "widgets/nodegraph/view/node_item.h"
 #include "widgets/nodegraph/view/wire_item.h"
 
@@ -27,9 +28,12 @@ class NodeGraphScene : public QGraphicsScene {
   WireItem* wireItem(int edgeId) const { return wires_.value(edgeId); }
   QList<NodeItem*> nodeItems() const { return nodes_.values(); }
   QList<WireItem*> wireItems() const { return wires_.values(); }
+  FrameItem* frameItem(int frameId) const { return frames_.value(frameId); }
+  QList<FrameItem*> frameItems() const { return frames_.values(); }
 
   QStringList selectedNodeIds() const;  // in the model's order
   QList<int> selectedEdgeIds() const;
+  QList<int> selectedFrameIds() const;
   void selectNodes(const QStringList& ids);  // replaces the selection
   void deleteSelection();
   QSizeF nodeSize(const QString& id) const;
@@ -45,10 +49,17 @@ class NodeGraphScene : public QGraphicsScene {
 
   // Called by NodeItem when it moves: its wires follow.
   void nodeItemMoved(NodeItem* item);
+  // Items dragged away from the model's positions become one undoable move (called after a
+  // mouse release; also by keyboard moves).
+  void commitMoves();
+  // Repaints every item with the current style (after a theme change).
+  void restyle();
 
  signals:
   // A short explanation for the status bar (why a connection was refused, ...).
   void statusMessage(const QString& text);
+  // A double-click on a frame's title.
+  void frameRenameRequested(int frameId);
 
  protected:
   void mousePressEvent(QGraphicsSceneMouseEvent* e) override;
@@ -59,6 +70,7 @@ class NodeGraphScene : public QGraphicsScene {
   void rebuild();
   void addNodeItem(const QString& id);
   void addWireItem(int edgeId);
+  void addFrameItem(int frameId);
   void updateWire(WireItem* w);
   void refreshAll();
   void endWireDrag();
@@ -67,6 +79,7 @@ class NodeGraphScene : public QGraphicsScene {
   GraphModel* model_;
   QHash<QString, NodeItem*> nodes_;
   QHash<int, WireItem*> wires_;
+  QHash<int, FrameItem*> frames_;
 
   // Wire drawing: from an output (or from an input, backwards); picking up the wire of a
   // connected input moves that edge (dragEdge_).
@@ -77,6 +90,7 @@ class NodeGraphScene : public QGraphicsScene {
   PortItem* refused_ = nullptr;
   QString refusedWhy_;
   bool refreshing_ = false;
+  QStringList removedEnds_;  // the nodes of the edge being removed
 };
 
 // "6×28×28" (the batch left out), "scalar", with " int64" for integer data.

@@ -108,35 +108,64 @@ QIcon categoryIcon(ng::LayerCategory c) {
   return icon;
 }
 
+namespace {
+Theme g_theme = Theme::Dark;
+bool dark() {
+  return g_theme == Theme::Dark;
+}
+}  // namespace
+
+void setTheme(Theme t) {
+  g_theme = t;
+}
+Theme theme() {
+  return g_theme;
+}
+const char* themeName(Theme t) {
+  return t == Theme::Dark ? "dark" : "light";
+}
+
 QColor canvasColor() {
-  return QColor(0x26, 0x28, 0x2d);
+  return dark() ? QColor(0x26, 0x28, 0x2d) : QColor(0xf4, 0xf5, 0xf7);
 }
 QColor gridColor() {
-  return QColor(0x3a, 0x3d, 0x44);
+  return dark() ? QColor(0x3a, 0x3d, 0x44) : QColor(0xd5, 0xd8, 0xde);
 }
 QColor nodeBodyColor() {
-  return QColor(0x36, 0x39, 0x40);
+  return dark() ? QColor(0x36, 0x39, 0x40) : QColor(0xff, 0xff, 0xff);
 }
 QColor nodeTextColor() {
-  return QColor(0xec, 0xee, 0xf1);
+  return dark() ? QColor(0xec, 0xee, 0xf1) : QColor(0x1f, 0x23, 0x29);
 }
 QColor nodeDimTextColor() {
-  return QColor(0xa6, 0xab, 0xb5);
+  return dark() ? QColor(0xa6, 0xab, 0xb5) : QColor(0x5f, 0x66, 0x70);
 }
 QColor wireColor() {
-  return QColor(0x9a, 0xa3, 0xb0);
+  return dark() ? QColor(0x9a, 0xa3, 0xb0) : QColor(0x6b, 0x74, 0x80);
 }
 QColor selectionColor() {
-  return QColor(0xff, 0xc8, 0x3d);
+  return dark() ? QColor(0xff, 0xc8, 0x3d) : QColor(0xe6, 0x8a, 0x00);
 }
 QColor errorColor() {
   return QColor(0xf4, 0x43, 0x36);
 }
 QColor warningColor() {
-  return QColor(0xff, 0xa0, 0x00);
+  return dark() ? QColor(0xff, 0xa0, 0x00) : QColor(0xef, 0x8f, 0x00);
 }
 QColor okColor() {
   return QColor(0x66, 0xbb, 0x6a);
+}
+QColor blockColor() {
+  return QColor(0x39, 0x49, 0xab);
+}
+QColor shadowColor() {
+  return dark() ? QColor(0, 0, 0, 60) : QColor(0, 0, 0, 30);
+}
+QColor outlineColor() {
+  return dark() ? QColor(0, 0, 0, 90) : QColor(0, 0, 0, 55);
+}
+QColor frameColor() {
+  return dark() ? QColor(0x5c, 0x6b, 0x8a) : QColor(0x8a, 0x9b, 0xc0);
 }
 
 }  // namespace ng::gui::style

@@ -3,15 +3,20 @@
 #include <QAction>
 #include <QApplication>
 #include <QClipboard>
+#include <QInputDialog>
 #include <QMimeData>
 #include <QPainter>
 #include <QScrollBar>
+#include <QTimer>
 #include <QUndoStack>
 #include <QUrl>
 #include <QWheelEvent>
 #include <cmath>
 
+#include "widgets/nodegraph/view/breadcrumb_bar.h"
+#include "widgets/nodegraph/view/choice_popup.h"
 #include "widgets/nodegraph/view/mime.h"
+#include "widgets/nodegraph/view/mini_map.h"
 #include "widgets/nodegraph/view/node_style.h"
 #include "widgets/nodegraph/view/quick_add_popup.h"
 
@@ -25,7 +30,9 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
   setRubberBandSelectionMode(Qt::IntersectsItemShape);
   setTransformationAnchor(QGraphicsView::AnchorUnderMouse);
   setResizeAnchor(QGraphicsView::AnchorViewCenter);
-  setViewportUpdateMode(QGraphicsView::FullViewportUpdate);
+  setViewportUpdateMode(QGraphicsView::SmartViewportUpdate);
+  // The grid is drawn once per zoom level and scrolled as a picture (drawBackground).
+  setCacheMode(QGraphicsView::CacheBackground);
   setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setFrameShape(QFrame::NoFrame);
@@ -49,10 +56,80 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
   connect(zoomOut_, &QAction::triggered, this, [this] { zoomBy(0.8); });
   layout_ = makeAction(tr("Auto &Layout"), QKeySequence(Qt::CTRL | Qt::Key_L),
                        &NodeGraphView::autoLayout);
+  makeBlock_ = makeAction(tr("Make &Block..."), QKeySequence(Qt::CTRL | Qt::Key_G),
+                          &NodeGraphView::makeBlock);
+  unpackBlock_ = makeAction(tr("Unpac&k Block"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_G),
+                            &NodeGraphView::unpackBlock);
+  // (Enter also opens the selected block: keyPressEvent, so that the popups' fields keep it.)
+  openBlock_ = makeAction(tr("Open &Block"), QKeySequence(Qt::ALT | Qt::Key_Down),
+                          &NodeGraphView::openSelectedBlock);
+  leaveBlock_ = makeAction(tr("Lea&ve Block"), QKeySequence(Qt::ALT | Qt::Key_Up),
+                           &NodeGraphView::leaveBlock);
+  addFrame_ = makeAction(tr("Add &Frame..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_F),
+                         &NodeGraphView::addFrame);
+  renameFrame_ = makeAction(tr("Rena&me..."), QKeySequence(Qt::Key_F2), nullptr);
+  connect(renameFrame_, &QAction::triggered, this, [this] { renameFrame(0); });
+  connect_ =
+      makeAction(tr("C&onnect To..."), QKeySequence(Qt::Key_C), &NodeGraphView::openConnectPopup);
+  disconnect_ = makeAction(tr("Disconnect W&ire..."), QKeySequence(Qt::SHIFT | Qt::Key_C),
+                           &NodeGraphView::openDisconnectPopup);
+  find_ = makeAction(tr("Find &Node..."), QKeySequence::Find, &NodeGraphView::openFindPopup);
+  QAction* next =
+      makeAction(tr("Select Next Node"), QKeySequence(Qt::ALT | Qt::Key_Right), nullptr);
+  connect(next, &QAction::triggered, this, [this] { selectAlongWires(+1); });
+  QAction* prev =
+      makeAction(tr("Select Previous Node"), QKeySequence(Qt::ALT | Qt::Key_Left), nullptr);
+  connect(prev, &QAction::triggered, this, [this] { selectAlongWires(-1); });
+
+  askBlockName = [this](const QString& suggestion) {
+    bool ok = false;
+    QString name = QInputDialog::getText(this, tr("Make block"),
+                                         tr("Name of the block (its layers can be edited by "
+                                            "opening it):"),
+                                         QLineEdit::Normal, suggestion, &ok);
+    return ok ? name.trimmed() : QString();
+  };
+  askFrameTitle = [this](const QString& current) {
+    bool ok = false;
+    QString t = QInputDialog::getText(this, tr("Frame title"), tr("Title:"), QLineEdit::Normal,
+                                      current, &ok);
+    return ok ? t : QString();
+  };
+
+  miniMap_ = new MiniMap(this);
+  miniMapToggle_ = new QAction(tr("&Mini-map"), this);
+  miniMapToggle_->setCheckable(true);
+  miniMapToggle_->setChecked(true);
+  miniMapToggle_->setShortcut(QKeySequence(Qt::Key_M));
+  miniMapToggle_->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+  addAction(miniMapToggle_);
+  connect(miniMapToggle_, &QAction::toggled, this, [this](bool on) { placeMiniMap(); });
+  // The map follows the graph (batched into the scene's own change notification).
+  connect(scene_, &QGraphicsScene::changed, miniMap_, [this] { miniMap_->update(); });
+  placeMiniMap();
 
   quickAdd_ = new QuickAddPopup(this);
   connect(quickAdd_, &QuickAddPopup::chosen, this, &NodeGraphView::quickAddChosen);
   connect(scene_, &NodeGraphScene::statusMessage, this, &NodeGraphView::statusMessage);
+  connect(model(), &GraphModel::analysisChanged, this, &NodeGraphView::placeMiniMap);
+  connect(model(), &GraphModel::modelReset, this, &NodeGraphView::placeMiniMap);
+
+  breadcrumb_ = new BreadcrumbBar(model(), this);
+  choice_ = new ChoicePopup(this);
+  connect(choice_, &ChoicePopup::chosen, this, &NodeGraphView::choiceChosen);
+  connect(scene_, &NodeGraphScene::frameRenameRequested, this, [this](int id) { renameFrame(id); });
+  // Another scope shown: show all of it (once the scene has rebuilt).
+  connect(model(), &GraphModel::scopeChanged, this, [this] {
+    placeOverlays();
+    QTimer::singleShot(0, this, [this] { fitToView(); });
+  });
+  placeOverlays();
+}
+
+void NodeGraphView::placeOverlays() {
+  breadcrumb_->adjustSize();
+  breadcrumb_->move(viewport()->geometry().topLeft() + QPoint(10, 10));
+  breadcrumb_->raise();
 }
 
 QAction* NodeGraphView::makeAction(const QString& text, const QKeySequence& key,
@@ -237,6 +314,7 @@ void NodeGraphView::fitToView() {
     return;
   }
   fitInView(r.adjusted(-40, -40, 40, 40), Qt::KeepAspectRatio);
+  miniMap_->update();
   if (zoom() > 1.25) {
     setTransform(QTransform::fromScale(1.25, 1.25));
     centerOn(r.center());
@@ -247,6 +325,28 @@ void NodeGraphView::zoomBy(double factor) {
   double z = zoom();
   double target = std::clamp(z * factor, 0.08, 4.0);
   scale(target / z, target / z);
+  miniMap_->update();
+}
+
+void NodeGraphView::placeMiniMap() {
+  // Bottom right of the canvas; hidden while there is nothing to give an overview of.
+  QRect vp = viewport()->geometry();
+  miniMap_->move(vp.right() - miniMap_->width() - 10, vp.bottom() - miniMap_->height() - 10);
+  miniMap_->setVisible(miniMapToggle_->isChecked() && !scene_->nodeItems().isEmpty() &&
+                       vp.width() > 3 * miniMap_->width() && vp.height() > 2 * miniMap_->height());
+  miniMap_->raise();
+  miniMap_->update();
+}
+
+void NodeGraphView::resizeEvent(QResizeEvent* e) {
+  QGraphicsView::resizeEvent(e);
+  placeMiniMap();
+  placeOverlays();
+}
+
+void NodeGraphView::scrollContentsBy(int dx, int dy) {
+  QGraphicsView::scrollContentsBy(dx, dy);
+  miniMap_->update();
 }
 
 void NodeGraphView::wheelEvent(QWheelEvent* e) {
@@ -290,11 +390,22 @@ void NodeGraphView::mouseReleaseEvent(QMouseEvent* e) {
 }
 
 void NodeGraphView::mouseDoubleClickEvent(QMouseEvent* e) {
-  if (e->button() == Qt::LeftButton && !itemAt(e->position().toPoint())) {
+  QGraphicsItem* item = itemAt(e->position().toPoint());
+  if (e->button() == Qt::LeftButton && !item) {
     scene_->clearSelection();
     openQuickAdd(e->position().toPoint());
     return;
   }
+  // A block opens for editing.
+  for (QGraphicsItem* it = item; it; it = it->parentItem())
+    if (it->type() == NodeItem::Type && static_cast<NodeItem*>(it)->isBlock() &&
+        e->button() == Qt::LeftButton) {
+      QString id = static_cast<NodeItem*>(it)->id();
+      if (model()->openBlock(id))
+        emit statusMessage(tr("Editing block %1: Alt+Up goes back.").arg(model()->scope()));
+      e->accept();
+      return;
+    }
   QGraphicsView::mouseDoubleClickEvent(e);
 }
 
@@ -312,6 +423,22 @@ bool NodeGraphView::event(QEvent* e) {
 }
 
 void NodeGraphView::keyPressEvent(QKeyEvent* e) {
+  if ((e->key() == Qt::Key_Return || e->key() == Qt::Key_Enter) && e->modifiers() == 0 &&
+      !selectedBlock().isEmpty()) {
+    openSelectedBlock();
+    e->accept();
+    return;
+  }
+  // Arrows move the selection (Shift: further); with nothing selected they pan.
+  int dx = e->key() == Qt::Key_Left ? -1 : e->key() == Qt::Key_Right ? 1 : 0;
+  int dy = e->key() == Qt::Key_Up ? -1 : e->key() == Qt::Key_Down ? 1 : 0;
+  if ((dx || dy) && !(e->modifiers() & (Qt::ControlModifier | Qt::AltModifier)) &&
+      (!scene_->selectedNodeIds().isEmpty() || !scene_->selectedFrameIds().isEmpty())) {
+    double step = e->modifiers() & Qt::ShiftModifier ? 100 : 20;
+    nudgeSelection(QPointF(dx * step, dy * step));
+    e->accept();
+    return;
+  }
   if (e->key() == Qt::Key_Space && !e->isAutoRepeat()) {
     spaceHeld_ = true;
     setDragMode(QGraphicsView::NoDrag);
@@ -391,6 +518,216 @@ void NodeGraphView::dropEvent(QDropEvent* e) {
   addNodeAt(type, mapToScene(e->position().toPoint()));
   e->acceptProposedAction();
   setFocus();
+}
+
+// ---- blocks and frames ---------------------------------------------------------------------
+
+QString NodeGraphView::selectedBlock() const {
+  QStringList sel = scene_->selectedNodeIds();
+  return sel.size() == 1 && model()->isBlockNode(sel[0]) ? sel[0] : QString();
+}
+
+void NodeGraphView::makeBlock() {
+  QStringList ids = scene_->selectedNodeIds();
+  QString why = model()->makeBlockError(ids);
+  if (!why.isEmpty()) {
+    emit statusMessage(tr("Cannot make a block: %1").arg(why));
+    return;
+  }
+  QString name = askBlockName ? askBlockName(model()->freeBlockName({})) : QString();
+  if (name.isEmpty()) return;
+  QString id = model()->makeBlock(ids, name, &why);
+  if (id.isEmpty()) {
+    emit statusMessage(tr("Cannot make a block: %1").arg(why));
+    return;
+  }
+  scene_->selectNodes({id});
+  emit statusMessage(tr("Made block %1 of %n layer(s): Enter opens it, its repeat count is in "
+                        "the inspector.",
+                        nullptr, int(ids.size()))
+                         .arg(model()->blockOf(id)));
+}
+
+void NodeGraphView::unpackBlock() {
+  QString id = selectedBlock();
+  if (id.isEmpty()) {
+    emit statusMessage(tr("Select one block to unpack."));
+    return;
+  }
+  QStringList ids = model()->unpackBlock(id);
+  if (ids.isEmpty()) {
+    emit statusMessage(tr("Block %1 cannot be unpacked: fix its problems first.").arg(id));
+    return;
+  }
+  scene_->selectNodes(ids);
+  emit statusMessage(tr("Unpacked %1 into %n layer(s).", nullptr, int(ids.size())).arg(id));
+}
+
+void NodeGraphView::openSelectedBlock() {
+  QString id = selectedBlock();
+  if (id.isEmpty() || !model()->openBlock(id)) {
+    emit statusMessage(tr("Select a block to open (Make Block turns selected layers into one)."));
+    return;
+  }
+  emit statusMessage(tr("Editing block %1: Alt+Up goes back.").arg(model()->scope()));
+}
+
+void NodeGraphView::leaveBlock() {
+  if (model()->scopePath().isEmpty()) return;
+  QString from = model()->scopePath().last();
+  model()->leaveBlock();
+  scene_->selectNodes({from});
+}
+
+void NodeGraphView::addFrame() {
+  QRectF r;
+  for (const QString& id : scene_->selectedNodeIds())
+    if (NodeItem* n = scene_->nodeItem(id)) r = r.united(QRectF(n->pos(), n->size()));
+  if (r.isNull()) {
+    QPointF c = mapToScene(viewport()->rect().center());
+    r = QRectF(c - QPointF(200, 120), QSizeF(400, 240));
+  } else {
+    r = r.adjusted(-24, -48, 24, 24);  // room for the title bar
+  }
+  r = QRectF(std::round(r.x()), std::round(r.y()), std::round(r.width()), std::round(r.height()));
+  QString title = askFrameTitle ? askFrameTitle(tr("Frame")) : tr("Frame");
+  if (title.isEmpty()) return;
+  int id = model()->addFrame(r, title);
+  scene_->clearSelection();
+  if (FrameItem* f = scene_->frameItem(id)) f->setSelected(true);
+  emit statusMessage(tr("Added frame %1: drag its title to move it with its nodes.").arg(title));
+}
+
+void NodeGraphView::renameFrame(int frameId) {
+  if (frameId == 0) {
+    QList<int> sel = scene_->selectedFrameIds();
+    QStringList nodes = scene_->selectedNodeIds();
+    if (sel.isEmpty() && nodes.size() == 1) {
+      emit renameNodeRequested(nodes[0]);
+      return;
+    }
+    if (sel.size() != 1) {
+      emit statusMessage(tr("Select one frame (or node) to rename."));
+      return;
+    }
+    frameId = sel[0];
+  }
+  const Frame* f = model()->frame(frameId);
+  if (!f || !askFrameTitle) return;
+  QString title = askFrameTitle(f->title);
+  if (!title.isEmpty()) model()->setFrameTitle(frameId, title);
+}
+
+void NodeGraphView::nudgeSelection(QPointF delta) {
+  for (const QString& id : scene_->selectedNodeIds())
+    if (NodeItem* n = scene_->nodeItem(id)) n->setPos(n->pos() + delta);
+  for (int id : scene_->selectedFrameIds())
+    if (FrameItem* f = scene_->frameItem(id)) f->setPos(f->pos() + delta);
+  scene_->commitMoves();
+  if (QGraphicsItem* first = scene_->selectedItems().value(0)) ensureVisible(first, 40, 40);
+}
+
+// ---- keyboard wiring and navigation --------------------------------------------------------
+
+void NodeGraphView::openConnectPopup() {
+  QStringList sel = scene_->selectedNodeIds();
+  if (sel.size() != 1) {
+    emit statusMessage(tr("Select one node to connect its output."));
+    return;
+  }
+  QString from = sel[0];
+  QStringList outs = model()->portNames(from, PortSide::Output);
+  QList<ChoicePopup::Choice> choices;
+  for (const Node& n : model()->nodes())
+    for (const QString& in : model()->portNames(n.id, PortSide::Input))
+      for (const QString& out : outs) {
+        PortKey a{from, out, PortSide::Output}, b{n.id, in, PortSide::Input};
+        if (!model()->connectionError(a, b).isEmpty()) continue;
+        QString text = outs.size() > 1 ? QString("%1 \u2192 %2 \u00b7 %3").arg(out, n.id, in)
+                                       : QString("%1 \u00b7 %2").arg(n.id, in);
+        choices.push_back({text, out + "\n" + n.id + "\n" + in, n.type});
+      }
+  if (choices.isEmpty()) {
+    emit statusMessage(tr("No input can take %1's output now.").arg(from));
+    return;
+  }
+  choiceKind_ = ChoiceKind::Connect;
+  choiceNode_ = from;
+  choice_->setChoices(choices, tr("Connect %1 to\u2026").arg(from));
+  NodeItem* n = scene_->nodeItem(from);
+  QPoint at = n ? mapFromScene(n->sceneBoundingRect().topRight()) : viewport()->rect().center();
+  choice_->popup(viewport()->mapToGlobal(at));
+}
+
+void NodeGraphView::openDisconnectPopup() {
+  QStringList sel = scene_->selectedNodeIds();
+  if (sel.size() != 1) {
+    emit statusMessage(tr("Select one node to remove one of its wires."));
+    return;
+  }
+  QList<ChoicePopup::Choice> choices;
+  for (const Edge& e : model()->edgesOf(sel[0]))
+    choices.push_back(
+        {QString("%1:%2 \u2192 %3:%4").arg(e.fromNode, e.fromPort, e.toNode, e.toPort),
+         QString::number(e.id),
+         {}});
+  if (choices.isEmpty()) {
+    emit statusMessage(tr("%1 has no wires.").arg(sel[0]));
+    return;
+  }
+  choiceKind_ = ChoiceKind::Disconnect;
+  choiceNode_ = sel[0];
+  choice_->setChoices(choices, tr("Remove a wire of %1").arg(sel[0]));
+  choice_->popup(viewport()->mapToGlobal(viewport()->rect().center()));
+}
+
+void NodeGraphView::openFindPopup() {
+  QList<ChoicePopup::Choice> choices;
+  for (const Node& n : model()->nodes())
+    choices.push_back({QString("%1 \u00b7 %2").arg(n.id, n.type), n.id, {}});
+  choiceKind_ = ChoiceKind::Find;
+  choice_->setChoices(choices, tr("Find a node"));
+  choice_->popup(viewport()->mapToGlobal(viewport()->rect().topLeft() + QPoint(40, 40)));
+}
+
+void NodeGraphView::choiceChosen(const QString& key) {
+  switch (choiceKind_) {
+    case ChoiceKind::Connect: {
+      QStringList p = key.split('\n');
+      if (p.size() != 3) return;
+      QString why =
+          model()->connect({choiceNode_, p[0], PortSide::Output}, {p[1], p[2], PortSide::Input});
+      emit statusMessage(why.isEmpty() ? tr("Connected %1 to %2.").arg(choiceNode_, p[1])
+                                       : tr("Not connected: %1").arg(why));
+      break;
+    }
+    case ChoiceKind::Disconnect:
+      model()->removeEdges({key.toInt()});
+      emit statusMessage(tr("Wire removed."));
+      break;
+    case ChoiceKind::Find:
+      scene_->selectNodes({key});
+      if (NodeItem* n = scene_->nodeItem(key)) centerOn(n);
+      break;
+  }
+  setFocus();
+}
+
+void NodeGraphView::selectAlongWires(int direction) {
+  QStringList sel = scene_->selectedNodeIds();
+  if (sel.isEmpty()) {
+    if (!model()->nodes().empty()) scene_->selectNodes({model()->nodes().front().id});
+  } else {
+    QString cur = sel.last(), next;
+    for (const Edge& e : model()->edgesOf(cur)) {
+      if (direction > 0 && e.fromNode == cur) next = e.toNode;
+      if (direction < 0 && e.toNode == cur) next = e.fromNode;
+      if (!next.isEmpty()) break;
+    }
+    if (next.isEmpty()) return;
+    scene_->selectNodes({next});
+  }
+  if (NodeItem* n = scene_->nodeItem(scene_->selectedNodeIds().value(0))) ensureVisible(n, 60, 60);
 }
 
 }  // namespace ng::gui

@@ -2,14 +2,21 @@
 // pans, a left drag on empty canvas selects with a rubber band; layers dropped from the palette
 // become nodes; Tab opens the quick-add popup at the cursor (with one node selected, the new
 // node is placed after it and wired to it). Its actions (copy, paste, duplicate, delete, select
-// all, fit, zoom, layout) carry the standard shortcuts, scoped to the canvas, and the main
-// window puts the same actions in its menus.
+// all, fit, zoom, layout, blocks, frames, keyboard wiring) carry shortcuts scoped to the canvas,
+// and the main window puts the same actions in its menus.
+//
+// Keyboard: arrows move the selected nodes (Shift: further) or pan when nothing is selected;
+// Alt+Right / Alt+Left select the next node downstream / upstream; C connects the selected
+// node's output to a port chosen from a list ("Connect To…"), Shift+C removes one of its wires;
+// Ctrl+F finds a node by name; Ctrl+G makes a block of the selection, Enter opens the selected
+// block, Alt+Up leaves it; Ctrl+Shift+F frames the selection, F2 renames the selected frame.
 //   NodeGraphView view(&scene);
 //   view.fitToView();
 //   view.addNodeAt("Conv2d", view.mapToScene(view.viewport()->rect().center()));
 #pragma once
 
 #include <QGraphicsView>
+#include <functional>
 
 #include "widgets/nodegraph/view/node_scene.h"
 
@@ -17,6 +24,9 @@ class QAction;
 
 namespace ng::gui {
 
+class BreadcrumbBar;
+class ChoicePopup;
+class MiniMap;
 class QuickAddPopup;
 
 class NodeGraphView : public QGraphicsView {
@@ -36,6 +46,24 @@ class NodeGraphView : public QGraphicsView {
   QAction* zoomInAction() const { return zoomIn_; }
   QAction* zoomOutAction() const { return zoomOut_; }
   QAction* layoutAction() const { return layout_; }
+  QAction* miniMapAction() const { return miniMapToggle_; }
+  QAction* makeBlockAction() const { return makeBlock_; }
+  QAction* unpackBlockAction() const { return unpackBlock_; }
+  QAction* openBlockAction() const { return openBlock_; }
+  QAction* leaveBlockAction() const { return leaveBlock_; }
+  QAction* addFrameAction() const { return addFrame_; }
+  QAction* renameFrameAction() const { return renameFrame_; }
+  QAction* connectAction() const { return connect_; }
+  QAction* disconnectAction() const { return disconnect_; }
+  QAction* findAction() const { return find_; }
+  MiniMap* miniMap() const { return miniMap_; }
+  BreadcrumbBar* breadcrumb() const { return breadcrumb_; }
+  ChoicePopup* choicePopup() const { return choice_; }
+
+  // Dialog hooks (an input dialog by default; tests answer them): the name of a new block, a
+  // frame's title. An empty answer cancels.
+  std::function<QString(const QString& suggestion)> askBlockName;
+  std::function<QString(const QString& current)> askFrameTitle;
 
   QuickAddPopup* quickAddPopup() const { return quickAdd_; }
   // A layered layout of the whole graph whose long chains wrap to suit the canvas's shape.
@@ -56,11 +84,29 @@ class NodeGraphView : public QGraphicsView {
   void autoLayout();
   // Opens the quick-add popup for the scene point under `viewPos` (the cursor when invalid).
   void openQuickAdd(QPoint viewPos = QPoint(-1, -1));
+  // Blocks: of the selection (asking its name), unpack / open the selected Block node, back out.
+  void makeBlock();
+  void unpackBlock();
+  void openSelectedBlock();
+  void leaveBlock();
+  // A frame around the selected nodes (or in the middle of the view), asking its title.
+  void addFrame();
+  void renameFrame(int frameId = 0);  // 0: the selected frame
+  // Keyboard wiring and navigation (the choice popup).
+  void openConnectPopup();
+  void openDisconnectPopup();
+  void openFindPopup();
+  // Selects the next node along the wires (+1 downstream, -1 upstream) of the selected one.
+  void selectAlongWires(int direction);
+  // Moves the selected nodes and frames by a scene offset (one undo step).
+  void nudgeSelection(QPointF delta);
 
  signals:
   void statusMessage(const QString& text);
   // Project files (*.ngraph) dropped on the canvas.
   void projectFilesDropped(const QStringList& paths);
+  // F2 with one node (and no frame) selected: its name is edited in the inspector.
+  void renameNodeRequested(const QString& id);
 
  protected:
   bool event(QEvent* e) override;
@@ -72,6 +118,8 @@ class NodeGraphView : public QGraphicsView {
   void keyPressEvent(QKeyEvent* e) override;
   void keyReleaseEvent(QKeyEvent* e) override;
   void drawBackground(QPainter* p, const QRectF& rect) override;
+  void resizeEvent(QResizeEvent* e) override;
+  void scrollContentsBy(int dx, int dy) override;
   void dragEnterEvent(QDragEnterEvent* e) override;
   void dragMoveEvent(QDragMoveEvent* e) override;
   void dropEvent(QDropEvent* e) override;
@@ -84,12 +132,24 @@ class NodeGraphView : public QGraphicsView {
 
   NodeGraphScene* scene_;
   QuickAddPopup* quickAdd_;
+  MiniMap* miniMap_;
+  QAction* miniMapToggle_;
+  void placeMiniMap();
   QPointF quickAddAt_;
   QString quickAddAfter_;  // the node selected when Tab was pressed
   bool panning_ = false, spaceHeld_ = false;
   QPoint panLast_;
   QAction *copy_, *cut_, *paste_, *duplicate_, *delete_, *selectAll_, *fit_, *zoomIn_, *zoomOut_,
       *layout_;
+  QAction *makeBlock_, *unpackBlock_, *openBlock_, *leaveBlock_, *addFrame_, *renameFrame_,
+      *connect_, *disconnect_, *find_;
+  BreadcrumbBar* breadcrumb_;
+  ChoicePopup* choice_;
+  enum class ChoiceKind { Connect, Disconnect, Find } choiceKind_ = ChoiceKind::Find;
+  QString choiceNode_;
+  void choiceChosen(const QString& key);
+  void placeOverlays();
+  QString selectedBlock() const;
 };
 
 }  // namespace ng::gui

@@ -3,18 +3,28 @@
 #include <QFontMetricsF>
 #include <QPainter>
 #include <QPainterPathStroker>
+#include <QStyleOptionGraphicsItem>
 #include <cmath>
 
+#include "widgets/nodegraph/view/node_item.h"
 #include "widgets/nodegraph/view/node_style.h"
 
 namespace ng::gui {
 
 namespace {
-QFont labelFont() {
-  QFont f;
-  f.setPointSizeF(7.5);
+const QFont& labelFont() {
+  static const QFont f = [] {
+    QFont f;
+    f.setPointSizeF(7.5);
+    return f;
+  }();
   return f;
 }
+const QFontMetricsF& labelMetrics() {
+  static const QFontMetricsF m(labelFont());
+  return m;
+}
+constexpr double kDetailLod = 0.45;  // NOTE [Canvas level of detail] (node_item.cpp)
 }  // namespace
 
 WireItem::WireItem(int edgeId) : edgeId_(edgeId) {
@@ -42,13 +52,26 @@ void WireItem::setEnds(QPointF a, QPointF b) {
     path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b);
   }
   setPath(path);
+  updateGeometry();
 }
 
 void WireItem::setLabel(const QString& label) {
   if (label == label_) return;
   prepareGeometryChange();
   label_ = label;
+  updateGeometry();
   update();
+}
+
+void WireItem::updateGeometry() {
+  labelRect_ = QRectF();
+  if (!label_.isEmpty() && !path().isEmpty()) {
+    QSizeF s(labelMetrics().horizontalAdvance(label_) + 10, labelMetrics().height() + 2);
+    QPointF mid = path().pointAtPercent(0.5);
+    labelRect_ = QRectF(mid - QPointF(s.width() / 2, s.height() / 2), s);
+  }
+  bounds_ = path().boundingRect().adjusted(-4, -4, 4, 4).united(labelRect_);
+  shape_ = QPainterPath();
 }
 
 void WireItem::setError(bool e) {
@@ -63,35 +86,30 @@ void WireItem::setPending(bool p) {
   update();
 }
 
-QRectF WireItem::labelRect() const {
-  if (label_.isEmpty() || path().isEmpty()) return {};
-  QFontMetricsF fm(labelFont());
-  QSizeF s(fm.horizontalAdvance(label_) + 10, fm.height() + 2);
-  QPointF mid = path().pointAtPercent(0.5);
-  return QRectF(mid - QPointF(s.width() / 2, s.height() / 2), s);
-}
-
 QRectF WireItem::boundingRect() const {
-  return path().boundingRect().adjusted(-4, -4, 4, 4).united(labelRect());
+  return bounds_;
 }
 
 QPainterPath WireItem::shape() const {
-  QPainterPathStroker s;
-  s.setWidth(12);
-  QPainterPath p = s.createStroke(path());
-  if (!label_.isEmpty()) p.addRect(labelRect());
-  return p;
+  if (shape_.isEmpty()) {
+    QPainterPathStroker s;
+    s.setWidth(12);
+    shape_ = s.createStroke(path());
+    if (!label_.isEmpty()) shape_.addRect(labelRect());
+  }
+  return shape_;
 }
 
-void WireItem::paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) {
-  p->setRenderHint(QPainter::Antialiasing);
+void WireItem::paint(QPainter* p, const QStyleOptionGraphicsItem* o, QWidget*) {
+  const bool detail = !o || detailOf(p, o) >= kDetailLod;
+  p->setRenderHint(QPainter::Antialiasing, detail);
   QColor c = error_ ? style::errorColor() : style::wireColor();
   if (isSelected()) c = style::selectionColor();
   QPen pen(c, isSelected() ? 3 : 2, pending_ ? Qt::DashLine : Qt::SolidLine, Qt::RoundCap);
   p->setPen(pen);
   p->setBrush(Qt::NoBrush);
   p->drawPath(path());
-  if (!label_.isEmpty()) {
+  if (!label_.isEmpty() && detail) {
     QRectF r = labelRect();
     p->setPen(QPen(c, 1));
     p->setBrush(style::canvasColor());

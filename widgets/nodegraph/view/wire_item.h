@@ -27,8 +27,11 @@ class WireItem : public QGraphicsPathItem {
   void paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) override;
 
  private:
-  QRectF labelRect() const;
+  QRectF labelRect() const { return labelRect_; }
+  void updateGeometry();  // the label's place, bounds and shape, after a change
   int edgeId_;
+  QRectF labelRect_, bounds_;
+  mutable QPainterPath shape_;  // made on first use (hit tests), dropped on change
   QPointF from_, to_;
   QString label_;
   bool error_ = false, pending_ = false;

@@ -1,0 +1,434 @@
+// The editor's later parts in a real main window: blocks (double-click opens, breadcrumb and
+// Alt+Up go back, Ctrl+G makes one, issues inside a block lead to it), frames (dragged with their
+// nodes, resized by the corner, renamed, deleted), keyboard wiring and navigation, panes by
+// keyboard, the example gallery and the themes. Runs at scale 1 and, as gui_editor_tests_2x,
+// with QT_SCALE_FACTOR=2.
+#include <QDockWidget>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QScreen>
+#include <QSettings>
+#include <QTest>
+#include <QToolButton>
+#include <QTreeWidget>
+#include <QUndoStack>
+
+#include "app/gui/example_gallery.h"
+#include "app/gui/issues_panel.h"
+#include "app/gui/main_window.h"
+#include "gui_test_main.h"
+#include "widgets/inspector/node_inspector.h"
+#include "widgets/nodegraph/model/graph_model.h"
+#include "widgets/nodegraph/view/breadcrumb_bar.h"
+#include "widgets/nodegraph/view/choice_popup.h"
+#include "widgets/nodegraph/view/layer_palette.h"
+#include "widgets/nodegraph/view/node_style.h"
+#include "widgets/nodegraph/view/node_view.h"
+
+using namespace ng::gui;
+
+namespace {
+
+QString example(const QString& name) {
+  return QStringLiteral(NG_SOURCE_DIR "/resources/examples/") + name;
+}
+
+struct Window {
+  MainWindow w;
+  QStringList errors;
+  QString blockName = "layer", frameTitle = "Group";
+
+  Window() {
+    w.errorBox = [this](const QString& title, const QString& text) {
+      errors << title + ": " + text;
+    };
+    w.askSave = [](const QString&) { return QMessageBox::Discard; };
+    w.view()->askBlockName = [this](const QString&) { return blockName; };
+    w.view()->askFrameTitle = [this](const QString&) { return frameTitle; };
+    w.resize(1300, 850);
+    w.show();
+    w.activateWindow();
+    (void)QTest::qWaitForWindowActive(&w);
+  }
+  GraphModel* m() { return w.model(); }
+  NodeGraphView* v() { return w.view(); }
+  QWidget* vp() { return w.view()->viewport(); }
+  QPoint at(QPointF scenePos) { return v()->mapFromScene(scenePos); }
+  // The middle of a node's header, in viewport coordinates.
+  QPoint header(const QString& id) {
+    NodeItem* n = w.scene()->nodeItem(id);
+    return at(n->mapToScene(QPointF(n->size().width() / 2, 8)));
+  }
+  void drag(QPoint a, QPoint b) {
+    QTest::mousePress(vp(), Qt::LeftButton, Qt::NoModifier, a);
+    for (int k = 1; k <= 6; ++k) QTest::mouseMove(vp(), a + (b - a) * k / 6);
+    QTest::mouseRelease(vp(), Qt::LeftButton, Qt::NoModifier, b);
+  }
+  // Shows the scene at 1:1 with `p` in the middle.
+  void look(QPointF p) {
+    v()->resetTransform();
+    v()->centerOn(p);
+  }
+};
+
+}  // namespace
+
+class EditorTest : public QObject {
+  Q_OBJECT
+ private slots:
+  // ---- blocks ----------------------------------------------------------------------------------
+
+  void doubleClickOpensABlockAndTheBreadcrumbGoesBack() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-blocks.ngraph")));
+    QVERIFY(t.m()->analysis().ok());
+    QVERIFY(!t.v()->breadcrumb()->isVisible());
+    QVERIFY(t.w.totalsLabel()->text().contains("14 layer(s)"));  // as trained
+    t.look(t.m()->node("body")->pos + QPointF(80, 40));
+    QTest::mouseDClick(t.vp(), Qt::LeftButton, Qt::NoModifier, t.header("body"));
+    QCOMPARE(t.m()->scope(), QString("residual"));
+    QCOMPARE(t.m()->nodeIds(), (QStringList{"in", "fc", "act", "add", "out"}));
+    QVERIFY(t.w.scene()->nodeItem("fc"));
+    QVERIFY(!t.w.scene()->nodeItem("body"));
+    QVERIFY(t.v()->breadcrumb()->isVisible());
+    QCOMPARE(t.v()->breadcrumb()->steps(), (QStringList{"Main graph", "body (block residual)"}));
+    QVERIFY(t.m()->undoStack()->isClean());  // opening is not an edit
+    // The canvas shows the whole inside.
+    QTest::qWait(50);
+    QRectF visible = t.v()->mapToScene(t.vp()->rect()).boundingRect();
+    for (NodeItem* n : t.w.scene()->nodeItems())
+      QVERIFY2(visible.contains(n->sceneBoundingRect()), qPrintable(n->id()));
+    // Back with the breadcrumb's button...
+    auto buttons = t.v()->breadcrumb()->findChildren<QToolButton*>();
+    QCOMPARE(buttons.size(), 1);
+    QVERIFY(buttons[0]->isVisible());
+    QVERIFY(t.v()->breadcrumb()->width() > buttons[0]->width());
+    buttons[0]->click();
+    QCOMPARE(t.m()->scope(), QString());
+    QVERIFY(!t.v()->breadcrumb()->isVisible());
+    // ... and by keyboard: Enter opens the selected block, Alt+Up leaves it.
+    t.w.scene()->selectNodes({"body"});
+    t.v()->setFocus();
+    QTest::keyClick(t.v(), Qt::Key_Return);
+    QCOMPARE(t.m()->scope(), QString("residual"));
+    QTest::keyClick(t.v(), Qt::Key_Up, Qt::AltModifier);
+    QCOMPARE(t.m()->scope(), QString());
+    QCOMPARE(t.w.scene()->selectedNodeIds(), QStringList{"body"});
+  }
+
+  void ctrlGMakesABlockAndTheInspectorSetsItsRepeat() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    int64_t params = t.m()->totalParams();
+    t.w.scene()->selectNodes({"fc2", "act2"});
+    t.v()->setFocus();
+    QTest::keyClick(t.v(), Qt::Key_G, Qt::ControlModifier);
+    QVERIFY(t.m()->isBlockNode("layer"));
+    QCOMPARE(t.w.scene()->selectedNodeIds(), QStringList{"layer"});
+    QVERIFY(t.w.scene()->nodeItem("layer")->isBlock());
+    QVERIFY(t.w.scene()->nodeItem("layer")->texts()[1].contains("layer"));
+    QCOMPARE(t.m()->totalParams(), params);
+    QVERIFY(t.w.isWindowModified());
+    // The inspector edits the repeat count like any parameter.
+    QCOMPARE(t.w.inspector()->node(), QString("layer"));
+    ParamEditor* repeat = t.w.inspector()->paramEditor("repeat");
+    QVERIFY(repeat);
+    t.m()->setParam("layer", "repeat", 3);
+    QVERIFY(t.m()->analysis().ok());
+    QCOMPARE(t.m()->totalParams(), params + 2 * (64 * 64 + 64));
+    QVERIFY(t.w.scene()->nodeItem("layer")->texts()[1].contains(QString::fromUtf8("\u00d73")));
+    // Undo twice: the graph as it was.
+    QTest::keyClick(t.v(), Qt::Key_Z, Qt::ControlModifier);
+    QTest::keyClick(t.v(), Qt::Key_Z, Qt::ControlModifier);
+    QVERIFY(t.m()->node("fc2") && !t.m()->node("layer"));
+    QVERIFY(t.m()->undoStack()->isClean());
+    // What cannot be a block says why.
+    t.w.scene()->selectNodes({"input", "loss"});
+    QTest::keyClick(t.v(), Qt::Key_G, Qt::ControlModifier);
+    QVERIFY(!t.m()->isBlockNode("layer"));
+  }
+
+  void anIssueInsideABlockLeadsToTheBlock() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-blocks.ngraph")));
+    t.m()->openBlock("body");
+    t.m()->setParam("fc", "out_features", 16);  // the skip Add now gets 16 and 32
+    t.m()->leaveBlock();
+    QVERIFY(t.m()->hasError("body"));
+    QTreeWidget* issues = t.w.issues();
+    QTreeWidgetItem* row = nullptr;
+    for (int i = 0; i < issues->topLevelItemCount(); ++i)
+      if (issues->topLevelItem(i)->text(1).startsWith("body.1/")) row = issues->topLevelItem(i);
+    QVERIFY(row);
+    t.w.scene()->clearSelection();
+    emit issues->itemActivated(row, 0);
+    QCOMPARE(t.w.scene()->selectedNodeIds(), QStringList{"body"});
+  }
+
+  void anEditRedrawsWhatItChangedAndOnlyThat() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    NodeGraphScene* sc = t.w.scene();
+    QString act2Before = sc->nodeItem("act2")->texts().join(' ');
+    t.m()->setParam("fc2", "out_features", 40);
+    QVERIFY(!t.m()->analysisChangedAll());
+    // fc2 (its shape), act2 (its shape), fc3 (its in_features and count) changed; input did not.
+    QSet<QString> changed = t.m()->analysisChangedNodes();
+    QVERIFY(changed.contains("fc2") && changed.contains("act2") && changed.contains("fc3"));
+    QVERIFY(!changed.contains("input") && !changed.contains("fc1"));
+    QVERIFY(sc->nodeItem("act2")->texts().join(' ').contains("[N, 40]"));
+    QVERIFY(sc->nodeItem("act2")->texts().join(' ') != act2Before);
+    QVERIFY(sc->nodeItem("fc3")->texts().join(' ').contains(QString("%1 params").arg(40 * 3 + 3)));
+    WireItem* w = sc->wireItem(t.m()->edgesAt({"act2", "input", PortSide::Input})[0].id);
+    QCOMPARE(w->label(), QString("40"));
+    // A wire removed and added: its ports show it at once.
+    int e = t.m()->edgesAt({"act2", "input", PortSide::Input})[0].id;
+    t.m()->removeEdges({e});
+    QVERIFY(!sc->nodeItem("act2")->port(PortSide::Input, "input")->isConnected());
+    t.m()->undoStack()->undo();
+    QVERIFY(sc->nodeItem("act2")->port(PortSide::Input, "input")->isConnected());
+  }
+
+  // ---- frames ----------------------------------------------------------------------------------
+
+  void framesMoveWithTheirNodesResizeAndRename() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    t.w.scene()->selectNodes({"fc1", "act1"});
+    t.v()->setFocus();
+    QTest::keyClick(t.v(), Qt::Key_F, Qt::ControlModifier | Qt::ShiftModifier);
+    QCOMPARE(int(t.m()->frames().size()), 1);
+    const Frame f0 = t.m()->frames()[0];
+    QCOMPARE(f0.title, QString("Group"));
+    FrameItem* item = t.w.scene()->frameItem(f0.id);
+    QVERIFY(item && item->isSelected());
+    QPointF fc1 = t.m()->node("fc1")->pos, act1 = t.m()->node("act1")->pos;
+    QPointF fc2 = t.m()->node("fc2")->pos;
+    int steps = t.m()->undoStack()->count();
+
+    // Drag the title bar: the frame and the nodes inside move, in one undo step.
+    t.look(f0.rect.center());
+    QPoint grab = t.at(f0.rect.topLeft() + QPointF(40, 12));
+    t.drag(grab, grab + QPoint(0, 120));
+    QCOMPARE(t.m()->undoStack()->count(), steps + 1);
+    QCOMPARE(t.m()->frames()[0].rect.topLeft(), f0.rect.topLeft() + QPointF(0, 120));
+    QCOMPARE(t.m()->node("fc1")->pos, fc1 + QPointF(0, 120));
+    QCOMPARE(t.m()->node("act1")->pos, act1 + QPointF(0, 120));
+    QCOMPARE(t.m()->node("fc2")->pos, fc2);  // outside: stays
+    t.m()->undoStack()->undo();
+    QCOMPARE(t.m()->node("fc1")->pos, fc1);
+    QCOMPARE(t.m()->frames()[0].rect, f0.rect);
+
+    // The corner resizes.
+    t.look(f0.rect.center());
+    QPoint corner = t.at(f0.rect.bottomRight() - QPointF(5, 5));
+    t.drag(corner, corner + QPoint(80, 40));
+    QCOMPARE(t.m()->frames()[0].rect.size(), f0.rect.size() + QSizeF(80, 40));
+    QCOMPARE(t.m()->node("fc1")->pos, fc1);
+    // F2 renames; Delete removes; both undo.
+    t.w.scene()->clearSelection();
+    t.w.scene()->frameItem(f0.id)->setSelected(true);
+    t.frameTitle = "Hidden layers";
+    QTest::keyClick(t.v(), Qt::Key_F2);
+    QCOMPARE(t.m()->frames()[0].title, QString("Hidden layers"));
+    QTest::keyClick(t.v(), Qt::Key_Delete);
+    QVERIFY(t.m()->frames().empty());
+    QVERIFY(t.m()->node("fc1"));  // the nodes inside stay
+    t.m()->undoStack()->undo();
+    QCOMPARE(t.m()->frames()[0].title, QString("Hidden layers"));
+  }
+
+  // ---- keyboard ----------------------------------------------------------------------------
+
+  void wiresCanBeMadeAndRemovedByKeyboard() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    t.m()->removeEdges({t.m()->edgesAt({"act1", "input", PortSide::Input})[0].id});
+    t.w.scene()->selectNodes({"fc1"});
+    t.v()->setFocus();
+    QTest::keyClick(t.v(), Qt::Key_C);
+    ChoicePopup* popup = t.v()->choicePopup();
+    QTRY_VERIFY(popup->isVisible());
+    QVERIFY(popup->shownKeys().contains("output\nact1\ninput"));
+    QTest::keyClicks(popup->filterField(), "act1");
+    QCOMPARE(popup->shownKeys(), QStringList{"output\nact1\ninput"});
+    QTest::keyClick(popup->filterField(), Qt::Key_Return);
+    QVERIFY(!popup->isVisible());
+    QCOMPARE(t.m()->edgesAt({"act1", "input", PortSide::Input}).size(), size_t(1));
+    QVERIFY(t.m()->analysis().ok());
+    // Shift+C lists its wires; Enter removes the first.
+    t.v()->setFocus();
+    QTest::keyClick(t.v(), Qt::Key_C, Qt::ShiftModifier);
+    QTRY_VERIFY(popup->isVisible());
+    QCOMPARE(popup->shownKeys().size(), 2);
+    QTest::keyClick(popup->filterField(), Qt::Key_Return);
+    QCOMPARE(t.m()->edgesOf("fc1").size(), size_t(1));
+  }
+
+  void selectionMovesAlongWiresAndArrowsMoveNodes() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    t.w.scene()->selectNodes({"input"});
+    t.v()->setFocus();
+    QTest::keyClick(t.v(), Qt::Key_Right, Qt::AltModifier);
+    QCOMPARE(t.w.scene()->selectedNodeIds(), QStringList{"fc1"});
+    QTest::keyClick(t.v(), Qt::Key_Right, Qt::AltModifier);
+    QCOMPARE(t.w.scene()->selectedNodeIds(), QStringList{"act1"});
+    QTest::keyClick(t.v(), Qt::Key_Left, Qt::AltModifier);
+    QCOMPARE(t.w.scene()->selectedNodeIds(), QStringList{"fc1"});
+    QPointF p = t.m()->node("fc1")->pos;
+    QTest::keyClick(t.v(), Qt::Key_Down);
+    QCOMPARE(t.m()->node("fc1")->pos, p + QPointF(0, 20));
+    QTest::keyClick(t.v(), Qt::Key_Z, Qt::ControlModifier);
+    QCOMPARE(t.m()->node("fc1")->pos, p);
+    // Ctrl+F finds a node by name.
+    t.w.scene()->clearSelection();
+    QTest::keyClick(t.v(), Qt::Key_F, Qt::ControlModifier);
+    QTRY_VERIFY(t.v()->choicePopup()->isVisible());
+    QTest::keyClicks(t.v()->choicePopup()->filterField(), "loss");
+    QTest::keyClick(t.v()->choicePopup()->filterField(), Qt::Key_Return);
+    QCOMPARE(t.w.scene()->selectedNodeIds(), QStringList{"loss"});
+  }
+
+  void panesAreReachedByKeyboard() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    t.v()->setFocus();
+    QTest::keyClick(&t.w, Qt::Key_2, Qt::AltModifier);
+    QTRY_COMPARE(QApplication::focusWidget(), t.w.palette()->searchField());
+    t.w.scene()->selectNodes({"fc1"});
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_3, Qt::AltModifier);
+    QTRY_COMPARE(QApplication::focusWidget(), t.w.inspector()->nameField());
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_4, Qt::AltModifier);
+    QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(t.w.issues()));
+    // Ctrl+F6 cycles the panes (F6 pauses training); it wraps to the canvas.
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_F6, Qt::ControlModifier);
+    QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(t.v()));
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_F6, Qt::ControlModifier);
+    QTRY_COMPARE(QApplication::focusWidget(), t.w.palette()->searchField());
+    // The palette: type, Down, Enter adds a layer.
+    size_t before = t.m()->nodes().size();
+    QTest::keyClicks(t.w.palette()->searchField(), "Dropout");
+    QTest::keyClick(t.w.palette()->searchField(), Qt::Key_Return);
+    QTRY_COMPARE(t.m()->nodes().size(), before + 1);
+  }
+
+  void everyMenuEntryHasAMnemonicAndTheEditorsHaveShortcuts() {
+    Window t;
+    for (QAction* menu : t.w.menuBar()->actions()) {
+      QVERIFY2(menu->text().contains('&'), qPrintable(menu->text()));
+      QStringList seen;
+      for (QAction* a : menu->menu()->actions()) {
+        if (a->isSeparator() || a->text().startsWith("(")) continue;
+        QVERIFY2(a->text().contains('&'), qPrintable(menu->text() + " > " + a->text()));
+      }
+    }
+    for (QAction* a :
+         {t.v()->makeBlockAction(), t.v()->unpackBlockAction(), t.v()->openBlockAction(),
+          t.v()->leaveBlockAction(), t.v()->addFrameAction(), t.v()->renameFrameAction(),
+          t.v()->connectAction(), t.v()->disconnectAction(), t.v()->findAction()})
+      QVERIFY2(!a->shortcut().isEmpty(), qPrintable(a->text()));
+  }
+
+  // ---- gallery and themes ------------------------------------------------------------------
+
+  void theGalleryShowsEveryExampleWithASummary() {
+    ExampleGallery g(MainWindow::examplesDir());
+    QStringList names;
+    for (const ExampleGallery::Entry& e : g.entries()) {
+      names << e.name;
+      QVERIFY2(e.error.isEmpty(), qPrintable(e.error));
+      QVERIFY(!e.picture.isNull());
+      // The picture shows the graph: not just the background.
+      QImage img = e.picture.toImage();
+      int differ = 0;
+      QColor bg = img.pixelColor(1, 1);
+      for (int y = 0; y < img.height(); y += 3)
+        for (int x = 0; x < img.width(); x += 3) differ += img.pixelColor(x, y) != bg;
+      QVERIFY2(differ > 50, qPrintable(e.name));
+    }
+    QVERIFY(names.contains("lenet-mnist") && names.contains("spiral-blocks"));
+    QCOMPARE(g.list()->count(), int(g.entries().size()));
+    auto entry = [&](const QString& n) {
+      for (const ExampleGallery::Entry& e : g.entries())
+        if (e.name == n) return e;
+      return ExampleGallery::Entry{};
+    };
+    ExampleGallery::Entry lenet = entry("lenet-mnist");
+    QCOMPARE(lenet.layerCount, 14);
+    QCOMPARE(lenet.params, int64_t(61706));
+    QVERIFY2(lenet.summary.contains("61,706 parameters") && lenet.summary.contains("mnist"),
+             qPrintable(lenet.summary));
+    QVERIFY(lenet.layers.contains(QString::fromUtf8("Conv2d \u00d72")));
+    QVERIFY(entry("spiral-blocks").summary.contains("blocks: residual"));
+    // Keyboard: arrows choose, the details follow.
+    g.list()->setCurrentRow(names.indexOf("spiral-blocks"));
+    QVERIFY(g.chosenPath().endsWith("spiral-blocks.ngraph"));
+    QVERIFY(g.findChild<QLabel*>("details")->text().contains("spiral-blocks"));
+  }
+
+  void newFromExampleOpensAnUntitledCopy() {
+    Window t;
+    t.w.pickExample = [] { return example("spiral-blocks.ngraph"); };
+    QVERIFY(t.w.newFromExample());
+    QVERIFY(t.w.currentFile().isEmpty());
+    QVERIFY(t.w.windowTitle().contains("spiral-blocks (example)"));
+    QVERIFY(t.m()->isBlockNode("body"));
+    QCOMPARE(int(t.m()->frames().size()), 1);
+    t.w.pickExample = [] { return QString(); };  // cancelled
+    QVERIFY(!t.w.newFromExample());
+  }
+
+  void theThemeSwitchesAndIsRemembered() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    QAction* light = t.w.findChild<QAction*>("themeLight");
+    QAction* dark = t.w.findChild<QAction*>("themeDark");
+    QVERIFY(light && dark);
+    light->trigger();
+    QCOMPARE(style::theme(), style::Theme::Light);
+    QCOMPARE(QSettings().value("view/theme").toString(), QString("light"));
+    QVERIFY(light->isChecked() && !dark->isChecked());
+    QVERIFY(QApplication::palette().color(QPalette::Window).lightness() > 200);
+    QTest::qWait(50);
+    QImage shot = t.v()->viewport()->grab().toImage();
+    QVERIFY(QColor(shot.pixel(3, 3)).lightness() > 200);  // the canvas is light
+    dark->trigger();
+    QCOMPARE(style::theme(), style::Theme::Dark);
+    QCOMPARE(QSettings().value("view/theme").toString(), QString("dark"));
+    QVERIFY(QApplication::palette().color(QPalette::Window).lightness() < 80);
+    shot = t.v()->viewport()->grab().toImage();
+    QVERIFY(QColor(shot.pixel(3, 3)).lightness() < 80);
+  }
+
+  // ---- high DPI ------------------------------------------------------------------------------
+
+  void theWindowFitsTheScreenAndTextFitsTheNodes() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-blocks.ngraph")));
+    QScreen* s = t.w.screen();
+    QVERIFY(s);
+    MainWindow fresh;  // the default size, before any geometry is restored
+    QVERIFY2(s->availableGeometry().width() >= fresh.width() &&
+                 s->availableGeometry().height() >= fresh.height(),
+             qPrintable(QString("%1x%2 on %3x%4 at scale %5")
+                            .arg(fresh.width())
+                            .arg(fresh.height())
+                            .arg(s->availableGeometry().width())
+                            .arg(s->availableGeometry().height())
+                            .arg(s->devicePixelRatio())));
+    // A node's title fits its header at this scale (fonts in points, sizes in logical pixels).
+    QFont f;
+    f.setPointSizeF(9.5);
+    f.setBold(true);
+    QVERIFY(QFontMetricsF(f).height() < 24);
+    // Grabbed pixels follow the device pixel ratio: nothing is drawn at 1x and stretched.
+    QImage shot = t.v()->viewport()->grab().toImage();
+    QCOMPARE(shot.width(), qRound(t.v()->viewport()->width() * t.v()->devicePixelRatioF()));
+  }
+};
+
+NG_GUI_TEST_MAIN(EditorTest)
+#include "test_editor.moc"
