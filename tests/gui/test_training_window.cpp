@@ -160,6 +160,11 @@ class TrainingWindowTest : public QObject {
     QVERIFY(!t.w.palette()->isEnabled());
     QVERIFY(!t.w.inspector()->isEnabled());
     NodeGraphView* v = t.w.view();
+    for (QAction* a : {v->makeBlockAction(), v->unpackBlockAction(), v->addFrameAction(),
+                       v->connectAction(), v->disconnectAction(), v->layoutAction()})
+      QVERIFY2(!a->isEnabled(), qPrintable(a->text()));
+    QVERIFY(v->fitAction()->isEnabled());  // looking around is allowed
+    QVERIFY(v->copyAction()->isEnabled());
     t.w.scene()->selectNodes({"fc2"});
     QTest::keyClick(v, Qt::Key_Delete);
     QTest::keyClick(v, Qt::Key_Tab);
@@ -173,6 +178,9 @@ class TrainingWindowTest : public QObject {
     QTest::mouseMove(v->viewport(), at + QPoint(30, 20));
     QTest::mouseMove(v->viewport(), at + QPoint(60, 40));
     QTest::mouseRelease(v->viewport(), Qt::LeftButton, {}, at + QPoint(60, 40));
+    QCOMPARE(m->node("fc2")->pos, before);
+    t.w.scene()->selectNodes({"fc2"});
+    QTest::keyClick(v, Qt::Key_Right);  // arrows move a selection: refused
     QCOMPARE(m->node("fc2")->pos, before);
     QCOMPARE(int(m->nodes().size()), 7);
     QCOMPARE(m->undoStack()->index(), undoIndex);
@@ -201,6 +209,7 @@ class TrainingWindowTest : public QObject {
     QVERIFY(t.w.palette()->isEnabled());
     QVERIFY(t.w.inspector()->isEnabled());
     QVERIFY(t.w.view()->deleteAction()->isEnabled());
+    QVERIFY(t.w.view()->makeBlockAction()->isEnabled());
     // The same drag moves the node now (so the refusal above was the lock's doing).
     at = v->mapFromScene(fc2->mapToScene(QPointF(40, 8)));
     QTest::mousePress(v->viewport(), Qt::LeftButton, {}, at);

@@ -4,6 +4,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QTabWidget>
 #include <QVBoxLayout>
 
@@ -88,9 +89,15 @@ InsightsPanel::InsightsPanel(QWidget* parent) : QWidget(parent) {
   dlay->addWidget(clearPad, 0, Qt::AlignLeft);
   tabs_->addTab(dpage, tr("Draw"));
 
+  // In a scroll area: a short window still fits (the views keep a usable size and scroll).
+  auto* scroll = new QScrollArea;
+  scroll->setWidget(tabs_);
+  scroll->setWidgetResizable(true);
+  scroll->setFrameShape(QFrame::NoFrame);
+  tabs_->setMinimumHeight(260);
   auto* outer = new QVBoxLayout(this);
   outer->setContentsMargins(0, 0, 0, 0);
-  outer->addWidget(tabs_);
+  outer->addWidget(scroll);
   connect(param_, &QComboBox::currentTextChanged, this, &InsightsPanel::showParam);
   connect(tabs_, &QTabWidget::currentChanged, this, [this] {
     dirty_ = true;

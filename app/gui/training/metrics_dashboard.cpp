@@ -12,6 +12,7 @@
 #include <QLabel>
 #include <QLocale>
 #include <QMenu>
+#include <QToolBar>
 #include <QToolButton>
 #include <QVBoxLayout>
 #include <algorithm>
@@ -43,9 +44,13 @@ int64_t MetricsDashboard::residentBytes() {
 
 MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
   setObjectName("metricsDashboard");
-  auto* top = new QHBoxLayout;
-  top->setContentsMargins(6, 4, 6, 0);
-  top->addWidget(new QLabel(tr("x axis:")));
+  // The controls in a tool bar: on a narrow dock its overflow button keeps them reachable
+  // without making the window wider.
+  auto* top = new QToolBar;
+  top->setObjectName("plotControls");
+  top->setIconSize(QSize(16, 16));
+  top->setContentsMargins(4, 0, 4, 0);
+  top->addWidget(new QLabel(tr(" x axis: ")));
   unitBox_ = new QComboBox;
   unitBox_->setObjectName("xUnit");
   unitBox_->addItems({tr("steps"), tr("epochs")});
@@ -79,7 +84,7 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
   summary_->setObjectName("summary");
   summary_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
   summary_->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
-  top->addWidget(summary_, 1);
+  top->addWidget(summary_);
 
   plot_ = new LivePlot(this);
   plot_->setObjectName("livePlot");
@@ -101,7 +106,7 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
   auto* lay = new QVBoxLayout(this);
   lay->setContentsMargins(0, 0, 0, 0);
   lay->setSpacing(2);
-  lay->addLayout(top);
+  lay->addWidget(top);
   lay->addWidget(plot_, 1);
 
   deferred_ = new QTimer(this);

@@ -1,5 +1,6 @@
 #include "app/gui/training/node_overlays.h"
 
+#include <QApplication>
 #include <QGraphicsItem>
 #include <QPainter>
 #include <algorithm>
@@ -79,7 +80,9 @@ class HaloItem : public QGraphicsItem {
     QFont f = p->font();
     f.setPointSizeF(7.5);
     p->setFont(f);
-    p->setPen(color_.lighter(130));
+    // Readable on the dark and on the light canvas.
+    const bool light = QApplication::palette().color(QPalette::Base).lightness() > 128;
+    p->setPen(light ? color_.darker(170) : color_.lighter(130));
     p->drawText(QRectF(0, size_.height() + 7, size_.width(), 14), Qt::AlignCenter, text_);
   }
 
