@@ -3,6 +3,7 @@
 #include <QApplication>
 #include <QGraphicsItem>
 #include <QPainter>
+#include <QPalette>
 #include <algorithm>
 #include <cmath>
 
