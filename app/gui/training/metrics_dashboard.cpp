@@ -154,11 +154,21 @@ void MetricsDashboard::addEvents(const std::vector<TrainingEvent>& events) {
       }
     }
   }
-  if (lastStepEvent)  // once per batch of events
+  if (lastStepEvent && (!sinceSummary_.isValid() || sinceSummary_.elapsed() >= 200)) {
+    sinceSummary_.start();  // five times a second is enough to read
     summary_->setText(tr("epoch %1 · step %2 · %3 samples/s")
                           .arg(lastStepEvent->epoch)
                           .arg(lastStepEvent->step)
                           .arg(QLocale().toString(lastStepEvent->samples_per_s, 'f', 0)));
+  }
+}
+
+void MetricsDashboard::showEvent(QShowEvent* e) {
+  QWidget::showEvent(e);
+  if (hiddenDirty_) {
+    hiddenDirty_ = false;
+    QTimer::singleShot(0, this, [this] { refresh(); });
+  }
 }
 
 void MetricsDashboard::sampleMemory() {
@@ -181,6 +191,10 @@ bool MetricsDashboard::refresh() {
 }
 
 void MetricsDashboard::requestRefresh() {
+  if (!isVisible()) {  // a hidden (or tabbed-away) dock: drawn when shown
+    hiddenDirty_ = true;
+    return;
+  }
   const qint64 since = sinceRefresh_.isValid() ? sinceRefresh_.elapsed() : INT32_MAX;
   if (since >= minIntervalMs_) {
     refresh();

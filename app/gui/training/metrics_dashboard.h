@@ -48,6 +48,11 @@ class MetricsDashboard : public QWidget {
   // 250 ms.
   void requestRefresh();
   int refreshInterval() const { return minIntervalMs_; }
+
+ protected:
+  void showEvent(QShowEvent* e) override;
+
+ public:
   // A new run: forget every point (overlays stay).
   void clear();
   // Another run's per-epoch curves (its run.json record: history, dataset size, batch size),
@@ -82,10 +87,11 @@ class MetricsDashboard : public QWidget {
   int64_t stepsPerEpoch_ = 0;
   int64_t lastStep_ = 0;
   int lossPanel_ = 0, accPanel_ = 0;
-  QElapsedTimer sinceRefresh_;
+  QElapsedTimer sinceRefresh_, sinceSummary_;
   QTimer* deferred_ = nullptr;
   double costMs_ = 0;  // moving average of a replot
   int minIntervalMs_ = 33;
+  bool hiddenDirty_ = false;
   QStringList overlays_;  // names, oldest first
   int overlayColour_ = 0;
 };

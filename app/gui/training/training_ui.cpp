@@ -333,6 +333,7 @@ bool TrainingUi::startRun(bool paused, const QString& resume) {
   dashboard_->clear();
   insights_->clear();
   snapshot_.reset();
+  lastStep_ = StepEvent{};
   progress_->setRange(0, 1);
   progress_->setValue(0);
   progress_->setFormat(tr("preparing data..."));
@@ -393,7 +394,21 @@ void TrainingUi::applyLearningRate() {
 
 // ---- from the controller -------------------------------------------------------------------
 
+void TrainingUi::updateProgress() {
+  sinceLabels_.start();
+  const StepEvent* s = &lastStep_;
+  if (s->step == 0) return;
+  progress_->setRange(0, int(std::min<int64_t>(s->total_steps, INT32_MAX)));
+  progress_->setValue(int(std::min<int64_t>(s->step, INT32_MAX)));
+  progress_->setFormat(tr("epoch %1/%2 \u00b7 step %3")
+                           .arg(s->epoch)
+                           .arg(s->batches_per_epoch ? s->total_steps / s->batches_per_epoch : 0)
+                           .arg(s->step));
+  if (!lrField_->hasFocus()) lrField_->setText(QString::number(s->lr, 'g', 6));
+}
+
 void TrainingUi::onStateChanged(State now, State before) {
+  if (lastStep_.step > 0) updateProgress();  // the newest numbers when the run pauses or ends
   lock_->setLocked(controller_->active());
   updateActions();
   if (now == State::Idle || now == State::Failed) {
@@ -453,16 +468,12 @@ void TrainingUi::onEvents(const std::vector<TrainingEvent>& events) {
         appendLog(tr("Paused at epoch %1, step %2.").arg(st->epoch).arg(st->step), 0);
     }
   }
-  if (const StepEvent* s = lastStep) {  // progress: once per tick
-    progress_->setRange(0, int(std::min<int64_t>(s->total_steps, INT32_MAX)));
-    progress_->setValue(int(std::min<int64_t>(s->step, INT32_MAX)));
-    progress_->setFormat(tr("epoch %1/%2 \u00b7 step %3")
-                             .arg(s->epoch)
-                             .arg(s->batches_per_epoch ? s->total_steps / s->batches_per_epoch : 0)
-                             .arg(s->step));
-    if (!lrField_->hasFocus()) lrField_->setText(QString::number(s->lr, 'g', 6));
-  }
-  if (stats) {  // gradient norms per node: sqrt of the sum over its parameters
+  // Progress and labels: text layout is not free; five times a second is enough to read.
+  if (lastStep) lastStep_ = *lastStep;
+  if (lastStep && (!sinceLabels_.isValid() || sinceLabels_.elapsed() >= 200)) updateProgress();
+  if (stats && (!sinceHalos_.isValid() || sinceHalos_.elapsed() >= 500)) {
+    // Gradient norms per node, at most twice a second (each update repaints the canvas).
+    sinceHalos_.start();  // the norm of a node: sqrt of the sum over its parameters
     QHash<QString, double> sq;
     for (const LayerStats& l : stats->layers)
       if (l.grad.numel > 0 && std::isfinite(l.grad.norm))

@@ -11,6 +11,7 @@
 //   w.training()->controller()->state();
 #pragma once
 
+#include <QElapsedTimer>
 #include <QObject>
 #include <QString>
 #include <memory>
@@ -98,6 +99,7 @@ class TrainingUi : public QObject {
   void updateActions();
   void applyLearningRate();
   void updateSnapshots();
+  void updateProgress();
 
   MainWindow* window_;
   TrainingController* controller_;
@@ -120,6 +122,8 @@ class TrainingUi : public QObject {
               *runsDock_ = nullptr;
   RunsPanel* runs_ = nullptr;
   QString runsRoot_, startWeights_;
+  QElapsedTimer sinceHalos_, sinceLabels_;
+  ng::train::StepEvent lastStep_;  // the newest, for the labels
   int threads_ = 0;
 };
 
