@@ -4,6 +4,7 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QStandardPaths>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "engine/core/parallel.h"
 #include "engine/io/checkpoint.h"
 #include "engine/nn/model.h"
+#include "engine/ops/cuda/backend.h"
 #include "engine/train/datasets.h"
 // Qt's `emit` keyword is a macro; the engine's Trainer has a member of that name.
 #pragma push_macro("emit")
@@ -79,6 +81,7 @@ struct TrainingController::Shared {
   bool stop = false, pause = false;
   int steps = 0;
   std::optional<double> lr;
+  std::optional<OptimizerSpec> optimizer;
   std::atomic<bool> done{false};  // the worker has nothing left to do (join is immediate)
   // Weight snapshots for the insight views: taken on the trainer's thread at most every
   // snapshotMs (0: none), the newest kept.
@@ -184,18 +187,26 @@ QString TrainingController::stateName(State s) {
 bool TrainingController::deviceAvailable(const QString& device, QString* why) {
   if (device.isEmpty() || device == "auto" || device == "cpu") return true;
   if (device == "cuda" || device.startsWith("cuda:")) {
-#ifdef NG_WITH_CUDA
-    return true;
-#else
+    if (ng::cuda_available()) return true;
     if (why)
-      *why =
-          tr("This build of Neurograph has no CUDA backend (it was built without "
-             "NG_WITH_CUDA): training runs on the CPU.");
+      *why = tr("No GPU: %1. Training runs on the CPU.")
+                 .arg(QString::fromStdString(ng::cuda_unavailable_reason()));
     return false;
-#endif
   }
   if (why) *why = tr("Unknown device '%1' (auto, cpu or cuda).").arg(device);
   return false;
+}
+
+QString TrainingController::gpuDescription() {
+  if (!ng::cuda_available()) return QString::fromStdString(ng::cuda_unavailable_reason());
+  size_t freeB = 0, totalB = 0;
+  ng::cuda_memory_info(freeB, totalB);
+  QString d = QString::fromStdString(ng::cuda_device_description());
+  if (totalB > 0)
+    d += tr("; %1 of %2 GiB free")
+             .arg(double(freeB) / double(1ull << 30), 0, 'f', 1)
+             .arg(double(totalB) / double(1ull << 30), 0, 'f', 1);
+  return d;
 }
 
 void TrainingController::setState(State s) {
@@ -236,6 +247,7 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
   bestCheckpoint_.clear();
   sawFailure_ = false;
   lr_ = project.training.optimizer.lr;
+  optimizer_ = project.training.optimizer;
   stepsPerEpoch_ = globalStep_ = epochsDone_ = eventsReceived_ = 0;
 
   shared_ = std::make_shared<Shared>();
@@ -258,14 +270,26 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
         try {
           if (threads > 0) ng::set_num_threads(threads);
           TrainingData data = make_datasets(p.dataset, projectDir);
-          Model model = Model::compile(p.graph, p.training.seed);
-#ifdef NG_WITH_CUDA
-          if (device == "cuda" || device.rfind("cuda:", 0) == 0)
-            model.to(Device::cuda(device == "cuda" ? 0 : std::stoi(device.substr(5))));
-#endif
+          ProjectSpec project = p;
+          if (!resume.empty()) {
+            // A run whose optimiser was changed while paused resumes with that optimiser.
+            const std::string saved = load_checkpoint(resume).optimizer.type;
+            std::string mine = project.training.optimizer.type;
+            for (char& ch : mine) ch = char(std::tolower((unsigned char)ch));
+            if (!saved.empty() && saved != mine)
+              for (const char* name : {"SGD", "Adam", "AdamW", "RMSprop"}) {
+                std::string lower = name;
+                for (char& ch : lower) ch = char(std::tolower((unsigned char)ch));
+                if (lower == saved) project.training.optimizer.type = name;
+              }
+          }
+          Model model = Model::compile(project.graph, project.training.seed);
+          if (device == "cuda" || device.rfind("cuda:", 0) == 0 ||
+              (device == "auto" && ng::cuda_available()))
+            model.to(Device::cuda(device.rfind("cuda:", 0) == 0 ? std::stoi(device.substr(5)) : 0));
           if (!weights.empty()) load_weights(model, load_checkpoint(weights), weights);
           TrainerOptions to;
-          to.training = p.training;
+          to.training = project.training;
           to.out_dir = runDir;
           to.graph_json = p.graph.to_json().dump();
           auto runData = std::make_shared<RunData>();
@@ -313,6 +337,7 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
             }
             if (sh->pause) trainer.pause();
             for (int i = 0; i < sh->steps; ++i) trainer.step_once();
+            if (sh->optimizer) trainer.set_optimizer(*sh->optimizer);
             if (sh->lr) trainer.set_lr(*sh->lr);
             sh->trainer = &trainer;
           }
@@ -429,7 +454,45 @@ void TrainingController::setLearningRate(double lr) {
     else
       shared_->lr = lr;
   }
+  optimizer_.lr = lr;
   emit message(tr("Learning rate set to %1 from the next step on.").arg(lr), 0);
+}
+
+bool TrainingController::setOptimizer(const OptimizerSpec& spec) {
+  if (state_ != State::Running && state_ != State::Paused) return false;
+  const QString from = QString::fromStdString(optimizer_.type);
+  const QString to = QString::fromStdString(spec.type);
+  try {
+    std::lock_guard lk(shared_->mu);
+    if (shared_->trainer) {
+      shared_->trainer->set_optimizer(spec);
+    } else {
+      make_optimizer(spec, {Tensor::zeros({1}).set_requires_grad(true)});  // validates
+      shared_->optimizer = spec;
+      shared_->lr.reset();  // spec.lr is the newer rate
+    }
+  } catch (const std::exception& e) {
+    emit message(tr("Optimiser not changed: %1").arg(QString::fromUtf8(e.what())), 1);
+    return false;
+  }
+  optimizer_ = spec;
+  if (from.compare(to, Qt::CaseInsensitive) == 0)
+    emit message(tr("Optimiser %1 (learning rate %2) from the next step; its state (%3) is "
+                    "kept.")
+                     .arg(to)
+                     .arg(spec.lr)
+                     .arg(to.compare("SGD", Qt::CaseInsensitive) == 0 ? tr("momentum buffers")
+                          : to.startsWith("Adam", Qt::CaseInsensitive)
+                              ? tr("moment estimates and step counts")
+                              : tr("running averages")),
+                 0);
+  else
+    emit message(tr("Optimiser changed from %1 to %2 (learning rate %3) from the next step: %2 "
+                    "starts with fresh state; the state of %1 is dropped.")
+                     .arg(from, to)
+                     .arg(spec.lr),
+                 0);
+  return true;
 }
 
 void TrainingController::poll() {
