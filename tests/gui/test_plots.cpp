@@ -14,6 +14,7 @@
 #include "widgets/plots/histogram_heatmap.h"
 #include "widgets/plots/live_plot.h"
 #include "widgets/plots/metric_series.h"
+#include "widgets/plots/tile_grid.h"
 
 using namespace ng::plots;
 using Point = MetricSeries::Point;
@@ -63,6 +64,50 @@ class PlotsTest : public QObject {
   Q_OBJECT
 
  private slots:
+  // Shared symmetric scale: -max blue, 0 white, +max red; per tile: its min black, max white;
+  // NaN blank. Tiles fill the widget, do not overlap, and a click names the tile.
+  void tileGridColoursLayoutAndClicks() {
+    using ng::plots::TileGrid;
+    TileGrid g;
+    g.resize(400, 300);
+    g.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&g));
+    std::vector<TileGrid::Tile> tiles;
+    for (int k = 0; k < 6; ++k) tiles.push_back({2, 2, {-2.0f, 0.0f, 1.0f, float(k) / 10}});
+    tiles[5].values[3] = 4.0f;  // the largest |value|
+    g.setTiles(tiles, TileGrid::Scale::SharedSymmetric, "six");
+    QCOMPARE(g.tileCount(), 6);
+    QCOMPARE(g.maxAbs(), 4.0f);
+    QImage a = g.tileImage(5);
+    QCOMPARE(QColor(a.pixel(1, 1)), QColor(178, 24, 43));    // +4: the red end
+    QCOMPARE(QColor(a.pixel(1, 0)), QColor(247, 247, 247));  // 0: white
+    const QColor half = QColor(a.pixel(0, 0));  // -2: half way from white to blue (33, 102, 172)
+    QCOMPARE(half, QColor(140, 174, 209));
+    tiles[0].values = {1.0f, 3.0f, 2.0f, NAN};
+    g.setTiles(tiles, TileGrid::Scale::PerTile, "per tile");
+    QImage b = g.tileImage(0);
+    QCOMPARE(qGray(b.pixel(0, 0)), 0);
+    QCOMPARE(qGray(b.pixel(1, 0)), 255);
+    QCOMPARE(qGray(b.pixel(0, 1)), 127);
+    QCOMPARE(b.pixel(1, 1), g.palette().color(QPalette::Window).rgb());  // NaN: blank
+    // Layout: inside the widget, no two tiles overlap, tiles as large as fit (3 x 2 here).
+    for (int i = 0; i < 6; ++i) {
+      QVERIFY(g.rect().contains(g.tileRect(i)));
+      QVERIFY(g.tileRect(i).width() >= 80);
+      for (int j = 0; j < i; ++j) QVERIFY(!g.tileRect(i).intersects(g.tileRect(j)));
+      QCOMPARE(g.tileAt(g.tileRect(i).center()), i);
+    }
+    QCOMPARE(g.columns(), 3);
+    g.setTiles(tiles, TileGrid::Scale::PerTile, {}, 2);
+    QCOMPARE(g.columns(), 2);
+    QSignalSpy clicked(&g, &TileGrid::tileClicked);
+    QTest::mouseClick(&g, Qt::LeftButton, {}, g.tileRect(4).center());
+    QCOMPARE(clicked.size(), 1);
+    QCOMPARE(clicked[0][0].toInt(), 4);
+    QTest::mouseClick(&g, Qt::LeftButton, {}, QPoint(1, 1));  // between tiles: nothing
+    QCOMPARE(clicked.size(), 1);
+  }
+
   void aShortSeriesKeepsEverySample() {
     MetricSeries s(64);
     std::vector<Point> raw = noisy(50, 1);
