@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/ops/cuda/backend.h"
 #include "widgets/plots/live_plot.h"
 
 namespace ng::gui {
@@ -27,7 +28,7 @@ using ng::plots::LivePlot;
 
 namespace {
 const QColor kTrain(0x42, 0xa5, 0xf5), kVal(0xff, 0xa7, 0x26), kLr(0xab, 0x47, 0xbc),
-    kSpeed(0x66, 0xbb, 0x6a), kMemory(0x90, 0xa4, 0xae);
+    kSpeed(0x66, 0xbb, 0x6a), kMemory(0x90, 0xa4, 0xae), kGpuMemory(0xba, 0x68, 0xc8);
 QColor faded(QColor c) {
   c.setAlpha(110);
   return c;
@@ -102,6 +103,9 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
   plot_->addCurve("throughput", speed, tr("samples/s"), kSpeed);
   plot_->addCurve("memory", speed, tr("memory (MiB)"), kMemory, LivePlot::Line,
                   LivePlot::Side::Right, tr("MiB"));
+  if (ng::cuda_available())  // the device's memory in use (all processes), same axis
+    plot_->addCurve("gpu_memory", speed, tr("GPU memory (MiB)"), kGpuMemory, LivePlot::Line,
+                    LivePlot::Side::Right, tr("MiB"));
 
   auto* lay = new QVBoxLayout(this);
   lay->setContentsMargins(0, 0, 0, 0);
@@ -172,8 +176,16 @@ void MetricsDashboard::showEvent(QShowEvent* e) {
 }
 
 void MetricsDashboard::sampleMemory() {
-  if (lastStep_ > 0)
-    plot_->append("memory", double(lastStep_), double(residentBytes()) / 1048576.0);
+  if (lastStep_ <= 0) return;
+  plot_->append("memory", double(lastStep_), double(residentBytes()) / 1048576.0);
+  // The GPU's, four times a second (a driver call).
+  if (plot_->graph("gpu_memory") && (!sinceGpu_.isValid() || sinceGpu_.elapsed() >= 250)) {
+    sinceGpu_.start();
+    size_t freeB = 0, totalB = 0;
+    ng::cuda_memory_info(freeB, totalB);
+    if (totalB > 0)
+      plot_->append("gpu_memory", double(lastStep_), double(totalB - freeB) / 1048576.0);
+  }
 }
 
 bool MetricsDashboard::refresh() {

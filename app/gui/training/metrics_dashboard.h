@@ -1,6 +1,7 @@
 // MetricsDashboard: the live plots of a training run (one LivePlot, four panels): loss and
 // accuracy (training per batch, training and validation per epoch, overlaid), the learning
-// rate, and throughput (samples/s) with the process's memory (RSS, MiB) on a second axis.
+// rate, and throughput (samples/s) with the process's memory (RSS, MiB) on a second axis, and
+// the GPU's memory in use where there is a GPU.
 // Against steps or epochs; the loss on a log scale on request; exports to PNG, PDF and CSV.
 // addEvents() only stores; refresh() replots once (TrainingUi calls both once per tick).
 //   MetricsDashboard d;
@@ -87,7 +88,7 @@ class MetricsDashboard : public QWidget {
   int64_t stepsPerEpoch_ = 0;
   int64_t lastStep_ = 0;
   int lossPanel_ = 0, accPanel_ = 0;
-  QElapsedTimer sinceRefresh_, sinceSummary_;
+  QElapsedTimer sinceRefresh_, sinceSummary_, sinceGpu_;
   QTimer* deferred_ = nullptr;
   double costMs_ = 0;  // moving average of a replot
   int minIntervalMs_ = 33;
