@@ -99,44 +99,62 @@ int TileGrid::captionLines() const {
   return 0;
 }
 
+QFont TileGrid::captionFont() const {
+  QFont f = font();
+  f.setPointSizeF(f.pointSizeF() * 0.9);
+  return f;
+}
+
+int TileGrid::headerHeight() const {
+  if (caption_.isEmpty()) return 4;
+  const QFontMetrics fm(font());
+  const QRect r = fm.boundingRect(QRect(0, 0, std::max(1, width() - 8), 1000),
+                                  Qt::AlignLeft | Qt::TextWordWrap, caption_);
+  return r.height() + 8;
+}
+
 void TileGrid::layoutTiles() {
   const int n = int(tiles_.size());
   if (n == 0) return;
-  const QFontMetrics fm(font());
-  const int top = caption_.isEmpty() ? 4 : fm.height() + 8;
+  const QFontMetrics fm(captionFont());
+  const int top = headerHeight();
   captionH_ = captionLines() * fm.height();
+  // A column is at least as wide as the widest caption line, so that captions never touch.
+  int captionW = 0;
+  for (const Tile& t : tiles_)
+    for (const QString& line : t.caption.split('\n'))
+      captionW = std::max(captionW, fm.horizontalAdvance(line) + 2);
   const int W = std::max(1, width() - 8), H = std::max(1, height() - top - 4);
   // The tiles' aspect: the widest of them decides (most grids hold one size).
-  double aspect = 1.0;
+  aspect_ = 1.0;
   for (const Tile& t : tiles_)
-    if (t.w > 0 && t.h > 0) aspect = std::max(aspect, double(t.w) / double(t.h));
-  int bestCols = 1, bestCell = 0;
+    if (t.w > 0 && t.h > 0) aspect_ = std::max(aspect_, double(t.w) / double(t.h));
+  int bestCols = 1, bestCell = -1, bestColW = 1;
   for (int c = 1; c <= n; ++c) {
     if (fixedCols_ > 0 && c != std::min(fixedCols_, n)) continue;
     const int rows = (n + c - 1) / c;
-    const int byW = int((W - gap_ * (c - 1)) / c / aspect);
+    const int colW = (W - gap_ * (c - 1)) / c;
+    if (colW < captionW && c > 1 && fixedCols_ == 0) break;  // more columns only get narrower
+    const int byW = int(colW / aspect_);
     const int byH = (H - rows * (gap_ + captionH_)) / rows;
     const int cell = std::min(byW, byH);
-    if (cell > bestCell) bestCell = cell, bestCols = c;
+    if (cell > bestCell) bestCell = cell, bestCols = c, bestColW = colW;
   }
   cols_ = bestCols;
   cell_ = std::max(bestCell, 4);
-  const int cellW = int(cell_ * aspect);
+  colW_ = std::max(int(cell_ * aspect_), std::min(bestColW, captionW));
   const int rows = (n + cols_ - 1) / cols_;
-  const int gridW = cols_ * cellW + (cols_ - 1) * gap_;
+  const int gridW = cols_ * colW_ + (cols_ - 1) * gap_;
   const int gridH = rows * (cell_ + captionH_ + gap_);
   origin_ = QPoint(std::max(4, (width() - gridW) / 2), top + std::max(0, (H - gridH) / 2));
 }
 
 QRect TileGrid::tileRect(int i) const {
   if (i < 0 || i >= int(tiles_.size())) return {};
-  double aspect = 1.0;
-  for (const Tile& t : tiles_)
-    if (t.w > 0 && t.h > 0) aspect = std::max(aspect, double(t.w) / double(t.h));
-  const int cellW = int(cell_ * aspect);
+  const int cellW = int(cell_ * aspect_);
   const int r = i / cols_, c = i % cols_;
-  return QRect(origin_.x() + c * (cellW + gap_), origin_.y() + r * (cell_ + captionH_ + gap_),
-               cellW, cell_);
+  return QRect(origin_.x() + c * (colW_ + gap_) + (colW_ - cellW) / 2,
+               origin_.y() + r * (cell_ + captionH_ + gap_), cellW, cell_);
 }
 
 int TileGrid::tileAt(QPoint p) const {
@@ -161,12 +179,12 @@ void TileGrid::paintEvent(QPaintEvent*) {
     p.drawText(rect().adjusted(12, 12, -12, -12), Qt::AlignCenter | Qt::TextWordWrap, empty_);
     return;
   }
-  const QFontMetrics fm(font());
   if (!caption_.isEmpty()) {
     p.setPen(pal.color(QPalette::WindowText));
-    p.drawText(QRect(4, 4, width() - 8, fm.height()), Qt::AlignLeft | Qt::AlignVCenter,
-               fm.elidedText(caption_, Qt::ElideRight, width() - 8));
+    p.drawText(QRect(4, 4, width() - 8, headerHeight()), Qt::AlignLeft | Qt::TextWordWrap,
+               caption_);
   }
+  p.setFont(captionFont());
   for (int i = 0; i < int(tiles_.size()); ++i) {
     const QRect r = tileRect(i);
     // Keep the tile's own aspect inside its cell.
@@ -184,8 +202,9 @@ void TileGrid::paintEvent(QPaintEvent*) {
     }
     if (!t.caption.isEmpty() && captionH_ > 0) {
       p.setPen(pal.color(QPalette::WindowText));
-      p.drawText(QRect(r.x() - gap_, r.bottom() + 1, r.width() + 2 * gap_, captionH_),
-                 Qt::AlignHCenter | Qt::AlignTop, t.caption);
+      const int x = r.center().x() - colW_ / 2;
+      p.drawText(QRect(x, r.bottom() + 1, colW_, captionH_), Qt::AlignHCenter | Qt::AlignTop,
+                 t.caption);
     }
   }
 }

@@ -66,6 +66,8 @@ class TileGrid : public QWidget {
  private:
   void layoutTiles();
   int captionLines() const;
+  int headerHeight() const;  // the caption's, wrapped to the width
+  QFont captionFont() const;
 
   std::vector<Tile> tiles_;
   std::vector<QImage> images_;
@@ -74,7 +76,8 @@ class TileGrid : public QWidget {
   float maxAbs_ = 0;
   int fixedCols_ = 0;
   // Layout (layoutTiles): columns, cell size and the grid's origin.
-  int cols_ = 1, cell_ = 0, captionH_ = 0, gap_ = 3;
+  int cols_ = 1, cell_ = 0, colW_ = 0, captionH_ = 0, gap_ = 5;
+  double aspect_ = 1.0;
   QPoint origin_;
 };
 

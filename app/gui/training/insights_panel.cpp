@@ -338,10 +338,10 @@ void InsightsPanel::drawFilters() {
                        .arg(*hi, 0, 'g', 3);
         tiles.push_back(std::move(tile));
       }
-    QString caption = tr("%1: %2 filters of %3 channel(s), %4 \u00d7 %5, step %6")
+    QString caption = tr("%1: %2 filters of %3, %4 \u00d7 %5, step %6")
                           .arg(QString::fromStdString(name))
                           .arg(out)
-                          .arg(in)
+                          .arg(in == 1 ? tr("1 channel") : tr("%1 channels").arg(in))
                           .arg(kh)
                           .arg(kw)
                           .arg(snapshot_->step);
@@ -416,8 +416,10 @@ void InsightsPanel::showActivations(const InsightEngine::Activations& a) {
   const bool maps = a.shape.size() == 3 && a.shape[1] * a.shape[2] > 1;
   QString caption;
   if (maps) {
-    caption = tr("%1: %n feature map(s) of %2 \u00d7 %3", nullptr, int(a.shape[0]))
+    caption = tr("%1: %2 of %3 \u00d7 %4")
                   .arg(a.node)
+                  .arg(a.shape[0] == 1 ? tr("1 feature map")
+                                       : tr("%1 feature maps").arg(a.shape[0]))
                   .arg(a.shape[1])
                   .arg(a.shape[2]);
     for (size_t k = 0; k < tiles.size(); ++k) {
