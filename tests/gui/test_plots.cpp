@@ -173,6 +173,28 @@ class PlotsTest : public QObject {
     QCOMPARE(out.back(), (Point{1e6, std::sin(1e6 * 1e-4)}));
   }
 
+  // After one step a curve has one point: drawn as a dot (a line of one point is invisible);
+  // once it has more, a plain line again; LineAndDots keeps dots while they stay apart.
+  void aLonePointIsADot() {
+    LivePlot plot;
+    int p = plot.addPanel("Loss", 0, 0);
+    plot.addCurve("batch", p, "batch", Qt::blue);
+    plot.addCurve("epoch", p, "epoch", Qt::red, LivePlot::LineAndDots);
+    plot.resize(800, 400);
+    plot.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&plot));
+    plot.append("batch", 1, 2.3);
+    plot.append("epoch", 1, 2.0);
+    QVERIFY(plot.refresh());
+    QCOMPARE(plot.graph("batch")->scatterStyle().shape(), QCPScatterStyle::ssDisc);
+    QCOMPARE(plot.graph("epoch")->scatterStyle().shape(), QCPScatterStyle::ssDisc);
+    for (int i = 2; i <= 1000; ++i) plot.append("batch", i, 1.0 / i);
+    for (int i = 2; i <= 5; ++i) plot.append("epoch", i * 200, 1.0 / i);
+    QVERIFY(plot.refresh());
+    QVERIFY(plot.graph("batch")->scatterStyle().isNone());
+    QCOMPARE(plot.graph("epoch")->scatterStyle().shape(), QCPScatterStyle::ssDisc);
+  }
+
   void livePlotFollowsZoomsAndReturns() {
     LivePlot plot;
     int p = plot.addPanel("Loss", 0, 0);

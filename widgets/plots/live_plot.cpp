@@ -147,8 +147,8 @@ void LivePlot::addCurve(const QString& key, int panel, const QString& label, con
   c->graph->setName(label);
   c->graph->setPen(QPen(color, 1.6));
   if (side == Side::Right) c->graph->setPen(QPen(color, 1.4, Qt::DashLine));
-  if (style == LineAndDots)
-    c->graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, color, color, 5));
+  c->dots = style == LineAndDots;
+  if (c->dots) c->graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, color, color, 5));
   c->graph->addToLegend(p.legend);
   index_.insert(key, c.get());
   curves_.push_back(std::move(c));
@@ -241,14 +241,13 @@ void LivePlot::redecimate(Curve& c) {
   // triples the replot time (bench_training_gui) and changes nothing visible. Sparse curves
   // stay smooth.
   c.graph->setAntialiased(qsizetype(pts.size()) * 2 < columns);
-  // Dots only where they stay apart.
-  if (!c.graph->scatterStyle().isNone() || c.graph->property("dots").toBool()) {
-    c.graph->setProperty("dots", true);
-    QColor col = c.graph->pen().color();
-    bool sparse = qsizetype(pts.size()) * 6 < columns;
-    c.graph->setScatterStyle(sparse ? QCPScatterStyle(QCPScatterStyle::ssDisc, col, col, 5)
-                                    : QCPScatterStyle());
-  }
+  // Dots only where they stay apart; a lone point (after one step) is a dot, or it would not
+  // show at all.
+  const QColor col = c.graph->pen().color();
+  const bool sparse = qsizetype(pts.size()) * 6 < columns;
+  c.graph->setScatterStyle((c.dots && sparse) || pts.size() == 1
+                               ? QCPScatterStyle(QCPScatterStyle::ssDisc, col, col, 5)
+                               : QCPScatterStyle());
   c.dirty = false;
 }
 

@@ -109,6 +109,7 @@ class LivePlot : public QCustomPlot {
     MetricSeries data;
     QCPGraph* graph = nullptr;
     bool dirty = false;
+    bool dots = false;  // LineAndDots: dots while they stay apart
   };
 
   void onXRangeChanged(const QCPRange& r, QCPAxis* source);
