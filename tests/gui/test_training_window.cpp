@@ -28,14 +28,17 @@
 
 #include "app/gui/main_window.h"
 #include "app/gui/training/graph_lock.h"
+#include "app/gui/training/insight_engine.h"
 #include "app/gui/training/insights_panel.h"
 #include "app/gui/training/metrics_dashboard.h"
 #include "app/gui/training/node_overlays.h"
 #include "app/gui/training/optimizer_dialog.h"
+#include "app/gui/training/run_snapshot.h"
 #include "app/gui/training/runs_panel.h"
 #include "app/gui/training/training_ui.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/project.h"
+#include "engine/nn/model.h"
 #include "engine/ops/cuda/backend.h"
 #include "engine/train/datasets.h"
 #include "tests/gui/gui_test_main.h"
@@ -627,6 +630,52 @@ class TrainingWindowTest : public QObject {
     QCOMPARE(ck.optimizer.hyper.at("nesterov"), 1.0);
     QVERIFY(ck.optimizer.params.at(0).tensors.count("momentum_buffer"));
     QVERIFY(!ck.optimizer.params.at(0).tensors.count("exp_avg"));
+  }
+
+  // The autoencoder has no class scores: its activations still show (the code layer and its
+  // ReLU, which must be max(0, code)), and the class views say why they stay empty.
+  void activationsOfAModelWithoutClassScores() {
+    const QString path =
+        QStringLiteral(NG_SOURCE_DIR "/resources/examples/autoencoder-mnist.ngraph");
+    ng::ProjectSpec p = ng::load_project(path.toStdString());
+    ng::train::TrainingData data =
+        ng::train::make_datasets(p.dataset, QFileInfo(path).absolutePath().toStdString());
+    auto run = std::make_shared<RunData>();
+    run->graph = std::make_shared<const ng::GraphSpec>(p.graph);
+    run->train = data.train;
+    run->val = data.val;
+    ng::Model m = ng::Model::compile(p.graph, 7);
+    auto snap = std::make_shared<RunSnapshot>();
+    for (const auto& [name, t] : m.parameters())
+      snap->params.emplace_back(name, t.detach().clone());
+    snap->run = run;
+    snap->step = 5;
+    InsightEngine e;
+    std::map<QString, InsightEngine::Activations> got;
+    QStringList why;
+    connect(&e, &InsightEngine::activationsReady, this,
+            [&](const InsightEngine::Activations& a) { got[a.node] = a; });
+    connect(&e, &InsightEngine::unavailable, this, [&](const QString& w) { why << w; });
+    e.setViews({.mistakes = true, .activations = true});
+    e.submit(snap);
+    e.inspect(3, "code");
+    QTRY_VERIFY_WITH_TIMEOUT(got.count("code"), 20000);
+    e.inspect(3, "code_relu");
+    QTRY_VERIFY_WITH_TIMEOUT(got.count("code_relu"), 20000);
+    const auto& code = got["code"];
+    const auto& relu = got["code_relu"];
+    QCOMPARE(code.shape, (std::vector<int64_t>{32}));
+    QCOMPARE(code.values.size(), size_t(32));
+    QCOMPARE(code.sample, int64_t(3));
+    QCOMPARE(code.step, int64_t(5));
+    bool negative = false;
+    for (size_t k = 0; k < 32; ++k) {
+      negative |= code.values[k] < 0;
+      QCOMPARE(relu.values[k], std::max(0.0f, code.values[k]));
+    }
+    QVERIFY(negative);  // the ReLU had something to do
+    QTRY_VERIFY(!why.isEmpty());
+    QVERIFY(why.first().contains("one score per class"));
   }
 
   // The ranking of misclassified samples against a hand-made set; the gallery shows them in

@@ -197,16 +197,17 @@ void InsightEngine::loop() {
         w.load(*snap);
         current = snap;
       }
-      if (!current || w.classes <= 1) {
-        if (snap)
-          QMetaObject::invokeMethod(
-              this,
-              [this] {
-                emit unavailable(tr("These views need a classification model (class scores)."));
-              },
-              Qt::QueuedConnection);
-        continue;
-      }
+      if (!current) continue;
+      // Activations need no class scores (an autoencoder has feature maps too); the rest does.
+      const bool classifier = w.classes > 1;
+      if (!classifier && snap && (confusion || mistakes || boundary))
+        QMetaObject::invokeMethod(
+            this,
+            [this] {
+              emit unavailable(tr("These views need a classification model (class scores)."));
+            },
+            Qt::QueuedConnection);
+      if (!classifier && !inspect) continue;
       const RunData& run = *w.run;
       QStringList names;
       for (const std::string& n : run.train->class_names()) names << QString::fromStdString(n);
@@ -223,7 +224,7 @@ void InsightEngine::loop() {
         return best;
       };
 
-      if (snap && (confusion || mistakes)) {
+      if (classifier && snap && (confusion || mistakes)) {
         // Confusion matrix, and the misclassified samples.
         const ng::data::DatasetPtr& ds = run.val ? run.val : run.train;
         std::vector<float> allLogits;
@@ -236,10 +237,14 @@ void InsightEngine::loop() {
         c.set = run.val ? tr("validation") : tr("training");
         c.counts.assign(size_t(w.classes * w.classes), 0);
         const int64_t n = std::min(ds->size(), kMaxSamples);
+        bool fits = true;
         for (int64_t b = 0; b < n; b += kBatch) {
           const int64_t e = std::min(n, b + kBatch);
           std::vector<float> lg = w.logits(features(*ds, b, e, run.normalization), e - b);
-          if (lg.size() < size_t((e - b) * w.classes)) break;
+          if (lg.size() != size_t((e - b) * w.classes)) {  // not one score per class
+            fits = false;                                  // (e.g. an autoencoder's image)
+            break;
+          }
           for (int64_t i = b; i < e; ++i) {
             const int pred = argmax(lg.data() + (i - b) * w.classes, nullptr);
             const int64_t truth = ds->label(i);
@@ -248,10 +253,17 @@ void InsightEngine::loop() {
           }
           if (mistakes) allLogits.insert(allLogits.end(), lg.begin(), lg.end());
         }
-        if (confusion)
+        if (!fits)
+          QMetaObject::invokeMethod(
+              this,
+              [this] {
+                emit unavailable(tr("These views need one score per class from the model."));
+              },
+              Qt::QueuedConnection);
+        if (fits && confusion)
           QMetaObject::invokeMethod(
               this, [this, c] { emit confusionReady(c); }, Qt::QueuedConnection);
-        if (mistakes) {
+        if (fits && mistakes) {
           Mistakes m;
           m.epoch = snap->epoch;
           m.step = snap->step;
@@ -270,7 +282,7 @@ void InsightEngine::loop() {
               this, [this, m] { emit mistakesReady(m); }, Qt::QueuedConnection);
         }
       }
-      if (snap && boundary) {
+      if (classifier && snap && boundary) {
         // Decision regions for 2-D inputs.
         if (w.sampleShape == ng::Shape{2}) {
           Boundary bd;
@@ -340,11 +352,11 @@ void InsightEngine::loop() {
         a.inputShape.assign(w.sampleShape.begin(), w.sampleShape.end());
         a.input.resize(size_t(ds->sample_numel()));
         ds->copy_features(a.sample, a.input.data());
-        a.truth = int(ds->label(a.sample));
+        a.truth = classifier ? int(ds->label(a.sample)) : -1;
         ng::Tensor in = ng::Tensor::from_vector<float>(
             features(*ds, a.sample, a.sample + 1, run.normalization), batchShape(w.sampleShape, 1));
-        ng::Tensor labels = ng::Tensor::from_vector<int64_t>({std::max<int64_t>(0, a.truth)}, {1});
-        ng::Model::Result r = w.model->forward({in}, labels);
+        // No labels: the loss is not needed (and a regression target has another shape).
+        ng::Model::Result r = w.model->forward({in}, ng::Tensor());
         const auto& nodes = w.model->spec().nodes;  // the order of r.outputs
         for (size_t k = 0; k < nodes.size() && k < r.outputs.size(); ++k)
           if (nodes[k].id == inspectNode && r.outputs[k].defined()) {
@@ -366,7 +378,7 @@ void InsightEngine::loop() {
       }
 
       // The drawing pad's image.
-      if (classify && !image.empty() && w.sampleShape == ng::Shape{1, 28, 28} &&
+      if (classifier && classify && !image.empty() && w.sampleShape == ng::Shape{1, 28, 28} &&
           image.size() == 784) {
         if (!run.normalization.empty())
           for (float& v : image) v = (v - run.normalization.mean[0]) / run.normalization.std[0];

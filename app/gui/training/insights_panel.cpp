@@ -416,12 +416,12 @@ void InsightsPanel::showActivations(const InsightEngine::Activations& a) {
   const bool maps = a.shape.size() == 3 && a.shape[1] * a.shape[2] > 1;
   QString caption;
   if (maps) {
-    caption = tr("%1: %2 of %3 \u00d7 %4")
-                  .arg(a.node)
-                  .arg(a.shape[0] == 1 ? tr("1 feature map")
-                                       : tr("%1 feature maps").arg(a.shape[0]))
-                  .arg(a.shape[1])
-                  .arg(a.shape[2]);
+    caption =
+        tr("%1: %2 of %3 \u00d7 %4")
+            .arg(a.node)
+            .arg(a.shape[0] == 1 ? tr("1 feature map") : tr("%1 feature maps").arg(a.shape[0]))
+            .arg(a.shape[1])
+            .arg(a.shape[2]);
     for (size_t k = 0; k < tiles.size(); ++k) {
       auto [lo, hi] = std::minmax_element(tiles[k].values.begin(), tiles[k].values.end());
       tiles[k].tip = tr("channel %1: %2 .. %3").arg(k).arg(*lo, 0, 'g', 3).arg(*hi, 0, 'g', 3);
@@ -503,6 +503,7 @@ void InsightsPanel::showGuess(const InsightEngine::ImageGuess& g) {
 void InsightsPanel::showUnavailable(const QString& why) {
   boundaryHint_->setText(why);
   boundaryHint_->show();
+  mistakesInfo_->setText(why);
 }
 
 InsightsPanel::~InsightsPanel() = default;
