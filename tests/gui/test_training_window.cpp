@@ -632,6 +632,30 @@ class TrainingWindowTest : public QObject {
     QVERIFY(!ck.optimizer.params.at(0).tensors.count("exp_avg"));
   }
 
+  // A run started with the Activations tab shown fills it without a choice: the node after the
+  // input (fc1 of the spiral model: 64 values), validation sample 0, updated as it trains.
+  void theActivationsTabShowsTheFirstLayerWithoutAChoice() {
+    Window t(/*epochs=*/1000);
+    TrainingUi* ui = t.w.training();
+    InsightsPanel* in = ui->insights();
+    QDockWidget* dock = t.w.findChild<QDockWidget*>("insightsDock");
+    dock->show();
+    dock->raise();
+    in->showTab(InsightsPanel::Activations);
+    QVERIFY(!in->inputTile()->isVisible());
+    QVERIFY(ui->train());
+    QCOMPARE(in->node(), QString("fc1"));
+    ng::plots::TileGrid* maps = in->activationGrid();
+    QTRY_COMPARE_WITH_TIMEOUT(maps->tileCount(), 1, 20000);
+    QVERIFY(maps->caption().startsWith("fc1: output of shape 64"));
+    QCOMPARE(maps->tile(0).w * maps->tile(0).h, 64);  // 8 x 8
+    QVERIFY(!in->inputTile()->isVisible());           // 2-D points: no image to show
+    const QString first = in->activationInfo()->text();
+    QTRY_VERIFY_WITH_TIMEOUT(in->activationInfo()->text() != first, 20000);  // follows the run
+    ui->stopAction()->trigger();
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 20000);
+  }
+
   // The autoencoder has no class scores: its activations still show (the code layer and its
   // ReLU, which must be max(0, code)), and the class views say why they stay empty.
   void activationsOfAModelWithoutClassScores() {

@@ -229,6 +229,7 @@ QWidget* InsightsPanel::buildActivationsPage() {
   inputTile_->setObjectName("activationInput");
   inputTile_->setEmptyText({});
   inputTile_->setFixedSize(72, 72);
+  inputTile_->hide();  // until there is a sample to show
   info->addWidget(inputTile_);
   activationInfo_ =
       new QLabel(tr("Choose a node (or select one on the canvas) and a sample to see the node's "
@@ -362,6 +363,7 @@ void InsightsPanel::setNodes(const QStringList& ids) {
   nodeBox_->addItems(ids);
   const int at = nodeBox_->findText(keep);
   nodeBox_->setCurrentIndex(at >= 0 ? at : std::min(1, int(ids.size()) - 1));
+  requestInspect();  // the run's first weights show it without a choice
 }
 
 void InsightsPanel::selectNode(const QString& id) {
@@ -538,6 +540,7 @@ void InsightsPanel::clear() {
   snapshot_.reset();
   activations_->clear();
   inputTile_->clear();
+  inputTile_->hide();
   gallery_->clear();
   mistakes_ = {};
   boundary_->clearAll();
