@@ -3,6 +3,7 @@
 // learning rate -> resume, failures before and during a run, and the run folder's files.
 // Each run trains the spiral example on a worker thread; the GUI thread is never blocked.
 #include <QElapsedTimer>
+#include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -353,11 +354,22 @@ class TrainingControllerTest : public QObject {
       c.step();
       QTRY_COMPARE_WITH_TIMEOUT(r.steps(), 1, 10000);
       QVERIFY(c.setOptimizer({.type = "RMSprop", .lr = 0.001, .momentum = 0.5}));
+      c.setLearningRate(0.0005);
       c.step();
       QTRY_COMPARE_WITH_TIMEOUT(r.steps(), 2, 10000);
       c.stop();
       QTRY_COMPARE_WITH_TIMEOUT(c.state(), State::Idle, 10000);
       last = c.lastCheckpoint();
+      // run.json records the changes and when they came.
+      QFile f(c.runDir() + "/run.json");
+      QVERIFY(f.open(QIODevice::ReadOnly));
+      const QJsonArray changes = QJsonDocument::fromJson(f.readAll()).object()["changes"].toArray();
+      QCOMPARE(changes.size(), 2);
+      QCOMPARE(changes[0].toObject()["after_step"].toInt(), 1);
+      QCOMPARE(changes[0].toObject()["optimizer"].toObject()["type"].toString(),
+               QString("RMSprop"));
+      QCOMPARE(changes[0].toObject()["optimizer"].toObject()["momentum"].toDouble(), 0.5);
+      QCOMPARE(changes[1].toObject()["lr"].toDouble(), 0.0005);
     }
     TrainingController c;
     Recorder r(c);
@@ -373,6 +385,7 @@ class TrainingControllerTest : public QObject {
     ng::Checkpoint ck = ng::load_checkpoint(c.lastCheckpoint().toStdString());
     QCOMPARE(QString::fromStdString(ck.optimizer.type), QString("rmsprop"));
     QCOMPARE(ck.optimizer.hyper.at("momentum"), 0.5);
+    QCOMPARE(ck.optimizer.hyper.at("lr"), 0.0005);
   }
 
   void aRunThatCompletesEndsIdleWithItsRecord() {

@@ -58,6 +58,36 @@ nlohmann::json metricsJson(const Metrics& m) {
   return j;
 }
 
+// A resumed run continues with the optimiser its checkpoint holds, also when it was changed
+// while paused (TrainingController::setOptimizer) and the project still names another: its type
+// and hyper-parameters; the learning rate too under a constant schedule (under the others it is
+// the schedule's value at that step, not its base).
+void resumeOptimizer(const OptimizerCheckpoint& saved, TrainingSpec& t) {
+  if (saved.type.empty()) return;
+  for (const char* name : {"SGD", "Adam", "AdamW", "RMSprop"}) {
+    std::string lower = name;
+    for (char& ch : lower) ch = char(std::tolower((unsigned char)ch));
+    if (lower == saved.type) t.optimizer.type = name;
+  }
+  OptimizerSpec& o = t.optimizer;
+  auto take = [&](const char* key, double& into) {
+    if (auto it = saved.hyper.find(key); it != saved.hyper.end()) into = it->second;
+  };
+  auto flag = [&](const char* key, bool& into) {
+    if (auto it = saved.hyper.find(key); it != saved.hyper.end()) into = it->second != 0.0;
+  };
+  if (t.schedule.type == "constant" && t.schedule.warmup_steps == 0) take("lr", o.lr);
+  take("momentum", o.momentum);
+  take("dampening", o.dampening);
+  take("weight_decay", o.weight_decay);
+  take("beta1", o.beta1);
+  take("beta2", o.beta2);
+  take("eps", o.eps);
+  take("alpha", o.alpha);
+  flag("nesterov", o.nesterov);
+  flag("centered", o.centered);
+}
+
 // run.json: what a run trained and how it ended (the runs panel and resuming read it).
 void writeRunRecord(const fs::path& dir, const nlohmann::json& j) {
   const fs::path tmp = dir / "run.json.tmp";
@@ -82,6 +112,8 @@ struct TrainingController::Shared {
   int steps = 0;
   std::optional<double> lr;
   std::optional<OptimizerSpec> optimizer;
+  // What the user changed during the run, after which step (run.json "changes"; guarded by mu).
+  nlohmann::json changes = nlohmann::json::array();
   std::atomic<bool> done{false};  // the worker has nothing left to do (join is immediate)
   // Weight snapshots for the insight views: taken on the trainer's thread at most every
   // snapshotMs (0: none), the newest kept.
@@ -271,18 +303,7 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
           if (threads > 0) ng::set_num_threads(threads);
           TrainingData data = make_datasets(p.dataset, projectDir);
           ProjectSpec project = p;
-          if (!resume.empty()) {
-            // A run whose optimiser was changed while paused resumes with that optimiser.
-            const std::string saved = load_checkpoint(resume).optimizer.type;
-            std::string mine = project.training.optimizer.type;
-            for (char& ch : mine) ch = char(std::tolower((unsigned char)ch));
-            if (!saved.empty() && saved != mine)
-              for (const char* name : {"SGD", "Adam", "AdamW", "RMSprop"}) {
-                std::string lower = name;
-                for (char& ch : lower) ch = char(std::tolower((unsigned char)ch));
-                if (lower == saved) project.training.optimizer.type = name;
-              }
-          }
+          if (!resume.empty()) resumeOptimizer(load_checkpoint(resume).optimizer, project.training);
           Model model = Model::compile(project.graph, project.training.seed);
           if (device == "cuda" || device.rfind("cuda:", 0) == 0 ||
               (device == "auto" && ng::cuda_available()))
@@ -358,6 +379,10 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
           {
             std::lock_guard lk(sh->mu);
             sh->trainer = nullptr;
+          }
+          {
+            std::lock_guard lk(sh->mu);
+            if (!sh->changes.empty()) record["changes"] = sh->changes;
           }
           record["finished"] = iso8601_utc_now();
           record["epochs_completed"] = trainer.epochs_completed();
@@ -453,6 +478,7 @@ void TrainingController::setLearningRate(double lr) {
       shared_->trainer->set_lr(lr);
     else
       shared_->lr = lr;
+    shared_->changes.push_back({{"after_step", globalStep_}, {"lr", lr}});
   }
   optimizer_.lr = lr;
   emit message(tr("Learning rate set to %1 from the next step on.").arg(lr), 0);
@@ -471,6 +497,10 @@ bool TrainingController::setOptimizer(const OptimizerSpec& spec) {
       shared_->optimizer = spec;
       shared_->lr.reset();  // spec.lr is the newer rate
     }
+    ProjectSpec p;
+    p.training.optimizer = spec;
+    shared_->changes.push_back(
+        {{"after_step", globalStep_}, {"optimizer", project_to_json(p)["training"]["optimizer"]}});
   } catch (const std::exception& e) {
     emit message(tr("Optimiser not changed: %1").arg(QString::fromUtf8(e.what())), 1);
     return false;
