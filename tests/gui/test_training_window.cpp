@@ -751,6 +751,8 @@ class TrainingWindowTest : public QObject {
     QCOMPARE(g->tileCount(), 5);
     QCOMPARE(g->tile(0).caption, QString("a\u2192c\n99%"));
     QCOMPARE(g->tile(4).caption, QString("b\u2192a\n42%"));
+    QCOMPARE(g->tile(1).text, QString("(1.00, -1.00)"));  // 2-D points: their coordinates
+    QCOMPARE(g->tile(1).w, 0);
     QVERIFY(p.mistakesInfo()->text().startsWith("5 of 8 validation samples"));
     QSignalSpy asked(&p, &InsightsPanel::inspectRequested);
     QTest::mouseClick(g, Qt::LeftButton, {}, g->tileRect(3).center());

@@ -129,6 +129,22 @@ void TileGrid::layoutTiles() {
   aspect_ = 1.0;
   for (const Tile& t : tiles_)
     if (t.w > 0 && t.h > 0) aspect_ = std::max(aspect_, double(t.w) / double(t.h));
+  // Tiles without an image (their text instead, e.g. a 2-D point's coordinates) keep one size:
+  // a box as wide as the widest text, two lines high.
+  bool textOnly = true;
+  int textW = 0;
+  for (const Tile& t : tiles_) {
+    textOnly = textOnly && (t.w <= 0 || t.h <= 0);
+    textW = std::max(textW, fm.horizontalAdvance(t.text) + 12);
+  }
+  if (textOnly) {
+    cell_ = 2 * fm.height();
+    aspect_ = std::max(1.0, double(textW) / cell_);
+    colW_ = std::max(int(cell_ * aspect_), captionW);
+    cols_ = std::max(1, std::min(n, (W + gap_) / (colW_ + gap_)));
+    origin_ = QPoint(std::max(4, (width() - (cols_ * colW_ + (cols_ - 1) * gap_)) / 2), top);
+    return;
+  }
   int bestCols = 1, bestCell = -1, bestColW = 1;
   for (int c = 1; c <= n; ++c) {
     if (fixedCols_ > 0 && c != std::min(fixedCols_, n)) continue;
@@ -195,7 +211,13 @@ void TileGrid::paintEvent(QPaintEvent*) {
       img = QRect(r.x() + (r.width() - s.width()) / 2, r.y() + (r.height() - s.height()) / 2,
                   s.width(), s.height());
     }
-    p.drawImage(img, images_[size_t(i)]);
+    if (t.w > 0 && t.h > 0) {
+      p.drawImage(img, images_[size_t(i)]);
+    } else {  // a text tile
+      p.fillRect(img, pal.color(QPalette::Base));
+      p.setPen(pal.color(QPalette::Text));
+      p.drawText(img, Qt::AlignCenter, t.text);
+    }
     if (t.frame.isValid()) {
       p.setPen(QPen(t.frame, 2));
       p.drawRect(img.adjusted(-1, -1, 0, 0));

@@ -3,7 +3,8 @@
 // channel), or a gallery of samples with a caption under each. Values become colours either per
 // tile (its own min..max as black..white: feature maps, images) or over all tiles at once,
 // symmetric around zero (blue..white..red: weights, so that signs and sizes compare across
-// filters). A NaN value is left blank. Clicking a tile emits tileClicked(i).
+// filters). A NaN value is left blank; a tile without an image shows its text instead (e.g. a
+// 2-D point's coordinates). Clicking a tile emits tileClicked(i).
 //   TileGrid g;
 //   g.setTiles({{.w = 5, .h = 5, .values = w0}, {.w = 5, .h = 5, .values = w1}},
 //              TileGrid::Scale::SharedSymmetric, "conv1: 2 filters");
@@ -25,6 +26,7 @@ class TileGrid : public QWidget {
     int w = 0, h = 0;
     std::vector<float> values;  // h * w, row-major (3 * h * w, channel-major, when rgb)
     bool rgb = false;
+    QString text;     // drawn in the tile when it has no image (w or h 0)
     QString caption;  // drawn under the tile (may hold a line break)
     QString tip;      // the tile's tooltip
     QColor frame;     // a frame around the tile; invalid: none

@@ -446,9 +446,17 @@ void InsightsPanel::showMistakes(const InsightEngine::Mistakes& m) {
   std::vector<TileGrid::Tile> tiles;
   for (size_t k = 0; k < m.items.size(); ++k) {
     const InsightEngine::Mistake& it = m.items[k];
-    std::vector<TileGrid::Tile> t = tilesOf(m.sampleShape, m.features[k], true);
-    TileGrid::Tile tile = t.empty() || !image ? TileGrid::Tile{} : t[0];
-    if (!image) tile = tilesOf({int64_t(m.features[k].size())}, m.features[k], false)[0];
+    TileGrid::Tile tile;
+    if (image) {
+      std::vector<TileGrid::Tile> t = tilesOf(m.sampleShape, m.features[k], true);
+      if (!t.empty()) tile = t[0];
+    } else if (m.features[k].size() <= 4) {  // its values, e.g. a 2-D point's coordinates
+      QStringList v;
+      for (float f : m.features[k]) v << QString::number(f, 'f', 2);
+      tile.text = "(" + v.join(", ") + ")";
+    } else {
+      tile = tilesOf({int64_t(m.features[k].size())}, m.features[k], false)[0];
+    }
     tile.caption = QString("%1\u2192%2\n%3%")
                        .arg(className(m.names, it.truth), className(m.names, it.predicted))
                        .arg(100.0 * it.confidence, 0, 'f', 0);
