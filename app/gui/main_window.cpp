@@ -166,7 +166,9 @@ void MainWindow::buildMenus() {
   recentMenu_ = file->addMenu(tr("Open &Recent"));
   editActions_ << recentMenu_->menuAction();
   rebuildRecentMenu();
-  rebuildExamplesMenu(file->addMenu(tr("Open &Example")));
+  QMenu* examples = file->addMenu(tr("Open &Example"));
+  editActions_ << examples->menuAction();
+  rebuildExamplesMenu(examples);
   QMenu* fileMenu = file;
   file->addSeparator();
   file->addAction(tr("&Save"), QKeySequence::Save, this, [this] { save(); });
@@ -237,6 +239,11 @@ void MainWindow::setGraphEditable(bool on) {
   if (on == editable_) return;
   editable_ = on;
   for (QAction* a : editActions_) a->setEnabled(on);
+  // The editor's structural actions (blocks, frames, keyboard wiring, new from an example).
+  for (QAction* a : {view_->makeBlockAction(), view_->unpackBlockAction(), view_->addFrameAction(),
+                     view_->renameFrameAction(), view_->connectAction(), view_->disconnectAction(),
+                     findChild<QAction*>("newFromExample")})
+    if (a) a->setEnabled(on);
   if (on) {  // undo and redo follow the stack again
     undo_->setEnabled(model_->undoStack()->canUndo());
     redo_->setEnabled(model_->undoStack()->canRedo());

@@ -49,7 +49,7 @@ class MainWindow : public QMainWindow {
 
   // While a training run is active the graph is read-only (GraphLock): this disables the
   // window's editing actions and their shortcuts (undo, redo, cut, paste, duplicate, delete,
-  // layout, add layer, new, open).
+  // layout, add layer, blocks, frames, connect/disconnect, new, open).
   void setGraphEditable(bool on);
   bool graphEditable() const { return editable_; }
 

@@ -348,6 +348,14 @@ void Trainer::set_lr(double lr) {
   lr_changed_ = true;
 }
 
+void Trainer::set_optimizer(const OptimizerSpec& spec) {
+  // Validated now, over a stand-in parameter, so that the caller hears of a bad value at once.
+  make_optimizer(spec, {Tensor::zeros({1}).set_requires_grad(true)});
+  std::lock_guard lk(mu_);
+  new_optim_ = spec;
+  optim_changed_ = true;
+}
+
 bool Trainer::gate() {
   // Before a pause or a stop, every step so far is read back and reported.
   if (pause_.load() || stop_.load()) drain_steps(true);
@@ -472,6 +480,17 @@ FinishedEvent Trainer::run() {
 }
 
 void Trainer::train_step(const data::Batch& b) {
+  if (optim_changed_.exchange(false)) {  // set_optimizer(): same type keeps its state
+    std::lock_guard lk(mu_);
+    std::unique_ptr<Optimizer> next = make_optimizer(new_optim_, params_);
+    if (lower(next->name()) == lower(optim_->name()))
+      for (size_t i = 0; i < params_.size(); ++i) next->load_state(i, optim_->state(i));
+    optim_ = std::move(next);
+    TrainingSpec& spec = options_.training;
+    spec.optimizer = new_optim_;
+    if (spec.schedule.type == "one_cycle") spec.schedule.max_lr = new_optim_.lr;
+    lr_plan_ = std::make_unique<LrPlan>(spec, steps_per_epoch_);
+  }
   if (lr_changed_.exchange(false)) {  // set_lr(): the schedule starts from the new base
     std::lock_guard lk(mu_);
     TrainingSpec& spec = options_.training;

@@ -165,6 +165,11 @@ class Trainer {
   // optimiser keeps its state (momentum, Adam moments). Throws ValueError for a negative or
   // non-finite lr.
   void set_lr(double lr);
+  // Thread-safe, like set_lr: from the next step on, the optimiser is `spec` (type and
+  // hyper-parameters; spec.lr becomes the schedule's base as with set_lr). The same type keeps
+  // its state (momentum buffers, Adam moments, step counts); another type starts fresh. Throws
+  // ng::Error (unknown type) or ValueError (a bad value) at once, changing nothing.
+  void set_optimizer(const OptimizerSpec& spec);
   TrainerState state() const { return state_.load(); }
 
   // The state to save, as save_checkpoint takes it (the trainer's own thread, or after run()).
@@ -246,6 +251,8 @@ class Trainer {
   int single_steps_ = 0;  // guarded by mu_
   double new_lr_ = 0.0;   // guarded by mu_; taken by the next step when lr_changed_
   std::atomic<bool> lr_changed_{false};
+  OptimizerSpec new_optim_;  // guarded by mu_; taken by the next step when optim_changed_
+  std::atomic<bool> optim_changed_{false};
   std::atomic<TrainerState> state_{TrainerState::Idle};
 };
 

@@ -14,11 +14,21 @@
 //   bench_training_gui [replot] [memory] [latency] [--epochs N] [--threads N] [--repeat N]
 //                      [--pairs N]
 //   (no section named: all). Run it on an idle machine; under Xvfb (DISPLAY) or offscreen.
+//   NG_BENCH_HIDE_PLOTS=1: the GUI runs with the plots hidden (what drawing them costs).
+//   OpenMP: like the neurograph executable, the bench sets OMP_WAIT_POLICY=ACTIVE and
+//   GOMP_SPINCOUNT=1000 and re-executes itself when neither is set (NOTE [OpenMP waits]); the
+//   CLI then runs with its own defaults. Set either variable to measure other settings (all
+//   three runs then share them).
 #include <malloc.h>
 
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QEventLoop>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QProcessEnvironment>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
@@ -26,6 +36,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <numeric>
 #include <random>
@@ -35,6 +46,7 @@
 #include "app/gui/main_window.h"
 #include "app/gui/training/insights_panel.h"
 #include "app/gui/training/metrics_dashboard.h"
+#include "app/gui/training/openmp_env.h"
 #include "app/gui/training/training_ui.h"
 #include "engine/core/parallel.h"
 #include "engine/io/project.h"
@@ -289,6 +301,13 @@ double cliRun(const QString& project, int epochs, int threads) {
                       "--json", "--out", out.path()};
   if (threads > 0) args << "--threads" << QString::number(threads);
   QProcess p;
+  // The CLI as a user runs it: without the GUI's OpenMP settings (NOTE [OpenMP waits]).
+  QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+  if (qEnvironmentVariableIsSet("NG_BENCH_GUI_SET_OPENMP")) {
+    env.remove("OMP_WAIT_POLICY");
+    env.remove("GOMP_SPINCOUNT");
+  }
+  p.setProcessEnvironment(env);
   p.start(cli, args);
   if (!p.waitForFinished(600000) || p.exitCode() != 0) return 0;
   for (const QByteArray& l : p.readAllStandardOutput().split('\n')) {
@@ -333,7 +352,11 @@ GuiRun guiRun(const QString& project, int epochs, int threads) {
   QObject::connect(w.training()->controller(), &TrainingController::eventsReady,
                    [&](const std::vector<TrainingEvent>& es) {
                      for (const auto& e : es)
-                       if (auto* f = std::get_if<FinishedEvent>(&e)) {
+                       if (auto* ep = std::get_if<EpochEvent>(&e)) {
+                         if (qEnvironmentVariableIsSet("NG_BENCH_VERBOSE"))
+                           std::printf("#   gui epoch %lld: %.3f s\n", (long long)ep->epoch,
+                                       ep->epoch_s);
+                       } else if (auto* f = std::get_if<FinishedEvent>(&e)) {
                          wall = f->wall_s;
                          trainSamples = f->final_train.samples;
                        }
@@ -349,6 +372,10 @@ GuiRun guiRun(const QString& project, int epochs, int threads) {
     if (last) r.lateMs.push_back(std::max(0.0, double(now - last) / 1e6 - 10.0));
     last = now;
   });
+  if (qEnvironmentVariableIsSet("NG_BENCH_HIDE_PLOTS")) {  // what the plots cost
+    QObject::connect(w.training()->controller(), &TrainingController::stateChanged, &w,
+                     [&] { w.training()->plotsDock()->hide(); });
+  }
   QTest::qWait(300);
   clock.start();
   probe.start();
@@ -433,6 +460,12 @@ void benchLatency(int epochs, int threads, int pairs) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As the neurograph executable does (NOTE [OpenMP waits]); the marker tells cliRun() to run
+  // the CLI with its own defaults.
+  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
+    setenv("NG_BENCH_GUI_SET_OPENMP", "1", 1);
+    ensureOpenMpWaitPolicy(argc, argv);
+  }
   if (qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
     qputenv("QT_QPA_PLATFORM", "offscreen");
   QTemporaryDir config;
@@ -453,8 +486,10 @@ int main(int argc, char** argv) {
   intArg("--repeat", repeat);
   intArg("--pairs", pairs);
   const bool all = args.isEmpty();
-  std::printf("# platform %s, OMP_WAIT_POLICY=%s\n", qPrintable(QGuiApplication::platformName()),
-              qgetenv("OMP_WAIT_POLICY").isEmpty() ? "(unset)" : qgetenv("OMP_WAIT_POLICY").data());
+  std::printf("# platform %s, OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n",
+              qPrintable(QGuiApplication::platformName()),
+              qgetenv("OMP_WAIT_POLICY").isEmpty() ? "(unset)" : qgetenv("OMP_WAIT_POLICY").data(),
+              qgetenv("GOMP_SPINCOUNT").isEmpty() ? "(unset)" : qgetenv("GOMP_SPINCOUNT").data());
   if (all || args.contains("replot")) benchReplot(repeat);
   if (all || args.contains("memory")) benchMemory();
   if (all || args.contains("latency")) benchLatency(epochs, threads, pairs);

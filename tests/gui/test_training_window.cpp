@@ -4,6 +4,8 @@
 // that must not be blank; an engine failure shown as a badge on its node and in the log; the
 // plots' exports.
 #include <QAction>
+#include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
 #include <QDockWidget>
@@ -15,21 +17,30 @@
 #include <QPushButton>
 #include <QRegularExpression>
 #include <QScreen>
+#include <QSignalSpy>
+#include <QSpinBox>
 #include <QStandardItemModel>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 #include <QTreeWidget>
 #include <QUndoStack>
 
 #include "app/gui/main_window.h"
 #include "app/gui/training/graph_lock.h"
+#include "app/gui/training/insight_engine.h"
 #include "app/gui/training/insights_panel.h"
 #include "app/gui/training/metrics_dashboard.h"
 #include "app/gui/training/node_overlays.h"
+#include "app/gui/training/optimizer_dialog.h"
+#include "app/gui/training/run_snapshot.h"
 #include "app/gui/training/runs_panel.h"
 #include "app/gui/training/training_ui.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/project.h"
+#include "engine/nn/model.h"
+#include "engine/ops/cuda/backend.h"
+#include "engine/train/datasets.h"
 #include "tests/gui/gui_test_main.h"
 #include "widgets/inspector/node_inspector.h"
 #include "widgets/nodegraph/model/graph_model.h"
@@ -41,6 +52,7 @@
 #include "widgets/plots/decision_boundary_view.h"
 #include "widgets/plots/histogram_heatmap.h"
 #include "widgets/plots/live_plot.h"
+#include "widgets/plots/tile_grid.h"
 
 using namespace ng::gui;
 using State = TrainingController::State;
@@ -51,12 +63,28 @@ QString spiralPath() {
   return QStringLiteral(NG_SOURCE_DIR "/resources/examples/spiral-mlp.ngraph");
 }
 
+QString lenetPath() {
+  return QStringLiteral(NG_SOURCE_DIR "/resources/examples/lenet-mnist.ngraph");
+}
+
+// A checkpoint's weight "node/param" as floats, with its shape.
+std::vector<float> weightOf(const ng::Checkpoint& c, const std::string& name,
+                            ng::Shape* shape = nullptr) {
+  for (const auto& w : c.weights)
+    if (w.node + "/" + w.name == name) {
+      if (shape) *shape = w.tensor.shape();
+      return w.tensor.contiguous().to_vector<float>();
+    }
+  return {};
+}
+
 // A shown, active main window with the spiral example; runs go to a temporary folder.
 struct Window {
   MainWindow w;
   QStringList errors;
   QTemporaryDir runs;
-  explicit Window(int64_t epochs = 0, double lr = 0, const QString& optimizer = {}) {
+  explicit Window(int64_t epochs = 0, double lr = 0, const QString& optimizer = {},
+                  const QString& project = spiralPath()) {
     w.errorBox = [this](const QString& title, const QString& text) {
       errors << title + ": " + text;
     };
@@ -65,7 +93,7 @@ struct Window {
     w.show();
     w.activateWindow();  // shortcuts need the active window
     (void)QTest::qWaitForWindowActive(&w);
-    w.openFile(spiralPath(), true);
+    w.openFile(project, true);
     if (epochs || lr || !optimizer.isEmpty()) {  // the recipe, changed as a project edit would
       ng::ProjectSpec p = w.model()->project();
       if (epochs) p.training.epochs = epochs;
@@ -160,6 +188,11 @@ class TrainingWindowTest : public QObject {
     QVERIFY(!t.w.palette()->isEnabled());
     QVERIFY(!t.w.inspector()->isEnabled());
     NodeGraphView* v = t.w.view();
+    for (QAction* a : {v->makeBlockAction(), v->unpackBlockAction(), v->addFrameAction(),
+                       v->connectAction(), v->disconnectAction(), v->layoutAction()})
+      QVERIFY2(!a->isEnabled(), qPrintable(a->text()));
+    QVERIFY(v->fitAction()->isEnabled());  // looking around is allowed
+    QVERIFY(v->copyAction()->isEnabled());
     t.w.scene()->selectNodes({"fc2"});
     QTest::keyClick(v, Qt::Key_Delete);
     QTest::keyClick(v, Qt::Key_Tab);
@@ -173,6 +206,9 @@ class TrainingWindowTest : public QObject {
     QTest::mouseMove(v->viewport(), at + QPoint(30, 20));
     QTest::mouseMove(v->viewport(), at + QPoint(60, 40));
     QTest::mouseRelease(v->viewport(), Qt::LeftButton, {}, at + QPoint(60, 40));
+    QCOMPARE(m->node("fc2")->pos, before);
+    t.w.scene()->selectNodes({"fc2"});
+    QTest::keyClick(v, Qt::Key_Right);  // arrows move a selection: refused
     QCOMPARE(m->node("fc2")->pos, before);
     QCOMPARE(int(m->nodes().size()), 7);
     QCOMPARE(m->undoStack()->index(), undoIndex);
@@ -201,6 +237,7 @@ class TrainingWindowTest : public QObject {
     QVERIFY(t.w.palette()->isEnabled());
     QVERIFY(t.w.inspector()->isEnabled());
     QVERIFY(t.w.view()->deleteAction()->isEnabled());
+    QVERIFY(t.w.view()->makeBlockAction()->isEnabled());
     // The same drag moves the node now (so the refusal above was the lock's doing).
     at = v->mapFromScene(fc2->mapToScene(QPointF(40, 8)));
     QTest::mousePress(v->viewport(), Qt::LeftButton, {}, at);
@@ -402,18 +439,328 @@ class TrainingWindowTest : public QObject {
     QVERIFY(ui->startWeights().isEmpty());
   }
 
-  void theDeviceSelectorOffersOnlyWhatThisBuildHas() {
+  // Auto, CPU, and the GPU by name with its memory only where ng::cuda_available(); without
+  // one (a CPU-only build, or no device here) the tooltip says why.
+  void theDeviceSelectorOffersOnlyWhatThisMachineHas() {
     Window t;
     QComboBox* box = t.w.training()->deviceBox();
-    QCOMPARE(box->count(), 3);
     QCOMPARE(box->currentData().toString(), QString("auto"));
-    auto* model = qobject_cast<QStandardItemModel*>(box->model());
-#ifdef NG_WITH_CUDA
-    QVERIFY(model->item(2)->isEnabled());
-#else
-    QVERIFY(!model->item(2)->isEnabled());
-    QVERIFY(box->itemData(2, Qt::ToolTipRole).toString().contains("no CUDA backend"));
-#endif
+    QCOMPARE(box->itemData(1).toString(), QString("cpu"));
+    if (ng::cuda_available()) {
+      QCOMPARE(box->count(), 3);
+      const int gpu = box->findData("cuda");
+      QCOMPARE(gpu, 2);
+      QVERIFY(box->itemText(gpu).startsWith("GPU: "));
+      QVERIFY2(box->itemText(gpu).contains("GiB free"), qPrintable(box->itemText(gpu)));
+      QVERIFY(box->itemData(gpu, Qt::ToolTipRole).toString().contains("CUDA runtime"));
+    } else {
+      QCOMPARE(box->count(), 2);
+      QCOMPARE(box->findData("cuda"), -1);
+      QCOMPARE(box->itemText(0), QString("Auto (CPU)"));
+      QVERIFY2(box->toolTip().contains(QString::fromStdString(ng::cuda_unavailable_reason())),
+               qPrintable(box->toolTip()));
+    }
+  }
+
+  // LeNet on MNIST: the filters of both convolutions while it trains, the feature maps of the
+  // node selected on the canvas for a chosen sample (checked against a direct convolution), and
+  // the misclassified samples, the most confident first; a click shows one's activations.
+  void lenetFiltersActivationsAndMistakes() {
+    Window t(/*epochs=*/1, 0, {}, lenetPath());
+    TrainingUi* ui = t.w.training();
+    InsightsPanel* in = ui->insights();
+    QDockWidget* dock = t.w.findChild<QDockWidget*>("insightsDock");
+    dock->show();
+    dock->raise();
+    in->showTab(InsightsPanel::Filters);
+    QTRY_VERIFY(in->wantsSnapshots());
+    QVERIFY(ui->train());
+    ng::plots::TileGrid* filters = in->filterGrid();
+    QTRY_COMPARE_WITH_TIMEOUT(filters->tileCount(), 6, 30000);  // conv1: 6 filters, 1 channel
+    QCOMPARE(in->filterLayerBox()->currentText(), QString("conv1/weight"));
+    QCOMPARE(filters->tile(0).w, 5);
+    QCOMPARE(filters->scale(), ng::plots::TileGrid::Scale::SharedSymmetric);
+    const QString first = filters->caption();
+    QTRY_VERIFY_WITH_TIMEOUT(filters->caption() != first, 20000);  // updated while training
+    in->filterLayerBox()->setCurrentText("conv2/weight");
+    QTRY_COMPARE(filters->tileCount(), 16 * 6);  // a row of 6 input channels per filter
+    QCOMPARE(filters->columns(), 6);
+    QTRY_VERIFY_WITH_TIMEOUT(t.c()->globalStep() >= 30, 60000);
+    t.c()->stop();
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 30000);
+    const int64_t steps = t.c()->globalStep();
+    ng::Checkpoint ck = ng::load_checkpoint(t.c()->lastCheckpoint().toStdString());
+    // The final weights: tile (o, i) is conv2's weight[o, i].
+    QTRY_VERIFY(filters->caption().endsWith(QString("step %1").arg(steps)));
+    ng::Shape shape;
+    std::vector<float> w2 = weightOf(ck, "conv2/weight", &shape);
+    QCOMPARE(shape, (ng::Shape{16, 6, 5, 5}));
+    for (int o : {0, 7, 15})
+      for (int i : {0, 3, 5}) {
+        const std::vector<float>& v = filters->tile(o * 6 + i).values;
+        QCOMPARE(v.size(), size_t(25));
+        for (int k = 0; k < 25; ++k) QCOMPARE(v[size_t(k)], w2[size_t((o * 6 + i) * 25 + k)]);
+      }
+
+    // Activations: the node selected on the canvas, sample 7 of the validation set.
+    in->showTab(InsightsPanel::Activations);
+    t.w.scene()->selectNodes({"conv1"});
+    QCOMPARE(in->node(), QString("conv1"));
+    in->selectSample(7);
+    ng::plots::TileGrid* maps = in->activationGrid();
+    QTRY_COMPARE_WITH_TIMEOUT(maps->tileCount(), 6, 20000);
+    QCOMPARE(maps->tile(0).w, 28);  // padding 2 keeps 28 x 28
+    QCOMPARE(maps->tile(0).h, 28);
+    QCOMPARE(in->inputTile()->tileCount(), 1);
+    const std::vector<float>& x = in->inputTile()->tile(0).values;  // [28 x 28], as stored
+    QCOMPARE(x.size(), size_t(784));
+    ng::train::TrainingData data =
+        ng::train::make_datasets(ng::load_project(lenetPath().toStdString()).dataset,
+                                 QFileInfo(lenetPath()).absolutePath().toStdString());
+    std::vector<float> stored(784);
+    data.val->copy_features(7, stored.data());
+    QVERIFY(x == stored);  // validation sample 7
+    std::vector<float> w1 = weightOf(ck, "conv1/weight"), b1 = weightOf(ck, "conv1/bias");
+    QCOMPARE(w1.size(), size_t(6 * 25));
+    for (int c = 0; c < 6; ++c)
+      for (int y = 0; y < 28; ++y)
+        for (int xx = 0; xx < 28; ++xx) {
+          double want = b1[size_t(c)];
+          for (int ky = 0; ky < 5; ++ky)
+            for (int kx = 0; kx < 5; ++kx) {
+              const int sy = y + ky - 2, sx = xx + kx - 2;
+              if (sy < 0 || sy >= 28 || sx < 0 || sx >= 28) continue;
+              want += double(w1[size_t(c * 25 + ky * 5 + kx)]) * x[size_t(sy * 28 + sx)];
+            }
+          const float got = maps->tile(c).values[size_t(y * 28 + xx)];
+          if (std::abs(got - want) > 1e-4 + 1e-4 * std::abs(want))
+            QFAIL(qPrintable(QString("conv1 map %1 at (%2, %3): %4, expected %5")
+                                 .arg(c)
+                                 .arg(y)
+                                 .arg(xx)
+                                 .arg(got)
+                                 .arg(want)));
+        }
+    QVERIFY(in->activationInfo()->text().contains(QString("class %1").arg(data.val->label(7))));
+    t.w.scene()->selectNodes({"pool1"});
+    QTRY_VERIFY(maps->caption().startsWith("pool1"));
+    QCOMPARE(maps->tileCount(), 6);
+    QCOMPARE(maps->tile(0).w, 14);
+    t.w.scene()->selectNodes({"conv2"});
+    QTRY_VERIFY(maps->caption().startsWith("conv2"));
+    QCOMPARE(maps->tileCount(), 16);
+    QCOMPARE(maps->tile(0).w, 10);
+    t.w.scene()->selectNodes({"fc1"});
+    QTRY_VERIFY(maps->caption().startsWith("fc1"));
+    QCOMPARE(maps->tileCount(), 1);  // 120 values in one 11 x 11 tile
+    QCOMPARE(maps->tile(0).w * maps->tile(0).h, 121);
+
+    // Mistakes: the most confident first, each really misclassified.
+    in->showTab(InsightsPanel::Mistakes);
+    ng::plots::TileGrid* gallery = in->mistakeGallery();
+    QTRY_VERIFY_WITH_TIMEOUT(gallery->tileCount() > 3, 30000);
+    const auto& items = in->mistakes();
+    QCOMPARE(size_t(gallery->tileCount()), items.size());
+    for (size_t k = 0; k < items.size(); ++k) {
+      QCOMPARE(int64_t(items[k].truth), data.val->label(items[k].index));
+      QVERIFY(items[k].predicted != items[k].truth);
+      if (k) QVERIFY(items[k - 1].confidence >= items[k].confidence);
+    }
+    QVERIFY(gallery->tile(0).caption.contains(QString::number(items[0].truth)));
+    const auto pick = items[2];
+    QTest::mouseClick(gallery, Qt::LeftButton, {}, gallery->tileRect(2).center());
+    QCOMPARE(in->tabs()->currentIndex(), int(InsightsPanel::Activations));
+    QCOMPARE(in->sample(), pick.index);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        in->activationInfo()->text().contains(QString("sample %1:").arg(pick.index)), 20000);
+    QVERIFY2(in->activationInfo()->text().contains(QString("read as %1").arg(pick.predicted)),
+             qPrintable(in->activationInfo()->text()));
+  }
+
+  // While paused: the dialog changes the optimiser (Adam -> SGD with momentum); the log says the
+  // new one starts fresh, the run continues with its rate, and the checkpoint holds SGD state.
+  void theOptimiserDialogChangesAPausedRun() {
+    Window t(/*epochs=*/1000);
+    TrainingUi* ui = t.w.training();
+    QVERIFY(!ui->optimizerAction()->isEnabled());
+    QVERIFY(ui->train());
+    QVERIFY(!ui->optimizerAction()->isEnabled());  // running
+    QTRY_VERIFY_WITH_TIMEOUT(t.c()->globalStep() >= 3, 20000);
+    ui->pauseAction()->trigger();
+    QCOMPARE(t.c()->state(), State::Paused);
+    QVERIFY(ui->optimizerAction()->isEnabled());
+    bool sawDialog = false;
+    QTimer poll;
+    poll.setInterval(20);
+    QObject::connect(&poll, &QTimer::timeout, [&] {
+      auto* d = qobject_cast<OptimizerDialog*>(QApplication::activeModalWidget());
+      if (!d) return;
+      poll.stop();
+      sawDialog = true;
+      QCOMPARE(d->typeBox()->currentText(), QString("Adam"));
+      QVERIFY(d->stateNote()->text().contains("kept"));
+      QVERIFY(d->fieldShown("beta1") && !d->fieldShown("momentum"));
+      d->typeBox()->setCurrentText("SGD");
+      QVERIFY(d->fieldShown("momentum") && d->fieldShown("dampening") && !d->fieldShown("beta1"));
+      QVERIFY(d->field("momentum")->isVisible() && !d->field("beta2")->isVisible());
+      QVERIFY(d->stateNote()->text().contains("fresh state"));
+      d->field("lr")->setText("0.003");
+      d->field("momentum")->setText("0.9");
+      d->nesterovBox()->setChecked(true);
+      d->accept();
+    });
+    poll.start();
+    ui->optimizerAction()->trigger();  // modal until the timer accepts it
+    QVERIFY(sawDialog);
+    QCOMPARE(QString::fromStdString(t.c()->optimizer().type), QString("SGD"));
+    QCOMPARE(t.c()->optimizer().lr, 0.003);
+    QCOMPARE(ui->learningRateField()->text(), QString("0.003"));
+    QVERIFY2(ui->log()->toPlainText().contains("Optimiser changed from Adam to SGD"),
+             qPrintable(ui->log()->toPlainText()));
+    QVERIFY(ui->log()->toPlainText().contains("starts with fresh state"));
+    const int64_t held = t.c()->globalStep();
+    ui->resumeAction()->trigger();
+    QTRY_VERIFY_WITH_TIMEOUT(t.c()->globalStep() > held + 3, 20000);
+    QCOMPARE(t.c()->learningRate(), 0.003);
+    t.c()->stop();
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 20000);
+    ng::Checkpoint ck = ng::load_checkpoint(t.c()->lastCheckpoint().toStdString());
+    QCOMPARE(QString::fromStdString(ck.optimizer.type), QString("sgd"));
+    QCOMPARE(ck.optimizer.hyper.at("momentum"), 0.9);
+    QCOMPARE(ck.optimizer.hyper.at("nesterov"), 1.0);
+    QVERIFY(ck.optimizer.params.at(0).tensors.count("momentum_buffer"));
+    QVERIFY(!ck.optimizer.params.at(0).tensors.count("exp_avg"));
+  }
+
+  // A run started with the Activations tab shown fills it without a choice: the node after the
+  // input (fc1 of the spiral model: 64 values), validation sample 0, updated as it trains.
+  void theActivationsTabShowsTheFirstLayerWithoutAChoice() {
+    Window t(/*epochs=*/1000);
+    TrainingUi* ui = t.w.training();
+    InsightsPanel* in = ui->insights();
+    QDockWidget* dock = t.w.findChild<QDockWidget*>("insightsDock");
+    dock->show();
+    dock->raise();
+    in->showTab(InsightsPanel::Activations);
+    QVERIFY(!in->inputTile()->isVisible());
+    QVERIFY(ui->train());
+    QCOMPARE(in->node(), QString("fc1"));
+    ng::plots::TileGrid* maps = in->activationGrid();
+    QTRY_COMPARE_WITH_TIMEOUT(maps->tileCount(), 1, 20000);
+    QVERIFY(maps->caption().startsWith("fc1: output of shape 64"));
+    QCOMPARE(maps->tile(0).w * maps->tile(0).h, 64);  // 8 x 8
+    QVERIFY(!in->inputTile()->isVisible());           // 2-D points: no image to show
+    const QString first = in->activationInfo()->text();
+    QTRY_VERIFY_WITH_TIMEOUT(in->activationInfo()->text() != first, 20000);  // follows the run
+    ui->stopAction()->trigger();
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 20000);
+  }
+
+  // The autoencoder has no class scores: its activations still show (the code layer and its
+  // ReLU, which must be max(0, code)), and the class views say why they stay empty.
+  void activationsOfAModelWithoutClassScores() {
+    const QString path =
+        QStringLiteral(NG_SOURCE_DIR "/resources/examples/autoencoder-mnist.ngraph");
+    ng::ProjectSpec p = ng::load_project(path.toStdString());
+    ng::train::TrainingData data =
+        ng::train::make_datasets(p.dataset, QFileInfo(path).absolutePath().toStdString());
+    auto run = std::make_shared<RunData>();
+    run->graph = std::make_shared<const ng::GraphSpec>(p.graph);
+    run->train = data.train;
+    run->val = data.val;
+    ng::Model m = ng::Model::compile(p.graph, 7);
+    auto snap = std::make_shared<RunSnapshot>();
+    for (const auto& [name, t] : m.parameters())
+      snap->params.emplace_back(name, t.detach().clone());
+    snap->run = run;
+    snap->step = 5;
+    InsightEngine e;
+    std::map<QString, InsightEngine::Activations> got;
+    QStringList why;
+    connect(&e, &InsightEngine::activationsReady, this,
+            [&](const InsightEngine::Activations& a) { got[a.node] = a; });
+    connect(&e, &InsightEngine::unavailable, this, [&](const QString& w) { why << w; });
+    e.setViews({.mistakes = true, .activations = true});
+    e.submit(snap);
+    e.inspect(3, "code");
+    QTRY_VERIFY_WITH_TIMEOUT(got.count("code"), 20000);
+    e.inspect(3, "code_relu");
+    QTRY_VERIFY_WITH_TIMEOUT(got.count("code_relu"), 20000);
+    const auto& code = got["code"];
+    const auto& relu = got["code_relu"];
+    QCOMPARE(code.shape, (std::vector<int64_t>{32}));
+    QCOMPARE(code.values.size(), size_t(32));
+    QCOMPARE(code.sample, int64_t(3));
+    QCOMPARE(code.step, int64_t(5));
+    bool negative = false;
+    for (size_t k = 0; k < 32; ++k) {
+      negative |= code.values[k] < 0;
+      QCOMPARE(relu.values[k], std::max(0.0f, code.values[k]));
+    }
+    QVERIFY(negative);  // the ReLU had something to do
+    QTRY_VERIFY(!why.isEmpty());
+    QVERIFY(why.first().contains("one score per class"));
+  }
+
+  // The ranking of misclassified samples against a hand-made set; the gallery shows them in
+  // that order and a click asks for the sample's activations at the chosen node.
+  void mistakesAreRankedByConfidence() {
+    // 3 classes; rows: sample i's class scores.
+    const std::vector<float> logits = {
+        2, 0, 0,   // 0: class 0, right
+        0, 3, 0,   // 1: class 2, read as 1: p = e^3 / (e^3 + 2)  = 0.909
+        1, 0, 0,   // 2: class 1, read as 0: p = e / (e + 2)      = 0.576
+        0, 0, 5,   // 3: class 0, read as 2: p = e^5 / (e^5 + 2)  = 0.987
+        0, 1, 0,   // 4: class 1, right
+        0, 0, 1,   // 5: class 9 (out of range): skipped
+        1, 0, 1,   // 6: class 1, a tie read as 0: p = e / (2e + 1) = 0.422
+        0, 3, 0};  // 7: class 0, read as 1: the same confidence as 1, after it
+    const std::vector<int64_t> labels = {0, 2, 1, 0, 1, 9, 1, 0};
+    auto m = InsightEngine::rankMistakes(logits, labels, 3, 10);
+    QCOMPARE(m.size(), size_t(5));
+    const int64_t order[] = {3, 1, 7, 2, 6};
+    const int pred[] = {2, 1, 1, 0, 0};
+    const double conf[] = {std::exp(5.0) / (std::exp(5.0) + 2), std::exp(3.0) / (std::exp(3.0) + 2),
+                           std::exp(3.0) / (std::exp(3.0) + 2), std::exp(1.0) / (std::exp(1.0) + 2),
+                           std::exp(1.0) / (2 * std::exp(1.0) + 1)};
+    for (size_t k = 0; k < 5; ++k) {
+      QCOMPARE(m[k].index, order[k]);
+      QCOMPARE(m[k].predicted, pred[k]);
+      QCOMPARE(m[k].truth, int(labels[size_t(order[k])]));
+      QVERIFY(std::abs(m[k].confidence - conf[k]) < 1e-6);
+    }
+    QCOMPARE(InsightEngine::rankMistakes(logits, labels, 3, 2).size(), size_t(2));
+
+    InsightsPanel p;
+    p.resize(500, 500);
+    p.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&p));
+    p.setNodes({"input", "fc1", "fc2"});
+    p.selectNode("fc2");
+    InsightEngine::Mistakes mm;
+    mm.items = m;
+    mm.sampleShape = {2};
+    for (size_t k = 0; k < m.size(); ++k) mm.features.push_back({float(k), -float(k)});
+    mm.names = QStringList{"a", "b", "c"};
+    mm.set = "validation";
+    mm.examined = 8;
+    mm.wrong = 5;
+    p.showTab(InsightsPanel::Mistakes);
+    p.showMistakes(mm);
+    ng::plots::TileGrid* g = p.mistakeGallery();
+    QCOMPARE(g->tileCount(), 5);
+    QCOMPARE(g->tile(0).caption, QString("a\u2192c\n99%"));
+    QCOMPARE(g->tile(4).caption, QString("b\u2192a\n42%"));
+    QCOMPARE(g->tile(1).text, QString("(1.00, -1.00)"));  // 2-D points: their coordinates
+    QCOMPARE(g->tile(1).w, 0);
+    QVERIFY(p.mistakesInfo()->text().startsWith("5 of 8 validation samples"));
+    QSignalSpy asked(&p, &InsightsPanel::inspectRequested);
+    QTest::mouseClick(g, Qt::LeftButton, {}, g->tileRect(3).center());
+    QCOMPARE(p.tabs()->currentIndex(), int(InsightsPanel::Activations));
+    QCOMPARE(p.sample(), int64_t(2));
+    QVERIFY(!asked.isEmpty());
+    QCOMPARE(asked.last().at(0).toLongLong(), qint64(2));
+    QCOMPARE(asked.last().at(1).toString(), QString("fc2"));
   }
 
   void exportsWritePngPdfAndCsv() {

@@ -4,10 +4,11 @@
 #include <cmath>
 #include <limits>
 
+#include "widgets/plots/live_plot.h"  // PlotColors
+
 namespace ng::plots {
 
 namespace {
-const QColor kBg(0x24, 0x26, 0x2b), kText(0xc8, 0xcc, 0xd2), kDim(0x8a, 0x8f, 0x98);
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 QString pct(double v) {
@@ -16,7 +17,7 @@ QString pct(double v) {
 }  // namespace
 
 ConfusionMatrixView::ConfusionMatrixView(QWidget* parent) : QWidget(parent) {
-  setMinimumSize(220, 200);
+  setMinimumSize(150, 120);
 }
 
 void ConfusionMatrixView::setMatrix(int classes, std::vector<int64_t> counts, QStringList names,
@@ -60,6 +61,8 @@ double ConfusionMatrixView::accuracy() const {
 
 void ConfusionMatrixView::paintEvent(QPaintEvent*) {
   QPainter g(this);
+  const PlotColors colours = PlotColors::from(palette());
+  const QColor kBg = colours.background, kText = colours.text, kDim = colours.dim;
   g.fillRect(rect(), kBg);
   g.setRenderHint(QPainter::Antialiasing);
   QFont f = font();

@@ -1,6 +1,6 @@
 #include "widgets/plots/decision_boundary_view.h"
 
-#include "widgets/plots/live_plot.h"  // styleDark*
+#include "widgets/plots/live_plot.h"  // stylePlot
 
 namespace ng::plots {
 
@@ -14,20 +14,28 @@ QColor DecisionBoundaryView::classColor(int c) {
 }
 
 DecisionBoundaryView::DecisionBoundaryView(QWidget* parent) : QCustomPlot(parent) {
-  styleDarkPlot(this);
-  for (QCPAxis* a : axisRect()->axes()) styleDarkAxis(a);
   xAxis->setLabel("x₁");
   yAxis->setLabel("x₂");
   plotLayout()->insertRow(0);
   caption_ = new QCPTextElement(this, QString(), QFont(font().family(), 9, QFont::Bold));
-  caption_->setTextColor(QColor(0xc8, 0xcc, 0xd2));
+  stylePlot(this);
+  caption_->setTextColor(PlotColors::from(palette()).text);
   plotLayout()->addElement(0, 0, caption_);
   pixmap_ = new QCPItemPixmap(this);
   pixmap_->setScaled(true, Qt::IgnoreAspectRatio, Qt::FastTransformation);
   pixmap_->setLayer("background");
   pixmap_->topLeft->setType(QCPItemPosition::ptPlotCoords);
   pixmap_->bottomRight->setType(QCPItemPosition::ptPlotCoords);
-  setMinimumSize(220, 200);
+  setMinimumSize(150, 120);
+}
+
+void DecisionBoundaryView::changeEvent(QEvent* e) {
+  QCustomPlot::changeEvent(e);
+  if (e->type() == QEvent::PaletteChange) {
+    stylePlot(this);
+    caption_->setTextColor(PlotColors::from(palette()).text);
+    replot(rpQueuedReplot);
+  }
 }
 
 void DecisionBoundaryView::setCaption(const QString& text) {
@@ -38,7 +46,7 @@ void DecisionBoundaryView::setRegions(int nx, int ny, QCPRange xr, QCPRange yr,
                                       const std::vector<int>& cls, const std::vector<float>& conf,
                                       int classes) {
   if (nx <= 0 || ny <= 0 || cls.size() < size_t(nx * ny)) return;
-  const QColor bg(0x24, 0x26, 0x2b);
+  const QColor bg = PlotColors::from(palette()).background;
   image_ = QImage(nx, ny, QImage::Format_RGB32);
   const double chance = classes > 0 ? 1.0 / classes : 0.0;
   for (int j = 0; j < ny; ++j)
@@ -54,6 +62,7 @@ void DecisionBoundaryView::setRegions(int nx, int ny, QCPRange xr, QCPRange yr,
                            int(bg.blue() + (c.blue() - bg.blue()) * t)));
     }
   pixmap_->setPixmap(QPixmap::fromImage(image_));
+  pixmap_->setVisible(true);
   pixmap_->topLeft->setCoords(xr.lower, yr.upper);
   pixmap_->bottomRight->setCoords(xr.upper, yr.lower);
   xAxis->setRange(xr);
@@ -85,7 +94,7 @@ void DecisionBoundaryView::setSamples(const std::vector<double>& x, const std::v
 
 void DecisionBoundaryView::clearAll() {
   for (QCPGraph* g : classes_) g->data()->clear();
-  pixmap_->setPixmap(QPixmap());
+  pixmap_->setVisible(false);
   image_ = QImage();
   caption_->setText(QString());
   replot(rpQueuedReplot);

@@ -27,6 +27,9 @@ class DecisionBoundaryView : public QCustomPlot {
   const QImage& regions() const { return image_; }
   static QColor classColor(int c);
 
+ protected:
+  void changeEvent(QEvent* e) override;
+
  private:
   QCPItemPixmap* pixmap_;
   QCPTextElement* caption_;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "widgets/plots/live_plot.h"  // styleDarkAxis
+#include "widgets/plots/live_plot.h"  // stylePlot
 
 namespace ng::plots {
 
@@ -69,8 +69,6 @@ std::vector<std::vector<double>> HistogramHistory::raster(int rows) const {
 }
 
 HistogramHeatmap::HistogramHeatmap(QWidget* parent) : QCustomPlot(parent) {
-  styleDarkPlot(this);
-  for (QCPAxis* a : axisRect()->axes()) styleDarkAxis(a);
   xAxis->setLabel(tr("step"));
   yAxis->setLabel(tr("value"));
   QFont small = font();
@@ -84,14 +82,24 @@ HistogramHeatmap::HistogramHeatmap(QWidget* parent) : QCustomPlot(parent) {
   f.setBold(true);
   f.setPointSizeF(f.pointSizeF() * 0.95);
   title_ = new QCPTextElement(this, QString(), f);
-  title_->setTextColor(QColor(0xc8, 0xcc, 0xd2));
+  stylePlot(this);
+  title_->setTextColor(PlotColors::from(palette()).text);
   plotLayout()->addElement(0, 0, title_);
   map_ = new QCPColorMap(xAxis, yAxis);
   map_->setGradient(QCPColorGradient::gpThermal);
   map_->setInterpolate(false);
   map_->setDataRange(QCPRange(0, 1));
   map_->setVisible(false);
-  setMinimumSize(200, 90);
+  setMinimumSize(150, 70);
+}
+
+void HistogramHeatmap::changeEvent(QEvent* e) {
+  QCustomPlot::changeEvent(e);
+  if (e->type() == QEvent::PaletteChange) {
+    stylePlot(this);
+    title_->setTextColor(PlotColors::from(palette()).text);
+    replot(rpQueuedReplot);
+  }
 }
 
 void HistogramHeatmap::setHistory(const HistogramHistory* h, const QString& title) {

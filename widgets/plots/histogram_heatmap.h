@@ -51,6 +51,9 @@ class HistogramHeatmap : public QCustomPlot {
   void refresh();
   QCPColorMap* colorMap() const { return map_; }
 
+ protected:
+  void changeEvent(QEvent* e) override;
+
  private:
   const HistogramHistory* hist_ = nullptr;
   QCPColorMap* map_;

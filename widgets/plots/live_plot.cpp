@@ -9,35 +9,63 @@
 namespace ng::plots {
 
 namespace {
-const QColor kBackground(0x24, 0x26, 0x2b);
-const QColor kText(0xc8, 0xcc, 0xd2);
-const QColor kAxis(0x6b, 0x70, 0x79);
-const QColor kGrid(0x36, 0x39, 0x40);
+QColor mix(const QColor& a, const QColor& b, double t) {
+  return QColor::fromRgbF(float(a.redF() + (b.redF() - a.redF()) * t),
+                          float(a.greenF() + (b.greenF() - a.greenF()) * t),
+                          float(a.blueF() + (b.blueF() - a.blueF()) * t));
+}
 }  // namespace
 
-void styleDarkAxis(QCPAxis* a) {
-  a->setBasePen(QPen(kAxis, 1));
-  a->setTickPen(QPen(kAxis, 1));
-  a->setSubTickPen(QPen(kAxis, 1));
-  a->setTickLabelColor(kText);
-  a->setLabelColor(kText);
-  a->grid()->setPen(QPen(kGrid, 1, Qt::SolidLine));
-  a->grid()->setZeroLinePen(Qt::NoPen);
-  a->grid()->setSubGridVisible(false);
+PlotColors PlotColors::from(const QPalette& p) {
+  PlotColors c;
+  c.background = p.color(QPalette::Base);
+  c.text = p.color(QPalette::Text);
+  c.dim = mix(c.text, c.background, 0.35);
+  c.axis = mix(c.text, c.background, 0.55);
+  c.grid = mix(c.text, c.background, 0.85);
+  return c;
 }
 
-void styleDarkPlot(QCustomPlot* p) {
-  p->setBackground(kBackground);
+void stylePlot(QCustomPlot* p) {
+  const PlotColors c = PlotColors::from(p->palette());
+  p->setBackground(c.background);
+  for (QCPAxisRect* r : p->axisRects())
+    for (QCPAxis* a : r->axes()) {
+      a->setBasePen(QPen(c.axis, 1));
+      a->setTickPen(QPen(c.axis, 1));
+      a->setSubTickPen(QPen(c.axis, 1));
+      a->setTickLabelColor(c.text);
+      a->setLabelColor(c.text);
+      a->grid()->setPen(QPen(c.grid, 1, Qt::SolidLine));
+      a->grid()->setZeroLinePen(Qt::NoPen);
+      a->grid()->setSubGridVisible(false);
+    }
+}
+
+void LivePlot::restyle() {
+  stylePlot(this);
+  const PlotColors c = PlotColors::from(palette());
+  for (Panel& p : panels_) {
+    p.title->setTextColor(c.text);
+    p.legend->setTextColor(c.text);
+  }
+}
+
+void LivePlot::changeEvent(QEvent* e) {
+  QCustomPlot::changeEvent(e);
+  if (e->type() == QEvent::PaletteChange) {
+    restyle();
+    replot(rpQueuedReplot);
+  }
 }
 
 LivePlot::LivePlot(QWidget* parent) : QCustomPlot(parent) {
   plotLayout()->clear();  // the default axis rect and legend; panels come from addPanel()
   setAutoAddPlottableToLegend(false);  // each panel has its own legend
-  styleDarkPlot(this);
   setPlottingHint(QCP::phFastPolylines, true);
   setNoAntialiasingOnDrag(true);
   setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-  setMinimumSize(320, 220);
+  setMinimumSize(240, 120);
   setToolTip(tr("Wheel: zoom the steps · drag: pan · double-click: follow the run again"));
 }
 
@@ -57,7 +85,7 @@ int LivePlot::addPanel(const QString& title, int row, int col, const QString& yL
   auto* header = new QCPLayoutGrid;
   sub->addElement(0, 0, header);
   p.title = new QCPTextElement(this, title, f);
-  p.title->setTextColor(kText);
+
   p.title->setMargins(QMargins(8, 4, 8, 0));
   p.title->setTextFlags(Qt::AlignLeft | Qt::AlignVCenter);
   header->addElement(0, 0, p.title);
@@ -65,7 +93,6 @@ int LivePlot::addPanel(const QString& title, int row, int col, const QString& yL
   sub->addElement(1, 0, p.rect);
   sub->setRowStretchFactor(0, 0.001);
   sub->setRowSpacing(0);
-  for (QCPAxis* a : p.rect->axes()) styleDarkAxis(a);
   QFont small = font();
   small.setPointSizeF(small.pointSizeF() * 0.85);
   for (QCPAxis* a : p.rect->axes()) {
@@ -84,7 +111,7 @@ int LivePlot::addPanel(const QString& title, int row, int col, const QString& yL
   p.legend->setBrush(Qt::NoBrush);
   p.legend->setBorderPen(Qt::NoPen);
   p.legend->setMargins(QMargins(0, 2, 6, 0));
-  p.legend->setTextColor(kText);
+
   p.legend->setFont(small);
   p.legend->setRowSpacing(-3);
   p.legend->setColumnSpacing(6);
@@ -94,6 +121,7 @@ int LivePlot::addPanel(const QString& title, int row, int col, const QString& yL
   connect(x, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), this,
           [this, x](const QCPRange& r) { onXRangeChanged(r, x); });
   panels_.push_back(p);
+  restyle();
   viewDirty_ = true;
   return int(panels_.size()) - 1;
 }
@@ -119,8 +147,8 @@ void LivePlot::addCurve(const QString& key, int panel, const QString& label, con
   c->graph->setName(label);
   c->graph->setPen(QPen(color, 1.6));
   if (side == Side::Right) c->graph->setPen(QPen(color, 1.4, Qt::DashLine));
-  if (style == LineAndDots)
-    c->graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, color, color, 5));
+  c->dots = style == LineAndDots;
+  if (c->dots) c->graph->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, color, color, 5));
   c->graph->addToLegend(p.legend);
   index_.insert(key, c.get());
   curves_.push_back(std::move(c));
@@ -213,14 +241,13 @@ void LivePlot::redecimate(Curve& c) {
   // triples the replot time (bench_training_gui) and changes nothing visible. Sparse curves
   // stay smooth.
   c.graph->setAntialiased(qsizetype(pts.size()) * 2 < columns);
-  // Dots only where they stay apart.
-  if (!c.graph->scatterStyle().isNone() || c.graph->property("dots").toBool()) {
-    c.graph->setProperty("dots", true);
-    QColor col = c.graph->pen().color();
-    bool sparse = qsizetype(pts.size()) * 6 < columns;
-    c.graph->setScatterStyle(sparse ? QCPScatterStyle(QCPScatterStyle::ssDisc, col, col, 5)
-                                    : QCPScatterStyle());
-  }
+  // Dots only where they stay apart; a lone point (after one step) is a dot, or it would not
+  // show at all.
+  const QColor col = c.graph->pen().color();
+  const bool sparse = qsizetype(pts.size()) * 6 < columns;
+  c.graph->setScatterStyle((c.dots && sparse) || pts.size() == 1
+                               ? QCPScatterStyle(QCPScatterStyle::ssDisc, col, col, 5)
+                               : QCPScatterStyle());
   c.dirty = false;
 }
 
@@ -272,6 +299,7 @@ bool LivePlot::refresh() {
     }
     settingRange_ = false;
   }
+  if (viewDirty_) updateLayout();  // the axis rects' current widths: the pixel columns
   for (auto& c : curves_)
     if (viewDirty_ || c->dirty) redecimate(*c);
   viewDirty_ = false;

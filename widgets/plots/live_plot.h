@@ -90,6 +90,7 @@ class LivePlot : public QCustomPlot {
  protected:
   void mouseDoubleClickEvent(QMouseEvent* e) override;
   void resizeEvent(QResizeEvent* e) override;
+  void changeEvent(QEvent* e) override;  // a new theme: restyle
 
  private:
   struct Panel {
@@ -108,9 +109,11 @@ class LivePlot : public QCustomPlot {
     MetricSeries data;
     QCPGraph* graph = nullptr;
     bool dirty = false;
+    bool dots = false;  // LineAndDots: dots while they stay apart
   };
 
   void onXRangeChanged(const QCPRange& r, QCPAxis* source);
+  void restyle();
   // Short plots put every panel in one row; taller ones use the rows given to addPanel().
   void arrange();
   void redecimate(Curve& c);
@@ -129,8 +132,13 @@ class LivePlot : public QCustomPlot {
   bool oneRow_ = false;
 };
 
-// The plot colours of the dark theme (background, text, grid) applied to a QCustomPlot's axes.
-void styleDarkAxis(QCPAxis* a);
-void styleDarkPlot(QCustomPlot* p);
+// Plot colours from a palette (the application's theme, dark or light): the background is
+// Base, labels Text, axes and grid lie between the two.
+struct PlotColors {
+  QColor background, text, dim, axis, grid;
+  static PlotColors from(const QPalette& p);
+};
+// Applies them to a plot's background and every axis of its axis rects.
+void stylePlot(QCustomPlot* p);
 
 }  // namespace ng::plots

@@ -5,15 +5,16 @@
 #include <algorithm>
 #include <cmath>
 
+#include "widgets/plots/live_plot.h"  // PlotColors
+
 namespace ng::gui {
 
 namespace {
 constexpr int kCanvas = 280;  // 10 x the 28-pixel image
-const QColor kBg(0x24, 0x26, 0x2b), kText(0xc8, 0xcc, 0xd2), kDim(0x8a, 0x8f, 0x98);
 }  // namespace
 
 DrawingPad::DrawingPad(QWidget* parent) : QWidget(parent) {
-  setMinimumSize(140, 140);
+  setMinimumSize(90, 90);
   setCursor(Qt::CrossCursor);
   setToolTip(tr("Draw a digit (left button); the model's answer appears beside it"));
   clear();
@@ -131,6 +132,8 @@ void DrawingPad::changed() {
 
 void DrawingPad::paintEvent(QPaintEvent*) {
   QPainter g(this);
+  const ng::plots::PlotColors colours = ng::plots::PlotColors::from(palette());
+  const QColor kBg = colours.background, kDim = colours.dim;
   g.fillRect(rect(), kBg);
   const double side = std::min(width(), height());
   QRectF r((width() - side) / 2, (height() - side) / 2, side, side);
@@ -151,7 +154,7 @@ void DrawingPad::paintEvent(QPaintEvent*) {
 // ---- ProbabilityBars -----------------------------------------------------------------------
 
 ProbabilityBars::ProbabilityBars(QWidget* parent) : QWidget(parent) {
-  setMinimumSize(140, 140);
+  setMinimumSize(90, 90);
 }
 
 void ProbabilityBars::setProbabilities(std::vector<double> p, QStringList names) {
@@ -167,6 +170,8 @@ void ProbabilityBars::clear() {
 
 void ProbabilityBars::paintEvent(QPaintEvent*) {
   QPainter g(this);
+  const ng::plots::PlotColors colours = ng::plots::PlotColors::from(palette());
+  const QColor kBg = colours.background, kText = colours.text, kDim = colours.dim;
   g.fillRect(rect(), kBg);
   QFont f = font();
   f.setPointSizeF(f.pointSizeF() * 0.85);
@@ -183,7 +188,7 @@ void ProbabilityBars::paintEvent(QPaintEvent*) {
   const int label = 28, pctW = g.fontMetrics().horizontalAdvance("100%") + 4;
   for (int i = 0; i < n; ++i) {
     QRectF row(4, 4 + i * rowH, width() - 8, rowH);
-    g.setPen(i == best ? Qt::white : kText);
+    g.setPen(i == best ? colours.text : kDim);
     g.drawText(QRectF(row.left(), row.top(), label, row.height()), Qt::AlignCenter,
                i < names_.size() ? names_[i] : QString::number(i));
     const double w = (row.width() - label - pctW) * std::clamp(p_[size_t(i)], 0.0, 1.0);

@@ -38,6 +38,12 @@ bool GraphLock::eventFilter(QObject* watched, QEvent* e) {
       auto* k = static_cast<QKeyEvent*>(e);
       if (k->key() == Qt::Key_Tab || k->key() == Qt::Key_Delete || k->key() == Qt::Key_Backspace)
         return true;
+      // Arrows move the selected nodes (with nothing selected they pan: allowed).
+      const bool arrow = k->key() == Qt::Key_Left || k->key() == Qt::Key_Right ||
+                         k->key() == Qt::Key_Up || k->key() == Qt::Key_Down;
+      if (arrow && !(k->modifiers() & (Qt::AltModifier | Qt::ControlModifier)) &&
+          !window_->scene()->selectedItems().isEmpty())
+        return true;
       return false;
     }
     case QEvent::MouseButtonDblClick:  // quick-add on empty canvas

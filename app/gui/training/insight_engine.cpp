@@ -115,10 +115,42 @@ void InsightEngine::submit(std::shared_ptr<const RunSnapshot> snapshot) {
   cv_.notify_all();
 }
 
-void InsightEngine::setViews(bool confusion, bool boundary) {
+void InsightEngine::setViews(Views v) {
   std::lock_guard lk(mu_);
-  wantConfusion_ = confusion;
-  wantBoundary_ = boundary;
+  views_ = v;
+}
+
+void InsightEngine::inspect(int64_t index, const QString& node) {
+  {
+    std::lock_guard lk(mu_);
+    inspectIndex_ = index;
+    inspectNode_ = node.toStdString();
+    inspectDirty_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::vector<InsightEngine::Mistake> InsightEngine::rankMistakes(const std::vector<float>& logits,
+                                                                const std::vector<int64_t>& labels,
+                                                                int classes, size_t limit) {
+  std::vector<Mistake> out;
+  if (classes <= 0) return out;
+  const size_t n = std::min(labels.size(), logits.size() / size_t(classes));
+  for (size_t i = 0; i < n; ++i) {
+    const float* row = logits.data() + i * size_t(classes);
+    int best = 0;
+    for (int c = 1; c < classes; ++c)
+      if (row[c] > row[best]) best = c;
+    const int64_t truth = labels[i];
+    if (truth < 0 || truth >= classes || truth == best) continue;
+    double z = 0;
+    for (int c = 0; c < classes; ++c) z += std::exp(double(row[c] - row[best]));
+    out.push_back({int64_t(i), int(truth), best, float(1.0 / z)});
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Mistake& a, const Mistake& b) { return a.confidence > b.confidence; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
 }
 
 void InsightEngine::classifyImage(std::vector<float> pixels) {
@@ -139,18 +171,25 @@ void InsightEngine::loop() {
   for (;;) {
     std::shared_ptr<const RunSnapshot> snap;
     std::vector<float> image;
-    bool classify = false, confusion = false, boundary = false;
+    bool classify = false, confusion = false, boundary = false, mistakes = false, inspect = false;
+    int64_t inspectIndex = -1;
+    std::string inspectNode;
     {
       std::unique_lock lk(mu_);
-      cv_.wait(lk, [&] { return quit_ || pending_ || imageDirty_; });
+      cv_.wait(lk, [&] { return quit_ || pending_ || imageDirty_ || inspectDirty_; });
       if (quit_) return;
       snap = std::move(pending_);
       pending_.reset();
       classify = imageDirty_ || (snap && !image_.empty());
       imageDirty_ = false;
       image = image_;
-      confusion = wantConfusion_;
-      boundary = wantBoundary_;
+      confusion = views_.confusion;
+      boundary = views_.boundary;
+      mistakes = views_.mistakes;
+      inspectIndex = inspectIndex_;
+      inspectNode = inspectNode_;
+      inspect = inspectIndex_ >= 0 && (inspectDirty_ || (snap && views_.activations));
+      inspectDirty_ = false;
     }
     const auto t0 = std::chrono::steady_clock::now();
     try {
@@ -158,16 +197,17 @@ void InsightEngine::loop() {
         w.load(*snap);
         current = snap;
       }
-      if (!current || w.classes <= 1) {
-        if (snap)
-          QMetaObject::invokeMethod(
-              this,
-              [this] {
-                emit unavailable(tr("These views need a classification model (class scores)."));
-              },
-              Qt::QueuedConnection);
-        continue;
-      }
+      if (!current) continue;
+      // Activations need no class scores (an autoencoder has feature maps too); the rest does.
+      const bool classifier = w.classes > 1;
+      if (!classifier && snap && (confusion || mistakes || boundary))
+        QMetaObject::invokeMethod(
+            this,
+            [this] {
+              emit unavailable(tr("These views need a classification model (class scores)."));
+            },
+            Qt::QueuedConnection);
+      if (!classifier && !inspect) continue;
       const RunData& run = *w.run;
       QStringList names;
       for (const std::string& n : run.train->class_names()) names << QString::fromStdString(n);
@@ -184,9 +224,11 @@ void InsightEngine::loop() {
         return best;
       };
 
-      if (snap && confusion) {
-        // Confusion matrix.
+      if (classifier && snap && (confusion || mistakes)) {
+        // Confusion matrix, and the misclassified samples.
         const ng::data::DatasetPtr& ds = run.val ? run.val : run.train;
+        std::vector<float> allLogits;
+        std::vector<int64_t> allLabels;
         Confusion c;
         c.epoch = snap->epoch;
         c.step = snap->step;
@@ -195,20 +237,52 @@ void InsightEngine::loop() {
         c.set = run.val ? tr("validation") : tr("training");
         c.counts.assign(size_t(w.classes * w.classes), 0);
         const int64_t n = std::min(ds->size(), kMaxSamples);
+        bool fits = true;
         for (int64_t b = 0; b < n; b += kBatch) {
           const int64_t e = std::min(n, b + kBatch);
           std::vector<float> lg = w.logits(features(*ds, b, e, run.normalization), e - b);
-          if (lg.size() < size_t((e - b) * w.classes)) break;
+          if (lg.size() != size_t((e - b) * w.classes)) {  // not one score per class
+            fits = false;                                  // (e.g. an autoencoder's image)
+            break;
+          }
           for (int64_t i = b; i < e; ++i) {
             const int pred = argmax(lg.data() + (i - b) * w.classes, nullptr);
             const int64_t truth = ds->label(i);
             if (truth >= 0 && truth < w.classes) ++c.counts[size_t(truth * w.classes + pred)];
+            if (mistakes) allLabels.push_back(truth);
           }
+          if (mistakes) allLogits.insert(allLogits.end(), lg.begin(), lg.end());
         }
-        QMetaObject::invokeMethod(
-            this, [this, c] { emit confusionReady(c); }, Qt::QueuedConnection);
+        if (!fits)
+          QMetaObject::invokeMethod(
+              this,
+              [this] {
+                emit unavailable(tr("These views need one score per class from the model."));
+              },
+              Qt::QueuedConnection);
+        if (fits && confusion)
+          QMetaObject::invokeMethod(
+              this, [this, c] { emit confusionReady(c); }, Qt::QueuedConnection);
+        if (fits && mistakes) {
+          Mistakes m;
+          m.epoch = snap->epoch;
+          m.step = snap->step;
+          m.names = names;
+          m.set = c.set;
+          m.examined = int64_t(allLabels.size());
+          m.wrong = int64_t(rankMistakes(allLogits, allLabels, int(w.classes), SIZE_MAX).size());
+          m.items = rankMistakes(allLogits, allLabels, int(w.classes), kMaxMistakes);
+          m.sampleShape.assign(w.sampleShape.begin(), w.sampleShape.end());
+          for (const Mistake& k : m.items) {
+            std::vector<float> f(size_t(ds->sample_numel()));
+            ds->copy_features(k.index, f.data());
+            m.features.push_back(std::move(f));
+          }
+          QMetaObject::invokeMethod(
+              this, [this, m] { emit mistakesReady(m); }, Qt::QueuedConnection);
+        }
       }
-      if (snap && boundary) {
+      if (classifier && snap && boundary) {
         // Decision regions for 2-D inputs.
         if (w.sampleShape == ng::Shape{2}) {
           Boundary bd;
@@ -265,8 +339,46 @@ void InsightEngine::loop() {
         }
       }
 
+      // One node's outputs for one sample.
+      if (inspect) {
+        const ng::data::DatasetPtr& ds = run.val ? run.val : run.train;
+        Activations a;
+        a.epoch = current->epoch;
+        a.step = current->step;
+        a.sample = std::clamp<int64_t>(inspectIndex, 0, ds->size() - 1);
+        a.node = QString::fromStdString(inspectNode);
+        a.set = run.val ? tr("validation") : tr("training");
+        a.names = names;
+        a.inputShape.assign(w.sampleShape.begin(), w.sampleShape.end());
+        a.input.resize(size_t(ds->sample_numel()));
+        ds->copy_features(a.sample, a.input.data());
+        a.truth = classifier ? int(ds->label(a.sample)) : -1;
+        ng::Tensor in = ng::Tensor::from_vector<float>(
+            features(*ds, a.sample, a.sample + 1, run.normalization), batchShape(w.sampleShape, 1));
+        // No labels: the loss is not needed (and a regression target has another shape).
+        ng::Model::Result r = w.model->forward({in}, ng::Tensor());
+        const auto& nodes = w.model->spec().nodes;  // the order of r.outputs
+        for (size_t k = 0; k < nodes.size() && k < r.outputs.size(); ++k)
+          if (nodes[k].id == inspectNode && r.outputs[k].defined()) {
+            const ng::Tensor out = r.outputs[k].contiguous().to(ng::Device::cpu());
+            const ng::Shape& sh = out.shape();
+            a.shape.assign(sh.begin() + (sh.empty() ? 0 : 1), sh.end());
+            if (out.dtype() == ng::DType::Float32) a.values = out.to_vector<float>();
+          }
+        if (r.prediction.defined()) {
+          std::vector<float> lg = r.prediction.contiguous().to_vector<float>();
+          if (lg.size() == size_t(w.classes)) {
+            float conf = 0;
+            a.predicted = argmax(lg.data(), &conf);
+            a.confidence = conf;
+          }
+        }
+        QMetaObject::invokeMethod(
+            this, [this, a] { emit activationsReady(a); }, Qt::QueuedConnection);
+      }
+
       // The drawing pad's image.
-      if (classify && !image.empty() && w.sampleShape == ng::Shape{1, 28, 28} &&
+      if (classifier && classify && !image.empty() && w.sampleShape == ng::Shape{1, 28, 28} &&
           image.size() == 784) {
         if (!run.normalization.empty())
           for (float& v : image) v = (v - run.normalization.mean[0]) / run.normalization.std[0];
@@ -292,12 +404,12 @@ void InsightEngine::loop() {
     }
     // NOTE [Insight duty cycle]: after an evaluation of a snapshot that took T, rest 2T (at
     // most a second) so that the views take at most a third of a core from training. A drawn
-    // image is answered at once.
+    // image or a sample to inspect is answered at once.
     if (snap) {
       auto rest = std::min<std::chrono::steady_clock::duration>(
           2 * (std::chrono::steady_clock::now() - t0), std::chrono::seconds(1));
       std::unique_lock lk(mu_);
-      cv_.wait_for(lk, rest, [&] { return quit_ || imageDirty_; });
+      cv_.wait_for(lk, rest, [&] { return quit_ || imageDirty_ || inspectDirty_; });
     }
   }
 }

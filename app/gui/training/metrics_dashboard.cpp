@@ -12,11 +12,13 @@
 #include <QLabel>
 #include <QLocale>
 #include <QMenu>
+#include <QToolBar>
 #include <QToolButton>
 #include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
 
+#include "engine/ops/cuda/backend.h"
 #include "widgets/plots/live_plot.h"
 
 namespace ng::gui {
@@ -26,7 +28,7 @@ using ng::plots::LivePlot;
 
 namespace {
 const QColor kTrain(0x42, 0xa5, 0xf5), kVal(0xff, 0xa7, 0x26), kLr(0xab, 0x47, 0xbc),
-    kSpeed(0x66, 0xbb, 0x6a), kMemory(0x90, 0xa4, 0xae);
+    kSpeed(0x66, 0xbb, 0x6a), kMemory(0x90, 0xa4, 0xae), kGpuMemory(0xba, 0x68, 0xc8);
 QColor faded(QColor c) {
   c.setAlpha(110);
   return c;
@@ -43,9 +45,13 @@ int64_t MetricsDashboard::residentBytes() {
 
 MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
   setObjectName("metricsDashboard");
-  auto* top = new QHBoxLayout;
-  top->setContentsMargins(6, 4, 6, 0);
-  top->addWidget(new QLabel(tr("x axis:")));
+  // The controls in a tool bar: on a narrow dock its overflow button keeps them reachable
+  // without making the window wider.
+  auto* top = new QToolBar;
+  top->setObjectName("plotControls");
+  top->setIconSize(QSize(16, 16));
+  top->setContentsMargins(4, 0, 4, 0);
+  top->addWidget(new QLabel(tr(" x axis: ")));
   unitBox_ = new QComboBox;
   unitBox_->setObjectName("xUnit");
   unitBox_->addItems({tr("steps"), tr("epochs")});
@@ -79,7 +85,7 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
   summary_->setObjectName("summary");
   summary_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
   summary_->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
-  top->addWidget(summary_, 1);
+  top->addWidget(summary_);
 
   plot_ = new LivePlot(this);
   plot_->setObjectName("livePlot");
@@ -97,11 +103,14 @@ MetricsDashboard::MetricsDashboard(QWidget* parent) : QWidget(parent) {
   plot_->addCurve("throughput", speed, tr("samples/s"), kSpeed);
   plot_->addCurve("memory", speed, tr("memory (MiB)"), kMemory, LivePlot::Line,
                   LivePlot::Side::Right, tr("MiB"));
+  if (ng::cuda_available())  // the device's memory in use (all processes), same axis
+    plot_->addCurve("gpu_memory", speed, tr("GPU memory (MiB)"), kGpuMemory, LivePlot::Line,
+                    LivePlot::Side::Right, tr("MiB"));
 
   auto* lay = new QVBoxLayout(this);
   lay->setContentsMargins(0, 0, 0, 0);
   lay->setSpacing(2);
-  lay->addLayout(top);
+  lay->addWidget(top);
   lay->addWidget(plot_, 1);
 
   deferred_ = new QTimer(this);
@@ -149,16 +158,34 @@ void MetricsDashboard::addEvents(const std::vector<TrainingEvent>& events) {
       }
     }
   }
-  if (lastStepEvent)  // once per batch of events
+  if (lastStepEvent && (!sinceSummary_.isValid() || sinceSummary_.elapsed() >= 200)) {
+    sinceSummary_.start();  // five times a second is enough to read
     summary_->setText(tr("epoch %1 · step %2 · %3 samples/s")
                           .arg(lastStepEvent->epoch)
                           .arg(lastStepEvent->step)
                           .arg(QLocale().toString(lastStepEvent->samples_per_s, 'f', 0)));
+  }
+}
+
+void MetricsDashboard::showEvent(QShowEvent* e) {
+  QWidget::showEvent(e);
+  if (hiddenDirty_) {
+    hiddenDirty_ = false;
+    QTimer::singleShot(0, this, [this] { refresh(); });
+  }
 }
 
 void MetricsDashboard::sampleMemory() {
-  if (lastStep_ > 0)
-    plot_->append("memory", double(lastStep_), double(residentBytes()) / 1048576.0);
+  if (lastStep_ <= 0) return;
+  plot_->append("memory", double(lastStep_), double(residentBytes()) / 1048576.0);
+  // The GPU's, four times a second (a driver call).
+  if (plot_->graph("gpu_memory") && (!sinceGpu_.isValid() || sinceGpu_.elapsed() >= 250)) {
+    sinceGpu_.start();
+    size_t freeB = 0, totalB = 0;
+    ng::cuda_memory_info(freeB, totalB);
+    if (totalB > 0)
+      plot_->append("gpu_memory", double(lastStep_), double(totalB - freeB) / 1048576.0);
+  }
 }
 
 bool MetricsDashboard::refresh() {
@@ -168,7 +195,7 @@ bool MetricsDashboard::refresh() {
   if (drawn) {
     const double ms = double(t.nsecsElapsed()) / 1e6;
     costMs_ = costMs_ > 0 ? 0.8 * costMs_ + 0.2 * ms : ms;
-    minIntervalMs_ = std::clamp(int(12.0 * costMs_), 33, 250);
+    minIntervalMs_ = std::clamp(int(20.0 * costMs_), 33, 250);
   }
   sinceRefresh_.start();
   deferred_->stop();
@@ -176,6 +203,10 @@ bool MetricsDashboard::refresh() {
 }
 
 void MetricsDashboard::requestRefresh() {
+  if (!isVisible()) {  // a hidden (or tabbed-away) dock: drawn when shown
+    hiddenDirty_ = true;
+    return;
+  }
   const qint64 since = sinceRefresh_.isValid() ? sinceRefresh_.elapsed() : INT32_MAX;
   if (since >= minIntervalMs_) {
     refresh();

@@ -1,6 +1,7 @@
 // MetricsDashboard: the live plots of a training run (one LivePlot, four panels): loss and
 // accuracy (training per batch, training and validation per epoch, overlaid), the learning
-// rate, and throughput (samples/s) with the process's memory (RSS, MiB) on a second axis.
+// rate, and throughput (samples/s) with the process's memory (RSS, MiB) on a second axis, and
+// the GPU's memory in use where there is a GPU.
 // Against steps or epochs; the loss on a log scale on request; exports to PNG, PDF and CSV.
 // addEvents() only stores; refresh() replots once (TrainingUi calls both once per tick).
 //   MetricsDashboard d;
@@ -43,10 +44,16 @@ class MetricsDashboard : public QWidget {
   bool refresh();
   // NOTE [Plot budget]: a replot of the four panels costs a few milliseconds of the GUI thread,
   // which shares two cores with training. requestRefresh() replots at once when the last
-  // replot is long enough ago, else once later: at most every 12 x the measured replot time
-  // (so plotting takes under ~8% of a core) and at least every 33 ms (30 Hz).
+  // replot is long enough ago, else once later: at most every 20 x the measured replot time
+  // (so plotting takes under ~5% of a core), at most 30 times a second and at least every
+  // 250 ms.
   void requestRefresh();
   int refreshInterval() const { return minIntervalMs_; }
+
+ protected:
+  void showEvent(QShowEvent* e) override;
+
+ public:
   // A new run: forget every point (overlays stay).
   void clear();
   // Another run's per-epoch curves (its run.json record: history, dataset size, batch size),
@@ -81,10 +88,11 @@ class MetricsDashboard : public QWidget {
   int64_t stepsPerEpoch_ = 0;
   int64_t lastStep_ = 0;
   int lossPanel_ = 0, accPanel_ = 0;
-  QElapsedTimer sinceRefresh_;
+  QElapsedTimer sinceRefresh_, sinceSummary_, sinceGpu_;
   QTimer* deferred_ = nullptr;
   double costMs_ = 0;  // moving average of a replot
   int minIntervalMs_ = 33;
+  bool hiddenDirty_ = false;
   QStringList overlays_;  // names, oldest first
   int overlayColour_ = 0;
 };

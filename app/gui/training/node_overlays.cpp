@@ -1,7 +1,9 @@
 #include "app/gui/training/node_overlays.h"
 
+#include <QApplication>
 #include <QGraphicsItem>
 #include <QPainter>
+#include <QPalette>
 #include <algorithm>
 #include <cmath>
 
@@ -58,6 +60,13 @@ class HaloItem : public QGraphicsItem {
   QRectF boundingRect() const override {
     return QRectF(-8, -8, size_.width() + 16, size_.height() + 30);
   }
+  // A new value in place: only this item's area is drawn again.
+  void set(QColor color, QString text) {
+    if (color == color_ && text == text_) return;
+    color_ = color;
+    text_ = std::move(text);
+    update();
+  }
   void paint(QPainter* p, const QStyleOptionGraphicsItem*, QWidget*) override {
     p->setRenderHint(QPainter::Antialiasing);
     p->setPen(Qt::NoPen);
@@ -72,7 +81,9 @@ class HaloItem : public QGraphicsItem {
     QFont f = p->font();
     f.setPointSizeF(7.5);
     p->setFont(f);
-    p->setPen(color_.lighter(130));
+    // Readable on the dark and on the light canvas.
+    const bool light = QApplication::palette().color(QPalette::Base).lightness() > 128;
+    p->setPen(light ? color_.darker(170) : color_.lighter(130));
     p->drawText(QRectF(0, size_.height() + 7, size_.width(), 14), Qt::AlignCenter, text_);
   }
 
@@ -133,8 +144,10 @@ void NodeOverlays::apply() {
   removeItems(kFailureType);
   if (!failedNode_.isEmpty())
     if (NodeItem* n = scene_->nodeItem(failedNode_)) new FailureItem(n, failedMessage_);
-  removeItems(kHaloType);
-  if (norms_.isEmpty()) return;
+  if (norms_.isEmpty()) {
+    removeItems(kHaloType);
+    return;
+  }
   double lo = 0, hi = 0;
   for (double v : norms_)
     if (v > 0) {
@@ -143,8 +156,15 @@ void NodeOverlays::apply() {
     }
   for (auto it = norms_.begin(); it != norms_.end(); ++it)
     if (NodeItem* n = scene_->nodeItem(it.key())) {
-      auto* h = new HaloItem(n, normColor(it.value(), lo, hi),
-                             QString::fromUtf8("\u2016\u2207\u2016 %1").arg(it.value(), 0, 'g', 3));
+      const QColor colour = normColor(it.value(), lo, hi);
+      const QString text = QString::fromUtf8("\u2016\u2207\u2016 %1").arg(it.value(), 0, 'g', 3);
+      HaloItem* h = nullptr;  // the node's halo, updated in place (NOTE [Plot budget])
+      for (QGraphicsItem* c : n->childItems())
+        if (c->type() == kHaloType) h = static_cast<HaloItem*>(c);
+      if (h)
+        h->set(colour, text);
+      else
+        h = new HaloItem(n, colour, text);
       h->setToolTip(tr("Gradient norm of %1's weights at step %2: %3")
                         .arg(it.key())
                         .arg(normsStep_)

@@ -8,6 +8,7 @@
 #include <QJsonDocument>
 #include <QLabel>
 #include <QPushButton>
+#include <QToolBar>
 #include <QTreeWidget>
 #include <QVBoxLayout>
 #include <cmath>
@@ -35,16 +36,15 @@ RunsPanel::RunsPanel(QWidget* parent) : QWidget(parent) {
          "epoch and history)"));
   weights_ = new QPushButton(tr("Start from weights"));
   weights_->setToolTip(tr("Start a new run whose weights start from this run's best checkpoint"));
-  auto* buttons = new QHBoxLayout;
+  auto* buttons = new QToolBar;  // overflows instead of widening the window
   buttons->addWidget(overlay_);
   buttons->addWidget(resume_);
   buttons->addWidget(weights_);
-  buttons->addStretch(1);
   auto* lay = new QVBoxLayout(this);
   lay->setContentsMargins(0, 0, 0, 4);
   lay->addWidget(empty_);
   lay->addWidget(list_, 1);
-  lay->addLayout(buttons);
+  lay->addWidget(buttons);
   connect(list_, &QTreeWidget::itemSelectionChanged, this, &RunsPanel::updateButtons);
   connect(overlay_, &QPushButton::clicked, this, [this] {
     QString dir = selectedRun();

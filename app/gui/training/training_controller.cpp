@@ -4,6 +4,7 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QStandardPaths>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include "engine/core/parallel.h"
 #include "engine/io/checkpoint.h"
 #include "engine/nn/model.h"
+#include "engine/ops/cuda/backend.h"
 #include "engine/train/datasets.h"
 // Qt's `emit` keyword is a macro; the engine's Trainer has a member of that name.
 #pragma push_macro("emit")
@@ -56,6 +58,36 @@ nlohmann::json metricsJson(const Metrics& m) {
   return j;
 }
 
+// A resumed run continues with the optimiser its checkpoint holds, also when it was changed
+// while paused (TrainingController::setOptimizer) and the project still names another: its type
+// and hyper-parameters; the learning rate too under a constant schedule (under the others it is
+// the schedule's value at that step, not its base).
+void resumeOptimizer(const OptimizerCheckpoint& saved, TrainingSpec& t) {
+  if (saved.type.empty()) return;
+  for (const char* name : {"SGD", "Adam", "AdamW", "RMSprop"}) {
+    std::string lower = name;
+    for (char& ch : lower) ch = char(std::tolower((unsigned char)ch));
+    if (lower == saved.type) t.optimizer.type = name;
+  }
+  OptimizerSpec& o = t.optimizer;
+  auto take = [&](const char* key, double& into) {
+    if (auto it = saved.hyper.find(key); it != saved.hyper.end()) into = it->second;
+  };
+  auto flag = [&](const char* key, bool& into) {
+    if (auto it = saved.hyper.find(key); it != saved.hyper.end()) into = it->second != 0.0;
+  };
+  if (t.schedule.type == "constant" && t.schedule.warmup_steps == 0) take("lr", o.lr);
+  take("momentum", o.momentum);
+  take("dampening", o.dampening);
+  take("weight_decay", o.weight_decay);
+  take("beta1", o.beta1);
+  take("beta2", o.beta2);
+  take("eps", o.eps);
+  take("alpha", o.alpha);
+  flag("nesterov", o.nesterov);
+  flag("centered", o.centered);
+}
+
 // run.json: what a run trained and how it ended (the runs panel and resuming read it).
 void writeRunRecord(const fs::path& dir, const nlohmann::json& j) {
   const fs::path tmp = dir / "run.json.tmp";
@@ -79,6 +111,9 @@ struct TrainingController::Shared {
   bool stop = false, pause = false;
   int steps = 0;
   std::optional<double> lr;
+  std::optional<OptimizerSpec> optimizer;
+  // What the user changed during the run, after which step (run.json "changes"; guarded by mu).
+  nlohmann::json changes = nlohmann::json::array();
   std::atomic<bool> done{false};  // the worker has nothing left to do (join is immediate)
   // Weight snapshots for the insight views: taken on the trainer's thread at most every
   // snapshotMs (0: none), the newest kept.
@@ -187,18 +222,26 @@ QString TrainingController::stateName(State s) {
 bool TrainingController::deviceAvailable(const QString& device, QString* why) {
   if (device.isEmpty() || device == "auto" || device == "cpu") return true;
   if (device == "cuda" || device.startsWith("cuda:")) {
-#ifdef NG_WITH_CUDA
-    return true;
-#else
+    if (ng::cuda_available()) return true;
     if (why)
-      *why =
-          tr("This build of Neurograph has no CUDA backend (it was built without "
-             "NG_WITH_CUDA): training runs on the CPU.");
+      *why = tr("No GPU: %1. Training runs on the CPU.")
+                 .arg(QString::fromStdString(ng::cuda_unavailable_reason()));
     return false;
-#endif
   }
   if (why) *why = tr("Unknown device '%1' (auto, cpu or cuda).").arg(device);
   return false;
+}
+
+QString TrainingController::gpuDescription() {
+  if (!ng::cuda_available()) return QString::fromStdString(ng::cuda_unavailable_reason());
+  size_t freeB = 0, totalB = 0;
+  ng::cuda_memory_info(freeB, totalB);
+  QString d = QString::fromStdString(ng::cuda_device_description());
+  if (totalB > 0)
+    d += tr("; %1 of %2 GiB free")
+             .arg(double(freeB) / double(1ull << 30), 0, 'f', 1)
+             .arg(double(totalB) / double(1ull << 30), 0, 'f', 1);
+  return d;
 }
 
 void TrainingController::setState(State s) {
@@ -239,6 +282,7 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
   bestCheckpoint_.clear();
   sawFailure_ = false;
   lr_ = project.training.optimizer.lr;
+  optimizer_ = project.training.optimizer;
   stepsPerEpoch_ = globalStep_ = epochsDone_ = eventsReceived_ = 0;
 
   shared_ = std::make_shared<Shared>();
@@ -261,14 +305,15 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
         try {
           if (threads > 0) ng::set_num_threads(threads);
           TrainingData data = make_datasets(p.dataset, projectDir);
-          Model model = Model::compile(p.graph, p.training.seed);
-#ifdef NG_WITH_CUDA
-          if (device == "cuda" || device.rfind("cuda:", 0) == 0)
-            model.to(Device::cuda(device == "cuda" ? 0 : std::stoi(device.substr(5))));
-#endif
+          ProjectSpec project = p;
+          if (!resume.empty()) resumeOptimizer(load_checkpoint(resume).optimizer, project.training);
+          Model model = Model::compile(project.graph, project.training.seed);
+          if (device == "cuda" || device.rfind("cuda:", 0) == 0 ||
+              (device == "auto" && ng::cuda_available()))
+            model.to(Device::cuda(device.rfind("cuda:", 0) == 0 ? std::stoi(device.substr(5)) : 0));
           if (!weights.empty()) load_weights(model, load_checkpoint(weights), weights);
           TrainerOptions to;
-          to.training = p.training;
+          to.training = project.training;
           to.out_dir = runDir;
           to.graph_json = p.graph.to_json().dump();
           auto runData = std::make_shared<RunData>();
@@ -316,6 +361,7 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
             }
             if (sh->pause) trainer.pause();
             for (int i = 0; i < sh->steps; ++i) trainer.step_once();
+            if (sh->optimizer) trainer.set_optimizer(*sh->optimizer);
             if (sh->lr) trainer.set_lr(*sh->lr);
             sh->trainer = &trainer;
           }
@@ -336,6 +382,10 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
           {
             std::lock_guard lk(sh->mu);
             sh->trainer = nullptr;
+          }
+          {
+            std::lock_guard lk(sh->mu);
+            if (!sh->changes.empty()) record["changes"] = sh->changes;
           }
           record["finished"] = iso8601_utc_now();
           record["epochs_completed"] = trainer.epochs_completed();
@@ -431,8 +481,51 @@ void TrainingController::setLearningRate(double lr) {
       shared_->trainer->set_lr(lr);
     else
       shared_->lr = lr;
+    shared_->changes.push_back({{"after_step", globalStep_}, {"lr", lr}});
   }
+  optimizer_.lr = lr;
   emit message(tr("Learning rate set to %1 from the next step on.").arg(lr), 0);
+}
+
+bool TrainingController::setOptimizer(const OptimizerSpec& spec) {
+  if (state_ != State::Running && state_ != State::Paused) return false;
+  const QString from = QString::fromStdString(optimizer_.type);
+  const QString to = QString::fromStdString(spec.type);
+  try {
+    std::lock_guard lk(shared_->mu);
+    if (shared_->trainer) {
+      shared_->trainer->set_optimizer(spec);
+    } else {
+      make_optimizer(spec, {Tensor::zeros({1}).set_requires_grad(true)});  // validates
+      shared_->optimizer = spec;
+      shared_->lr.reset();  // spec.lr is the newer rate
+    }
+    ProjectSpec p;
+    p.training.optimizer = spec;
+    shared_->changes.push_back(
+        {{"after_step", globalStep_}, {"optimizer", project_to_json(p)["training"]["optimizer"]}});
+  } catch (const std::exception& e) {
+    emit message(tr("Optimiser not changed: %1").arg(QString::fromUtf8(e.what())), 1);
+    return false;
+  }
+  optimizer_ = spec;
+  if (from.compare(to, Qt::CaseInsensitive) == 0)
+    emit message(tr("Optimiser %1 (learning rate %2) from the next step; its state (%3) is "
+                    "kept.")
+                     .arg(to)
+                     .arg(spec.lr)
+                     .arg(to.compare("SGD", Qt::CaseInsensitive) == 0 ? tr("momentum buffers")
+                          : to.startsWith("Adam", Qt::CaseInsensitive)
+                              ? tr("moment estimates and step counts")
+                              : tr("running averages")),
+                 0);
+  else
+    emit message(tr("Optimiser changed from %1 to %2 (learning rate %3) from the next step: %2 "
+                    "starts with fresh state; the state of %1 is dropped.")
+                     .arg(from, to)
+                     .arg(spec.lr),
+                 0);
+  return true;
 }
 
 void TrainingController::poll() {

@@ -24,6 +24,7 @@
 //   connect(&c, &TrainingController::eventsReady, plots, &Dashboard::addEvents);
 //   c.start(model->project(), {.projectFile = "spiral-mlp.ngraph"});   // Running
 //   c.pause();  c.setLearningRate(0.003);  c.resume();
+//   c.pause();  c.setOptimizer({.type = "Adam", .lr = 1e-3});  c.resume();   // fresh Adam state
 //   c.stop();   // Stopping, then Idle once last.h5 is written; lastCheckpoint() names it
 #pragma once
 
@@ -74,6 +75,12 @@ class TrainingController : public QObject {
   void step();                      // Running/Paused -> Paused after one more batch
   void stop();                      // Running/Paused -> Stopping -> Idle
   void setLearningRate(double lr);  // Running/Paused: the schedule's base from the next step
+  // Running/Paused (e.g. while paused): the optimiser's type and hyper-parameters from the next
+  // step on. The same type keeps its state (momentum buffers, Adam moments); another type starts
+  // with fresh state, which the log says. False, with a warning in the log, for a bad value.
+  bool setOptimizer(const ng::OptimizerSpec& spec);
+  // The optimiser of the run (the project's until setOptimizer/setLearningRate change it).
+  const ng::OptimizerSpec& optimizer() const { return optimizer_; }
 
   // Copies of the weights for the insight views, taken between two steps at most every `ms`
   // milliseconds (and at the end of the run); 0 (the default): none. snapshotReady() hands
@@ -97,8 +104,11 @@ class TrainingController : public QObject {
   int64_t epochsDone() const { return epochsDone_; }
   int64_t eventsReceived() const { return eventsReceived_; }
 
-  // Whether this build can train on a device ("auto", "cpu", "cuda"), and why not.
+  // Whether this build and machine can train on a device ("auto", "cpu", "cuda", "cuda:N"), and
+  // why not. "auto" is the GPU when there is one (ng::cuda_available()), else the CPU.
   static bool deviceAvailable(const QString& device, QString* why = nullptr);
+  // "An H200 (sm_90, 139.8 GiB), ..." with its free memory, or why there is no GPU.
+  static QString gpuDescription();
   static QString stateName(State s);
 
  signals:
@@ -134,6 +144,7 @@ class TrainingController : public QObject {
   int64_t stepsPerEpoch_ = 0, globalStep_ = 0, epochsDone_ = 0, eventsReceived_ = 0;
   int snapshotMs_ = 0;
   uint64_t snapSeq_ = 0;
+  ng::OptimizerSpec optimizer_;
 };
 
 }  // namespace ng::gui

@@ -29,9 +29,11 @@
 #include "app/gui/training/insights_panel.h"
 #include "app/gui/training/metrics_dashboard.h"
 #include "app/gui/training/node_overlays.h"
+#include "app/gui/training/optimizer_dialog.h"
 #include "app/gui/training/runs_panel.h"
 #include "engine/io/checkpoint.h"
 #include "engine/nn/model.h"
+#include "engine/ops/cuda/backend.h"
 #pragma push_macro("emit")
 #undef emit
 #include "engine/train/trainer.h"  // load_weights
@@ -77,7 +79,10 @@ TrainingUi::TrainingUi(MainWindow* window)
   connect(controller_, &TrainingController::snapshotReady, this,
           [this](std::shared_ptr<const RunSnapshot> s) {
             snapshot_ = std::move(s);
-            if (insights_->wantsSnapshots()) engine_->submit(snapshot_);
+            if (insights_->wantsSnapshots()) {
+              engine_->submit(snapshot_);
+              insights_->showSnapshot(snapshot_);
+            }
           });
   connect(insights_, &InsightsPanel::snapshotsWantedChanged, this, &TrainingUi::updateSnapshots);
   connect(insights_, &InsightsPanel::imageDrawn, engine_, &InsightEngine::classifyImage);
@@ -85,6 +90,15 @@ TrainingUi::TrainingUi(MainWindow* window)
   connect(engine_, &InsightEngine::boundaryReady, insights_, &InsightsPanel::showBoundary);
   connect(engine_, &InsightEngine::imageClassified, insights_, &InsightsPanel::showGuess);
   connect(engine_, &InsightEngine::unavailable, insights_, &InsightsPanel::showUnavailable);
+  connect(engine_, &InsightEngine::mistakesReady, insights_, &InsightsPanel::showMistakes);
+  connect(engine_, &InsightEngine::activationsReady, insights_, &InsightsPanel::showActivations);
+  connect(insights_, &InsightsPanel::inspectRequested, this,
+          [this](qint64 sample, const QString& node) { engine_->inspect(sample, node); });
+  // The node selected on the canvas is the one whose activations are shown.
+  connect(window_->scene(), &QGraphicsScene::selectionChanged, this, [this] {
+    const QStringList ids = window_->scene()->selectedNodeIds();
+    if (ids.size() == 1) insights_->selectNode(ids.first());
+  });
   updateActions();
 }
 
@@ -99,10 +113,12 @@ TrainingUi::~TrainingUi() {
 
 void TrainingUi::updateSnapshots() {
   const bool want = insights_->wantsSnapshots();
-  const int tab = insights_->tabs()->currentIndex();
-  engine_->setViews(tab == InsightsPanel::Confusion, tab == InsightsPanel::Boundary);
+  engine_->setViews(insights_->wantedViews());
   controller_->setSnapshotInterval(want ? 300 : 0);
-  if (want && snapshot_) engine_->submit(snapshot_);
+  if (want && snapshot_) {
+    engine_->submit(snapshot_);
+    insights_->showSnapshot(snapshot_);
+  }
 }
 
 // ---- building ------------------------------------------------------------------------------
@@ -140,6 +156,12 @@ void TrainingUi::buildActions() {
       trainOneStep();
   });
   connect(stop_, &QAction::triggered, controller_, &TrainingController::stop);
+  optimizer_ = new QAction(tr("Change &optimiser..."), this);
+  optimizer_->setObjectName("optimizerAction");
+  optimizer_->setToolTip(
+      tr("While paused: the optimiser's type and hyper-parameters for the rest of the run (the "
+         "same type keeps its state)"));
+  connect(optimizer_, &QAction::triggered, this, &TrainingUi::editOptimizer);
 
   auto* loadWeights = new QAction(tr("&Load weights..."), this);
   loadWeights->setObjectName("loadWeightsAction");
@@ -164,6 +186,7 @@ void TrainingUi::buildActions() {
   QMenu* menu = window_->menuBar()->addMenu(tr("&Train"));
   menu->setObjectName("trainMenu");
   menu->addActions({train_, pause_, resume_, step_, stop_});
+  menu->addAction(optimizer_);
   menu->addSeparator();
   menu->addAction(resumeCkpt);
   menu->addAction(loadWeights);
@@ -184,19 +207,11 @@ void TrainingUi::buildActions() {
   toolbar_->addWidget(new QLabel(tr(" Device ")));
   device_ = new QComboBox;
   device_->setObjectName("deviceBox");
-  device_->addItem(tr("Auto (CPU)"), "auto");
+  device_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+  device_->addItem(tr("Auto"), "auto");
   device_->addItem(tr("CPU"), "cpu");
-  device_->addItem(tr("CUDA GPU"), "cuda");
-  QString why;
-  if (!TrainingController::deviceAvailable("cuda", &why)) {
-    auto* m = qobject_cast<QStandardItemModel*>(device_->model());
-    QStandardItem* cuda = m->item(2);
-    cuda->setEnabled(false);
-    cuda->setText(tr("CUDA GPU (not in this build)"));
-    cuda->setToolTip(why);
-    device_->setItemData(2, why, Qt::ToolTipRole);
-  }
-  device_->setToolTip(tr("Where the next run trains. %1").arg(why));
+  if (ng::cuda_available()) device_->addItem(tr("GPU"), "cuda");
+  updateDevices();
   toolbar_->addWidget(device_);
   toolbar_->addWidget(new QLabel(tr("  Learning rate ")));
   lrField_ = new QLineEdit;
@@ -212,6 +227,7 @@ void TrainingUi::buildActions() {
          "state."));
   connect(lrField_, &QLineEdit::returnPressed, this, &TrainingUi::applyLearningRate);
   toolbar_->addWidget(lrField_);
+  toolbar_->addAction(optimizer_);
   toolbar_->addSeparator();
   stateLabel_ = new QLabel;
   stateLabel_->setObjectName("trainingState");
@@ -332,7 +348,11 @@ bool TrainingUi::startRun(bool paused, const QString& resume) {
   overlays_->clear();
   dashboard_->clear();
   insights_->clear();
+  QStringList nodes;
+  for (const ng::NodeSpec& n : m->project().graph.nodes) nodes << QString::fromStdString(n.id);
+  insights_->setNodes(nodes);
   snapshot_.reset();
+  lastStep_ = StepEvent{};
   progress_->setRange(0, 1);
   progress_->setValue(0);
   progress_->setFormat(tr("preparing data..."));
@@ -384,6 +404,38 @@ void TrainingUi::showPlots() {
   QTimer::singleShot(0, window_->view(), &NodeGraphView::fitToView);
 }
 
+void TrainingUi::updateDevices() {
+  // NOTE: ng::cuda_available() is false in a CPU-only build (stubs) and on a machine without a
+  // GPU: then the GPU is not offered and the tooltip says why.
+  const int gpu = device_->findData("cuda");
+  if (gpu < 0) {
+    const QString why = QString::fromStdString(ng::cuda_unavailable_reason());
+    device_->setItemText(0, tr("Auto (CPU)"));
+    device_->setToolTip(tr("Where the next run trains. No GPU is offered: %1.").arg(why));
+    return;
+  }
+  const QString desc = QString::fromStdString(ng::cuda_device_description());
+  size_t freeB = 0, totalB = 0;
+  ng::cuda_memory_info(freeB, totalB);
+  const QString name = desc.section(" (", 0, 0);
+  const double gib = double(1ull << 30);
+  device_->setItemText(gpu, tr("GPU: %1 \u00b7 %2 of %3 GiB free")
+                                .arg(name)
+                                .arg(double(freeB) / gib, 0, 'f', 1)
+                                .arg(double(totalB) / gib, 0, 'f', 1));
+  device_->setItemData(gpu, desc, Qt::ToolTipRole);
+  device_->setItemText(0, tr("Auto (%1)").arg(name));
+  device_->setToolTip(tr("Where the next run trains: %1").arg(desc));
+}
+
+void TrainingUi::editOptimizer() {
+  if (controller_->state() != State::Paused) return;
+  OptimizerDialog d(controller_->optimizer(), window_);
+  if (d.exec() != QDialog::Accepted || controller_->state() != State::Paused) return;
+  if (controller_->setOptimizer(d.spec()))
+    lrField_->setText(QString::number(controller_->optimizer().lr, 'g', 6));
+}
+
 void TrainingUi::applyLearningRate() {
   bool ok = false;
   double lr = QLocale::c().toDouble(lrField_->text(), &ok);
@@ -393,10 +445,25 @@ void TrainingUi::applyLearningRate() {
 
 // ---- from the controller -------------------------------------------------------------------
 
+void TrainingUi::updateProgress() {
+  sinceLabels_.start();
+  const StepEvent* s = &lastStep_;
+  if (s->step == 0) return;
+  progress_->setRange(0, int(std::min<int64_t>(s->total_steps, INT32_MAX)));
+  progress_->setValue(int(std::min<int64_t>(s->step, INT32_MAX)));
+  progress_->setFormat(tr("epoch %1/%2 \u00b7 step %3")
+                           .arg(s->epoch)
+                           .arg(s->batches_per_epoch ? s->total_steps / s->batches_per_epoch : 0)
+                           .arg(s->step));
+  if (!lrField_->hasFocus()) lrField_->setText(QString::number(s->lr, 'g', 6));
+}
+
 void TrainingUi::onStateChanged(State now, State before) {
+  if (lastStep_.step > 0) updateProgress();  // the newest numbers when the run pauses or ends
   lock_->setLocked(controller_->active());
   updateActions();
   if (now == State::Idle || now == State::Failed) {
+    if (device_->findData("cuda") >= 0) updateDevices();  // the GPU's free memory now
     runs_->refresh();
     runs_->select(controller_->runDir());
     if (progress_->format() == tr("preparing data...")) progress_->setFormat(tr("not started"));
@@ -415,6 +482,7 @@ void TrainingUi::updateActions() {
   step_->setEnabled(!active || s == State::Running || s == State::Paused);
   stop_->setEnabled(s == State::Running || s == State::Paused);
   device_->setEnabled(!active);
+  optimizer_->setEnabled(s == State::Paused);
   lrField_->setEnabled(s == State::Running || s == State::Paused);
   if (!active)  // the project's rate, for the next run
     lrField_->setText(QString::number(window_->model()->project().training.optimizer.lr, 'g', 6));
@@ -453,16 +521,12 @@ void TrainingUi::onEvents(const std::vector<TrainingEvent>& events) {
         appendLog(tr("Paused at epoch %1, step %2.").arg(st->epoch).arg(st->step), 0);
     }
   }
-  if (const StepEvent* s = lastStep) {  // progress: once per tick
-    progress_->setRange(0, int(std::min<int64_t>(s->total_steps, INT32_MAX)));
-    progress_->setValue(int(std::min<int64_t>(s->step, INT32_MAX)));
-    progress_->setFormat(tr("epoch %1/%2 \u00b7 step %3")
-                             .arg(s->epoch)
-                             .arg(s->batches_per_epoch ? s->total_steps / s->batches_per_epoch : 0)
-                             .arg(s->step));
-    if (!lrField_->hasFocus()) lrField_->setText(QString::number(s->lr, 'g', 6));
-  }
-  if (stats) {  // gradient norms per node: sqrt of the sum over its parameters
+  // Progress and labels: text layout is not free; five times a second is enough to read.
+  if (lastStep) lastStep_ = *lastStep;
+  if (lastStep && (!sinceLabels_.isValid() || sinceLabels_.elapsed() >= 200)) updateProgress();
+  if (stats && (!sinceHalos_.isValid() || sinceHalos_.elapsed() >= 500)) {
+    // Gradient norms per node, at most twice a second (each update repaints the canvas).
+    sinceHalos_.start();  // the norm of a node: sqrt of the sum over its parameters
     QHash<QString, double> sq;
     for (const LayerStats& l : stats->layers)
       if (l.grad.numel > 0 && std::isfinite(l.grad.norm))

@@ -1,16 +1,17 @@
 // TrainingUi: "click to train" in the main window. It owns the TrainingController and puts its
 // controls into the window: a Train menu and toolbar (Train F5, Pause F6, Resume, Step F10,
-// Stop Shift+F5; the device; the learning rate, applied while a run is active; progress and
-// state), the Plots dock (MetricsDashboard), the Insights dock (weight and gradient
-// histograms over time), the Training log dock, a checkpoint status line, and the canvas
-// overlays (failure badge, gradient-norm halos). While a run is active the graph is read-only
-// (GraphLock). Every engine event reaches the views once per controller tick, and the plots
-// replot once per tick.
+// Stop Shift+F5; the device: auto, CPU or the GPU by name with its memory; the learning rate,
+// applied while a run is active; the optimiser, changed while paused; progress and state), the
+// Plots dock (MetricsDashboard), the Insights dock (weight and gradient histograms over time), the
+// Training log dock, a checkpoint status line, and the canvas overlays (failure badge,
+// gradient-norm halos). While a run is active the graph is read-only (GraphLock). Every engine
+// event reaches the views once per controller tick, and the plots replot once per tick.
 //   MainWindow w;                 // creates its TrainingUi
 //   w.training()->train();        // = F5
 //   w.training()->controller()->state();
 #pragma once
 
+#include <QElapsedTimer>
 #include <QObject>
 #include <QString>
 #include <memory>
@@ -60,6 +61,7 @@ class TrainingUi : public QObject {
   QAction* resumeAction() const { return resume_; }
   QAction* stepAction() const { return step_; }
   QAction* stopAction() const { return stop_; }
+  QAction* optimizerAction() const { return optimizer_; }
   QDockWidget* plotsDock() const { return plotsDock_; }
 
   // Where runs go ("" : next to the project file, in runs/). Tests point it elsewhere.
@@ -81,6 +83,8 @@ class TrainingUi : public QObject {
   // now; "" clears it). False, with the reason in the log, when it does not fit the graph.
   bool setStartWeights(const QString& checkpoint);
   const QString& startWeights() const { return startWeights_; }
+  // While paused: the optimiser dialog (modal), then TrainingController::setOptimizer.
+  void editOptimizer();
   // The node a failure message names: FailedEvent.node, else the first 'quoted' node id.
   QString nodeNamedIn(const QString& message, const QString& node) const;
 
@@ -97,7 +101,9 @@ class TrainingUi : public QObject {
   void appendLog(const QString& text, int level);
   void updateActions();
   void applyLearningRate();
+  void updateDevices();
   void updateSnapshots();
+  void updateProgress();
 
   MainWindow* window_;
   TrainingController* controller_;
@@ -115,11 +121,13 @@ class TrainingUi : public QObject {
   QLineEdit* lrField_ = nullptr;
   QToolBar* toolbar_ = nullptr;
   QAction *train_ = nullptr, *pause_ = nullptr, *resume_ = nullptr, *step_ = nullptr,
-          *stop_ = nullptr;
+          *stop_ = nullptr, *optimizer_ = nullptr;
   QDockWidget *plotsDock_ = nullptr, *logDock_ = nullptr, *insightsDock_ = nullptr,
               *runsDock_ = nullptr;
   RunsPanel* runs_ = nullptr;
   QString runsRoot_, startWeights_;
+  QElapsedTimer sinceHalos_, sinceLabels_;
+  ng::train::StepEvent lastStep_;  // the newest, for the labels
   int threads_ = 0;
 };
 
