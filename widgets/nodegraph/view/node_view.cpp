@@ -33,6 +33,7 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
   setViewportUpdateMode(QGraphicsView::SmartViewportUpdate);
   // The grid is drawn once per zoom level and scrolled as a picture (drawBackground).
   setCacheMode(QGraphicsView::CacheBackground);
+  setOptimizationFlags(QGraphicsView::DontSavePainterState);  // items set the hints they need
   setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setFrameShape(QFrame::NoFrame);
@@ -114,7 +115,8 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
   connect(model(), &GraphModel::analysisChanged, this, &NodeGraphView::placeMiniMap);
   connect(model(), &GraphModel::modelReset, this, &NodeGraphView::placeMiniMap);
 
-  breadcrumb_ = new BreadcrumbBar(model(), this);
+  // On the viewport, like the mini-map (a scroll moves them: scrollContentsBy puts them back).
+  breadcrumb_ = new BreadcrumbBar(model(), viewport());
   choice_ = new ChoicePopup(this);
   connect(choice_, &ChoicePopup::chosen, this, &NodeGraphView::choiceChosen);
   connect(scene_, &NodeGraphScene::frameRenameRequested, this, [this](int id) { renameFrame(id); });
@@ -128,7 +130,7 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
 
 void NodeGraphView::placeOverlays() {
   breadcrumb_->adjustSize();
-  breadcrumb_->move(viewport()->geometry().topLeft() + QPoint(10, 10));
+  breadcrumb_->move(10, 10);
   breadcrumb_->raise();
 }
 
@@ -329,8 +331,9 @@ void NodeGraphView::zoomBy(double factor) {
 }
 
 void NodeGraphView::placeMiniMap() {
-  // Bottom right of the canvas; hidden while there is nothing to give an overview of.
-  QRect vp = viewport()->geometry();
+  // Bottom right of the canvas (viewport coordinates); hidden while there is nothing to give an
+  // overview of.
+  QRect vp = viewport()->rect();
   miniMap_->move(vp.right() - miniMap_->width() - 10, vp.bottom() - miniMap_->height() - 10);
   miniMap_->setVisible(miniMapToggle_->isChecked() && !scene_->nodeItems().isEmpty() &&
                        vp.width() > 3 * miniMap_->width() && vp.height() > 2 * miniMap_->height());
@@ -345,7 +348,12 @@ void NodeGraphView::resizeEvent(QResizeEvent* e) {
 }
 
 void NodeGraphView::scrollContentsBy(int dx, int dy) {
+  // The viewport's pixels are scrolled (only the uncovered strip is drawn); its child widgets
+  // move with them: put the overlays back in their corners.
   QGraphicsView::scrollContentsBy(dx, dy);
+  QRect vp = viewport()->rect();
+  miniMap_->move(vp.right() - miniMap_->width() - 10, vp.bottom() - miniMap_->height() - 10);
+  breadcrumb_->move(10, 10);
   miniMap_->update();
 }
 
