@@ -10,7 +10,9 @@ namespace ng::gui {
 
 namespace {
 QIcon dot(const QColor& c) {
-  QPixmap pm(14, 14);
+  // Drawn at twice the size and marked so: sharp on high-DPI screens, scaled down elsewhere.
+  QPixmap pm(28, 28);
+  pm.setDevicePixelRatio(2);
   pm.fill(Qt::transparent);
   QPainter p(&pm);
   p.setRenderHint(QPainter::Antialiasing);

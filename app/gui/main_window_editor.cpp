@@ -12,7 +12,8 @@
 //   move         arrows (Shift: further); Ctrl+L auto layout; F fit; Ctrl+= / Ctrl+- zoom
 //   edit         the inspector (Alt+3, then Tab through the fields); F2 renames (node or frame)
 //   blocks       Ctrl+G make, Ctrl+Shift+G unpack, Enter / Alt+Down open, Alt+Up leave
-//   frames       Ctrl+Shift+F frame the selection, F2 rename, arrows move, Delete removes
+//   frames       Ctrl+Shift+F frame the selection, F2 rename, arrows move (with the nodes
+//                inside), Alt+Shift+arrows resize, Delete removes
 //   issues       Alt+4, arrows, Enter selects the node
 #include <QAction>
 #include <QActionGroup>
@@ -105,7 +106,8 @@ void MainWindow::addEditorActions(QMenu* file, QMenu* edit, QMenu* view) {
                "the selected node or frame; Del deletes</td></tr>"
                "<tr><td><b>Blocks</b></td><td>Ctrl+G makes one of the selection, Enter opens "
                "it, Alt+Up goes back, Ctrl+Shift+G unpacks it</td></tr>"
-               "<tr><td><b>Frames</b></td><td>Ctrl+Shift+F frames the selection</td></tr>"
+               "<tr><td><b>Frames</b></td><td>Ctrl+Shift+F frames the selection; arrows move the "
+               "selected frame with its nodes, Alt+Shift+arrows resize it</td></tr>"
                "<tr><td><b>Files</b></td><td>Ctrl+N new, Ctrl+Shift+N new from an example, "
                "Ctrl+O open, Ctrl+S save</td></tr></table>"));
       });

@@ -9,8 +9,8 @@
 //   bench_editor [--nodes 500] [--frames 120] [--edits 40] [--markdown]
 // Run it under a real display (CI's Xvfb: DISPLAY=:99) or Qt's offscreen platform; the window
 // is 1600x1000 logical pixels (smaller when the screen is).
-#include <QApplication>
 #include <QAction>
+#include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
 #include <QScreen>
@@ -226,7 +226,8 @@ int main(int argc, char** argv) {
   }
   int visibleNodes = 0;
   QRectF shown = view->mapToScene(view->viewport()->rect()).boundingRect();
-  for (NodeItem* n : w.scene()->nodeItems()) visibleNodes += shown.intersects(n->sceneBoundingRect());
+  for (NodeItem* n : w.scene()->nodeItems())
+    visibleNodes += shown.intersects(n->sceneBoundingRect());
 
   QScreen* screen = w.screen();
   QString platform = QGuiApplication::platformName();
@@ -243,16 +244,17 @@ int main(int argc, char** argv) {
     std::printf("| ... of which ng::analyze alone / the model's GraphSpec | %.2f / %.2f ms | | |\n",
                 median(engineMs), median(specMs));
     std::printf("| pan at 1:1 | %.0f frames/s | >= 30 | %s |\n", pan1, ok(pan1 >= 30));
-    std::printf("| pan at 0.5 (every text still drawn) | %.0f frames/s | >= 30 | %s |\n",
-                panHalf, ok(panHalf >= 30));
+    std::printf("| pan at 0.5 (every text still drawn) | %.0f frames/s | >= 30 | %s |\n", panHalf,
+                ok(panHalf >= 30));
     std::printf("| pan, whole graph in view | %.0f frames/s | >= 30 | %s |\n", panAll,
                 ok(panAll >= 30));
     std::printf("| zoom at 1:1 | %.0f frames/s | >= 30 | %s |\n", zoom1, ok(zoom1 >= 30));
     std::printf("| zoom, whole graph in view | %.0f frames/s | >= 30 | %s |\n", zoomAll,
                 ok(zoomAll >= 30));
-    std::printf("| full redraw of the canvas at 1:1 (%d nodes in view; median) | %.2f ms (%.0f "
-                "frames/s) | | |\n",
-                visibleNodes, median(fullMs), 1000 / median(fullMs));
+    std::printf(
+        "| full redraw of the canvas at 1:1 (%d nodes in view; median) | %.2f ms (%.0f "
+        "frames/s) | | |\n",
+        visibleNodes, median(fullMs), 1000 / median(fullMs));
     std::printf(
         "\nPlatform %s, screen %dx%d (logical), device pixel ratio %.2f, canvas %dx%d; %d "
         "change(s) without a paint.\n",
@@ -270,8 +272,7 @@ int main(int argc, char** argv) {
     std::printf("pan all     %8.1f fps  bar >= 30  %s\n", panAll, ok(panAll >= 30));
     std::printf("zoom 1:1    %8.1f fps  bar >= 30  %s\n", zoom1, ok(zoom1 >= 30));
     std::printf("zoom all    %8.1f fps  bar >= 30  %s\n", zoomAll, ok(zoomAll >= 30));
-    std::printf("full redraw %8.2f ms  at 1:1, %d nodes in view\n", median(fullMs),
-                visibleNodes);
+    std::printf("full redraw %8.2f ms  at 1:1, %d nodes in view\n", median(fullMs), visibleNodes);
     std::printf("platform %s, dpr %.2f, canvas %dx%d, %d change(s) without a paint\n",
                 qPrintable(platform), ratio, vp.width(), vp.height(), missed);
   }

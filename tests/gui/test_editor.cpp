@@ -227,6 +227,19 @@ class EditorTest : public QObject {
     t.drag(corner, corner + QPoint(80, 40));
     QCOMPARE(t.m()->frames()[0].rect.size(), f0.rect.size() + QSizeF(80, 40));
     QCOMPARE(t.m()->node("fc1")->pos, fc1);
+    // By keyboard: arrows move the frame with its nodes, Alt+Shift+arrows resize it.
+    t.w.scene()->clearSelection();
+    t.w.scene()->frameItem(f0.id)->setSelected(true);
+    t.v()->setFocus();
+    QSizeF before = t.m()->frames()[0].rect.size();
+    QTest::keyClick(t.v(), Qt::Key_Right);
+    QCOMPARE(t.m()->node("fc1")->pos, fc1 + QPointF(20, 0));
+    QCOMPARE(t.m()->frames()[0].rect.topLeft(), f0.rect.topLeft() + QPointF(20, 0));
+    QTest::keyClick(t.v(), Qt::Key_Down, Qt::AltModifier | Qt::ShiftModifier);
+    QCOMPARE(t.m()->frames()[0].rect.size(), before + QSizeF(0, 20));
+    t.m()->undoStack()->undo();
+    t.m()->undoStack()->undo();
+    QCOMPARE(t.m()->node("fc1")->pos, fc1);
     // F2 renames; Delete removes; both undo.
     t.w.scene()->clearSelection();
     t.w.scene()->frameItem(f0.id)->setSelected(true);

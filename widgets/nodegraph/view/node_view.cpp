@@ -440,6 +440,18 @@ void NodeGraphView::keyPressEvent(QKeyEvent* e) {
   // Arrows move the selection (Shift: further); with nothing selected they pan.
   int dx = e->key() == Qt::Key_Left ? -1 : e->key() == Qt::Key_Right ? 1 : 0;
   int dy = e->key() == Qt::Key_Up ? -1 : e->key() == Qt::Key_Down ? 1 : 0;
+  // Alt+Shift+arrows resize the selected frames.
+  if ((dx || dy) && e->modifiers() == (Qt::AltModifier | Qt::ShiftModifier) &&
+      !scene_->selectedFrameIds().isEmpty()) {
+    for (int id : scene_->selectedFrameIds())
+      if (const Frame* f = model()->frame(id))
+        model()->setFrameRect(id,
+                              QRectF(f->rect.topLeft(), f->rect.size() + QSizeF(dx * 20, dy * 20))
+                                  .intersected(QRectF(f->rect.topLeft(), QSizeF(1e6, 1e6)))
+                                  .united(QRectF(f->rect.topLeft(), QSizeF(120, 60))));
+    e->accept();
+    return;
+  }
   if ((dx || dy) && !(e->modifiers() & (Qt::ControlModifier | Qt::AltModifier)) &&
       (!scene_->selectedNodeIds().isEmpty() || !scene_->selectedFrameIds().isEmpty())) {
     double step = e->modifiers() & Qt::ShiftModifier ? 100 : 20;
@@ -627,7 +639,13 @@ void NodeGraphView::renameFrame(int frameId) {
 }
 
 void NodeGraphView::nudgeSelection(QPointF delta) {
-  for (const QString& id : scene_->selectedNodeIds())
+  // A frame carries the nodes inside it, as when dragged.
+  QStringList ids = scene_->selectedNodeIds();
+  auto size = [this](const QString& id) { return scene_->nodeSize(id); };
+  for (int id : scene_->selectedFrameIds())
+    for (const QString& n : model()->nodesInFrame(id, size))
+      if (!ids.contains(n)) ids << n;
+  for (const QString& id : ids)
     if (NodeItem* n = scene_->nodeItem(id)) n->setPos(n->pos() + delta);
   for (int id : scene_->selectedFrameIds())
     if (FrameItem* f = scene_->frameItem(id)) f->setPos(f->pos() + delta);
