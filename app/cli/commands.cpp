@@ -19,6 +19,7 @@
 #include "engine/io/checkpoint.h"
 #include "engine/io/project.h"
 #include "engine/nn/model.h"
+#include "engine/ops/cuda/backend.h"
 #include "engine/train/datasets.h"
 #include "engine/train/trainer.h"
 
@@ -45,15 +46,24 @@ Project open_project(const std::string& path) {
   return p;
 }
 
-// "auto" is the CPU in a build without the CUDA backend; "cuda" there is an error.
+// "auto" is the GPU (cuda:0) when the CUDA backend finds one, else the CPU. "cuda" is an error
+// in a build without the CUDA backend or on a machine without a GPU.
 Device resolve_device(const std::string& flag, const std::string& project_device) {
   const std::string d = flag.empty() ? project_device : flag;
   const std::string where = flag.empty() ? "training.device" : "--device";
-  if (d.empty() || d == "auto" || d == "cpu") return Device::cpu();
+  if (d.empty() || d == "cpu") return Device::cpu();
+  if (d == "auto") return cuda_available() ? Device::cuda(0) : Device::cpu();
   if (d == "cuda" || d.rfind("cuda:", 0) == 0) {
 #ifdef NG_WITH_CUDA
-    int index = d == "cuda" ? 0 : std::stoi(d.substr(5));
-    return Device::cuda(index);
+    const std::string idx = d == "cuda" ? "0" : d.substr(5);
+    if (idx.empty() || idx.find_first_not_of("0123456789") != std::string::npos)
+      throw UsageError(where + ": unknown device '" + d + "' (cpu, cuda, cuda:0 or auto)");
+    if (!cuda_available())
+      throw Error(where + " '" + d + "': no CUDA device is available (" +
+                  cuda_unavailable_reason() + "); use --device cpu or auto");
+    if (idx != "0")
+      throw Error(where + " '" + d + "': only cuda:0 is supported in this version of Neurograph");
+    return Device::cuda(0);
 #else
     throw Error(where + " '" + d +
                 "': this build of Neurograph has no CUDA backend (it was built without "

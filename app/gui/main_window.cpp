@@ -24,6 +24,7 @@
 #include <QUndoStack>
 
 #include "app/gui/issues_panel.h"
+#include "app/gui/training/training_ui.h"
 #include "widgets/inspector/node_inspector.h"
 #include "widgets/nodegraph/model/graph_model.h"
 #include "widgets/nodegraph/view/layer_palette.h"
@@ -76,6 +77,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   totals_ = new QLabel(this);
   totals_->setObjectName("totals");
   statusBar()->addPermanentWidget(totals_);
+  training_ = new TrainingUi(this);
 
   connect(model_, &GraphModel::analysisChanged, this, &MainWindow::updateTotals);
   connect(model_->undoStack(), &QUndoStack::cleanChanged, this, [this](bool clean) {
@@ -114,6 +116,8 @@ MainWindow::~MainWindow() {
   autosaveTimer_->stop();
   // Qt would delete the model first (the first child) while the scene, the panels and this
   // window still listen to it: take the readers down first, then the model.
+  delete training_;  // stops and joins a run; its overlays live on the scene
+  training_ = nullptr;
   model_->undoStack()->disconnect(this);
   scene_->disconnect(this);
   delete view_;
@@ -151,15 +155,16 @@ void MainWindow::buildDocks() {
 
 void MainWindow::buildMenus() {
   QMenu* file = menuBar()->addMenu(tr("&File"));
-  file->addAction(tr("&New"), QKeySequence::New, this, [this] {
+  editActions_ << file->addAction(tr("&New"), QKeySequence::New, this, [this] {
     if (maybeSave()) newDocument();
   });
-  file->addAction(tr("&Open..."), QKeySequence::Open, this, [this] {
+  editActions_ << file->addAction(tr("&Open..."), QKeySequence::Open, this, [this] {
     if (!maybeSave()) return;
     QString path = pickFile(false);
     if (!path.isEmpty()) openFile(path, true);
   });
   recentMenu_ = file->addMenu(tr("Open &Recent"));
+  editActions_ << recentMenu_->menuAction();
   rebuildRecentMenu();
   rebuildExamplesMenu(file->addMenu(tr("Open &Example")));
   QMenu* fileMenu = file;
@@ -179,6 +184,10 @@ void MainWindow::buildMenus() {
   redo->setShortcuts(redoKeys);
   edit->addAction(undo);
   edit->addAction(redo);
+  undo_ = undo;
+  redo_ = redo;
+  editActions_ << undo << redo << view_->cutAction() << view_->pasteAction()
+               << view_->duplicateAction() << view_->deleteAction() << view_->layoutAction();
   edit->addSeparator();
   for (QAction* a : {view_->cutAction(), view_->copyAction(), view_->pasteAction(),
                      view_->duplicateAction(), view_->deleteAction()})
@@ -190,6 +199,7 @@ void MainWindow::buildMenus() {
     view_->openQuickAdd();
   });
   add->setShortcut(QKeySequence(Qt::Key_Tab));
+  editActions_ << add;
   add->setShortcutContext(Qt::WidgetShortcut);  // the canvas handles Tab itself
 
   QMenu* viewMenu = menuBar()->addMenu(tr("&View"));
@@ -221,6 +231,16 @@ void MainWindow::buildMenus() {
                           "train them and watch them learn.")
                            .arg(QString::fromUtf8(NG_VERSION)));
   });
+}
+
+void MainWindow::setGraphEditable(bool on) {
+  if (on == editable_) return;
+  editable_ = on;
+  for (QAction* a : editActions_) a->setEnabled(on);
+  if (on) {  // undo and redo follow the stack again
+    undo_->setEnabled(model_->undoStack()->canUndo());
+    redo_->setEnabled(model_->undoStack()->canRedo());
+  }
 }
 
 // ---- documents -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ class NodeGraphView;
 class LayerPalette;
 class NodeInspector;
 class IssuesPanel;
+class TrainingUi;
 
 class MainWindow : public QMainWindow {
   Q_OBJECT
@@ -43,6 +44,14 @@ class MainWindow : public QMainWindow {
   QLabel* totalsLabel() const { return totals_; }
   const QString& currentFile() const { return file_; }
   QStringList recentFiles() const;
+  // Training: its toolbar, docks and controller (app/gui/training/training_ui.h).
+  TrainingUi* training() const { return training_; }
+
+  // While a training run is active the graph is read-only (GraphLock): this disables the
+  // window's editing actions and their shortcuts (undo, redo, cut, paste, duplicate, delete,
+  // layout, add layer, new, open).
+  void setGraphEditable(bool on);
+  bool graphEditable() const { return editable_; }
 
   // Opens a project; on failure shows the reason (errorBox) and keeps the current document.
   // Asks to save unsaved changes first unless `force`.
@@ -120,6 +129,10 @@ class MainWindow : public QMainWindow {
   IssuesPanel* issues_;
   QLabel* totals_;
   QMenu* recentMenu_ = nullptr;
+  QList<QAction*> editActions_;  // disabled while the graph is read-only
+  QAction *undo_ = nullptr, *redo_ = nullptr;
+  bool editable_ = true;
+  TrainingUi* training_ = nullptr;
   QString file_;
   QString exampleName_;  // the example an untitled document started from
   bool fittedOnce_ = false;

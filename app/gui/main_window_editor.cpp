@@ -4,7 +4,7 @@
 // NOTE [Keyboard reachability]
 // Every feature has a menu entry with a mnemonic, and most a shortcut (the canvas's are scoped to
 // it, so typing in a field never triggers them):
-//   panes        Alt+1 canvas, Alt+2 layers, Alt+3 inspector, Alt+4 issues; F6 / Shift+F6 cycle
+//   panes        Alt+1 canvas, Alt+2 layers, Alt+3 inspector, Alt+4 issues; Ctrl+F6 / Ctrl+Shift+F6 cycle
 //   add a layer  Tab on the canvas (quick-add; after the selected node, wired), or the Layers
 //                pane: type to filter, Enter adds
 //   wires        C: connect the selected node's output to a port from a list; Shift+C: remove one
@@ -166,12 +166,13 @@ void MainWindow::addFocusActions(QMenu* view) {
   };
   QAction* next = menu->addAction(tr("&Next Pane"), this,
                                   [this, pane] { focusPane((std::max(pane(), -1) + 1) % 4); });
-  next->setShortcut(QKeySequence(Qt::Key_F6));
+  // F5/F6/Shift+F5 drive training (training_ui.cpp); panes cycle with Ctrl+F6.
+  next->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_F6));
   QAction* prev = menu->addAction(tr("&Previous Pane"), this, [this, pane] {
     int p = pane();
     focusPane(p <= 0 ? 3 : p - 1);
   });
-  prev->setShortcut(QKeySequence(Qt::SHIFT | Qt::Key_F6));
+  prev->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_F6));
 }
 
 void MainWindow::focusPane(int pane) {

@@ -11,6 +11,9 @@
 #include "engine/core/error.h"
 
 namespace ng {
+
+void ensure_backends_registered();  // ops/dispatch.h
+
 namespace {
 
 // NOTE [CPU block cache]: blocks are rounded up to a bucket size and cached by exact bucket, so
@@ -89,6 +92,12 @@ std::array<Allocator*, kNumDeviceTypes>& table() {
 
 Allocator& allocator(Device d) {
   Allocator* a = table()[int(d.type)];
+  if (!a) {
+    // A device backend installs its allocator when the backends register (ops/dispatch.h),
+    // which may not have happened yet if the first thing a program does is allocate there.
+    ensure_backends_registered();
+    a = table()[int(d.type)];
+  }
   NG_CHECK(a, "device ", d.str(), " is not available in this build of Neurograph");
   return *a;
 }

@@ -15,7 +15,11 @@
 namespace ng {
 
 void set_num_threads(int n);
-int num_threads();
+// Threads for parallel_for on the calling thread only, e.g. a background thread that must not
+// compete with training (the GUI's insight views); 0: back to set_num_threads()'s. Also sets the
+// thread's OpenMP default, which OpenBLAS (OpenMP build) follows for calls from this thread.
+void set_thread_num_threads(int n);
+int num_threads();  // for the calling thread
 
 template <class F>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& f) {

@@ -26,7 +26,7 @@ Metrics MetricAccumulator::add(double loss, const Tensor& prediction, const Tens
   m.samples = n;
   sums_.loss += loss * double(n);
   sums_.samples += double(n);
-  if (!prediction.defined()) return m;
+  if (!prediction.defined() || !label_metrics_) return m;
 
   if (targets.dtype() == DType::Int64) {
     // prediction: [N, C] scores, targets: [N] class indices

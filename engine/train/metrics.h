@@ -25,8 +25,11 @@ inline int64_t top_k_for(int64_t num_classes) {
 
 class MetricAccumulator {
  public:
-  // num_classes: 0 for regression.
-  explicit MetricAccumulator(int64_t num_classes = 0) : k_(top_k_for(num_classes)) {}
+  // num_classes: 0 for regression. label_metrics = false: the loss compares the prediction
+  // with something other than the dataset's targets (an autoencoder's loss target is wired from
+  // the graph), so only the loss is tracked.
+  explicit MetricAccumulator(int64_t num_classes = 0, bool label_metrics = true)
+      : k_(label_metrics ? top_k_for(num_classes) : 0), label_metrics_(label_metrics) {}
 
   // Adds one batch. `loss`: the batch's mean loss. Classification: prediction [N, C] scores
   // and targets [N] int64 class indices. Regression: prediction and targets of the same numel
@@ -43,11 +46,13 @@ class MetricAccumulator {
     double samples = 0, values = 0, classified = 0;
   };
   const Sums& sums() const { return sums_; }
+  bool label_metrics() const { return label_metrics_; }
   void set_sums(const Sums& s) { sums_ = s; }
   static std::vector<double> to_vector(const Sums& s);
   static Sums from_vector(const std::vector<double>& v);  // throws ng::Error on a bad length
 
  private:
+  bool label_metrics_ = true;
   int64_t k_;
   Sums sums_;
 };

@@ -141,6 +141,12 @@ double LrPlan::lr(int64_t epoch, int64_t step) const {
 
 // --- evaluation and weights ---
 
+bool loss_target_from_graph(const GraphAnalysis& a) {
+  if (a.loss_node < 0) return false;
+  const NodeInfo& loss = a.nodes[size_t(a.loss_node)];
+  return loss.inputs.size() > 1 && !loss.inputs[1].empty();  // ports: input, target
+}
+
 Metrics evaluate(Model& model, const data::DatasetPtr& ds, int64_t batch_size,
                  const data::Normalization& norm, int prefetch) {
   NG_CHECK(ds && ds->size() > 0, "evaluate: the dataset is empty");
@@ -159,7 +165,9 @@ Metrics evaluate(Model& model, const data::DatasetPtr& ds, int64_t batch_size,
   lo.prefetch = prefetch;
   data::DataLoader loader(ds, lo);
   loader.start_epoch(0);
-  MetricAccumulator acc(ds->task() == data::Task::Classification ? ds->num_classes() : 0);
+  const bool labels = !loss_target_from_graph(model.analysis());
+  MetricAccumulator acc(
+      labels && ds->task() == data::Task::Classification ? ds->num_classes() : 0, labels);
   Model::Result r;
   while (auto b = loader.next()) {
     model.forward({b->inputs}, b->targets, r);
@@ -215,9 +223,12 @@ Trainer::Trainer(Model& model, TrainingData data, TrainerOptions options, EventS
   NG_CHECK(!params_.empty(), "Trainer: the graph has no trainable parameters");
   optim_ = make_optimizer(t.optimizer, params_);
 
-  const bool classification = data_.train->task() == data::Task::Classification;
+  // A loss whose target is wired from the graph (an autoencoder) does not use the labels: then
+  // only the loss is a metric, as for regression.
+  const bool labels = !loss_target_from_graph(model_.analysis());
+  const bool classification = labels && data_.train->task() == data::Task::Classification;
   num_classes_ = classification ? data_.train->num_classes() : 0;
-  train_acc_ = MetricAccumulator(num_classes_);
+  train_acc_ = MetricAccumulator(num_classes_, labels);
   steps_per_epoch_ = (data_.train->size() + t.batch_size - 1) / t.batch_size;
   lr_plan_ = std::make_unique<LrPlan>(t, steps_per_epoch_);
   lr_ = lr_plan_->lr(0, 0);
@@ -264,7 +275,10 @@ void Trainer::check_data_fits() const {
   }
   const NodeInfo& loss = a.nodes[size_t(a.loss_node)];
   const bool classification = ds.task() == data::Task::Classification;
-  if (loss.type == "CrossEntropyLoss") {
+  if (loss_target_from_graph(a)) {
+    // The graph supplies the target (e.g. the flattened input of an autoencoder): the labels
+    // play no part, whatever the dataset's task.
+  } else if (loss.type == "CrossEntropyLoss") {
     NG_CHECK(classification, "CrossEntropyLoss '", loss.id, "' needs class labels, dataset '",
              ds.name(), "' is a regression set (use MSELoss)");
     // prediction: [N, C] from the node feeding the loss's first port
@@ -319,6 +333,15 @@ void Trainer::stop() {
   std::lock_guard lk(mu_);
   stop_ = true;
   cv_.notify_all();
+}
+
+void Trainer::set_lr(double lr) {
+  if (!(std::isfinite(lr) && lr >= 0.0))
+    throw ValueError(
+        detail::concat("Trainer::set_lr: the learning rate must be finite and >= 0, got ", lr));
+  std::lock_guard lk(mu_);
+  new_lr_ = lr;
+  lr_changed_ = true;
 }
 
 bool Trainer::gate() {
@@ -434,6 +457,12 @@ FinishedEvent Trainer::run() {
 }
 
 void Trainer::train_step(const data::Batch& b) {
+  if (lr_changed_.exchange(false)) {  // set_lr(): the schedule starts from the new base
+    std::lock_guard lk(mu_);
+    TrainingSpec& spec = options_.training;
+    (spec.schedule.type == "one_cycle" ? spec.schedule.max_lr : spec.optimizer.lr) = new_lr_;
+    lr_plan_ = std::make_unique<LrPlan>(spec, steps_per_epoch_);
+  }
   const TrainingSpec& t = options_.training;
   lr_ = lr_plan_->lr(epoch_, step_);
   optim_->set_lr(lr_);

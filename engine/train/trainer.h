@@ -101,6 +101,11 @@ class LrPlan {
   double start_factor_ = 1.0;
 };
 
+// True when the loss node's "target" port is wired from the graph (an autoencoder compares its
+// output with its own input): then the dataset's labels are not used and only the loss is a
+// metric.
+bool loss_target_from_graph(const GraphAnalysis& a);
+
 // Loss and metrics of `model` over `ds` in eval mode without gradients (the model's mode is
 // restored after). `norm` as the training DataLoader used.
 Metrics evaluate(Model& model, const data::DatasetPtr& ds, int64_t batch_size,
@@ -138,6 +143,11 @@ class Trainer {
   void resume();
   void step_once();
   void stop();
+  // Thread-safe, like the controls: from the next step on, the schedule runs from base learning
+  // rate `lr` (training.optimizer.lr; for one_cycle, schedule.max_lr), e.g. while paused. The
+  // optimiser keeps its state (momentum, Adam moments). Throws ValueError for a negative or
+  // non-finite lr.
+  void set_lr(double lr);
   TrainerState state() const { return state_.load(); }
 
   // The state to save, as save_checkpoint takes it (the trainer's own thread, or after run()).
@@ -197,6 +207,8 @@ class Trainer {
   std::condition_variable cv_;
   std::atomic<bool> pause_{false}, stop_{false};
   int single_steps_ = 0;  // guarded by mu_
+  double new_lr_ = 0.0;   // guarded by mu_; taken by the next step when lr_changed_
+  std::atomic<bool> lr_changed_{false};
   std::atomic<TrainerState> state_{TrainerState::Idle};
 };
 

@@ -260,6 +260,26 @@ TEST(Trainer, LearnsTheSpiralToHighAccuracyInAFewEpochs) {
   EXPECT_NEAR(again.loss, f.final_val.loss, 1e-5);
 }
 
+TEST(Trainer, AnAutoencoderTrainsOnAClassificationSetWithItsTargetFromTheGraph) {
+  // x -> fc (2 -> 2) -> MSELoss(input: fc, target: x): the labels play no part, only the loss
+  // is a metric, and the monitor falls back to the validation loss.
+  json nodes = json::array({
+      {{"id", "x"}, {"type", "Input"}, {"params", {{"shape", {2}}}}},
+      {{"id", "fc"}, {"type", "Linear"}, {"params", {{"out_features", 2}}}},
+      {{"id", "loss"}, {"type", "MSELoss"}, {"params", json::object()}}});
+  json edges = json::array({{{"from", "x"}, {"to", "fc"}},
+                            {{"from", "fc"}, {"to", "loss:input"}},
+                            {{"from", "x"}, {"to", "loss:target"}}});
+  TrainingData d = make_datasets(spiral_spec(), "");
+  Model model = Model::compile(GraphSpec::from_json({{"nodes", nodes}, {"edges", edges}}), 0);
+  Trainer t(model, d, options(adam_recipe(15, 0.05)));
+  FinishedEvent f = t.run();
+  EXPECT_EQ(f.reason, FinishReason::Completed);
+  EXPECT_EQ(f.monitor, "val_loss");
+  EXPECT_TRUE(std::isnan(f.final_val.accuracy));
+  EXPECT_LT(t.history().at("train_loss").back(), 0.1 * t.history().at("train_loss").front());
+}
+
 TEST(Trainer, RegressionReportsMseAndMonitorsTheLoss) {
   DatasetSpec s;
   s.kind = "synthetic";

@@ -48,6 +48,9 @@ struct Canvas {
     view.activateWindow();
     view.setFocus();
     (void)QTest::qWaitForWindowExposed(&view);
+    // Shortcuts (F to fit, Tab, Del...) reach only the active window; on a bare X server the
+    // activation lands a moment after the window shows.
+    (void)QTest::qWaitForWindowActive(&view);
     view.resetTransform();
     view.centerOn(400, 200);  // scene (400, 200) in the middle, 1:1
   }

@@ -1,0 +1,186 @@
+// The CUDA backend's runtime pieces: device detection, error checks, the stream, the cuBLAS and
+// cuDNN handles, the TF32 switch and synchronisation.
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "engine/core/allocator.h"
+#include "engine/ops/cuda/backend.h"
+#include "engine/ops/cuda/common.h"
+#include "engine/ops/cuda/libs.h"
+
+namespace ng {
+namespace cuda {
+namespace {
+
+// "engine/ops/cuda/x.cpp" rather than the absolute path of the build machine.
+const char* short_path(const char* file) {
+  const char* p = std::strstr(file, "engine/");
+  return p ? p : file;
+}
+
+std::string where(const char* call, const char* file, int line) {
+  return detail::concat(call, " (", short_path(file), ":", line, ")");
+}
+
+struct Availability {
+  bool ok = false;
+  std::string reason;
+};
+
+const Availability& availability() noexcept {
+  static const Availability a = [] {
+    Availability r;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+      r.reason = detail::concat("the CUDA runtime finds no usable device (", cudaGetErrorName(e),
+                                ": ", cudaGetErrorString(e), ")");
+      cudaGetLastError();  // clear it
+    } else if (n == 0) {
+      r.reason = "the CUDA runtime reports no device";
+    } else {
+      r.ok = true;
+    }
+    return r;
+  }();
+  return a;
+}
+
+std::atomic<bool>& tf32_flag() noexcept {
+  static std::atomic<bool> flag = [] {
+    const char* env = std::getenv("NG_CUDA_TF32");
+    return !(env && (std::strcmp(env, "0") == 0 || std::strcmp(env, "off") == 0 ||
+                     std::strcmp(env, "false") == 0));
+  }();
+  return flag;
+}
+
+}  // namespace
+
+void check(cudaError_t e, const char* call, const char* file, int line) {
+  if (e == cudaSuccess) return;
+  cudaGetLastError();  // clear a non-sticky error so that the next call starts clean
+  throw Error(detail::concat("CUDA error in ", where(call, file, line), ": ", cudaGetErrorName(e),
+                             ": ", cudaGetErrorString(e)));
+}
+
+void check(cublasStatus_t s, const char* call, const char* file, int line) {
+  if (s == CUBLAS_STATUS_SUCCESS) return;
+  throw Error(detail::concat("cuBLAS error in ", where(call, file, line), ": ",
+                             cublasGetStatusName(s), ": ", cublasGetStatusString(s)));
+}
+
+void check(cudnnStatus_t s, const char* call, const char* file, int line) {
+  if (s == CUDNN_STATUS_SUCCESS) return;
+  char detail_msg[512] = {};
+  cudnnGetLastErrorString(detail_msg, sizeof detail_msg);
+  throw Error(detail::concat("cuDNN error in ", where(call, file, line), ": ",
+                             cudnnGetErrorString(s), detail_msg[0] ? ": " : "", detail_msg));
+}
+
+void require_device(Device d, const char* who) {
+  if (!availability().ok)
+    throw Error(detail::concat(who, ": cannot use ", d.str(), ": ", availability().reason));
+  if (d.index != 0)
+    throw Error(detail::concat(who, ": ", d.str(),
+                               " is not supported yet; the CUDA backend uses cuda:0 only"));
+}
+
+cudaStream_t stream() {
+  static cudaStream_t s = [] {
+    require_device(Device::cuda(0), "CUDA backend");
+    cudaStream_t st = nullptr;
+    NG_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    return st;  // never destroyed: kernels may be queued until the process ends
+  }();
+  return s;
+}
+
+cublasHandle_t cublas() {
+  static cublasHandle_t h = [] {
+    cudaStream_t st = stream();
+    cublasHandle_t hh = nullptr;
+    NG_CUDA_CHECK(cublasCreate(&hh));
+    NG_CUDA_CHECK(cublasSetStream(hh, st));
+    // A fixed workspace from our allocator (32 MiB, cuBLAS's advice for Hopper), so that cuBLAS
+    // never allocates on its own during a step.
+    constexpr size_t kWorkspace = size_t(32) << 20;
+    void* ws = allocator(Device::cuda()).allocate(kWorkspace);  // kept for the process
+    NG_CUDA_CHECK(cublasSetWorkspace(hh, ws, kWorkspace));
+    return hh;
+  }();
+  return h;
+}
+
+cudnnHandle_t cudnn() {
+  static cudnnHandle_t h = [] {
+    cudaStream_t st = stream();
+    cudnnHandle_t hh = nullptr;
+    NG_CUDA_CHECK(cudnnCreate(&hh));
+    NG_CUDA_CHECK(cudnnSetStream(hh, st));
+    return hh;
+  }();
+  return h;
+}
+
+DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
+  if (bytes) p_ = allocator(Device::cuda()).allocate(bytes);
+}
+DeviceBuffer::~DeviceBuffer() {
+  if (p_) allocator(Device::cuda()).deallocate(p_, bytes_);
+}
+
+}  // namespace cuda
+
+bool cuda_available() noexcept {
+  return cuda::availability().ok;
+}
+
+std::string cuda_unavailable_reason() {
+  return cuda::availability().reason;
+}
+
+std::string cuda_device_description() {
+  if (!cuda_available()) return cuda_unavailable_reason();
+  cudaDeviceProp p{};
+  if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
+    cudaGetLastError();
+    return "cuda:0 (properties unavailable)";
+  }
+  int rt = 0;
+  cudaRuntimeGetVersion(&rt);
+  const size_t cv = cudnnGetVersion();
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "%s (sm_%d%d, %d SMs, %.1f GiB), CUDA runtime %d.%d, cuDNN %zu.%zu.%zu", p.name,
+                p.major, p.minor, p.multiProcessorCount, double(p.totalGlobalMem) / double(1 << 30),
+                rt / 1000, (rt % 1000) / 10, cv / 10000, (cv % 10000) / 100, cv % 100);
+  return buf;
+}
+
+void set_cuda_tf32(bool enabled) noexcept {
+  cuda::tf32_flag().store(enabled);
+}
+
+bool cuda_tf32() noexcept {
+  return cuda::tf32_flag().load();
+}
+
+void cuda_synchronize() {
+  if (!cuda_available()) return;
+  NG_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+}
+
+void cuda_memory_info(size_t& free_bytes, size_t& total_bytes) noexcept {
+  free_bytes = total_bytes = 0;
+  if (!cuda_available()) return;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    cudaGetLastError();
+    free_bytes = total_bytes = 0;
+  }
+}
+
+}  // namespace ng

@@ -1,0 +1,185 @@
+// CUDA kernels for softmax / log-softmax and the fused cross-entropy, with the arithmetic of
+// ops/cpu/softmax_cpu.cpp. Softmax sees x as [outer, C, inner] (axis in the middle) and gives
+// each (outer, inner) position to one thread, which walks its C values; every softmax subtracts
+// the maximum first. Cross-entropy row losses are summed by one block in a fixed order.
+#include <math_constants.h>
+
+#include "engine/ops/cuda/kernels.cuh"
+#include "engine/ops/softmax.h"
+
+namespace ng::cuda {
+namespace {
+
+__device__ __forceinline__ float d_exp(float x) {
+  return expf(x);
+}
+__device__ __forceinline__ double d_exp(double x) {
+  return ::exp(x);
+}
+__device__ __forceinline__ float d_log(float x) {
+  return logf(x);
+}
+__device__ __forceinline__ double d_log(double x) {
+  return ::log(x);
+}
+
+struct Layout {
+  int64_t outer = 1, C = 1, inner = 1;
+};
+
+Layout layout_of(const Shape& s, int64_t axis) {
+  Layout l;
+  for (int64_t i = 0; i < int64_t(s.size()); ++i) {
+    if (i < axis)
+      l.outer *= s[i];
+    else if (i == axis)
+      l.C = s[i];
+    else
+      l.inner *= s[i];
+  }
+  return l;
+}
+
+template <class T>
+__global__ void softmax_fwd_k(Layout L, bool log, const T* x, T* y) {
+  NG_GRID_STRIDE(t, L.outer * L.inner) {
+    const int64_t o = t / L.inner, j = t % L.inner;
+    const T* xp = x + o * L.C * L.inner + j;  // x[o, c, j] = xp[c * inner]
+    T* yp = y + o * L.C * L.inner + j;
+    T m = T(-CUDART_INF);
+    for (int64_t c = 0; c < L.C; ++c) m = m < xp[c * L.inner] ? xp[c * L.inner] : m;
+    T s = T(0);
+    if (log) {
+      for (int64_t c = 0; c < L.C; ++c) s += d_exp(xp[c * L.inner] - m);
+      const T ls = d_log(s);
+      for (int64_t c = 0; c < L.C; ++c) yp[c * L.inner] = (xp[c * L.inner] - m) - ls;
+    } else {
+      for (int64_t c = 0; c < L.C; ++c) {
+        const T e = d_exp(xp[c * L.inner] - m);
+        yp[c * L.inner] = e;
+        s += e;
+      }
+      const T inv = T(1) / s;
+      for (int64_t c = 0; c < L.C; ++c) yp[c * L.inner] *= inv;
+    }
+  }
+}
+
+// softmax: gx = y * (gy - sum_c(gy * y)); log-softmax: gx = gy - exp(y) * sum_c(gy).
+template <class T>
+__global__ void softmax_bwd_k(Layout L, bool log, const T* y, const T* gy, T* gx) {
+  NG_GRID_STRIDE(t, L.outer * L.inner) {
+    const int64_t o = t / L.inner, j = t % L.inner, base = o * L.C * L.inner + j;
+    T s = T(0);
+    for (int64_t c = 0; c < L.C; ++c) {
+      const int64_t k = base + c * L.inner;
+      s += log ? gy[k] : gy[k] * y[k];
+    }
+    for (int64_t c = 0; c < L.C; ++c) {
+      const int64_t k = base + c * L.inner;
+      gx[k] = log ? gy[k] - d_exp(y[k]) * s : y[k] * (gy[k] - s);
+    }
+  }
+}
+
+void softmax_forward(const Tensor& x, int64_t axis, bool log, Tensor& y) {
+  const Layout L = layout_of(x.shape(), axis);
+  if (L.C == 0 || x.numel() == 0) return;
+  dispatch_floating(x.dtype(), "softmax", [&]<class T>() {
+    softmax_fwd_k<T>
+        <<<grid_for(L.outer * L.inner), kThreads, 0, stream()>>>(L, log, x.data<T>(), y.data<T>());
+    NG_CUDA_CHECK_LAUNCH("softmax_fwd_k");
+  });
+}
+
+void softmax_backward(const Tensor& y, const Tensor& gy, int64_t axis, bool log, Tensor& gx) {
+  const Layout L = layout_of(y.shape(), axis);
+  if (L.C == 0 || y.numel() == 0) return;
+  dispatch_floating(y.dtype(), "softmax backward", [&]<class T>() {
+    softmax_bwd_k<T><<<grid_for(L.outer * L.inner), kThreads, 0, stream()>>>(
+        L, log, y.data<T>(), gy.data<T>(), gx.data<T>());
+    NG_CUDA_CHECK_LAUNCH("softmax_bwd_k");
+  });
+}
+
+// ---------------------------------------------------------------- cross-entropy
+
+// One thread per row i with label l and smoothing s: lse = log-sum-exp(x_i),
+//   row_loss[i] = (1 - s) * (lse - x_il) + s * (lse - mean_c x_ic),  probs_i = exp(x_i - lse).
+template <class T>
+__global__ void ce_rows_kernel(int64_t N, int64_t C, double sm, const T* logits,
+                               const int64_t* labels, T* probs, double* row_loss) {
+  NG_GRID_STRIDE(i, N) {
+    const T* x = logits + i * C;
+    T* p = probs + i * C;
+    T m = T(-CUDART_INF);
+    for (int64_t c = 0; c < C; ++c) m = m < x[c] ? x[c] : m;
+    double se = 0, sx = 0;
+    for (int64_t c = 0; c < C; ++c) {
+      const T ev = d_exp(x[c] - m);
+      p[c] = ev;
+      se += double(ev);
+      sx += double(x[c]);
+    }
+    const double lse = double(m) + ::log(se);
+    const T inv = T(1.0 / se);
+    for (int64_t c = 0; c < C; ++c) p[c] *= inv;
+    row_loss[i] = (1.0 - sm) * (lse - double(x[labels[i]])) + sm * (lse - sx / double(C));
+  }
+}
+
+// One block: loss = sum(row_loss) / N.
+template <class T>
+__global__ void ce_mean_kernel(int64_t N, const double* row_loss, T* loss) {
+  double acc = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) acc += row_loss[i];
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) *loss = T(acc / double(N));
+}
+
+// glogits = (probs - target) * gloss / N with target = (1 - s) * one_hot + s / C.
+template <class T>
+__global__ void ce_backward_kernel(int64_t N, int64_t C, const T* probs, const int64_t* labels,
+                                   T scale, T off, T hit, T* g) {
+  NG_GRID_STRIDE(k, N * C) {
+    T v = (probs[k] - off) * scale;
+    if (k % C == labels[k / C]) v -= hit * scale;
+    g[k] = v;
+  }
+}
+
+void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double s, Tensor& loss,
+                           Tensor& probs) {
+  const int64_t N = logits.size(0), C = logits.size(1);
+  dispatch_floating(logits.dtype(), "cross_entropy", [&]<class T>() {
+    DeviceBuffer rows(size_t(N) * sizeof(double));
+    ce_rows_kernel<T><<<grid_for(N), kThreads, 0, stream()>>>(
+        N, C, s, logits.data<T>(), labels.data<int64_t>(), probs.data<T>(), rows.as<double>());
+    NG_CUDA_CHECK_LAUNCH("ce_rows_kernel");
+    ce_mean_kernel<T><<<1, kThreads, 0, stream()>>>(N, rows.as<double>(), loss.data<T>());
+    NG_CUDA_CHECK_LAUNCH("ce_mean_kernel");
+  });
+}
+
+void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double s, double gloss,
+                            Tensor& glogits) {
+  const int64_t N = probs.size(0), C = probs.size(1);
+  if (N * C == 0) return;
+  dispatch_floating(probs.dtype(), "cross_entropy backward", [&]<class T>() {
+    ce_backward_kernel<T><<<grid_for(N * C), kThreads, 0, stream()>>>(
+        N, C, probs.data<T>(), labels.data<int64_t>(), T(gloss / double(N)), T(s / double(C)),
+        T(1.0 - s), glogits.data<T>());
+    NG_CUDA_CHECK_LAUNCH("ce_backward_kernel");
+  });
+}
+
+}  // namespace
+
+void register_softmax() {
+  softmax_forward_kernel.set(DeviceType::CUDA, &softmax_forward);
+  softmax_backward_kernel.set(DeviceType::CUDA, &softmax_backward);
+  cross_entropy_forward_kernel.set(DeviceType::CUDA, &cross_entropy_forward);
+  cross_entropy_backward_kernel.set(DeviceType::CUDA, &cross_entropy_backward);
+}
+
+}  // namespace ng::cuda

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The GPU check, run on the GPU machine (Ubuntu 24.04, CUDA 13, cuDNN 9, CMake 4, g++ 13,
+# PyTorch 2.11; no Qt, no network) from the repository root of a clean tree:
+#
+#   bash tests/gpu/check.sh            # build, CUDA tests, GPU benchmark vs PyTorch, table last
+#   bash tests/gpu/check.sh --full     # ... and the whole ctest suite (CPU tests, CLI on the GPU)
+#   bash tests/gpu/check.sh --no-torch # skip the PyTorch reference runs
+#
+# Builds the engine, the CLI and the tests (-DNG_BUILD_GUI=OFF -DNG_CUDA_ARCHS=90) in
+# $NG_GPU_BUILD (default build-gpu, ignored by git and kept between calls on a warm machine),
+# runs ng_engine_tests --gtest_filter='Cuda*', times bench_train_step --device cuda on mlp:64,
+# lenet:64 and resnet20:512, runs tests/bench/torch_reference.py --device cuda (eager; cudnn.benchmark
+# + channels_last; torch.compile reduce-overhead) on the same cases, and prints a short table last.
+# Logs and JSON lines go to $OUT (the device tool's output folder) or $NG_GPU_BUILD/gpu-out.
+#
+# stb (image-folder datasets) is not installed there: if a libstb-dev .deb is found in
+# $NG_CARRY (default .gpu-carry, a folder to name in the device tool's carry list), it is
+# unpacked with dpkg -x; otherwise the engine builds without the image loader (its tests skip).
+# To prepare the carry folder here:
+#   mkdir -p .gpu-carry && cp /var/cache/apt/archives/libstb-dev_*.deb .gpu-carry/
+#   echo /.gpu-carry/ >> .git/info/exclude
+set -uo pipefail
+
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+FULL=0
+TORCH=1
+for arg in "$@"; do
+  case "$arg" in
+    --full) FULL=1 ;;
+    --no-torch) TORCH=0 ;;
+    *) echo "check.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+B=${NG_GPU_BUILD:-build-gpu}
+O=${OUT:-$B/gpu-out}
+mkdir -p "$O"
+CASES="mlp:64 lenet:64 resnet20:512"
+T0=$(date +%s)
+stamp() { echo "== [$(( $(date +%s) - T0 ))s] $*"; }
+STATUS=()
+
+stamp "GPU"
+nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader 2>&1 |
+  tee "$O/gpu.txt"
+
+# ---------------------------------------------------------------- configure and build
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+STB_ARG=()
+if [ ! -f /usr/include/stb/stb_image.h ]; then
+  DEB=$(ls "${NG_CARRY:-.gpu-carry}"/libstb-dev_*.deb 2>/dev/null | head -1)
+  if [ -n "$DEB" ]; then
+    mkdir -p /tmp/ng-stb && dpkg -x "$DEB" /tmp/ng-stb && STB_ARG=(-DNG_STB_INCLUDE=/tmp/ng-stb/usr/include/stb)
+    echo "stb: unpacked $DEB"
+  else
+    echo "stb: no libstb-dev .deb carried; building without the image-folder loader"
+  fi
+fi
+GEN=()
+command -v ninja >/dev/null && GEN=(-G Ninja)
+[ -f "$B/CMakeCache.txt" ] && GEN=()  # keep the generator of an existing build folder
+stamp "configure"
+cmake -S . -B "$B" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DNG_BUILD_GUI=OFF -DNG_WITH_CUDA=ON \
+  -DNG_CUDA_ARCHS=90 "${STB_ARG[@]}" >"$O/configure.log" 2>&1 ||
+  { tail -40 "$O/configure.log"; echo "configure FAILED"; exit 1; }
+grep -E "CUDA backend|OpenBLAS|stb" "$O/configure.log"
+stamp "build (-j16)"
+cmake --build "$B" -j16 --target ng_engine_tests neurograph-cli bench_train_step \
+  >"$O/build.log" 2>&1 ||
+  { grep -E "error|Error" "$O/build.log" | head -40; echo "build FAILED"; exit 1; }
+grep -c "warning" "$O/build.log" | sed 's/^/build warnings: /'
+
+# ---------------------------------------------------------------- CUDA tests
+stamp "CUDA tests"
+"$B/bin/ng_engine_tests" --gtest_filter='Cuda*' --gtest_brief=1 \
+  --gtest_output="json:$O/cuda_tests.json" 2>&1 | tee "$O/cuda_tests.log" | tail -60
+TEST_RC=${PIPESTATUS[0]}
+STATUS+=("CUDA tests exit $TEST_RC")
+
+if [ "$FULL" = 1 ]; then
+  stamp "whole ctest suite"
+  (cd "$B" && OMP_WAIT_POLICY=passive ctest -j16 --timeout 300 >"$O/ctest.log" 2>&1)
+  CT_RC=$?
+  tail -15 "$O/ctest.log"
+  STATUS+=("ctest exit $CT_RC")
+fi
+
+# ---------------------------------------------------------------- benchmarks
+stamp "Neurograph GPU benchmark"
+: >"$O/bench.jsonl"
+for c in $CASES; do
+  m=${c%%:*}
+  n=${c##*:}
+  timeout 120 "$B/bin/bench_train_step" --model "$m" --batch "$n" --device cuda --steps 50 \
+    --warmup 10 2>>"$O/bench.err" | tee -a "$O/bench.jsonl"
+done
+tail -5 "$O/bench.err" 2>/dev/null
+
+if [ "$TORCH" = 1 ]; then
+  TR=tests/bench/torch_reference.py
+  ALL=$(echo $CASES | tr ' ' ',')
+  stamp "PyTorch eager"
+  timeout 90 python3 $TR --device cuda --cases "$ALL" --steps 50 --warmup 10 \
+    >"$O/torch_eager.jsonl" 2>"$O/torch_eager.err"
+  stamp "PyTorch cudnn.benchmark + channels_last"
+  timeout 90 python3 $TR --device cuda --cases "$ALL" --steps 50 --warmup 10 --cudnn-benchmark \
+    --channels-last >"$O/torch_fast.jsonl" 2>"$O/torch_fast.err"
+  stamp "PyTorch torch.compile reduce-overhead"
+  timeout 150 python3 $TR --device cuda --cases "$ALL" --steps 50 --warmup 10 \
+    --compile reduce-overhead >"$O/torch_compile.jsonl" 2>"$O/torch_compile.err"
+  for f in eager fast compile; do tail -2 "$O/torch_$f.err" 2>/dev/null; done
+fi
+
+# ---------------------------------------------------------------- the table
+stamp "done"
+python3 - "$O" "${STATUS[@]}" <<'EOF'
+import json, os, sys
+out, status = sys.argv[1], sys.argv[2:]
+
+def load(name):
+    rows = {}
+    try:
+        for line in open(os.path.join(out, name)):
+            try:
+                j = json.loads(line)
+                rows[(j["model"], int(j["batch"]))] = j
+            except (ValueError, KeyError):
+                pass
+    except OSError:
+        pass
+    return rows
+
+ng, eager, fast, comp = (load(f) for f in ("bench.jsonl", "torch_eager.jsonl",
+                                           "torch_fast.jsonl", "torch_compile.jsonl"))
+try:
+    t = json.load(open(os.path.join(out, "cuda_tests.json")))
+    cases = [(f"{s['name']}.{c['name']}", c) for s in t["testsuites"] for c in s["testsuite"]]
+    failed = [n for n, c in cases if c.get("failures")]
+    skipped = [n for n, c in cases if c.get("result") == "SKIPPED"]
+    tests = (f"{len(cases)} CUDA tests: {len(cases) - len(failed) - len(skipped)} passed, "
+             f"{len(failed)} failed, {len(skipped)} skipped")
+except (OSError, ValueError, KeyError):
+    tests, failed = "CUDA tests: no result file", []
+gpu = next((r.get("gpu") for r in ng.values() if r.get("gpu")), "GPU ?")
+tf32 = next((r.get("tf32") for r in ng.values() if "tf32" in r), None)
+print(f"\n{gpu}; Neurograph TF32 {'on' if tf32 else 'off' if tf32 is not None else '?'}")
+print(tests + ("; failed: " + ", ".join(failed[:8]) if failed else ""))
+for s in status:
+    print(s)
+ms = lambda r: f"{r['median_ms']:.3f}" if r else "-"
+print(f"\n{'model:batch':<14}{'neurograph':>11}{'peak MB':>9}{'torch eager':>13}"
+      f"{'bench+CL':>10}{'compile RO':>12}{'ng/eager':>10}")
+for key in [(c.split(':')[0], int(c.split(':')[1])) for c in "mlp:64 lenet:64 resnet20:512".split()]:
+    n, e = ng.get(key), eager.get(key)
+    ratio = f"{n['median_ms'] / e['median_ms']:.2f}" if n and e else "-"
+    peak = f"{n['peak_gpu_mb']:.0f}" if n and "peak_gpu_mb" in n else "-"
+    print(f"{key[0] + ':' + str(key[1]):<14}{ms(n):>11}{peak:>9}{ms(e):>13}{ms(fast.get(key)):>10}"
+          f"{ms(comp.get(key)):>12}{ratio:>10}")
+print("(median ms per training step: zero_grad, forward, cross-entropy, backward, SGD m0.9)")
+EOF
