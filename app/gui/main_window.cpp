@@ -106,8 +106,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(issues_, &IssuesPanel::nodeActivated, this, &MainWindow::selectAndShow);
 
   resize(1400, 860);
-  fitToScreen();
+  ensureMnemonics();
   readSettings();
+  fitToScreen();  // after the saved layout: it may come from a larger screen
   updateTitle();
   updateTotals();
 }
