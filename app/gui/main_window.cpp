@@ -106,9 +106,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(issues_, &IssuesPanel::nodeActivated, this, &MainWindow::selectAndShow);
 
   resize(1400, 860);
+  fitToScreen();  // the default size and layout; a saved one (readSettings) is kept as saved
   ensureMnemonics();
   readSettings();
-  fitToScreen();  // after the saved layout: it may come from a larger screen
   updateTitle();
   updateTotals();
 }

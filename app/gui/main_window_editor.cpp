@@ -4,8 +4,9 @@
 // NOTE [Keyboard reachability]
 // Every feature has a menu entry with a mnemonic, and most a shortcut (the canvas's are scoped to
 // it, so typing in a field never triggers them):
-//   panes        Alt+1 canvas, Alt+2 layers, Alt+3 inspector, Alt+4 issues; Ctrl+F6 / Ctrl+Shift+F6
-//   cycle add a layer  Tab on the canvas (quick-add; after the selected node, wired), or the Layers
+//   panes        Alt+1 canvas, Alt+2 layers, Alt+3 inspector, Alt+4 issues; Ctrl+F6 and
+//                Ctrl+Shift+F6 cycle through every open pane (F6 pauses training)
+//   add a layer  Tab on the canvas (quick-add; after the selected node, wired), or the Layers
 //                pane: type to filter, Enter adds
 //   wires        C: connect the selected node's output to a port from a list; Shift+C: remove one
 //   select       Alt+Right / Alt+Left along the wires; Ctrl+F find a node; Ctrl+A all

@@ -166,8 +166,8 @@ Metrics evaluate(Model& model, const data::DatasetPtr& ds, int64_t batch_size,
   data::DataLoader loader(ds, lo);
   loader.start_epoch(0);
   const bool labels = !loss_target_from_graph(model.analysis());
-  MetricAccumulator acc(
-      labels && ds->task() == data::Task::Classification ? ds->num_classes() : 0, labels);
+  MetricAccumulator acc(labels && ds->task() == data::Task::Classification ? ds->num_classes() : 0,
+                        labels);
   Model::Result r;
   while (auto b = loader.next()) {
     model.forward({b->inputs}, b->targets, r);

@@ -263,10 +263,9 @@ TEST(Trainer, LearnsTheSpiralToHighAccuracyInAFewEpochs) {
 TEST(Trainer, AnAutoencoderTrainsOnAClassificationSetWithItsTargetFromTheGraph) {
   // x -> fc (2 -> 2) -> MSELoss(input: fc, target: x): the labels play no part, only the loss
   // is a metric, and the monitor falls back to the validation loss.
-  json nodes = json::array({
-      {{"id", "x"}, {"type", "Input"}, {"params", {{"shape", {2}}}}},
-      {{"id", "fc"}, {"type", "Linear"}, {"params", {{"out_features", 2}}}},
-      {{"id", "loss"}, {"type", "MSELoss"}, {"params", json::object()}}});
+  json nodes = json::array({{{"id", "x"}, {"type", "Input"}, {"params", {{"shape", {2}}}}},
+                            {{"id", "fc"}, {"type", "Linear"}, {"params", {{"out_features", 2}}}},
+                            {{"id", "loss"}, {"type", "MSELoss"}, {"params", json::object()}}});
   json edges = json::array({{{"from", "x"}, {"to", "fc"}},
                             {{"from", "fc"}, {"to", "loss:input"}},
                             {{"from", "x"}, {"to", "loss:target"}}});

@@ -169,8 +169,12 @@ void TrainingUi::buildActions() {
   menu->addAction(loadWeights);
   menu->addAction(clearWeights);
   menu->addSeparator();
-  for (QDockWidget* d : {plotsDock_, insightsDock_, runsDock_, logDock_})
-    menu->addAction(d->toggleViewAction());
+  // Dock toggles with a mnemonic each (the dock titles themselves stay plain).
+  for (QDockWidget* d : {plotsDock_, insightsDock_, runsDock_, logDock_}) {
+    QAction* a = d->toggleViewAction();
+    if (!a->text().contains('&')) a->setText("&" + a->text());
+    menu->addAction(a);
+  }
 
   toolbar_ = window_->addToolBar(tr("Training"));
   toolbar_->setObjectName("trainingToolbar");
