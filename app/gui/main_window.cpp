@@ -68,7 +68,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   pickFile = [this](bool forSaving) {
     QString filter = tr("Neurograph projects (*.ngraph);;All files (*)");
     QString dir = file_.isEmpty() ? QDir::homePath() : QFileInfo(file_).absolutePath();
-    return forSaving ? QFileDialog::getSaveFileName(this, tr("Save project"), dir, filter)
+    // Saving: a name to start from (the file's, the example's, or "untitled").
+    QString name = !file_.isEmpty()          ? QFileInfo(file_).fileName()
+                   : !exampleName_.isEmpty() ? exampleName_ + ".ngraph"
+                                             : QStringLiteral("untitled.ngraph");
+    return forSaving ? QFileDialog::getSaveFileName(this, tr("Save project"),
+                                                    QDir(dir).filePath(name), filter)
                      : QFileDialog::getOpenFileName(this, tr("Open project"), dir, filter);
   };
 
@@ -134,10 +139,9 @@ void MainWindow::buildDocks() {
   left->setObjectName("paletteDock");
   left->setWidget(palette_);
   addDockWidget(Qt::LeftDockWidgetArea, left);
-  connect(palette_, &LayerPalette::addRequested, this, [this](const QString& type) {
-    // Double-click: the middle of the canvas (below what is already there).
-    view_->addNodeAt(type, view_->mapToScene(view_->viewport()->rect().center()));
-  });
+  // Double-click or Enter: after the selected node, wired to it (as Tab's quick-add); with no
+  // single node selected, the middle of the canvas.
+  connect(palette_, &LayerPalette::addRequested, view_, &NodeGraphView::addAfterSelection);
 
   inspector_ = new NodeInspector(model_, this);
   auto* right = new QDockWidget(tr("Inspector"), this);
@@ -368,7 +372,9 @@ void MainWindow::updateTitle() {
 
 void MainWindow::updateTotals() {
   int errors = model_->errorCount(), warnings = model_->warningCount();
-  QString state = errors ? tr("<span style='color:#f44336'>%n error(s)</span>", nullptr, errors)
+  // An empty project is not in error (the engine asks for a loss node): it says so.
+  QString state = model_->nodes().empty() ? tr("empty")
+                  : errors ? tr("<span style='color:#f44336'>%n error(s)</span>", nullptr, errors)
                   : warnings
                       ? tr("<span style='color:#ffa000'>%n warning(s)</span>", nullptr, warnings)
                       : tr("<span style='color:#66bb6a'>valid</span>");

@@ -7,7 +7,7 @@
 //   panes        Alt+1 canvas, Alt+2 layers, Alt+3 inspector, Alt+4 issues; Ctrl+F6 and
 //                Ctrl+Shift+F6 cycle through every open pane (F6 pauses training)
 //   add a layer  Tab on the canvas (quick-add; after the selected node, wired), or the Layers
-//                pane: type to filter, Enter adds
+//                pane: type to filter, Enter adds (after the selected node, wired, too)
 //   wires        C: connect the selected node's output to a port from a list; Shift+C: remove one
 //   select       Alt+Right / Alt+Left along the wires; Ctrl+F find a node; Ctrl+A all
 //   move         arrows (Shift: further); Ctrl+L auto layout; F fit; Ctrl+= / Ctrl+- zoom
@@ -97,7 +97,7 @@ void MainWindow::addEditorActions(QMenu* file, QMenu* edit, QMenu* view) {
                "<tr><td><b>Panes</b></td><td>Alt+1 canvas, Alt+2 layers, Alt+3 inspector, Alt+4 "
                "issues; Ctrl+F6 / Ctrl+Shift+F6 next / previous</td></tr>"
                "<tr><td><b>Add a layer</b></td><td>Tab on the canvas (after the selected node, "
-               "wired); or Alt+2, type, Enter</td></tr>"
+               "wired); or Alt+2, type, Enter (the same)</td></tr>"
                "<tr><td><b>Wires</b></td><td>C connects the selected node's output to a port "
                "from a list; Shift+C removes one of its wires</td></tr>"
                "<tr><td><b>Select</b></td><td>Alt+Right / Alt+Left along the wires; Ctrl+F "

@@ -1,9 +1,11 @@
 // The editor's later parts in a real main window: blocks (double-click opens, breadcrumb and
 // Alt+Up go back, Ctrl+G makes one, issues inside a block lead to it), frames (dragged with their
 // nodes, resized by the corner, renamed, deleted), keyboard wiring and navigation, panes by
-// keyboard, the example gallery and the themes. Runs at scale 1 and, as gui_editor_tests_2x,
-// with QT_SCALE_FACTOR=2.
+// keyboard, LeNet built with the keyboard alone, what the mouse walk-through found awkward
+// (docs/editor-walkthrough.md), the example gallery and the themes. Runs at scale 1 and, as
+// gui_editor_tests_2x, with QT_SCALE_FACTOR=2.
 #include <QDockWidget>
+#include <QFileDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -11,7 +13,11 @@
 #include <QScreen>
 #include <QSet>
 #include <QSettings>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 #include <QToolButton>
 #include <QTreeWidget>
 #include <QUndoStack>
@@ -27,6 +33,7 @@
 #include "widgets/nodegraph/view/layer_palette.h"
 #include "widgets/nodegraph/view/node_style.h"
 #include "widgets/nodegraph/view/node_view.h"
+#include "widgets/nodegraph/view/quick_add_popup.h"
 
 using namespace ng::gui;
 
@@ -357,6 +364,291 @@ class EditorTest : public QObject {
           t.v()->leaveBlockAction(), t.v()->addFrameAction(), t.v()->renameFrameAction(),
           t.v()->connectAction(), t.v()->disconnectAction(), t.v()->findAction()})
       QVERIFY2(!a->shortcut().isEmpty(), qPrintable(a->text()));
+  }
+
+  // ---- the keyboard alone --------------------------------------------------------------------
+
+  // LeNet-5 from an empty canvas with key presses only, each sent to the widget that has the
+  // keyboard focus, as a keyboard would: panes by Alt+1/2/3, layers from the palette's search
+  // (Enter) and from Tab's quick-add, parameters typed in the inspector reached with Tab, the
+  // selection moved along the wires, the loss's wire removed and made again from a list of
+  // ports, then Ctrl+S (the file dialog answered by the hook). See docs/editor-walkthrough.md.
+  void leNetIsBuiltWithTheKeyboardAlone() {
+    Window t;
+    QTemporaryDir dir;
+    QString path = dir.filePath("lenet-by-keys.ngraph");
+    t.w.pickFile = [&](bool forSaving) { return forSaving ? path : QString(); };
+    auto focus = [] { return QApplication::focusWidget(); };
+    auto key = [&](int k, Qt::KeyboardModifiers mods = Qt::NoModifier) {
+      QWidget* f = focus();
+      QVERIFY2(f, "nothing has the keyboard focus");
+      QTest::keyClick(f, Qt::Key(k), mods);
+    };
+    auto type = [&](const QString& text) {
+      QVERIFY(focus());
+      QTest::keyClicks(focus(), text);
+    };
+    auto selected = [&] { return t.w.scene()->selectedNodeIds().value(0); };
+    // Tab through the inspector until `target` has the focus (at most `presses` presses).
+    auto tabTo = [&](QWidget* target, int presses = 12) {
+      for (int i = 0; i < presses && focus() != target; ++i) key(Qt::Key_Tab);
+      QVERIFY2(focus() == target, qPrintable(focus() ? focus()->objectName() : "none"));
+    };
+    ParamEditor* e = nullptr;
+    auto editor = [&](const QString& param) {
+      e = t.w.inspector()->paramEditor(param);
+      QVERIFY2(e, qPrintable(param));
+    };
+    // Alt+3, then Tab to a parameter's first field; the values typed with Tab between them.
+    auto set = [&](const QString& param, const QStringList& values) {
+      key(Qt::Key_3, Qt::AltModifier);
+      QTRY_COMPARE(focus(), static_cast<QWidget*>(t.w.inspector()->nameField()));
+      editor(param);
+      tabTo(e->inputs()[0]);
+      for (int i = 0; i < values.size(); ++i) {
+        if (i) QCOMPARE(focus(), e->inputs()[i]);
+        type(values[i]);
+        key(Qt::Key_Tab);
+      }
+    };
+    auto quickAdd = [&](const QString& kind) {
+      key(Qt::Key_1, Qt::AltModifier);
+      QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+      QString before = selected();
+      key(Qt::Key_Tab);
+      QTRY_VERIFY(t.v()->quickAddPopup()->isVisible());
+      type(kind);
+      key(Qt::Key_Return);
+      QCOMPARE(t.m()->node(selected())->type, kind);
+      if (!before.isEmpty())  // wired after the node that was selected
+        QCOMPARE(t.m()->edgesAt({selected(), "input", PortSide::Input}).size(), size_t(1));
+    };
+    auto paletteAdd = [&](const QString& search, const QString& kind) {
+      key(Qt::Key_2, Qt::AltModifier);
+      QTRY_COMPARE(focus(), static_cast<QWidget*>(t.w.palette()->searchField()));
+      type(search);
+      QCOMPARE(t.w.palette()->highlightedType(), kind);
+      QString before = selected();
+      key(Qt::Key_Return);
+      QCOMPARE(t.m()->node(selected())->type, kind);
+      if (!before.isEmpty()) {
+        auto in = t.m()->edgesAt({selected(), "input", PortSide::Input});
+        QCOMPARE(in.size(), size_t(1));
+        QCOMPARE(in[0].fromNode, before);
+      }
+    };
+
+    QTest::keyClick(&t.w, Qt::Key_1, Qt::AltModifier);
+    QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+    key(Qt::Key_N, Qt::ControlModifier);
+    QVERIFY(t.m()->nodes().empty());
+    QVERIFY(t.v()->emptyHint()->isVisible());
+
+    paletteAdd("input", "Input");
+    QVERIFY(!t.v()->emptyHint()->isVisible());
+    set("shape", {"1, 28, 28"});
+    QCOMPARE(typeText(t.m()->outputType(selected())), QString("[N, 1, 28, 28]"));
+    quickAdd("Conv2d");
+    set("out_channels", {"6"});
+    // Kernel and padding: the first number sets both (a square pair stays square).
+    set("kernel_size", {"5"});
+    set("padding", {"2"});
+    QVERIFY(t.m()->node(selected())->params["kernel_size"] == nlohmann::json({5, 5}));
+    QCOMPARE(typeText(t.m()->outputType(selected())), QString("[N, 6, 28, 28]"));
+    quickAdd("ReLU");
+    paletteAdd("maxpool", "MaxPool2d");
+    paletteAdd("conv2d", "Conv2d");
+    set("out_channels", {"16"});
+    set("kernel_size", {"5"});
+    quickAdd("ReLU");
+    quickAdd("MaxPool2d");
+    paletteAdd("flatten", "Flatten");
+    QCOMPARE(typeText(t.m()->outputType(selected())), QString("[N, 400]"));
+    paletteAdd("linear", "Linear");
+    set("out_features", {"120"});
+    paletteAdd("relu", "ReLU");
+    quickAdd("Linear");
+    set("out_features", {"84"});
+    quickAdd("ReLU");
+    quickAdd("Linear");
+    set("out_features", {"10"});
+    QString fc3 = selected();
+    paletteAdd("crossentropy", "CrossEntropyLoss");
+    QString loss = selected();
+    QVERIFY2(t.m()->analysis().ok(), ng::format_diagnostics(t.m()->analysis().diagnostics).c_str());
+
+    // Along the wires and back; the loss's wire removed (Shift+C) and made again from the
+    // last Linear (C, then the port chosen by typing).
+    key(Qt::Key_1, Qt::AltModifier);
+    QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+    key(Qt::Key_Left, Qt::AltModifier);
+    QCOMPARE(selected(), fc3);
+    key(Qt::Key_Right, Qt::AltModifier);
+    QCOMPARE(selected(), loss);
+    key(Qt::Key_C, Qt::ShiftModifier);
+    QTRY_VERIFY(t.v()->choicePopup()->isVisible());
+    key(Qt::Key_Return);
+    QVERIFY(t.m()->edgesAt({loss, "input", PortSide::Input}).empty());
+    QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+    key(Qt::Key_F, Qt::ControlModifier);
+    QTRY_VERIFY(t.v()->choicePopup()->isVisible());
+    type(fc3);
+    key(Qt::Key_Return);
+    QCOMPARE(selected(), fc3);
+    QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+    key(Qt::Key_C);
+    QTRY_VERIFY(t.v()->choicePopup()->isVisible());
+    QVERIFY(t.v()->choicePopup()->shownKeys().contains("output\n" + loss + "\ninput"));
+    type(loss + " input");
+    QCOMPARE(t.v()->choicePopup()->shownKeys(), QStringList{"output\n" + loss + "\ninput"});
+    key(Qt::Key_Return);
+    QCOMPARE(t.m()->edgesAt({loss, "input", PortSide::Input}).size(), size_t(1));
+
+    QVERIFY(t.m()->analysis().ok());
+    QCOMPARE(int(t.m()->nodes().size()), 14);
+    QCOMPARE(t.m()->totalParams(), int64_t(61706));
+    QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+    key(Qt::Key_L, Qt::ControlModifier);  // auto layout
+    QVERIFY(!t.w.scene()->crowded());
+    key(Qt::Key_S, Qt::ControlModifier);
+    QCOMPARE(t.w.currentFile(), path);
+    QVERIFY(t.m()->undoStack()->isClean());
+    GraphModel saved;
+    saved.loadProject(path);
+    QCOMPARE(int(saved.nodes().size()), 14);
+    QCOMPARE(saved.totalParams(), int64_t(61706));
+    QVERIFY(saved.analysis().ok());
+  }
+
+  // What the mouse walk-through found awkward, fixed: a layer double-clicked in the palette
+  // follows the selected node, wired (as Tab's quick-add), in one undo step; with nothing
+  // selected it goes to the middle of the canvas, unwired.
+  void paletteDoubleClickAddsAfterTheSelectedNode() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    t.w.scene()->selectNodes({"fc1"});
+    size_t nodes = t.m()->nodes().size();
+    int steps = t.m()->undoStack()->count();
+    QTreeWidgetItem* item = t.w.palette()->itemFor("Dropout");
+    QVERIFY(item);
+    t.w.palette()->tree()->scrollToItem(item);
+    QRect r = t.w.palette()->tree()->visualItemRect(item);
+    QTest::mouseClick(t.w.palette()->tree()->viewport(), Qt::LeftButton, {}, r.center());
+    QTest::mouseDClick(t.w.palette()->tree()->viewport(), Qt::LeftButton, {}, r.center());
+    QCOMPARE(t.m()->nodes().size(), nodes + 1);
+    QString id = t.w.scene()->selectedNodeIds().value(0);
+    QCOMPARE(t.m()->node(id)->type, QString("Dropout"));
+    auto in = t.m()->edgesAt({id, "input", PortSide::Input});
+    QCOMPARE(in.size(), size_t(1));
+    QCOMPARE(in[0].fromNode, QString("fc1"));
+    QVERIFY(t.m()->node(id)->pos.x() > t.m()->node("fc1")->pos.x());
+    QCOMPARE(t.m()->undoStack()->count(), steps + 1);
+    t.m()->undoStack()->undo();
+    QCOMPARE(t.m()->nodes().size(), nodes);
+    // Nothing selected: the middle of the view, no wire.
+    t.w.scene()->clearSelection();
+    QTest::mouseClick(t.w.palette()->tree()->viewport(), Qt::LeftButton, {}, r.center());
+    QTest::mouseDClick(t.w.palette()->tree()->viewport(), Qt::LeftButton, {}, r.center());
+    id = t.w.scene()->selectedNodeIds().value(0);
+    QVERIFY(t.m()->edgesAt({id, "input", PortSide::Input}).empty());
+    QPointF mid = t.v()->mapToScene(t.v()->viewport()->rect().center());
+    QVERIFY(QLineF(t.w.scene()->nodeItem(id)->sceneBoundingRect().center(), mid).length() < 200);
+  }
+
+  // The palette's search highlights what Enter will add: the name itself, else a name starting
+  // with the text, else the first shown; Up and Down move the highlight.
+  void paletteSearchHighlightsTheBestMatch() {
+    LayerPalette p;
+    p.show();
+    QTest::keyClicks(p.searchField(), "relu");
+    QCOMPARE(p.highlightedType(), QString("ReLU"));  // not LeakyReLU
+    p.searchField()->clear();
+    QTest::keyClicks(p.searchField(), "lin");
+    QCOMPARE(p.highlightedType(), QString("Linear"));
+    p.searchField()->clear();
+    QTest::keyClicks(p.searchField(), "pool");
+    QStringList shown = p.visibleTypes();
+    QVERIFY(shown.size() >= 2);
+    QCOMPARE(p.highlightedType(), shown[0]);
+    QTest::keyClick(p.searchField(), Qt::Key_Down);
+    QCOMPARE(p.highlightedType(), shown[1]);
+    QTest::keyClick(p.searchField(), Qt::Key_Up);
+    QTest::keyClick(p.searchField(), Qt::Key_Up);
+    QCOMPARE(p.highlightedType(), shown[0]);
+    QSignalSpy added(&p, &LayerPalette::addRequested);
+    QTest::keyClick(p.searchField(), Qt::Key_Down);
+    QTest::keyClick(p.searchField(), Qt::Key_Return);
+    QCOMPARE(added.size(), 1);
+    QCOMPARE(added[0][0].toString(), shown[1]);
+  }
+
+  // The inspector's Tab order does not change as values change: the reset buttons (shown only
+  // for values other than the default) take no focus. A pair stays square while it is.
+  void inspectorTabOrderIsStableAndPairsStaySquare() {
+    Window t;
+    QVERIFY(t.w.openFile(example("lenet-mnist.ngraph")));
+    t.w.scene()->selectNodes({"conv2"});
+    ParamEditor* k = t.w.inspector()->paramEditor("kernel_size");
+    ParamEditor* s = t.w.inspector()->paramEditor("stride");
+    QVERIFY(k && s && k->resetButton());
+    QCOMPARE(k->resetButton()->focusPolicy(), Qt::NoFocus);
+    QVERIFY(k->resetButton()->isVisibleTo(k));  // 5 x 5 is not the default
+    k->inputs()[1]->setFocus(Qt::TabFocusReason);
+    QTest::keyClick(k->inputs()[1], Qt::Key_Tab);
+    QCOMPARE(QApplication::focusWidget(), s->inputs()[0]);
+    // 5 x 5 -> 3 x 3 with one number and one undo step; then 3 x 1 with the second alone.
+    auto* a = static_cast<QSpinBox*>(k->inputs()[0]);
+    auto* b = static_cast<QSpinBox*>(k->inputs()[1]);
+    int steps = t.m()->undoStack()->count();
+    a->setFocus();
+    QTest::keyClick(a, Qt::Key_A, Qt::ControlModifier);
+    QTest::keyClicks(a, "3");
+    QTest::keyClick(a, Qt::Key_Return);
+    QVERIFY(t.m()->node("conv2")->params["kernel_size"] == nlohmann::json({3, 3}));
+    QCOMPARE(t.m()->undoStack()->count(), steps + 1);
+    b->setFocus();
+    QTest::keyClick(b, Qt::Key_A, Qt::ControlModifier);
+    QTest::keyClicks(b, "1");
+    QTest::keyClick(b, Qt::Key_Return);
+    QVERIFY(t.m()->node("conv2")->params["kernel_size"] == nlohmann::json({3, 1}));
+    // Not square: the first alone.
+    a->setFocus();
+    QTest::keyClick(a, Qt::Key_A, Qt::ControlModifier);
+    QTest::keyClicks(a, "2");
+    QTest::keyClick(a, Qt::Key_Return);
+    QVERIFY(t.m()->node("conv2")->params["kernel_size"] == nlohmann::json({2, 1}));
+  }
+
+  // An empty canvas says how to begin, and its only problem (no loss yet) is not an error.
+  void anEmptyCanvasSaysHowToBegin() {
+    Window t;
+    t.w.newDocument();
+    QVERIFY(t.v()->emptyHint()->isVisible());
+    QVERIFY(t.v()->emptyHint()->text().contains("Tab"));
+    QVERIFY(t.v()->viewport()->rect().contains(t.v()->emptyHint()->geometry()));
+    QCOMPARE(t.w.issues()->topLevelItemCount(), 0);
+    QVERIFY(!t.w.totalsLabel()->text().contains("error"));
+    t.v()->addNodeAt("ReLU", {0, 0});
+    QVERIFY(!t.v()->emptyHint()->isVisible());
+    QVERIFY(t.w.issues()->topLevelItemCount() > 0);  // now the problems are listed
+    t.m()->undoStack()->undo();
+    QVERIFY(t.v()->emptyHint()->isVisible());
+  }
+
+  // Save As proposes a name: the file's, the example's, or untitled.ngraph.
+  void saveAsProposesAName() {
+    Window t;
+    QVERIFY(t.w.openExample(example("spiral-mlp.ngraph")));
+    QString proposed;
+    QTimer::singleShot(300, [&] {
+      for (QWidget* w : QApplication::topLevelWidgets())
+        if (auto* d = qobject_cast<QFileDialog*>(w); d && d->isVisible()) {
+          proposed = d->selectedFiles().value(0);
+          d->reject();
+        }
+    });
+    QCOMPARE(t.w.pickFile(true), QString());  // the real dialog, cancelled
+    QVERIFY2(proposed.endsWith("/spiral-mlp.ngraph"), qPrintable(proposed));
   }
 
   // ---- gallery and themes ------------------------------------------------------------------

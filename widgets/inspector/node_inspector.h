@@ -67,7 +67,10 @@ class ParamEditor : public QWidget {
   void setValues(const nlohmann::json& user, const nlohmann::json& resolved);
   void setMessage(const QString& text, bool error);
   QString message() const;
-  // The editing widgets (spin boxes, combo box, ...), in order; and the "auto" switch.
+  // The editing widgets (spin boxes, combo box, ...), in order; and the "auto" switch. A pair
+  // (kernel 3 x 3) stays square while it is: a new first number is the second's too.
+  // The reset button is left out of the Tab chain (it comes and goes); typing the default
+  // value does the same.
   QList<QWidget*> inputs() const { return inputs_; }
   QCheckBox* autoSwitch() const { return auto_; }
   QToolButton* resetButton() const { return reset_; }
@@ -87,6 +90,7 @@ class ParamEditor : public QWidget {
   QLabel* message_;
   nlohmann::json user_;
   bool updating_ = false;
+  int pairFirst_ = 0;  // a pair's first number as shown before the edit
 };
 
 }  // namespace ng::gui

@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QInputDialog>
+#include <QLabel>
 #include <QMimeData>
 #include <QPainter>
 #include <QScrollBar>
@@ -125,10 +126,32 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
     placeOverlays();
     QTimer::singleShot(0, this, [this] { fitToView(); });
   });
+  // An empty canvas says how to begin (hidden once there is a node).
+  emptyHint_ = new QLabel(tr("Drag a layer here from the Layers pane, double-click one there,\n"
+                             "or press Tab here and type its name.\n"
+                             "A layer added while a node is selected follows it, already wired."),
+                          viewport());
+  emptyHint_->setObjectName("emptyCanvasHint");
+  emptyHint_->setAlignment(Qt::AlignCenter);
+  emptyHint_->setForegroundRole(QPalette::PlaceholderText);
+  emptyHint_->setAttribute(Qt::WA_TransparentForMouseEvents);
+  connect(model(), &GraphModel::analysisChanged, this, &NodeGraphView::placeEmptyHint);
+  connect(model(), &GraphModel::modelReset, this, &NodeGraphView::placeEmptyHint);
+  connect(model(), &GraphModel::scopeChanged, this, &NodeGraphView::placeEmptyHint);
   placeOverlays();
 }
 
+void NodeGraphView::placeEmptyHint() {
+  emptyHint_->setVisible(model()->nodes().empty() && model()->scopePath().isEmpty());
+  if (!emptyHint_->isVisible()) return;
+  emptyHint_->adjustSize();
+  QRect r = emptyHint_->rect();
+  r.moveCenter(viewport()->rect().center());
+  emptyHint_->move(r.topLeft());
+}
+
 void NodeGraphView::placeOverlays() {
+  placeEmptyHint();
   breadcrumb_->adjustSize();
   breadcrumb_->move(10, 10);
   breadcrumb_->raise();
@@ -169,14 +192,22 @@ void NodeGraphView::openQuickAdd(QPoint viewPos) {
 }
 
 void NodeGraphView::quickAddChosen(const QString& type) {
-  const Node* after = model()->node(quickAddAfter_);
+  addAfter(type, quickAddAfter_, quickAddAt_);
+  setFocus();
+}
+
+QString NodeGraphView::addAfterSelection(const QString& type) {
+  QStringList sel = scene_->selectedNodeIds();
+  return addAfter(type, sel.size() == 1 ? sel[0] : QString(),
+                  mapToScene(viewport()->rect().center()));
+}
+
+QString NodeGraphView::addAfter(const QString& type, const QString& afterId, QPointF fallback) {
+  const Node* after = model()->node(afterId);
   const ng::LayerDef* def = ng::LayerRegistry::instance().find(type.toStdString());
   if (!after || !def || def->inputs.empty() ||
-      model()->portNames(after->id, PortSide::Output).isEmpty()) {
-    addNodeAt(type, quickAddAt_);
-    setFocus();
-    return;
-  }
+      model()->portNames(after->id, PortSide::Output).isEmpty())
+    return addNodeAt(type, fallback);
   // After the selected node: to its right (lower down while that spot is taken), wired to it.
   QSizeF size = scene_->nodeSize(after->id);
   QPointF pos = scene_->freeSpot(after->pos + QPointF(size.width() + 90, 0), {0, 130});
@@ -192,7 +223,7 @@ void NodeGraphView::quickAddChosen(const QString& type) {
   if (NodeItem* n = scene_->nodeItem(id)) ensureVisible(n, 40, 40);
   emit statusMessage(why.isEmpty() ? tr("Added %1 after %2.").arg(id, from)
                                    : tr("Added %1; not connected: %2").arg(id, why));
-  setFocus();
+  return id;
 }
 
 // ---- clipboard -----------------------------------------------------------------------------
@@ -355,6 +386,7 @@ void NodeGraphView::scrollContentsBy(int dx, int dy) {
   miniMap_->move(vp.right() - miniMap_->width() - 10, vp.bottom() - miniMap_->height() - 10);
   breadcrumb_->move(10, 10);
   miniMap_->update();
+  if (emptyHint_->isVisible()) placeEmptyHint();
 }
 
 void NodeGraphView::wheelEvent(QWheelEvent* e) {

@@ -1,7 +1,8 @@
 // NodeGraphView: the canvas widget. Wheel zooms at the cursor, the middle button or Space+drag
 // pans, a left drag on empty canvas selects with a rubber band; layers dropped from the palette
 // become nodes; Tab opens the quick-add popup at the cursor (with one node selected, the new
-// node is placed after it and wired to it). Its actions (copy, paste, duplicate, delete, select
+// node is placed after it and wired to it; so is a layer double-clicked in the palette); an
+// empty canvas says how to begin. Its actions (copy, paste, duplicate, delete, select
 // all, fit, zoom, layout, blocks, frames, keyboard wiring) carry shortcuts scoped to the canvas,
 // and the main window puts the same actions in its menus.
 //
@@ -21,6 +22,7 @@
 #include "widgets/nodegraph/view/node_scene.h"
 
 class QAction;
+class QLabel;
 
 namespace ng::gui {
 
@@ -66,6 +68,8 @@ class NodeGraphView : public QGraphicsView {
   std::function<QString(const QString& current)> askFrameTitle;
 
   QuickAddPopup* quickAddPopup() const { return quickAdd_; }
+  // The "how to begin" text shown over an empty canvas.
+  QLabel* emptyHint() const { return emptyHint_; }
   // A layered layout of the whole graph whose long chains wrap to suit the canvas's shape.
   std::map<QString, QPointF> computeLayout() const;
   double zoom() const { return transform().m11(); }
@@ -73,6 +77,10 @@ class NodeGraphView : public QGraphicsView {
  public slots:
   // Adds a node of `type` centred at a scene point and selects it; returns its id.
   QString addNodeAt(const QString& type, QPointF scenePos);
+  // With one node selected (that has an output, and `type` an input): the new node goes to its
+  // right, wired to it, in one undo step. Otherwise as addNodeAt in the middle of the view.
+  // The palette's double-click and Enter, like Tab's quick-add.
+  QString addAfterSelection(const QString& type);
   void fitToView();
   void zoomBy(double factor);
   void copySelection();
@@ -127,6 +135,9 @@ class NodeGraphView : public QGraphicsView {
  private:
   QAction* makeAction(const QString& text, const QKeySequence& key, void (NodeGraphView::*slot)());
   void quickAddChosen(const QString& type);
+  QString addAfter(const QString& type, const QString& afterId, QPointF fallback);
+  void placeEmptyHint();
+  QLabel* emptyHint_ = nullptr;
   void pasteFragment(const nlohmann::json& fragment, std::optional<QPointF> at);
   std::optional<QPointF> cursorScenePos() const;
 
