@@ -345,7 +345,7 @@ void MainWindow::newDocument() {
   exampleName_.clear();
   updateTitle();
   view_->fitToView();
-  statusBar()->showMessage(tr("New project: add layers from the palette or press Tab."), 8000);
+  statusBar()->showMessage(tr("New project: add layers from the Layers pane or press Tab."), 8000);
 }
 
 bool MainWindow::maybeSave() {
@@ -419,9 +419,21 @@ void MainWindow::rebuildRecentMenu() {
   QStringList r = recentFiles();
   for (int i = 0; i < r.size(); ++i) {
     QString path = r[i];
-    QAction* a =
-        recentMenu_->addAction(QString("&%1 %2").arg(i + 1).arg(QFileInfo(path).fileName()), this,
-                               [this, path] { openFile(path); });
+    QAction* a = recentMenu_->addAction(
+        QString("&%1 %2").arg(i + 1).arg(QFileInfo(path).fileName()), this, [this, path] {
+          // A file moved or deleted since: say so and forget it.
+          if (!QFileInfo::exists(path)) {
+            QStringList r = recentFiles();
+            r.removeAll(path);
+            QSettings().setValue("recentFiles", r);
+            rebuildRecentMenu();
+            errorBox(tr("Open recent"),
+                     tr("%1 is no longer there; it has been taken off the recent files.")
+                         .arg(QDir::toNativeSeparators(path)));
+            return;
+          }
+          openFile(path);
+        });
     a->setToolTip(path);
     a->setStatusTip(path);
   }

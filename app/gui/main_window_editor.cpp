@@ -9,7 +9,8 @@
 //   add a layer  Tab on the canvas (quick-add; after the selected node, wired), or the Layers
 //                pane: type to filter, Enter adds (after the selected node, wired, too)
 //   wires        C: connect the selected node's output to a port from a list; Shift+C: remove one
-//   select       Alt+Right / Alt+Left along the wires; Ctrl+F find a node; Ctrl+A all
+//   select       Alt+Right / Alt+Left along the wires (Alt+Shift: extend the selection);
+//                Ctrl+F find a node; Ctrl+A all
 //   move         arrows (Shift: further); Ctrl+L auto layout; F fit; Ctrl+= / Ctrl+- zoom
 //   edit         the inspector (Alt+3, then Tab through the fields); F2 renames (node or frame)
 //   blocks       Ctrl+G make, Ctrl+Shift+G unpack, Enter / Alt+Down open, Alt+Up leave
@@ -100,8 +101,8 @@ void MainWindow::addEditorActions(QMenu* file, QMenu* edit, QMenu* view) {
                "wired); or Alt+2, type, Enter (the same)</td></tr>"
                "<tr><td><b>Wires</b></td><td>C connects the selected node's output to a port "
                "from a list; Shift+C removes one of its wires</td></tr>"
-               "<tr><td><b>Select</b></td><td>Alt+Right / Alt+Left along the wires; Ctrl+F "
-               "finds a node; Ctrl+A all</td></tr>"
+               "<tr><td><b>Select</b></td><td>Alt+Right / Alt+Left along the wires (with "
+               "Shift: add to the selection); Ctrl+F finds a node; Ctrl+A all</td></tr>"
                "<tr><td><b>Move</b></td><td>arrows (Shift: further); Ctrl+L lays out; F fits; "
                "Ctrl+= / Ctrl+- zoom; M mini-map</td></tr>"
                "<tr><td><b>Edit</b></td><td>Alt+3 then Tab through the parameters; F2 renames "

@@ -5,10 +5,12 @@
 // (docs/editor-walkthrough.md), the example gallery and the themes. Runs at scale 1 and, as
 // gui_editor_tests_2x, with QT_SCALE_FACTOR=2.
 #include <QDockWidget>
+#include <QFile>
 #include <QFileDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QMenu>
 #include <QMenuBar>
 #include <QScreen>
 #include <QSet>
@@ -649,6 +651,117 @@ class EditorTest : public QObject {
     });
     QCOMPARE(t.w.pickFile(true), QString());  // the real dialog, cancelled
     QVERIFY2(proposed.endsWith("/spiral-mlp.ngraph"), qPrintable(proposed));
+  }
+
+  // Alt+Shift+Right / Left add the next node along the wires to the selection: a run of layers
+  // chosen by keyboard becomes a block with Ctrl+G.
+  void theSelectionExtendsAlongTheWiresByKeyboard() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    t.w.scene()->selectNodes({"fc2"});
+    t.v()->setFocus();
+    auto selection = [&] {
+      QStringList s = t.w.scene()->selectedNodeIds();
+      s.sort();
+      return s;
+    };
+    QTest::keyClick(t.v(), Qt::Key_Left, Qt::AltModifier | Qt::ShiftModifier);
+    QCOMPARE(selection(), (QStringList{"act1", "fc2"}));
+    QTest::keyClick(t.v(), Qt::Key_Left, Qt::AltModifier | Qt::ShiftModifier);
+    QCOMPARE(selection(), (QStringList{"act1", "fc1", "fc2"}));
+    // Alt+Right alone: one node again, from the end reached last.
+    QTest::keyClick(t.v(), Qt::Key_Right, Qt::AltModifier);
+    QCOMPARE(selection(), QStringList{"act1"});
+    QTest::keyClick(t.v(), Qt::Key_Right, Qt::AltModifier | Qt::ShiftModifier);
+    QTest::keyClick(t.v(), Qt::Key_Right, Qt::AltModifier | Qt::ShiftModifier);
+    QCOMPARE(selection(), (QStringList{"act1", "act2", "fc2"}));
+    QTest::keyClick(t.v(), Qt::Key_G, Qt::ControlModifier);
+    QVERIFY(t.m()->isBlockNode("layer"));
+    QVERIFY(t.m()->analysis().ok());
+    QVERIFY(!t.m()->node("act1") && !t.m()->node("act2"));
+  }
+
+  // Cut in one window, paste in another: the nodes travel as JSON on the clipboard with the
+  // wire between them and their parameters; each window undoes its own part.
+  void cutAndPasteGoBetweenWindows() {
+    Window a, b;
+    QVERIFY(a.w.openFile(example("spiral-mlp.ngraph")));
+    b.w.newDocument();
+    size_t n = a.m()->nodes().size();
+    a.w.scene()->selectNodes({"fc2", "act2"});
+    a.w.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&a.w));
+    a.v()->setFocus();
+    QTest::keyClick(a.v(), Qt::Key_X, Qt::ControlModifier);
+    QCOMPARE(a.m()->nodes().size(), n - 2);
+    QVERIFY(!a.m()->node("fc2"));
+    b.w.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&b.w));
+    b.v()->setFocus();
+    QTest::keyClick(b.v(), Qt::Key_V, Qt::ControlModifier);
+    QCOMPARE(b.m()->nodes().size(), size_t(2));
+    QCOMPARE(b.m()->edges().size(), size_t(1));
+    QStringList types;
+    for (const Node& node : b.m()->nodes()) {
+      types << node.type;
+      if (node.type == "Linear") QVERIFY(node.params["out_features"] == 64);
+    }
+    types.sort();
+    QCOMPARE(types, (QStringList{"Linear", "Tanh"}));
+    QVERIFY(b.w.isWindowModified());
+    // Pasted again in the first window (as copies with fresh names), and the cut undone there.
+    a.w.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&a.w));
+    a.v()->setFocus();
+    QTest::keyClick(a.v(), Qt::Key_V, Qt::ControlModifier);
+    QCOMPARE(a.m()->nodes().size(), n);
+    a.m()->undoStack()->undo();
+    a.m()->undoStack()->undo();
+    QVERIFY(a.m()->node("fc2") && a.m()->node("act2"));
+    QVERIFY(a.m()->analysis().ok());
+    QCOMPARE(b.m()->nodes().size(), size_t(2));
+  }
+
+  // File > Open Recent: newest first with mnemonics, kept with QSettings for the next window;
+  // a file gone since is reported and taken off the list, and the document stays.
+  void recentFilesReopenAndForgetMissingOnes() {
+    QTemporaryDir dir;
+    QString a = dir.filePath("a.ngraph"), b = dir.filePath("b.ngraph");
+    QVERIFY(QFile::copy(example("spiral-mlp.ngraph"), a));
+    QVERIFY(QFile::copy(example("lenet-mnist.ngraph"), b));
+    QSettings().remove("recentFiles");
+    Window t;
+    QVERIFY(t.w.openFile(a));
+    QVERIFY(t.w.openFile(b));
+    QCOMPARE(t.w.recentFiles(), (QStringList{b, a}));
+    auto recentMenu = [&]() -> QMenu* {
+      for (QAction* top : t.w.menuBar()->actions())
+        if (top->menu())
+          for (QAction* a : top->menu()->actions())
+            if (a->menu() && a->text().contains("Recent")) return a->menu();
+      return nullptr;
+    };
+    QMenu* recent = recentMenu();
+    QVERIFY(recent);
+    QCOMPARE(recent->actions()[0]->text(), QString("&1 b.ngraph"));
+    QCOMPARE(recent->actions()[1]->text(), QString("&2 a.ngraph"));
+    recent->actions()[1]->trigger();
+    QCOMPARE(t.w.currentFile(), a);
+    QCOMPARE(t.w.recentFiles(), (QStringList{a, b}));
+    {
+      MainWindow other;  // the next session's window reads the same list
+      QCOMPARE(other.recentFiles(), (QStringList{a, b}));
+    }
+    QVERIFY(QFile::remove(b));
+    QCOMPARE(recent->actions()[1]->text(), QString("&2 b.ngraph"));
+    recent->actions()[1]->trigger();
+    QCOMPARE(t.errors.size(), 1);
+    QVERIFY2(t.errors[0].contains("b.ngraph") && t.errors[0].contains("no longer"),
+             qPrintable(t.errors[0]));
+    QCOMPARE(t.w.recentFiles(), QStringList{a});
+    QCOMPARE(recent->actions()[0]->text(), QString("&1 a.ngraph"));
+    QCOMPARE(t.w.currentFile(), a);
+    QCOMPARE(int(t.m()->nodes().size()), 7);
   }
 
   // ---- gallery and themes ------------------------------------------------------------------

@@ -484,6 +484,14 @@ void NodeGraphView::keyPressEvent(QKeyEvent* e) {
     e->accept();
     return;
   }
+  // Alt+Shift+Right / Left (no frame selected) add the next node along the wires to the
+  // selection: a run of layers chosen by keyboard, for Make Block or a frame.
+  if (dx && e->modifiers() == (Qt::AltModifier | Qt::ShiftModifier) &&
+      !scene_->selectedNodeIds().isEmpty()) {
+    selectAlongWires(dx, true);
+    e->accept();
+    return;
+  }
   if ((dx || dy) && !(e->modifiers() & (Qt::ControlModifier | Qt::AltModifier)) &&
       (!scene_->selectedNodeIds().isEmpty() || !scene_->selectedFrameIds().isEmpty())) {
     double step = e->modifiers() & Qt::ShiftModifier ? 100 : 20;
@@ -771,21 +779,27 @@ void NodeGraphView::choiceChosen(const QString& key) {
   setFocus();
 }
 
-void NodeGraphView::selectAlongWires(int direction) {
+void NodeGraphView::selectAlongWires(int direction, bool extend) {
   QStringList sel = scene_->selectedNodeIds();
   if (sel.isEmpty()) {
-    if (!model()->nodes().empty()) scene_->selectNodes({model()->nodes().front().id});
+    if (model()->nodes().empty()) return;
+    alongEnd_ = model()->nodes().front().id;
+    scene_->selectNodes({alongEnd_});
   } else {
-    QString cur = sel.last(), next;
+    // From the node reached last (the end of a run being extended), else any selected one.
+    QString cur = sel.contains(alongEnd_) ? alongEnd_ : sel.last(), next;
     for (const Edge& e : model()->edgesOf(cur)) {
-      if (direction > 0 && e.fromNode == cur) next = e.toNode;
-      if (direction < 0 && e.toNode == cur) next = e.fromNode;
+      if (direction > 0 && e.fromNode == cur && (!extend || !sel.contains(e.toNode)))
+        next = e.toNode;
+      if (direction < 0 && e.toNode == cur && (!extend || !sel.contains(e.fromNode)))
+        next = e.fromNode;
       if (!next.isEmpty()) break;
     }
     if (next.isEmpty()) return;
-    scene_->selectNodes({next});
+    alongEnd_ = next;
+    scene_->selectNodes(extend ? sel + QStringList{next} : QStringList{next});
   }
-  if (NodeItem* n = scene_->nodeItem(scene_->selectedNodeIds().value(0))) ensureVisible(n, 60, 60);
+  if (NodeItem* n = scene_->nodeItem(alongEnd_)) ensureVisible(n, 60, 60);
 }
 
 }  // namespace ng::gui

@@ -7,7 +7,8 @@
 // and the main window puts the same actions in its menus.
 //
 // Keyboard: arrows move the selected nodes (Shift: further) or pan when nothing is selected;
-// Alt+Right / Alt+Left select the next node downstream / upstream; C connects the selected
+// Alt+Right / Alt+Left select the next node downstream / upstream (with Shift: add it to the
+// selection); C connects the selected
 // node's output to a port chosen from a list ("Connect To…"), Shift+C removes one of its wires;
 // Ctrl+F finds a node by name; Ctrl+G makes a block of the selection, Enter opens the selected
 // block, Alt+Up leaves it; Ctrl+Shift+F frames the selection, F2 renames the selected frame.
@@ -104,8 +105,9 @@ class NodeGraphView : public QGraphicsView {
   void openConnectPopup();
   void openDisconnectPopup();
   void openFindPopup();
-  // Selects the next node along the wires (+1 downstream, -1 upstream) of the selected one.
-  void selectAlongWires(int direction);
+  // Selects the next node along the wires (+1 downstream, -1 upstream) of the selected one;
+  // `extend` adds it to the selection instead (Alt+Shift+Right / Left).
+  void selectAlongWires(int direction, bool extend = false);
   // Moves the selected nodes and frames by a scene offset (one undo step).
   void nudgeSelection(QPointF delta);
 
@@ -138,6 +140,7 @@ class NodeGraphView : public QGraphicsView {
   QString addAfter(const QString& type, const QString& afterId, QPointF fallback);
   void placeEmptyHint();
   QLabel* emptyHint_ = nullptr;
+  QString alongEnd_;  // the node selectAlongWires reached last
   void pasteFragment(const nlohmann::json& fragment, std::optional<QPointF> at);
   std::optional<QPointF> cursorScenePos() const;
 
