@@ -106,6 +106,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
           [this](const QStringList& files) { openFile(files.first()); });
   connect(scene_, &QGraphicsScene::selectionChanged, this, [this] {
     QStringList sel = scene_->selectedNodeIds();
+    inspector_->setSelectionCount(int(sel.size()));
     inspector_->setNode(sel.size() == 1 ? sel[0] : QString());
   });
   connect(issues_, &IssuesPanel::nodeActivated, this, &MainWindow::selectAndShow);

@@ -33,6 +33,7 @@
 #include "widgets/nodegraph/view/breadcrumb_bar.h"
 #include "widgets/nodegraph/view/choice_popup.h"
 #include "widgets/nodegraph/view/layer_palette.h"
+#include "widgets/nodegraph/view/mini_map.h"
 #include "widgets/nodegraph/view/node_style.h"
 #include "widgets/nodegraph/view/node_view.h"
 #include "widgets/nodegraph/view/quick_add_popup.h"
@@ -762,6 +763,37 @@ class EditorTest : public QObject {
     QCOMPARE(recent->actions()[0]->text(), QString("&1 a.ngraph"));
     QCOMPARE(t.w.currentFile(), a);
     QCOMPARE(int(t.m()->nodes().size()), 7);
+  }
+
+  // On a small canvas (a laptop at 2x) the mini-map is smaller, and fitting the graph leaves no
+  // node under it; several selected nodes make the inspector say what can be done with them.
+  void theMiniMapHidesNoNodeAndTheInspectorCountsTheSelection() {
+    Window t;
+    QVERIFY(t.w.openFile(example("lenet-mnist.ngraph")));
+    for (QSize size : {QSize(1300, 850), QSize(1000, 640)}) {
+      t.w.resize(size);
+      QTest::qWait(50);
+      QTest::keyClick(t.v(), Qt::Key_L, Qt::ControlModifier);
+      t.v()->fitToView();
+      QWidget* map = t.v()->miniMap();
+      int vw = t.v()->viewport()->width();
+      QCOMPARE(map->width(), std::clamp(vw / 5, 120, 200));
+      if (!map->isVisible()) continue;
+      for (NodeItem* n : t.w.scene()->nodeItems())
+        QVERIFY2(
+            !t.v()->mapFromScene(n->sceneBoundingRect()).boundingRect().intersects(map->geometry()),
+            qPrintable(QString("%1 under the mini-map on a %2x%3 canvas")
+                           .arg(n->id())
+                           .arg(vw)
+                           .arg(t.v()->viewport()->height())));
+    }
+    t.w.scene()->selectNodes({"conv1", "relu1", "pool1"});
+    QVERIFY(t.w.inspector()->node().isEmpty());
+    QVERIFY2(t.w.inspector()->placeholderText().contains("3 nodes selected") &&
+                 t.w.inspector()->placeholderText().contains("Ctrl+G"),
+             qPrintable(t.w.inspector()->placeholderText()));
+    t.w.scene()->clearSelection();
+    QVERIFY(t.w.inspector()->placeholderText().startsWith("Select a node"));
   }
 
   // ---- gallery and themes ------------------------------------------------------------------

@@ -329,10 +329,8 @@ NodeInspector::NodeInspector(GraphModel* model, QWidget* parent) : QWidget(paren
   setObjectName("nodeInspector");
   outer_ = new QVBoxLayout(this);
   outer_->setContentsMargins(0, 0, 0, 0);
-  placeholder_ = new QLabel(tr("Select a node to see and edit its parameters.\n\nAdd layers from "
-                               "the Layers pane (drag one, or double-click it to put it after the "
-                               "selected node, wired), or press Tab on the canvas."),
-                            this);
+  placeholder_ = new QLabel(this);
+  setSelectionCount(0);
   placeholder_->setWordWrap(true);
   placeholder_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
   placeholder_->setMargin(10);
@@ -351,6 +349,20 @@ NodeInspector::NodeInspector(GraphModel* model, QWidget* parent) : QWidget(paren
     refresh();
   });
   connect(model_, &GraphModel::modelReset, this, [this] { setNode({}); });
+}
+
+QString NodeInspector::placeholderText() const {
+  return placeholder_->text();
+}
+
+void NodeInspector::setSelectionCount(int count) {
+  placeholder_->setText(
+      count > 1 ? tr("%n nodes selected.\n\nCtrl+G makes a block of them, Ctrl+Shift+F puts a "
+                     "frame around them; Ctrl+C copies, Del deletes. Select one to edit it.",
+                     nullptr, count)
+                : tr("Select a node to see and edit its parameters.\n\nAdd layers from the Layers "
+                     "pane (drag one, or double-click it to put it after the selected node, "
+                     "wired), or press Tab on the canvas."));
 }
 
 void NodeInspector::setNode(const QString& id) {

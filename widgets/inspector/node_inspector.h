@@ -35,6 +35,9 @@ class NodeInspector : public QWidget {
   // The node shown ("" for none).
   void setNode(const QString& id);
   const QString& node() const { return id_; }
+  // With no node shown: how many are selected (several: what can be done with them).
+  void setSelectionCount(int count);
+  QString placeholderText() const;
 
   // For tests: the editor row of a parameter (nullptr when absent), its main input widget and
   // the text of its inline message.

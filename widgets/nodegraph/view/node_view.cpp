@@ -347,11 +347,24 @@ void NodeGraphView::fitToView() {
     return;
   }
   fitInView(r.adjusted(-40, -40, 40, 40), Qt::KeepAspectRatio);
-  miniMap_->update();
   if (zoom() > 1.25) {
     setTransform(QTransform::fromScale(1.25, 1.25));
     centerOn(r.center());
   }
+  // The mini-map lies over the canvas's corner: zoom out a little while it would hide a node.
+  placeMiniMap();
+  auto hidden = [&] {
+    if (!miniMap_->isVisible()) return false;
+    QRect map = miniMap_->geometry().adjusted(-6, -6, 0, 0);
+    for (NodeItem* n : scene_->nodeItems())
+      if (mapFromScene(n->sceneBoundingRect()).boundingRect().intersects(map)) return true;
+    return false;
+  };
+  for (int i = 0; i < 6 && hidden(); ++i) {
+    scale(0.9, 0.9);
+    centerOn(r.center());
+  }
+  miniMap_->update();
 }
 
 void NodeGraphView::zoomBy(double factor) {
@@ -365,6 +378,9 @@ void NodeGraphView::placeMiniMap() {
   // Bottom right of the canvas (viewport coordinates); hidden while there is nothing to give an
   // overview of.
   QRect vp = viewport()->rect();
+  // A fifth of the canvas's width (120 to 200 pixels), in the proportions of a canvas.
+  int w = std::clamp(vp.width() / 5, 120, 200);
+  if (miniMap_->width() != w) miniMap_->setFixedSize(w, w * 13 / 20);
   miniMap_->move(vp.right() - miniMap_->width() - 10, vp.bottom() - miniMap_->height() - 10);
   miniMap_->setVisible(miniMapToggle_->isChecked() && !scene_->nodeItems().isEmpty() &&
                        vp.width() > 3 * miniMap_->width() && vp.height() > 2 * miniMap_->height());
