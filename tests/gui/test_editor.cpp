@@ -812,6 +812,18 @@ class EditorTest : public QObject {
       for (int y = 0; y < img.height(); y += 3)
         for (int x = 0; x < img.width(); x += 3) differ += img.pixelColor(x, y) != bg;
       QVERIFY2(differ > 50, qPrintable(e.name));
+      // ... and fills the picture: a long chain wraps instead of being a thin strip.
+      QRect used;
+      for (int y = 0; y < img.height(); y += 2)
+        for (int x = 0; x < img.width(); x += 2)
+          if (img.pixelColor(x, y) != bg) used |= QRect(x, y, 1, 1);
+      QVERIFY2(used.width() > img.width() / 2 && used.height() > img.height() / 3,
+               qPrintable(QString("%1: the graph covers %2x%3 of %4x%5")
+                              .arg(e.name)
+                              .arg(used.width())
+                              .arg(used.height())
+                              .arg(img.width())
+                              .arg(img.height())));
     }
     QVERIFY(names.contains("lenet-mnist") && names.contains("spiral-blocks"));
     QCOMPARE(g.list()->count(), int(g.entries().size()));

@@ -14,6 +14,7 @@
 #include <QWheelEvent>
 #include <cmath>
 
+#include "widgets/nodegraph/model/graph_layout.h"
 #include "widgets/nodegraph/view/breadcrumb_bar.h"
 #include "widgets/nodegraph/view/choice_popup.h"
 #include "widgets/nodegraph/view/mime.h"
@@ -309,27 +310,10 @@ void NodeGraphView::selectAll() {
 }
 
 std::map<QString, QPointF> NodeGraphView::computeLayout() const {
-  auto size = [this](const QString& id) { return scene_->nodeSize(id); };
-  // Long chains wrap into bands: of the band widths, the one whose layout fits the canvas at
-  // the largest scale (fewer bands on a tie).
+  // Long chains wrap into bands to suit the canvas's shape.
   QSizeF vp(std::max(200, viewport()->width()), std::max(150, viewport()->height()));
-  std::map<QString, QPointF> best;
-  double bestScale = -1;
-  int n = int(model()->nodes().size());
-  for (int k = n; k >= 1; --k) {
-    LayoutOptions o;
-    o.maxColumns = k;
-    std::map<QString, QPointF> pos = layeredLayout(*model(), size, o);
-    QRectF box;
-    for (const auto& [id, p] : pos) box = box.united(QRectF(p, size(id)));
-    // (fitToView never zooms in past 1:1 and a bit, so larger scales gain nothing)
-    double s = std::min({vp.width() / (box.width() + 80), vp.height() / (box.height() + 80), 1.0});
-    if (s > bestScale * 1.05) {
-      bestScale = s;
-      best = std::move(pos);
-    }
-  }
-  return best;
+  return layoutToFit(
+      *model(), [this](const QString& id) { return scene_->nodeSize(id); }, vp);
 }
 
 void NodeGraphView::autoLayout() {
