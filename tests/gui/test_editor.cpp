@@ -558,6 +558,24 @@ class EditorTest : public QObject {
     QVERIFY(QLineF(t.w.scene()->nodeItem(id)->sceneBoundingRect().center(), mid).length() < 200);
   }
 
+  // Quick-add is as tall as what it lists: a single match is not a column of empty space.
+  void quickAddFitsItsMatches() {
+    Window t;
+    t.v()->setFocus();
+    QTest::keyClick(t.v(), Qt::Key_Tab);
+    QuickAddPopup* q = t.v()->quickAddPopup();
+    QTRY_VERIFY(q->isVisible());
+    int full = q->height();
+    QCOMPARE(full, 380);
+    QTest::keyClicks(q->filterField(), "dropo");
+    QCOMPARE(q->shownTypes(), QStringList{"Dropout"});
+    QVERIFY2(q->height() < full / 3, qPrintable(QString::number(q->height())));
+    QVERIFY(q->findChild<QListWidget*>()
+                ->visualItemRect(q->findChild<QListWidget*>()->item(0))
+                .bottom() <= q->findChild<QListWidget*>()->viewport()->height());
+    QTest::keyClick(q->filterField(), Qt::Key_Escape);
+  }
+
   // The palette's search highlights what Enter will add: the name itself, else a name starting
   // with the text, else the first shown; Up and Down move the highlight.
   void paletteSearchHighlightsTheBestMatch() {
@@ -875,6 +893,8 @@ class EditorTest : public QObject {
     QCOMPARE(style::theme(), style::Theme::Dark);
     QCOMPARE(QSettings().value("view/theme").toString(), QString("dark"));
     QVERIFY(QApplication::palette().color(QPalette::Window).lightness() < 80);
+    // Disabled menu entries are not etched with a bright shadow on the dark menu.
+    QCOMPARE(QApplication::palette().color(QPalette::Disabled, QPalette::Light).alpha(), 0);
     shot = t.v()->viewport()->grab().toImage();
     QVERIFY(QColor(shot.pixel(3, 3)).lightness() < 80);
   }
