@@ -10,7 +10,7 @@
 //                pane: type to filter, Enter adds (after the selected node, wired, too)
 //   wires        C: connect the selected node's output to a port from a list; Shift+C: remove one
 //   select       Alt+Right / Alt+Left along the wires (Alt+Shift: extend the selection);
-//                Ctrl+F find a node; Ctrl+A all
+//                Ctrl+F find a node or a frame; Ctrl+A all
 //   move         arrows (Shift: further); Ctrl+L auto layout; F fit; Ctrl+= / Ctrl+- zoom
 //   edit         the inspector (Alt+3, then Tab through the fields); F2 renames (node or frame)
 //   blocks       Ctrl+G make, Ctrl+Shift+G unpack, Enter / Alt+Down open, Alt+Up leave
@@ -102,7 +102,7 @@ void MainWindow::addEditorActions(QMenu* file, QMenu* edit, QMenu* view) {
                "<tr><td><b>Wires</b></td><td>C connects the selected node's output to a port "
                "from a list; Shift+C removes one of its wires</td></tr>"
                "<tr><td><b>Select</b></td><td>Alt+Right / Alt+Left along the wires (with "
-               "Shift: add to the selection); Ctrl+F finds a node; Ctrl+A all</td></tr>"
+               "Shift: add to the selection); Ctrl+F finds a node or frame; Ctrl+A all</td></tr>"
                "<tr><td><b>Move</b></td><td>arrows (Shift: further); Ctrl+L lays out; F fits; "
                "Ctrl+= / Ctrl+- zoom; M mini-map</td></tr>"
                "<tr><td><b>Edit</b></td><td>Alt+3 then Tab through the parameters; F2 renames "

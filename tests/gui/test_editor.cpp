@@ -700,6 +700,25 @@ class EditorTest : public QObject {
     QVERIFY(!t.m()->node("act1") && !t.m()->node("act2"));
   }
 
+  // A frame is found by its title (Ctrl+F) and then moves with the arrows, its nodes with it.
+  void framesAreFoundByKeyboard() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-blocks.ngraph")));
+    QCOMPARE(int(t.m()->frames().size()), 1);
+    Frame f = t.m()->frames()[0];
+    t.w.scene()->clearSelection();
+    t.v()->setFocus();
+    QTest::keyClick(t.v(), Qt::Key_F, Qt::ControlModifier);
+    QTRY_VERIFY(t.v()->choicePopup()->isVisible());
+    QTest::keyClicks(t.v()->choicePopup()->filterField(), f.title + " frame");
+    QCOMPARE(t.v()->choicePopup()->shownKeys().size(), 1);
+    QTest::keyClick(t.v()->choicePopup()->filterField(), Qt::Key_Return);
+    QCOMPARE(t.w.scene()->selectedFrameIds(), QList<int>{f.id});
+    QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(t.v()));
+    QTest::keyClick(t.v(), Qt::Key_Down);
+    QCOMPARE(t.m()->frame(f.id)->rect.topLeft(), f.rect.topLeft() + QPointF(0, 20));
+  }
+
   // Cut in one window, paste in another: the nodes travel as JSON on the clipboard with the
   // wire between them and their parameters; each window undoes its own part.
   void cutAndPasteGoBetweenWindows() {

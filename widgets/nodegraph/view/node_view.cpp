@@ -751,8 +751,11 @@ void NodeGraphView::openFindPopup() {
   QList<ChoicePopup::Choice> choices;
   for (const Node& n : model()->nodes())
     choices.push_back({QString("%1 \u00b7 %2").arg(n.id, n.type), n.id, {}});
+  // Frames too (selected, they move with their nodes by the arrows, F2 renames them).
+  for (const Frame& f : model()->frames())
+    choices.push_back({tr("%1 \u00b7 frame").arg(f.title), QString("\nframe %1").arg(f.id), {}});
   choiceKind_ = ChoiceKind::Find;
-  choice_->setChoices(choices, tr("Find a node"));
+  choice_->setChoices(choices, tr("Find a node or frame"));
   choice_->popup(viewport()->mapToGlobal(viewport()->rect().topLeft() + QPoint(40, 40)));
 }
 
@@ -772,6 +775,14 @@ void NodeGraphView::choiceChosen(const QString& key) {
       emit statusMessage(tr("Wire removed."));
       break;
     case ChoiceKind::Find:
+      if (key.startsWith("\nframe ")) {
+        FrameItem* f = scene_->frameItem(key.mid(7).toInt());
+        if (!f) break;
+        scene_->clearSelection();
+        f->setSelected(true);
+        ensureVisible(f, 40, 40);
+        break;
+      }
       scene_->selectNodes({key});
       if (NodeItem* n = scene_->nodeItem(key)) centerOn(n);
       break;
