@@ -176,7 +176,13 @@ void MainWindow::buildMenus() {
   QMenu* fileMenu = file;
   file->addSeparator();
   file->addAction(tr("&Save"), QKeySequence::Save, this, [this] { save(); });
-  file->addAction(tr("Save &As..."), QKeySequence::SaveAs, this, [this] { saveAs(); });
+  QAction* saveAsAction = file->addAction(tr("Save &As..."), this, [this] { saveAs(); });
+  // The platform's key, else the common Ctrl+Shift+S (X11 without a desktop has none).
+  saveAsAction->setShortcuts(
+      QKeySequence::keyBindings(QKeySequence::SaveAs).isEmpty()
+          ? QList<QKeySequence>{QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S)}
+          : QKeySequence::keyBindings(QKeySequence::SaveAs));
+  saveAsAction->setObjectName("saveAs");
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 

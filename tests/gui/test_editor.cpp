@@ -367,6 +367,9 @@ class EditorTest : public QObject {
           t.v()->leaveBlockAction(), t.v()->addFrameAction(), t.v()->renameFrameAction(),
           t.v()->connectAction(), t.v()->disconnectAction(), t.v()->findAction()})
       QVERIFY2(!a->shortcut().isEmpty(), qPrintable(a->text()));
+    // Save As has a key on every platform (X11 without a desktop has no standard one).
+    QAction* saveAs = t.w.findChild<QAction*>("saveAs");
+    QVERIFY(saveAs && !saveAs->shortcut().isEmpty());
   }
 
   // ---- the keyboard alone --------------------------------------------------------------------
@@ -642,11 +645,23 @@ class EditorTest : public QObject {
 
   // An empty canvas says how to begin, and its only problem (no loss yet) is not an error.
   void anEmptyCanvasSaysHowToBegin() {
-    Window t;
+    Window t;  // a new window's canvas is empty: the hint is in its middle from the start
+    QPoint off = t.v()->emptyHint()->geometry().center() - t.v()->viewport()->rect().center();
+    QVERIFY2(t.v()->emptyHint()->isVisible() && off.manhattanLength() <= 2,
+             qPrintable(QString("the hint is off the middle by %1, %2").arg(off.x()).arg(off.y())));
     t.w.newDocument();
     QVERIFY(t.v()->emptyHint()->isVisible());
     QVERIFY(t.v()->emptyHint()->text().contains("Tab"));
     QVERIFY(t.v()->viewport()->rect().contains(t.v()->emptyHint()->geometry()));
+    // In the middle of the canvas, also after the window changes size.
+    for (QSize size : {QSize(1300, 850), QSize(1000, 700)}) {
+      t.w.resize(size);
+      QTest::qWait(30);
+      QPoint off = t.v()->emptyHint()->geometry().center() - t.v()->viewport()->rect().center();
+      QVERIFY2(
+          off.manhattanLength() <= 2,
+          qPrintable(QString("the hint is off the middle by %1, %2").arg(off.x()).arg(off.y())));
+    }
     QCOMPARE(t.w.issues()->topLevelItemCount(), 0);
     QVERIFY(!t.w.totalsLabel()->text().contains("error"));
     t.v()->addNodeAt("ReLU", {0, 0});

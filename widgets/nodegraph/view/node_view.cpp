@@ -143,12 +143,21 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
 }
 
 void NodeGraphView::placeEmptyHint() {
-  emptyHint_->setVisible(model()->nodes().empty() && model()->scopePath().isEmpty());
-  if (!emptyHint_->isVisible()) return;
+  // (placed also while the window is not shown yet: isVisible() would be false then)
+  bool show = model()->nodes().empty() && model()->scopePath().isEmpty();
+  emptyHint_->setVisible(show);
+  if (!show) return;
   emptyHint_->adjustSize();
   QRect r = emptyHint_->rect();
   r.moveCenter(viewport()->rect().center());
   emptyHint_->move(r.topLeft());
+}
+
+bool NodeGraphView::viewportEvent(QEvent* e) {
+  // The viewport gets its final size after the view's own resize (the window's first layout, a
+  // restored geometry): the hint is centred again then.
+  if (e->type() == QEvent::Resize && emptyHint_) placeEmptyHint();
+  return QGraphicsView::viewportEvent(e);
 }
 
 void NodeGraphView::placeOverlays() {

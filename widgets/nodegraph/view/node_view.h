@@ -10,8 +10,9 @@
 // Alt+Right / Alt+Left select the next node downstream / upstream (with Shift: add it to the
 // selection); C connects the selected
 // node's output to a port chosen from a list ("Connect To…"), Shift+C removes one of its wires;
-// Ctrl+F finds a node (or a frame) by name; Ctrl+G makes a block of the selection, Enter opens the selected
-// block, Alt+Up leaves it; Ctrl+Shift+F frames the selection, F2 renames the selected frame.
+// Ctrl+F finds a node (or a frame) by name; Ctrl+G makes a block of the selection, Enter opens the
+// selected block, Alt+Up leaves it; Ctrl+Shift+F frames the selection, F2 renames the selected
+// frame.
 //   NodeGraphView view(&scene);
 //   view.fitToView();
 //   view.addNodeAt("Conv2d", view.mapToScene(view.viewport()->rect().center()));
@@ -120,6 +121,7 @@ class NodeGraphView : public QGraphicsView {
 
  protected:
   bool event(QEvent* e) override;
+  bool viewportEvent(QEvent* e) override;
   void wheelEvent(QWheelEvent* e) override;
   void mousePressEvent(QMouseEvent* e) override;
   void mouseMoveEvent(QMouseEvent* e) override;
