@@ -222,15 +222,15 @@ void MainWindow::buildMenus() {
   viewMenu->addAction(view_->miniMapAction());
   viewMenu->addSeparator();
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
-  addEditorActions(fileMenu, edit, viewMenu);
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&Canvas controls"), this, [this] {
     QMessageBox::information(
         this, tr("Canvas controls"),
-        tr("Add a layer: drag it from the palette, double-click it there, or press Tab on the "
-           "canvas and type its name (with one node selected, the new layer is wired after "
-           "it).\nConnect: drag from an output (right) to an input (left); the wire snaps to "
+        tr("Add a layer: drag it from the Layers pane, double-click it there, or press Tab on "
+           "the canvas and type its name (with one node selected, a double-clicked or Tab-added "
+           "layer is wired after it).\nConnect: drag from an output (right) to an input (left); "
+           "the wire snaps to "
            "ports that fit.\nMove a wire: drag it off its input; drop it on empty canvas to "
            "remove it.\nZoom: mouse wheel. Pan: middle button, or Space + drag. F fits the "
            "graph in view.\nSelect: click, or drag a rectangle on empty canvas.\n"
@@ -243,6 +243,8 @@ void MainWindow::buildMenus() {
                           "train them and watch them learn.")
                            .arg(QString::fromUtf8(NG_VERSION)));
   });
+  // Blocks, frames, keyboard wiring, themes, panes, gallery; Help > Keyboard (so after Help).
+  addEditorActions(fileMenu, edit, viewMenu);
 }
 
 void MainWindow::setGraphEditable(bool on) {

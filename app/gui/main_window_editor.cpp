@@ -112,7 +112,8 @@ void MainWindow::addEditorActions(QMenu* file, QMenu* edit, QMenu* view) {
                "<tr><td><b>Frames</b></td><td>Ctrl+Shift+F frames the selection; arrows move the "
                "selected frame with its nodes, Alt+Shift+arrows resize it</td></tr>"
                "<tr><td><b>Files</b></td><td>Ctrl+N new, Ctrl+Shift+N new from an example, "
-               "Ctrl+O open, Ctrl+S save</td></tr></table>"));
+               "Ctrl+O open, Ctrl+S save, Ctrl+Shift+S save as; Ctrl+Z / Ctrl+Shift+Z undo / "
+               "redo</td></tr></table>"));
       });
       top->menu()->insertAction(top->menu()->actions().value(1), keys);
     }

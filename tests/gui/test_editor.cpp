@@ -367,6 +367,12 @@ class EditorTest : public QObject {
           t.v()->leaveBlockAction(), t.v()->addFrameAction(), t.v()->renameFrameAction(),
           t.v()->connectAction(), t.v()->disconnectAction(), t.v()->findAction()})
       QVERIFY2(!a->shortcut().isEmpty(), qPrintable(a->text()));
+    // Help > Keyboard lists the keys.
+    bool keys = false;
+    for (QAction* top : t.w.menuBar()->actions())
+      if (top->menu() && top->text() == "&Help")
+        for (QAction* a : top->menu()->actions()) keys |= a->text() == "&Keyboard";
+    QVERIFY(keys);
     // Save As has a key on every platform (X11 without a desktop has no standard one).
     QAction* saveAs = t.w.findChild<QAction*>("saveAs");
     QVERIFY(saveAs && !saveAs->shortcut().isEmpty());
