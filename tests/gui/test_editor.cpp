@@ -682,12 +682,15 @@ class EditorTest : public QObject {
     Window t;
     QVERIFY(t.w.openExample(example("spiral-mlp.ngraph")));
     QString proposed;
+    // Qt's own dialog (a desktop's native one could not be read or closed from here).
+    QCoreApplication::setAttribute(Qt::AA_DontUseNativeDialogs, true);
     QTimer::singleShot(300, [&] {
       for (QWidget* w : QApplication::topLevelWidgets())
         if (auto* d = qobject_cast<QFileDialog*>(w); d && d->isVisible()) {
           proposed = d->selectedFiles().value(0);
           d->reject();
         }
+      if (QWidget* modal = QApplication::activeModalWidget()) modal->close();
     });
     QCOMPARE(t.w.pickFile(true), QString());  // the real dialog, cancelled
     QVERIFY2(proposed.endsWith("/spiral-mlp.ngraph"), qPrintable(proposed));
