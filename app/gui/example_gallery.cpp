@@ -13,6 +13,7 @@
 
 #include "engine/graph/validate.h"
 #include "engine/io/project.h"
+#include "widgets/nodegraph/model/graph_layout.h"
 #include "widgets/nodegraph/model/graph_model.h"
 #include "widgets/nodegraph/view/node_scene.h"
 #include "widgets/nodegraph/view/node_style.h"
@@ -60,9 +61,19 @@ ExampleGallery::Entry ExampleGallery::describe(const QString& path, QSize size, 
   if (!model.blockNames().isEmpty())
     e.summary += QObject::tr(" \u00b7 blocks: %1").arg(model.blockNames().join(", "));
 
-  // The picture: the graph drawn by the canvas itself, fitted.
+  // The picture: the graph drawn by the canvas itself, fitted. A long chain saved as one row
+  // would be a thin strip: it wraps into bands to suit the picture (as Auto Layout would).
   NodeGraphScene scene(&model);
   QRectF source = scene.nodesBoundingRect().adjusted(-30, -30, 30, 30);
+  if (!source.isEmpty()) {
+    double now = std::min(size.width() / source.width(), size.height() / source.height()), fit = 0;
+    std::map<QString, QPointF> wrapped = layoutToFit(
+        model, [&](const QString& id) { return scene.nodeSize(id); }, QSizeF(size), &fit);
+    if (fit > 1.25 * now) {
+      model.moveNodes(wrapped);
+      source = scene.nodesBoundingRect().adjusted(-30, -30, 30, 30);
+    }
+  }
   QPixmap pm(size * pixelRatio);
   pm.setDevicePixelRatio(pixelRatio);
   pm.fill(style::canvasColor());

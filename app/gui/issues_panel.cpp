@@ -10,7 +10,9 @@ namespace ng::gui {
 
 namespace {
 QIcon dot(const QColor& c) {
-  QPixmap pm(14, 14);
+  // Drawn at twice the size and marked so: sharp on high-DPI screens, scaled down elsewhere.
+  QPixmap pm(28, 28);
+  pm.setDevicePixelRatio(2);
   pm.fill(Qt::transparent);
   QPainter p(&pm);
   p.setRenderHint(QPainter::Antialiasing);
@@ -53,14 +55,16 @@ void IssuesPanel::paintEvent(QPaintEvent* e) {
   p.setPen(c);
   p.drawText(viewport()->rect().adjusted(10, 6, -10, -6), Qt::AlignLeft | Qt::AlignTop,
              model_->nodes().empty()
-                 ? tr("No layers yet: add some from the palette, or press Tab on the canvas.")
+                 ? tr("No layers yet: add some from the Layers pane, or press Tab on the canvas.")
                  : tr("No problems: every shape fits."));
 }
 
 void IssuesPanel::refresh() {
   clear();
   viewport()->update();
-  std::vector<ng::Diagnostic> all = model_->analysis().diagnostics;
+  // An empty graph has one complaint (no loss node): the empty list's hint says what to do.
+  std::vector<ng::Diagnostic> all;
+  if (!model_->nodes().empty()) all = model_->analysis().diagnostics;
   all.insert(all.end(), model_->projectDiagnostics().begin(), model_->projectDiagnostics().end());
   std::stable_sort(all.begin(), all.end(), [](const ng::Diagnostic& a, const ng::Diagnostic& b) {
     return a.severity == ng::Severity::Error && b.severity != ng::Severity::Error;

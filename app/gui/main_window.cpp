@@ -68,7 +68,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   pickFile = [this](bool forSaving) {
     QString filter = tr("Neurograph projects (*.ngraph);;All files (*)");
     QString dir = file_.isEmpty() ? QDir::homePath() : QFileInfo(file_).absolutePath();
-    return forSaving ? QFileDialog::getSaveFileName(this, tr("Save project"), dir, filter)
+    // Saving: a name to start from (the file's, the example's, or "untitled").
+    QString name = !file_.isEmpty()          ? QFileInfo(file_).fileName()
+                   : !exampleName_.isEmpty() ? exampleName_ + ".ngraph"
+                                             : QStringLiteral("untitled.ngraph");
+    return forSaving ? QFileDialog::getSaveFileName(this, tr("Save project"),
+                                                    QDir(dir).filePath(name), filter)
                      : QFileDialog::getOpenFileName(this, tr("Open project"), dir, filter);
   };
 
@@ -101,12 +106,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
           [this](const QStringList& files) { openFile(files.first()); });
   connect(scene_, &QGraphicsScene::selectionChanged, this, [this] {
     QStringList sel = scene_->selectedNodeIds();
+    inspector_->setSelectionCount(int(sel.size()));
     inspector_->setNode(sel.size() == 1 ? sel[0] : QString());
   });
   connect(issues_, &IssuesPanel::nodeActivated, this, &MainWindow::selectAndShow);
 
   resize(1400, 860);
-  fitToScreen();
+  fitToScreen();  // the default size and layout; a saved one (readSettings) is kept as saved
+  ensureMnemonics();
   readSettings();
   updateTitle();
   updateTotals();
@@ -133,10 +140,9 @@ void MainWindow::buildDocks() {
   left->setObjectName("paletteDock");
   left->setWidget(palette_);
   addDockWidget(Qt::LeftDockWidgetArea, left);
-  connect(palette_, &LayerPalette::addRequested, this, [this](const QString& type) {
-    // Double-click: the middle of the canvas (below what is already there).
-    view_->addNodeAt(type, view_->mapToScene(view_->viewport()->rect().center()));
-  });
+  // Double-click or Enter: after the selected node, wired to it (as Tab's quick-add); with no
+  // single node selected, the middle of the canvas.
+  connect(palette_, &LayerPalette::addRequested, view_, &NodeGraphView::addAfterSelection);
 
   inspector_ = new NodeInspector(model_, this);
   auto* right = new QDockWidget(tr("Inspector"), this);
@@ -172,7 +178,13 @@ void MainWindow::buildMenus() {
   QMenu* fileMenu = file;
   file->addSeparator();
   file->addAction(tr("&Save"), QKeySequence::Save, this, [this] { save(); });
-  file->addAction(tr("Save &As..."), QKeySequence::SaveAs, this, [this] { saveAs(); });
+  QAction* saveAsAction = file->addAction(tr("Save &As..."), this, [this] { saveAs(); });
+  // The platform's key, else the common Ctrl+Shift+S (X11 without a desktop has none).
+  saveAsAction->setShortcuts(
+      QKeySequence::keyBindings(QKeySequence::SaveAs).isEmpty()
+          ? QList<QKeySequence>{QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S)}
+          : QKeySequence::keyBindings(QKeySequence::SaveAs));
+  saveAsAction->setObjectName("saveAs");
   file->addSeparator();
   file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -212,15 +224,15 @@ void MainWindow::buildMenus() {
   viewMenu->addAction(view_->miniMapAction());
   viewMenu->addSeparator();
   for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
-  addEditorActions(fileMenu, edit, viewMenu);
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&Canvas controls"), this, [this] {
     QMessageBox::information(
         this, tr("Canvas controls"),
-        tr("Add a layer: drag it from the palette, double-click it there, or press Tab on the "
-           "canvas and type its name (with one node selected, the new layer is wired after "
-           "it).\nConnect: drag from an output (right) to an input (left); the wire snaps to "
+        tr("Add a layer: drag it from the Layers pane, double-click it there, or press Tab on "
+           "the canvas and type its name (with one node selected, a double-clicked or Tab-added "
+           "layer is wired after it).\nConnect: drag from an output (right) to an input (left); "
+           "the wire snaps to "
            "ports that fit.\nMove a wire: drag it off its input; drop it on empty canvas to "
            "remove it.\nZoom: mouse wheel. Pan: middle button, or Space + drag. F fits the "
            "graph in view.\nSelect: click, or drag a rectangle on empty canvas.\n"
@@ -233,6 +245,8 @@ void MainWindow::buildMenus() {
                           "train them and watch them learn.")
                            .arg(QString::fromUtf8(NG_VERSION)));
   });
+  // Blocks, frames, keyboard wiring, themes, panes, gallery; Help > Keyboard (so after Help).
+  addEditorActions(fileMenu, edit, viewMenu);
 }
 
 void MainWindow::setGraphEditable(bool on) {
@@ -347,7 +361,7 @@ void MainWindow::newDocument() {
   exampleName_.clear();
   updateTitle();
   view_->fitToView();
-  statusBar()->showMessage(tr("New project: add layers from the palette or press Tab."), 8000);
+  statusBar()->showMessage(tr("New project: add layers from the Layers pane or press Tab."), 8000);
 }
 
 bool MainWindow::maybeSave() {
@@ -374,7 +388,9 @@ void MainWindow::updateTitle() {
 
 void MainWindow::updateTotals() {
   int errors = model_->errorCount(), warnings = model_->warningCount();
-  QString state = errors ? tr("<span style='color:#f44336'>%n error(s)</span>", nullptr, errors)
+  // An empty project is not in error (the engine asks for a loss node): it says so.
+  QString state = model_->nodes().empty() ? tr("empty")
+                  : errors ? tr("<span style='color:#f44336'>%n error(s)</span>", nullptr, errors)
                   : warnings
                       ? tr("<span style='color:#ffa000'>%n warning(s)</span>", nullptr, warnings)
                       : tr("<span style='color:#66bb6a'>valid</span>");
@@ -419,9 +435,21 @@ void MainWindow::rebuildRecentMenu() {
   QStringList r = recentFiles();
   for (int i = 0; i < r.size(); ++i) {
     QString path = r[i];
-    QAction* a =
-        recentMenu_->addAction(QString("&%1 %2").arg(i + 1).arg(QFileInfo(path).fileName()), this,
-                               [this, path] { openFile(path); });
+    QAction* a = recentMenu_->addAction(
+        QString("&%1 %2").arg(i + 1).arg(QFileInfo(path).fileName()), this, [this, path] {
+          // A file moved or deleted since: say so and forget it.
+          if (!QFileInfo::exists(path)) {
+            QStringList r = recentFiles();
+            r.removeAll(path);
+            QSettings().setValue("recentFiles", r);
+            rebuildRecentMenu();
+            errorBox(tr("Open recent"),
+                     tr("%1 is no longer there; it has been taken off the recent files.")
+                         .arg(QDir::toNativeSeparators(path)));
+            return;
+          }
+          openFile(path);
+        });
     a->setToolTip(path);
     a->setStatusTip(path);
   }

@@ -119,6 +119,8 @@ class MainWindow : public QMainWindow {
   void addFocusActions(QMenu* view);
   void setTheme(int theme);
   void focusPane(int pane);  // 0 canvas, 1 layers, 2 inspector, 3 issues
+  void cyclePane(int direction);
+  void ensureMnemonics();
   void fitToScreen();
 
   GraphModel* model_;

@@ -36,6 +36,9 @@ QPalette darkPalette() {
   p.setColor(QPalette::Link, QColor(0x6a, 0xa8, 0xf0));
   for (auto role : {QPalette::WindowText, QPalette::Text, QPalette::ButtonText})
     p.setColor(QPalette::Disabled, role, QColor(0x7d, 0x82, 0x8a));
+  // Fusion etches disabled menu text with the Light colour, a bright shadow on a dark menu:
+  // no etching.
+  p.setColor(QPalette::Disabled, QPalette::Light, Qt::transparent);
   return p;
 }
 

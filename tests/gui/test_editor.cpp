@@ -1,16 +1,25 @@
 // The editor's later parts in a real main window: blocks (double-click opens, breadcrumb and
 // Alt+Up go back, Ctrl+G makes one, issues inside a block lead to it), frames (dragged with their
 // nodes, resized by the corner, renamed, deleted), keyboard wiring and navigation, panes by
-// keyboard, the example gallery and the themes. Runs at scale 1 and, as gui_editor_tests_2x,
-// with QT_SCALE_FACTOR=2.
+// keyboard, LeNet built with the keyboard alone, what the mouse walk-through found awkward
+// (docs/editor-walkthrough.md), the example gallery and the themes. Runs at scale 1 and, as
+// gui_editor_tests_2x, with QT_SCALE_FACTOR=2.
 #include <QDockWidget>
+#include <QFile>
+#include <QFileDialog>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QMenu>
 #include <QMenuBar>
 #include <QScreen>
+#include <QSet>
 #include <QSettings>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 #include <QToolButton>
 #include <QTreeWidget>
 #include <QUndoStack>
@@ -24,8 +33,10 @@
 #include "widgets/nodegraph/view/breadcrumb_bar.h"
 #include "widgets/nodegraph/view/choice_popup.h"
 #include "widgets/nodegraph/view/layer_palette.h"
+#include "widgets/nodegraph/view/mini_map.h"
 #include "widgets/nodegraph/view/node_style.h"
 #include "widgets/nodegraph/view/node_view.h"
+#include "widgets/nodegraph/view/quick_add_popup.h"
 
 using namespace ng::gui;
 
@@ -227,6 +238,19 @@ class EditorTest : public QObject {
     t.drag(corner, corner + QPoint(80, 40));
     QCOMPARE(t.m()->frames()[0].rect.size(), f0.rect.size() + QSizeF(80, 40));
     QCOMPARE(t.m()->node("fc1")->pos, fc1);
+    // By keyboard: arrows move the frame with its nodes, Alt+Shift+arrows resize it.
+    t.w.scene()->clearSelection();
+    t.w.scene()->frameItem(f0.id)->setSelected(true);
+    t.v()->setFocus();
+    QSizeF before = t.m()->frames()[0].rect.size();
+    QTest::keyClick(t.v(), Qt::Key_Right);
+    QCOMPARE(t.m()->node("fc1")->pos, fc1 + QPointF(20, 0));
+    QCOMPARE(t.m()->frames()[0].rect.topLeft(), f0.rect.topLeft() + QPointF(20, 0));
+    QTest::keyClick(t.v(), Qt::Key_Down, Qt::AltModifier | Qt::ShiftModifier);
+    QCOMPARE(t.m()->frames()[0].rect.size(), before + QSizeF(0, 20));
+    t.m()->undoStack()->undo();
+    t.m()->undoStack()->undo();
+    QCOMPARE(t.m()->node("fc1")->pos, fc1);
     // F2 renames; Delete removes; both undo.
     t.w.scene()->clearSelection();
     t.w.scene()->frameItem(f0.id)->setSelected(true);
@@ -303,10 +327,23 @@ class EditorTest : public QObject {
     QTRY_COMPARE(QApplication::focusWidget(), t.w.inspector()->nameField());
     QTest::keyClick(QApplication::focusWidget(), Qt::Key_4, Qt::AltModifier);
     QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(t.w.issues()));
-    // Ctrl+F6 cycles the panes (F6 pauses training); it wraps to the canvas.
-    QTest::keyClick(QApplication::focusWidget(), Qt::Key_F6, Qt::ControlModifier);
-    QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(t.v()));
-    QTest::keyClick(QApplication::focusWidget(), Qt::Key_F6, Qt::ControlModifier);
+    // Ctrl+F6 visits every pane in turn and comes back to the canvas.
+    t.v()->setFocus();
+    QSet<QWidget*> seen;
+    QStringList visited;
+    for (int k = 0; k < 12; ++k) {
+      QTest::keyClick(QApplication::focusWidget(), Qt::Key_F6, Qt::ControlModifier);
+      QWidget* f = QApplication::focusWidget();
+      QVERIFY(f);
+      if (f == t.v()) break;
+      seen.insert(f);
+      visited << f->metaObject()->className() + QString("/") + f->objectName();
+    }
+    QCOMPARE(QApplication::focusWidget(), static_cast<QWidget*>(t.v()));
+    QVERIFY2(seen.contains(t.w.palette()->searchField()), qPrintable(visited.join(", ")));
+    QVERIFY2(seen.contains(t.w.inspector()->nameField()), qPrintable(visited.join(", ")));
+    QVERIFY2(seen.contains(t.w.issues()), qPrintable(visited.join(", ")));
+    QTest::keyClick(QApplication::focusWidget(), Qt::Key_2, Qt::AltModifier);
     QTRY_COMPARE(QApplication::focusWidget(), t.w.palette()->searchField());
     // The palette: type, Down, Enter adds a layer.
     size_t before = t.m()->nodes().size();
@@ -330,6 +367,494 @@ class EditorTest : public QObject {
           t.v()->leaveBlockAction(), t.v()->addFrameAction(), t.v()->renameFrameAction(),
           t.v()->connectAction(), t.v()->disconnectAction(), t.v()->findAction()})
       QVERIFY2(!a->shortcut().isEmpty(), qPrintable(a->text()));
+    // Help > Keyboard lists the keys.
+    bool keys = false;
+    for (QAction* top : t.w.menuBar()->actions())
+      if (top->menu() && top->text() == "&Help")
+        for (QAction* a : top->menu()->actions()) keys |= a->text() == "&Keyboard";
+    QVERIFY(keys);
+    // Save As has a key on every platform (X11 without a desktop has no standard one).
+    QAction* saveAs = t.w.findChild<QAction*>("saveAs");
+    QVERIFY(saveAs && !saveAs->shortcut().isEmpty());
+  }
+
+  // ---- the keyboard alone --------------------------------------------------------------------
+
+  // LeNet-5 from an empty canvas with key presses only, each sent to the widget that has the
+  // keyboard focus, as a keyboard would: panes by Alt+1/2/3, layers from the palette's search
+  // (Enter) and from Tab's quick-add, parameters typed in the inspector reached with Tab, the
+  // selection moved along the wires, the loss's wire removed and made again from a list of
+  // ports, then Ctrl+S (the file dialog answered by the hook). See docs/editor-walkthrough.md.
+  void leNetIsBuiltWithTheKeyboardAlone() {
+    Window t;
+    QTemporaryDir dir;
+    QString path = dir.filePath("lenet-by-keys.ngraph");
+    t.w.pickFile = [&](bool forSaving) { return forSaving ? path : QString(); };
+    auto focus = [] { return QApplication::focusWidget(); };
+    auto key = [&](int k, Qt::KeyboardModifiers mods = Qt::NoModifier) {
+      QWidget* f = focus();
+      QVERIFY2(f, "nothing has the keyboard focus");
+      QTest::keyClick(f, Qt::Key(k), mods);
+    };
+    auto type = [&](const QString& text) {
+      QVERIFY(focus());
+      QTest::keyClicks(focus(), text);
+    };
+    auto selected = [&] { return t.w.scene()->selectedNodeIds().value(0); };
+    // Tab through the inspector until `target` has the focus (at most `presses` presses).
+    auto tabTo = [&](QWidget* target, int presses = 12) {
+      for (int i = 0; i < presses && focus() != target; ++i) key(Qt::Key_Tab);
+      QVERIFY2(focus() == target, qPrintable(focus() ? focus()->objectName() : "none"));
+    };
+    ParamEditor* e = nullptr;
+    auto editor = [&](const QString& param) {
+      e = t.w.inspector()->paramEditor(param);
+      QVERIFY2(e, qPrintable(param));
+    };
+    // Alt+3, then Tab to a parameter's first field; the values typed with Tab between them.
+    auto set = [&](const QString& param, const QStringList& values) {
+      key(Qt::Key_3, Qt::AltModifier);
+      QTRY_COMPARE(focus(), static_cast<QWidget*>(t.w.inspector()->nameField()));
+      editor(param);
+      tabTo(e->inputs()[0]);
+      for (int i = 0; i < values.size(); ++i) {
+        if (i) QCOMPARE(focus(), e->inputs()[i]);
+        type(values[i]);
+        key(Qt::Key_Tab);
+      }
+    };
+    auto quickAdd = [&](const QString& kind) {
+      key(Qt::Key_1, Qt::AltModifier);
+      QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+      QString before = selected();
+      key(Qt::Key_Tab);
+      QTRY_VERIFY(t.v()->quickAddPopup()->isVisible());
+      type(kind);
+      key(Qt::Key_Return);
+      QCOMPARE(t.m()->node(selected())->type, kind);
+      if (!before.isEmpty())  // wired after the node that was selected
+        QCOMPARE(t.m()->edgesAt({selected(), "input", PortSide::Input}).size(), size_t(1));
+    };
+    auto paletteAdd = [&](const QString& search, const QString& kind) {
+      key(Qt::Key_2, Qt::AltModifier);
+      QTRY_COMPARE(focus(), static_cast<QWidget*>(t.w.palette()->searchField()));
+      type(search);
+      QCOMPARE(t.w.palette()->highlightedType(), kind);
+      QString before = selected();
+      key(Qt::Key_Return);
+      QCOMPARE(t.m()->node(selected())->type, kind);
+      if (!before.isEmpty()) {
+        auto in = t.m()->edgesAt({selected(), "input", PortSide::Input});
+        QCOMPARE(in.size(), size_t(1));
+        QCOMPARE(in[0].fromNode, before);
+      }
+    };
+
+    QTest::keyClick(&t.w, Qt::Key_1, Qt::AltModifier);
+    QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+    key(Qt::Key_N, Qt::ControlModifier);
+    QVERIFY(t.m()->nodes().empty());
+    QVERIFY(t.v()->emptyHint()->isVisible());
+
+    paletteAdd("input", "Input");
+    QVERIFY(!t.v()->emptyHint()->isVisible());
+    set("shape", {"1, 28, 28"});
+    QCOMPARE(typeText(t.m()->outputType(selected())), QString("[N, 1, 28, 28]"));
+    quickAdd("Conv2d");
+    set("out_channels", {"6"});
+    // Kernel and padding: the first number sets both (a square pair stays square).
+    set("kernel_size", {"5"});
+    set("padding", {"2"});
+    QVERIFY(t.m()->node(selected())->params["kernel_size"] == nlohmann::json({5, 5}));
+    QCOMPARE(typeText(t.m()->outputType(selected())), QString("[N, 6, 28, 28]"));
+    quickAdd("ReLU");
+    paletteAdd("maxpool", "MaxPool2d");
+    paletteAdd("conv2d", "Conv2d");
+    set("out_channels", {"16"});
+    set("kernel_size", {"5"});
+    quickAdd("ReLU");
+    quickAdd("MaxPool2d");
+    paletteAdd("flatten", "Flatten");
+    QCOMPARE(typeText(t.m()->outputType(selected())), QString("[N, 400]"));
+    paletteAdd("linear", "Linear");
+    set("out_features", {"120"});
+    paletteAdd("relu", "ReLU");
+    quickAdd("Linear");
+    set("out_features", {"84"});
+    quickAdd("ReLU");
+    quickAdd("Linear");
+    set("out_features", {"10"});
+    QString fc3 = selected();
+    paletteAdd("crossentropy", "CrossEntropyLoss");
+    QString loss = selected();
+    QVERIFY2(t.m()->analysis().ok(), ng::format_diagnostics(t.m()->analysis().diagnostics).c_str());
+
+    // Along the wires and back; the loss's wire removed (Shift+C) and made again from the
+    // last Linear (C, then the port chosen by typing).
+    key(Qt::Key_1, Qt::AltModifier);
+    QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+    key(Qt::Key_Left, Qt::AltModifier);
+    QCOMPARE(selected(), fc3);
+    key(Qt::Key_Right, Qt::AltModifier);
+    QCOMPARE(selected(), loss);
+    key(Qt::Key_C, Qt::ShiftModifier);
+    QTRY_VERIFY(t.v()->choicePopup()->isVisible());
+    key(Qt::Key_Return);
+    QVERIFY(t.m()->edgesAt({loss, "input", PortSide::Input}).empty());
+    QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+    key(Qt::Key_F, Qt::ControlModifier);
+    QTRY_VERIFY(t.v()->choicePopup()->isVisible());
+    type(fc3);
+    key(Qt::Key_Return);
+    QCOMPARE(selected(), fc3);
+    QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+    key(Qt::Key_C);
+    QTRY_VERIFY(t.v()->choicePopup()->isVisible());
+    QVERIFY(t.v()->choicePopup()->shownKeys().contains("output\n" + loss + "\ninput"));
+    type(loss + " input");
+    QCOMPARE(t.v()->choicePopup()->shownKeys(), QStringList{"output\n" + loss + "\ninput"});
+    key(Qt::Key_Return);
+    QCOMPARE(t.m()->edgesAt({loss, "input", PortSide::Input}).size(), size_t(1));
+
+    QVERIFY(t.m()->analysis().ok());
+    QCOMPARE(int(t.m()->nodes().size()), 14);
+    QCOMPARE(t.m()->totalParams(), int64_t(61706));
+    QTRY_COMPARE(focus(), static_cast<QWidget*>(t.v()));
+    key(Qt::Key_L, Qt::ControlModifier);  // auto layout
+    QVERIFY(!t.w.scene()->crowded());
+    key(Qt::Key_S, Qt::ControlModifier);
+    QCOMPARE(t.w.currentFile(), path);
+    QVERIFY(t.m()->undoStack()->isClean());
+    GraphModel saved;
+    saved.loadProject(path);
+    QCOMPARE(int(saved.nodes().size()), 14);
+    QCOMPARE(saved.totalParams(), int64_t(61706));
+    QVERIFY(saved.analysis().ok());
+  }
+
+  // What the mouse walk-through found awkward, fixed: a layer double-clicked in the palette
+  // follows the selected node, wired (as Tab's quick-add), in one undo step; with nothing
+  // selected it goes to the middle of the canvas, unwired.
+  void paletteDoubleClickAddsAfterTheSelectedNode() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    t.w.scene()->selectNodes({"fc1"});
+    size_t nodes = t.m()->nodes().size();
+    int steps = t.m()->undoStack()->count();
+    QTreeWidgetItem* item = t.w.palette()->itemFor("Dropout");
+    QVERIFY(item);
+    t.w.palette()->tree()->scrollToItem(item);
+    QRect r = t.w.palette()->tree()->visualItemRect(item);
+    QTest::mouseClick(t.w.palette()->tree()->viewport(), Qt::LeftButton, {}, r.center());
+    QTest::mouseDClick(t.w.palette()->tree()->viewport(), Qt::LeftButton, {}, r.center());
+    QCOMPARE(t.m()->nodes().size(), nodes + 1);
+    QString id = t.w.scene()->selectedNodeIds().value(0);
+    QCOMPARE(t.m()->node(id)->type, QString("Dropout"));
+    auto in = t.m()->edgesAt({id, "input", PortSide::Input});
+    QCOMPARE(in.size(), size_t(1));
+    QCOMPARE(in[0].fromNode, QString("fc1"));
+    QVERIFY(t.m()->node(id)->pos.x() > t.m()->node("fc1")->pos.x());
+    QCOMPARE(t.m()->undoStack()->count(), steps + 1);
+    t.m()->undoStack()->undo();
+    QCOMPARE(t.m()->nodes().size(), nodes);
+    // Nothing selected: the middle of the view, no wire.
+    t.w.scene()->clearSelection();
+    QTest::mouseClick(t.w.palette()->tree()->viewport(), Qt::LeftButton, {}, r.center());
+    QTest::mouseDClick(t.w.palette()->tree()->viewport(), Qt::LeftButton, {}, r.center());
+    id = t.w.scene()->selectedNodeIds().value(0);
+    QVERIFY(t.m()->edgesAt({id, "input", PortSide::Input}).empty());
+    QPointF mid = t.v()->mapToScene(t.v()->viewport()->rect().center());
+    QVERIFY(QLineF(t.w.scene()->nodeItem(id)->sceneBoundingRect().center(), mid).length() < 200);
+  }
+
+  // Quick-add is as tall as what it lists: a single match is not a column of empty space.
+  void quickAddFitsItsMatches() {
+    Window t;
+    t.v()->setFocus();
+    QTest::keyClick(t.v(), Qt::Key_Tab);
+    QuickAddPopup* q = t.v()->quickAddPopup();
+    QTRY_VERIFY(q->isVisible());
+    int full = q->height();
+    QCOMPARE(full, 380);
+    QTest::keyClicks(q->filterField(), "dropo");
+    QCOMPARE(q->shownTypes(), QStringList{"Dropout"});
+    QVERIFY2(q->height() < full / 3, qPrintable(QString::number(q->height())));
+    QVERIFY(q->findChild<QListWidget*>()
+                ->visualItemRect(q->findChild<QListWidget*>()->item(0))
+                .bottom() <= q->findChild<QListWidget*>()->viewport()->height());
+    QTest::keyClick(q->filterField(), Qt::Key_Escape);
+  }
+
+  // The palette's search highlights what Enter will add: the name itself, else a name starting
+  // with the text, else the first shown; Up and Down move the highlight.
+  void paletteSearchHighlightsTheBestMatch() {
+    LayerPalette p;
+    p.show();
+    QTest::keyClicks(p.searchField(), "relu");
+    QCOMPARE(p.highlightedType(), QString("ReLU"));  // not LeakyReLU
+    p.searchField()->clear();
+    QTest::keyClicks(p.searchField(), "lin");
+    QCOMPARE(p.highlightedType(), QString("Linear"));
+    p.searchField()->clear();
+    QTest::keyClicks(p.searchField(), "pool");
+    QStringList shown = p.visibleTypes();
+    QVERIFY(shown.size() >= 2);
+    QCOMPARE(p.highlightedType(), shown[0]);
+    QTest::keyClick(p.searchField(), Qt::Key_Down);
+    QCOMPARE(p.highlightedType(), shown[1]);
+    QTest::keyClick(p.searchField(), Qt::Key_Up);
+    QTest::keyClick(p.searchField(), Qt::Key_Up);
+    QCOMPARE(p.highlightedType(), shown[0]);
+    QSignalSpy added(&p, &LayerPalette::addRequested);
+    QTest::keyClick(p.searchField(), Qt::Key_Down);
+    QTest::keyClick(p.searchField(), Qt::Key_Return);
+    QCOMPARE(added.size(), 1);
+    QCOMPARE(added[0][0].toString(), shown[1]);
+  }
+
+  // The inspector's Tab order does not change as values change: the reset buttons (shown only
+  // for values other than the default) take no focus. A pair stays square while it is.
+  void inspectorTabOrderIsStableAndPairsStaySquare() {
+    Window t;
+    QVERIFY(t.w.openFile(example("lenet-mnist.ngraph")));
+    t.w.scene()->selectNodes({"conv2"});
+    ParamEditor* k = t.w.inspector()->paramEditor("kernel_size");
+    ParamEditor* s = t.w.inspector()->paramEditor("stride");
+    QVERIFY(k && s && k->resetButton());
+    QCOMPARE(k->resetButton()->focusPolicy(), Qt::NoFocus);
+    QVERIFY(k->resetButton()->isVisibleTo(k));  // 5 x 5 is not the default
+    k->inputs()[1]->setFocus(Qt::TabFocusReason);
+    QTest::keyClick(k->inputs()[1], Qt::Key_Tab);
+    QCOMPARE(QApplication::focusWidget(), s->inputs()[0]);
+    // 5 x 5 -> 3 x 3 with one number and one undo step; then 3 x 1 with the second alone.
+    auto* a = static_cast<QSpinBox*>(k->inputs()[0]);
+    auto* b = static_cast<QSpinBox*>(k->inputs()[1]);
+    int steps = t.m()->undoStack()->count();
+    a->setFocus();
+    QTest::keyClick(a, Qt::Key_A, Qt::ControlModifier);
+    QTest::keyClicks(a, "3");
+    QTest::keyClick(a, Qt::Key_Return);
+    QVERIFY(t.m()->node("conv2")->params["kernel_size"] == nlohmann::json({3, 3}));
+    QCOMPARE(t.m()->undoStack()->count(), steps + 1);
+    b->setFocus();
+    QTest::keyClick(b, Qt::Key_A, Qt::ControlModifier);
+    QTest::keyClicks(b, "1");
+    QTest::keyClick(b, Qt::Key_Return);
+    QVERIFY(t.m()->node("conv2")->params["kernel_size"] == nlohmann::json({3, 1}));
+    // Not square: the first alone.
+    a->setFocus();
+    QTest::keyClick(a, Qt::Key_A, Qt::ControlModifier);
+    QTest::keyClicks(a, "2");
+    QTest::keyClick(a, Qt::Key_Return);
+    QVERIFY(t.m()->node("conv2")->params["kernel_size"] == nlohmann::json({2, 1}));
+  }
+
+  // An empty canvas says how to begin, and its only problem (no loss yet) is not an error.
+  void anEmptyCanvasSaysHowToBegin() {
+    Window t;  // a new window's canvas is empty: the hint is in its middle from the start
+    QPoint off = t.v()->emptyHint()->geometry().center() - t.v()->viewport()->rect().center();
+    QVERIFY2(t.v()->emptyHint()->isVisible() && off.manhattanLength() <= 2,
+             qPrintable(QString("the hint is off the middle by %1, %2").arg(off.x()).arg(off.y())));
+    t.w.newDocument();
+    QVERIFY(t.v()->emptyHint()->isVisible());
+    QVERIFY(t.v()->emptyHint()->text().contains("Tab"));
+    QVERIFY(t.v()->viewport()->rect().contains(t.v()->emptyHint()->geometry()));
+    // In the middle of the canvas, also after the window changes size.
+    for (QSize size : {QSize(1300, 850), QSize(1000, 700)}) {
+      t.w.resize(size);
+      QTest::qWait(30);
+      QPoint off = t.v()->emptyHint()->geometry().center() - t.v()->viewport()->rect().center();
+      QVERIFY2(
+          off.manhattanLength() <= 2,
+          qPrintable(QString("the hint is off the middle by %1, %2").arg(off.x()).arg(off.y())));
+    }
+    QCOMPARE(t.w.issues()->topLevelItemCount(), 0);
+    QVERIFY(!t.w.totalsLabel()->text().contains("error"));
+    t.v()->addNodeAt("ReLU", {0, 0});
+    QVERIFY(!t.v()->emptyHint()->isVisible());
+    QVERIFY(t.w.issues()->topLevelItemCount() > 0);  // now the problems are listed
+    t.m()->undoStack()->undo();
+    QVERIFY(t.v()->emptyHint()->isVisible());
+  }
+
+  // Save As proposes a name: the file's, the example's, or untitled.ngraph.
+  void saveAsProposesAName() {
+    Window t;
+    QVERIFY(t.w.openExample(example("spiral-mlp.ngraph")));
+    QString proposed;
+    // Qt's own dialog (a desktop's native one could not be read or closed from here).
+    QCoreApplication::setAttribute(Qt::AA_DontUseNativeDialogs, true);
+    QTimer::singleShot(300, [&] {
+      for (QWidget* w : QApplication::topLevelWidgets())
+        if (auto* d = qobject_cast<QFileDialog*>(w); d && d->isVisible()) {
+          proposed = d->selectedFiles().value(0);
+          d->reject();
+        }
+      if (QWidget* modal = QApplication::activeModalWidget()) modal->close();
+    });
+    QCOMPARE(t.w.pickFile(true), QString());  // the real dialog, cancelled
+    QVERIFY2(proposed.endsWith("/spiral-mlp.ngraph"), qPrintable(proposed));
+  }
+
+  // Alt+Shift+Right / Left add the next node along the wires to the selection: a run of layers
+  // chosen by keyboard becomes a block with Ctrl+G.
+  void theSelectionExtendsAlongTheWiresByKeyboard() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-mlp.ngraph")));
+    t.w.scene()->selectNodes({"fc2"});
+    t.v()->setFocus();
+    auto selection = [&] {
+      QStringList s = t.w.scene()->selectedNodeIds();
+      s.sort();
+      return s;
+    };
+    QTest::keyClick(t.v(), Qt::Key_Left, Qt::AltModifier | Qt::ShiftModifier);
+    QCOMPARE(selection(), (QStringList{"act1", "fc2"}));
+    QTest::keyClick(t.v(), Qt::Key_Left, Qt::AltModifier | Qt::ShiftModifier);
+    QCOMPARE(selection(), (QStringList{"act1", "fc1", "fc2"}));
+    // Alt+Right alone: one node again, from the end reached last.
+    QTest::keyClick(t.v(), Qt::Key_Right, Qt::AltModifier);
+    QCOMPARE(selection(), QStringList{"act1"});
+    QTest::keyClick(t.v(), Qt::Key_Right, Qt::AltModifier | Qt::ShiftModifier);
+    QTest::keyClick(t.v(), Qt::Key_Right, Qt::AltModifier | Qt::ShiftModifier);
+    QCOMPARE(selection(), (QStringList{"act1", "act2", "fc2"}));
+    QTest::keyClick(t.v(), Qt::Key_G, Qt::ControlModifier);
+    QVERIFY(t.m()->isBlockNode("layer"));
+    QVERIFY(t.m()->analysis().ok());
+    QVERIFY(!t.m()->node("act1") && !t.m()->node("act2"));
+  }
+
+  // A frame is found by its title (Ctrl+F) and then moves with the arrows, its nodes with it.
+  void framesAreFoundByKeyboard() {
+    Window t;
+    QVERIFY(t.w.openFile(example("spiral-blocks.ngraph")));
+    QCOMPARE(int(t.m()->frames().size()), 1);
+    Frame f = t.m()->frames()[0];
+    t.w.scene()->clearSelection();
+    t.v()->setFocus();
+    QTest::keyClick(t.v(), Qt::Key_F, Qt::ControlModifier);
+    QTRY_VERIFY(t.v()->choicePopup()->isVisible());
+    QTest::keyClicks(t.v()->choicePopup()->filterField(), f.title + " frame");
+    QCOMPARE(t.v()->choicePopup()->shownKeys().size(), 1);
+    QTest::keyClick(t.v()->choicePopup()->filterField(), Qt::Key_Return);
+    QCOMPARE(t.w.scene()->selectedFrameIds(), QList<int>{f.id});
+    QTRY_COMPARE(QApplication::focusWidget(), static_cast<QWidget*>(t.v()));
+    QTest::keyClick(t.v(), Qt::Key_Down);
+    QCOMPARE(t.m()->frame(f.id)->rect.topLeft(), f.rect.topLeft() + QPointF(0, 20));
+  }
+
+  // Cut in one window, paste in another: the nodes travel as JSON on the clipboard with the
+  // wire between them and their parameters; each window undoes its own part.
+  void cutAndPasteGoBetweenWindows() {
+    Window a, b;
+    QVERIFY(a.w.openFile(example("spiral-mlp.ngraph")));
+    b.w.newDocument();
+    size_t n = a.m()->nodes().size();
+    a.w.scene()->selectNodes({"fc2", "act2"});
+    a.w.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&a.w));
+    a.v()->setFocus();
+    QTest::keyClick(a.v(), Qt::Key_X, Qt::ControlModifier);
+    QCOMPARE(a.m()->nodes().size(), n - 2);
+    QVERIFY(!a.m()->node("fc2"));
+    b.w.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&b.w));
+    b.v()->setFocus();
+    QTest::keyClick(b.v(), Qt::Key_V, Qt::ControlModifier);
+    QCOMPARE(b.m()->nodes().size(), size_t(2));
+    QCOMPARE(b.m()->edges().size(), size_t(1));
+    QStringList types;
+    for (const Node& node : b.m()->nodes()) {
+      types << node.type;
+      if (node.type == "Linear") QVERIFY(node.params["out_features"] == 64);
+    }
+    types.sort();
+    QCOMPARE(types, (QStringList{"Linear", "Tanh"}));
+    QVERIFY(b.w.isWindowModified());
+    // Pasted again in the first window (as copies with fresh names), and the cut undone there.
+    a.w.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&a.w));
+    a.v()->setFocus();
+    QTest::keyClick(a.v(), Qt::Key_V, Qt::ControlModifier);
+    QCOMPARE(a.m()->nodes().size(), n);
+    a.m()->undoStack()->undo();
+    a.m()->undoStack()->undo();
+    QVERIFY(a.m()->node("fc2") && a.m()->node("act2"));
+    QVERIFY(a.m()->analysis().ok());
+    QCOMPARE(b.m()->nodes().size(), size_t(2));
+  }
+
+  // File > Open Recent: newest first with mnemonics, kept with QSettings for the next window;
+  // a file gone since is reported and taken off the list, and the document stays.
+  void recentFilesReopenAndForgetMissingOnes() {
+    QTemporaryDir dir;
+    QString a = dir.filePath("a.ngraph"), b = dir.filePath("b.ngraph");
+    QVERIFY(QFile::copy(example("spiral-mlp.ngraph"), a));
+    QVERIFY(QFile::copy(example("lenet-mnist.ngraph"), b));
+    QSettings().remove("recentFiles");
+    Window t;
+    QVERIFY(t.w.openFile(a));
+    QVERIFY(t.w.openFile(b));
+    QCOMPARE(t.w.recentFiles(), (QStringList{b, a}));
+    auto recentMenu = [&]() -> QMenu* {
+      for (QAction* top : t.w.menuBar()->actions())
+        if (top->menu())
+          for (QAction* a : top->menu()->actions())
+            if (a->menu() && a->text().contains("Recent")) return a->menu();
+      return nullptr;
+    };
+    QMenu* recent = recentMenu();
+    QVERIFY(recent);
+    QCOMPARE(recent->actions()[0]->text(), QString("&1 b.ngraph"));
+    QCOMPARE(recent->actions()[1]->text(), QString("&2 a.ngraph"));
+    recent->actions()[1]->trigger();
+    QCOMPARE(t.w.currentFile(), a);
+    QCOMPARE(t.w.recentFiles(), (QStringList{a, b}));
+    {
+      MainWindow other;  // the next session's window reads the same list
+      QCOMPARE(other.recentFiles(), (QStringList{a, b}));
+    }
+    QVERIFY(QFile::remove(b));
+    QCOMPARE(recent->actions()[1]->text(), QString("&2 b.ngraph"));
+    recent->actions()[1]->trigger();
+    QCOMPARE(t.errors.size(), 1);
+    QVERIFY2(t.errors[0].contains("b.ngraph") && t.errors[0].contains("no longer"),
+             qPrintable(t.errors[0]));
+    QCOMPARE(t.w.recentFiles(), QStringList{a});
+    QCOMPARE(recent->actions()[0]->text(), QString("&1 a.ngraph"));
+    QCOMPARE(t.w.currentFile(), a);
+    QCOMPARE(int(t.m()->nodes().size()), 7);
+  }
+
+  // On a small canvas (a laptop at 2x) the mini-map is smaller, and fitting the graph leaves no
+  // node under it; several selected nodes make the inspector say what can be done with them.
+  void theMiniMapHidesNoNodeAndTheInspectorCountsTheSelection() {
+    Window t;
+    QVERIFY(t.w.openFile(example("lenet-mnist.ngraph")));
+    for (QSize size : {QSize(1300, 850), QSize(1000, 640)}) {
+      t.w.resize(size);
+      QTest::qWait(50);
+      QTest::keyClick(t.v(), Qt::Key_L, Qt::ControlModifier);
+      t.v()->fitToView();
+      QWidget* map = t.v()->miniMap();
+      int vw = t.v()->viewport()->width();
+      QCOMPARE(map->width(), std::clamp(vw / 5, 120, 200));
+      if (!map->isVisible()) continue;
+      for (NodeItem* n : t.w.scene()->nodeItems())
+        QVERIFY2(
+            !t.v()->mapFromScene(n->sceneBoundingRect()).boundingRect().intersects(map->geometry()),
+            qPrintable(QString("%1 under the mini-map on a %2x%3 canvas")
+                           .arg(n->id())
+                           .arg(vw)
+                           .arg(t.v()->viewport()->height())));
+    }
+    t.w.scene()->selectNodes({"conv1", "relu1", "pool1"});
+    QVERIFY(t.w.inspector()->node().isEmpty());
+    QVERIFY2(t.w.inspector()->placeholderText().contains("3 nodes selected") &&
+                 t.w.inspector()->placeholderText().contains("Ctrl+G"),
+             qPrintable(t.w.inspector()->placeholderText()));
+    t.w.scene()->clearSelection();
+    QVERIFY(t.w.inspector()->placeholderText().startsWith("Select a node"));
   }
 
   // ---- gallery and themes ------------------------------------------------------------------
@@ -348,6 +873,18 @@ class EditorTest : public QObject {
       for (int y = 0; y < img.height(); y += 3)
         for (int x = 0; x < img.width(); x += 3) differ += img.pixelColor(x, y) != bg;
       QVERIFY2(differ > 50, qPrintable(e.name));
+      // ... and fills the picture: a long chain wraps instead of being a thin strip.
+      QRect used;
+      for (int y = 0; y < img.height(); y += 2)
+        for (int x = 0; x < img.width(); x += 2)
+          if (img.pixelColor(x, y) != bg) used |= QRect(x, y, 1, 1);
+      QVERIFY2(used.width() > img.width() / 2 && used.height() > img.height() / 3,
+               qPrintable(QString("%1: the graph covers %2x%3 of %4x%5")
+                              .arg(e.name)
+                              .arg(used.width())
+                              .arg(used.height())
+                              .arg(img.width())
+                              .arg(img.height())));
     }
     QVERIFY(names.contains("lenet-mnist") && names.contains("spiral-blocks"));
     QCOMPARE(g.list()->count(), int(g.entries().size()));
@@ -399,6 +936,8 @@ class EditorTest : public QObject {
     QCOMPARE(style::theme(), style::Theme::Dark);
     QCOMPARE(QSettings().value("view/theme").toString(), QString("dark"));
     QVERIFY(QApplication::palette().color(QPalette::Window).lightness() < 80);
+    // Disabled menu entries are not etched with a bright shadow on the dark menu.
+    QCOMPARE(QApplication::palette().color(QPalette::Disabled, QPalette::Light).alpha(), 0);
     shot = t.v()->viewport()->grab().toImage();
     QVERIFY(QColor(shot.pixel(3, 3)).lightness() < 80);
   }
@@ -411,6 +950,8 @@ class EditorTest : public QObject {
     QScreen* s = t.w.screen();
     QVERIFY(s);
     MainWindow fresh;  // the default size, before any geometry is restored
+    if (s->availableGeometry().width() < 640 || s->availableGeometry().height() < 400)
+      QSKIP("a screen smaller than 640x400 logical pixels (Qt's offscreen 800x600 at 2x)");
     QVERIFY2(s->availableGeometry().width() >= fresh.width() &&
                  s->availableGeometry().height() >= fresh.height(),
              qPrintable(QString("%1x%2 on %3x%4 at scale %5")

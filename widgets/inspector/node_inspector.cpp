@@ -8,6 +8,7 @@
 #include <QLineEdit>
 #include <QRegularExpression>
 #include <QScrollArea>
+#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -103,14 +104,14 @@ ParamEditor::ParamEditor(const ng::ParamDef& def, QWidget* parent) : QWidget(par
     w->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Fixed);
     w->setMinimumWidth(56);
   };
-  auto intSpin = [&] {
+  auto intSpin = [&](bool emits = true) {
     auto* s = new QSpinBox(this);
     fit(s);
     s->setRange(spinMin(def), spinMax(def));
     s->setKeyboardTracking(false);
     s->setAccelerated(true);
     s->setToolTip(tip);
-    connect(s, &QSpinBox::valueChanged, this, &ParamEditor::emitCurrent);
+    if (emits) connect(s, &QSpinBox::valueChanged, this, &ParamEditor::emitCurrent);
     inputs_ << s;
     row->addWidget(s, 1);
     return s;
@@ -119,11 +120,23 @@ ParamEditor::ParamEditor(const ng::ParamDef& def, QWidget* parent) : QWidget(par
     case ng::ParamType::Int:
       intSpin();
       break;
-    case ng::ParamType::IntPair:
-      intSpin();
-      row->addWidget(new QLabel(QString::fromUtf8("\u00d7"), this));
-      intSpin();
+    case ng::ParamType::IntPair: {
+      QSpinBox* a = intSpin(false);
+      auto* times = new QLabel(QString::fromUtf8("\u00d7"), this);
+      times->setToolTip(tr("While both numbers are equal, the first sets both."));
+      row->addWidget(times);
+      QSpinBox* b = intSpin();
+      // Square stays square: one edit (and one undo step) sets both.
+      connect(a, &QSpinBox::valueChanged, this, [this, b](int v) {
+        if (!updating_ && b->value() == pairFirst_) {
+          QSignalBlocker quiet(b);
+          b->setValue(v);
+        }
+        pairFirst_ = v;
+        emitCurrent();
+      });
       break;
+    }
     case ng::ParamType::Float: {
       auto* s = new FloatSpin(this);
       fit(s);
@@ -186,6 +199,7 @@ ParamEditor::ParamEditor(const ng::ParamDef& def, QWidget* parent) : QWidget(par
     reset_->setText(QString::fromUtf8("\u21ba"));
     reset_->setToolTip(tr("Back to the default (%1)").arg(listText(def.default_value)));
     reset_->setAutoRaise(true);
+    reset_->setFocusPolicy(Qt::NoFocus);  // it comes and goes: Tab would land elsewhere each time
     connect(reset_, &QToolButton::clicked, this, [this] { emit changed(json()); });
     row->addWidget(reset_);
   }
@@ -236,6 +250,7 @@ void ParamEditor::show(const json& v) {
       if (v.is_array() && v.size() == 2) a = v[0], b = v[1];
       setSpin(static_cast<QSpinBox*>(inputs_[0]), def_, a, blank);
       setSpin(static_cast<QSpinBox*>(inputs_[1]), def_, b, blank);
+      pairFirst_ = static_cast<QSpinBox*>(inputs_[0])->value();
       break;
     }
     case ng::ParamType::Float:
@@ -314,9 +329,8 @@ NodeInspector::NodeInspector(GraphModel* model, QWidget* parent) : QWidget(paren
   setObjectName("nodeInspector");
   outer_ = new QVBoxLayout(this);
   outer_->setContentsMargins(0, 0, 0, 0);
-  placeholder_ = new QLabel(tr("Select a node to see and edit its parameters.\n\nAdd layers from "
-                               "the palette (drag or double-click), or press Tab on the canvas."),
-                            this);
+  placeholder_ = new QLabel(this);
+  setSelectionCount(0);
   placeholder_->setWordWrap(true);
   placeholder_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
   placeholder_->setMargin(10);
@@ -335,6 +349,20 @@ NodeInspector::NodeInspector(GraphModel* model, QWidget* parent) : QWidget(paren
     refresh();
   });
   connect(model_, &GraphModel::modelReset, this, [this] { setNode({}); });
+}
+
+QString NodeInspector::placeholderText() const {
+  return placeholder_->text();
+}
+
+void NodeInspector::setSelectionCount(int count) {
+  placeholder_->setText(
+      count > 1 ? tr("%n nodes selected.\n\nCtrl+G makes a block of them, Ctrl+Shift+F puts a "
+                     "frame around them; Ctrl+C copies, Del deletes. Select one to edit it.",
+                     nullptr, count)
+                : tr("Select a node to see and edit its parameters.\n\nAdd layers from the Layers "
+                     "pane (drag one, or double-click it to put it after the selected node, "
+                     "wired), or press Tab on the canvas."));
 }
 
 void NodeInspector::setNode(const QString& id) {

@@ -35,6 +35,9 @@ class NodeInspector : public QWidget {
   // The node shown ("" for none).
   void setNode(const QString& id);
   const QString& node() const { return id_; }
+  // With no node shown: how many are selected (several: what can be done with them).
+  void setSelectionCount(int count);
+  QString placeholderText() const;
 
   // For tests: the editor row of a parameter (nullptr when absent), its main input widget and
   // the text of its inline message.
@@ -67,7 +70,10 @@ class ParamEditor : public QWidget {
   void setValues(const nlohmann::json& user, const nlohmann::json& resolved);
   void setMessage(const QString& text, bool error);
   QString message() const;
-  // The editing widgets (spin boxes, combo box, ...), in order; and the "auto" switch.
+  // The editing widgets (spin boxes, combo box, ...), in order; and the "auto" switch. A pair
+  // (kernel 3 x 3) stays square while it is: a new first number is the second's too.
+  // The reset button is left out of the Tab chain (it comes and goes); typing the default
+  // value does the same.
   QList<QWidget*> inputs() const { return inputs_; }
   QCheckBox* autoSwitch() const { return auto_; }
   QToolButton* resetButton() const { return reset_; }
@@ -87,6 +93,7 @@ class ParamEditor : public QWidget {
   QLabel* message_;
   nlohmann::json user_;
   bool updating_ = false;
+  int pairFirst_ = 0;  // a pair's first number as shown before the edit
 };
 
 }  // namespace ng::gui

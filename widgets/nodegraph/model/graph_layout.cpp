@@ -1,6 +1,7 @@
 #include "widgets/nodegraph/model/graph_layout.h"
 
 #include <QHash>
+#include <QRectF>
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -104,6 +105,30 @@ std::map<QString, QPointF> layeredLayout(const GraphModel& m,
     bandTop += bandHeight + opt.bandGap;
   }
   return pos;
+}
+
+std::map<QString, QPointF> layoutToFit(const GraphModel& m,
+                                       const std::function<QSizeF(const QString&)>& size,
+                                       QSizeF box, double* scale) {
+  std::map<QString, QPointF> best;
+  double bestScale = -1;
+  int n = int(m.nodes().size());
+  for (int k = n; k >= 1; --k) {
+    LayoutOptions o;
+    o.maxColumns = k;
+    std::map<QString, QPointF> pos = layeredLayout(m, size, o);
+    QRectF bounds;
+    for (const auto& [id, p] : pos) bounds = bounds.united(QRectF(p, size(id)));
+    // (the canvas never zooms in past 1:1 and a bit, so larger scales gain nothing)
+    double s =
+        std::min({box.width() / (bounds.width() + 80), box.height() / (bounds.height() + 80), 1.0});
+    if (s > bestScale * 1.05) {
+      bestScale = s;
+      best = std::move(pos);
+    }
+  }
+  if (scale) *scale = std::max(bestScale, 0.0);
+  return best;
 }
 
 }  // namespace ng::gui

@@ -31,4 +31,11 @@ std::map<QString, QPointF> layeredLayout(const GraphModel& m,
                                          const std::function<QSizeF(const QString&)>& size = {},
                                          const LayoutOptions& options = {});
 
+// The layered layout whose band width (LayoutOptions::maxColumns) lets the whole graph be shown
+// in `box` at the largest scale, up to 1:1 (fewer bands on a near tie); `scale` receives it.
+// The canvas's auto layout and the example gallery's pictures.
+std::map<QString, QPointF> layoutToFit(const GraphModel& m,
+                                       const std::function<QSizeF(const QString&)>& size,
+                                       QSizeF box, double* scale = nullptr);
+
 }  // namespace ng::gui

@@ -5,6 +5,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QRegularExpression>
 #include <QScreen>
 #include <QVBoxLayout>
 
@@ -55,13 +56,20 @@ void ChoicePopup::popup(QPoint globalPos) {
 }
 
 void ChoicePopup::applyFilter(const QString& text) {
-  QString t = text.trimmed();
+  // Every word typed must appear ("loss in" finds "loss1 \u00b7 input"); those starting with the
+  // first word come first.
+  QStringList words = text.split(QRegularExpression("\\s+"), Qt::SkipEmptyParts);
+  auto all = [&](const QString& s) {
+    for (const QString& w : words)
+      if (!s.contains(w, Qt::CaseInsensitive)) return false;
+    return true;
+  };
   list_->clear();
-  // Starts-with first, then contains.
   for (int pass = 0; pass < 2; ++pass)
     for (const Choice& c : choices_) {
-      bool starts = t.isEmpty() || c.text.startsWith(t, Qt::CaseInsensitive);
-      bool contains = !starts && c.text.contains(t, Qt::CaseInsensitive);
+      bool match = all(c.text);
+      bool starts = words.isEmpty() || (match && c.text.startsWith(words[0], Qt::CaseInsensitive));
+      bool contains = !starts && match;
       if ((pass == 0 && !starts) || (pass == 1 && !contains)) continue;
       auto* it = new QListWidgetItem(c.text, list_);
       it->setData(Qt::UserRole, c.key);

@@ -1,7 +1,7 @@
 // ChoicePopup: a small keyboard-first chooser at a point of the screen: a filter field over a
-// list; typing filters, Up/Down move, Enter or a click chooses, Escape closes. The canvas uses it
-// to connect the selected node to a port ("Connect to…"), to remove a wire ("Disconnect…") and
-// to find a node by name ("Find Node…").
+// list; typing filters (every word typed must appear), Up/Down move, Enter or a click chooses,
+// Escape closes. The canvas uses it to connect the selected node to a port ("Connect to…"), to
+// remove a wire ("Disconnect…") and to find a node by name ("Find Node…").
 //   popup->setChoices({{"conv1 \u00b7 input", "conv1:input"}, ...}, tr("Connect relu1 to…"));
 //   connect(popup, &ChoicePopup::chosen, this, [](const QString& key) { ... });
 //   popup->popup(QCursor::pos());

@@ -138,9 +138,9 @@ LayerPalette::LayerPalette(QWidget* parent) : QWidget(parent) {
 
   connect(search_, &QLineEdit::textChanged, this, &LayerPalette::applyFilter);
   connect(search_, &QLineEdit::returnPressed, this, [this] {
-    QStringList v = visibleTypes();
-    if (v.size() >= 1) emit addRequested(v[0]);
+    if (QString t = highlightedType(); !t.isEmpty()) emit addRequested(t);
   });
+  search_->installEventFilter(this);
   connect(tree_, &QTreeWidget::itemActivated, this, [this](QTreeWidgetItem* it) {
     if (QString t = it->data(0, kTypeRole).toString(); !t.isEmpty()) emit addRequested(t);
   });
@@ -172,6 +172,32 @@ QStringList LayerPalette::visibleTypes() const {
   return r;
 }
 
+QString LayerPalette::highlightedType() const {
+  QTreeWidgetItem* it = tree_->currentItem();
+  if (it && !it->isHidden() && it->parent() && !it->parent()->isHidden())
+    return it->data(0, kTypeRole).toString();
+  QStringList v = visibleTypes();
+  return v.value(0);
+}
+
+bool LayerPalette::eventFilter(QObject* o, QEvent* e) {
+  // Up and Down in the search field move the highlight through the kinds shown.
+  if (o == search_ && e->type() == QEvent::KeyPress) {
+    int key = static_cast<QKeyEvent*>(e)->key();
+    if (key == Qt::Key_Up || key == Qt::Key_Down) {
+      QStringList v = visibleTypes();
+      if (v.isEmpty()) return true;
+      int at = int(v.indexOf(highlightedType()));
+      at = std::clamp(at + (key == Qt::Key_Down ? 1 : -1), 0, int(v.size()) - 1);
+      QTreeWidgetItem* it = itemFor(v[at]);
+      tree_->setCurrentItem(it);
+      tree_->scrollToItem(it);
+      return true;
+    }
+  }
+  return QWidget::eventFilter(o, e);
+}
+
 void LayerPalette::applyFilter(const QString& text) {
   QString t = text.trimmed();
   for (int g = 0; g < tree_->topLevelItemCount(); ++g) {
@@ -188,6 +214,20 @@ void LayerPalette::applyFilter(const QString& text) {
     group->setHidden(shown == 0);
   }
   tree_->expandAll();
+  // Highlight the best match: the name itself, else a name starting with the text, else the
+  // first shown.
+  QTreeWidgetItem* best = nullptr;
+  int bestRank = 3;
+  for (const QString& type : visibleTypes()) {
+    int rank = type.compare(t, Qt::CaseInsensitive) == 0 ? 0
+               : type.startsWith(t, Qt::CaseInsensitive) ? 1
+               : type.contains(t, Qt::CaseInsensitive)   ? 2
+                                                         : 3;
+    if (!best || rank < bestRank) best = itemFor(type), bestRank = rank;
+  }
+  if (t.isEmpty()) best = nullptr;
+  tree_->setCurrentItem(best);
+  if (best) tree_->scrollToItem(best);
 }
 
 }  // namespace ng::gui

@@ -1,6 +1,10 @@
 // LayerPalette: every layer kind of the registry, grouped by category (with the category's
 // icon), each with its one-line summary; a search field filters by name, category and summary.
-// Drag a kind onto the canvas, or double-click it (or press Enter), to add it.
+// While typing, the best match is highlighted (the name itself, else a name that starts with
+// the text, else the first shown); Up and Down in the search field move the highlight, and Enter
+// adds the highlighted kind. Drag a kind onto the canvas, or double-click it (or press Enter), to
+// add it (the main window
+// puts it after the selected node, wired: NodeGraphView::addAfterSelection).
 //   auto* palette = new LayerPalette;
 //   connect(palette, &LayerPalette::addRequested, view, [&](const QString& t) { ... });
 #pragma once
@@ -34,12 +38,15 @@ class LayerPalette : public QWidget {
   QTreeWidgetItem* itemFor(const QString& type) const;
   // What a drag of `type` carries (mime::kLayerType).
   static QMimeData* mimeDataFor(const QString& type);
+  // The highlighted kind, the one Enter in the search field adds ("" when none is shown).
+  QString highlightedType() const;
 
  signals:
   void addRequested(const QString& type);
 
  private:
   void applyFilter(const QString& text);
+  bool eventFilter(QObject* o, QEvent* e) override;
   QLineEdit* search_;
   QTreeWidget* tree_;
 };

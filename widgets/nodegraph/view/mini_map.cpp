@@ -8,7 +8,9 @@
 
 namespace ng::gui {
 
-MiniMap::MiniMap(NodeGraphView* view) : QWidget(view), view_(view) {
+// A child of the canvas's viewport, not of the view: a widget overlapping the viewport from the
+// side would turn every scroll into a full repaint (NOTE [Canvas level of detail]).
+MiniMap::MiniMap(NodeGraphView* view) : QWidget(view->viewport()), view_(view) {
   setObjectName("miniMap");
   setFixedSize(200, 130);
   setCursor(Qt::PointingHandCursor);

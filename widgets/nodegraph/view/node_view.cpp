@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QInputDialog>
+#include <QLabel>
 #include <QMimeData>
 #include <QPainter>
 #include <QScrollBar>
@@ -13,6 +14,7 @@
 #include <QWheelEvent>
 #include <cmath>
 
+#include "widgets/nodegraph/model/graph_layout.h"
 #include "widgets/nodegraph/view/breadcrumb_bar.h"
 #include "widgets/nodegraph/view/choice_popup.h"
 #include "widgets/nodegraph/view/mime.h"
@@ -33,6 +35,7 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
   setViewportUpdateMode(QGraphicsView::SmartViewportUpdate);
   // The grid is drawn once per zoom level and scrolled as a picture (drawBackground).
   setCacheMode(QGraphicsView::CacheBackground);
+  setOptimizationFlags(QGraphicsView::DontSavePainterState);  // items set the hints they need
   setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   setFrameShape(QFrame::NoFrame);
@@ -114,7 +117,8 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
   connect(model(), &GraphModel::analysisChanged, this, &NodeGraphView::placeMiniMap);
   connect(model(), &GraphModel::modelReset, this, &NodeGraphView::placeMiniMap);
 
-  breadcrumb_ = new BreadcrumbBar(model(), this);
+  // On the viewport, like the mini-map (a scroll moves them: scrollContentsBy puts them back).
+  breadcrumb_ = new BreadcrumbBar(model(), viewport());
   choice_ = new ChoicePopup(this);
   connect(choice_, &ChoicePopup::chosen, this, &NodeGraphView::choiceChosen);
   connect(scene_, &NodeGraphScene::frameRenameRequested, this, [this](int id) { renameFrame(id); });
@@ -123,12 +127,43 @@ NodeGraphView::NodeGraphView(NodeGraphScene* scene, QWidget* parent)
     placeOverlays();
     QTimer::singleShot(0, this, [this] { fitToView(); });
   });
+  // An empty canvas says how to begin (hidden once there is a node).
+  emptyHint_ = new QLabel(tr("Drag a layer here from the Layers pane, double-click one there,\n"
+                             "or press Tab here and type its name.\n"
+                             "A layer added while a node is selected follows it, already wired."),
+                          viewport());
+  emptyHint_->setObjectName("emptyCanvasHint");
+  emptyHint_->setAlignment(Qt::AlignCenter);
+  emptyHint_->setForegroundRole(QPalette::PlaceholderText);
+  emptyHint_->setAttribute(Qt::WA_TransparentForMouseEvents);
+  connect(model(), &GraphModel::analysisChanged, this, &NodeGraphView::placeEmptyHint);
+  connect(model(), &GraphModel::modelReset, this, &NodeGraphView::placeEmptyHint);
+  connect(model(), &GraphModel::scopeChanged, this, &NodeGraphView::placeEmptyHint);
   placeOverlays();
 }
 
+void NodeGraphView::placeEmptyHint() {
+  // (placed also while the window is not shown yet: isVisible() would be false then)
+  bool show = model()->nodes().empty() && model()->scopePath().isEmpty();
+  emptyHint_->setVisible(show);
+  if (!show) return;
+  emptyHint_->adjustSize();
+  QRect r = emptyHint_->rect();
+  r.moveCenter(viewport()->rect().center());
+  emptyHint_->move(r.topLeft());
+}
+
+bool NodeGraphView::viewportEvent(QEvent* e) {
+  // The viewport gets its final size after the view's own resize (the window's first layout, a
+  // restored geometry): the hint is centred again then.
+  if (e->type() == QEvent::Resize && emptyHint_) placeEmptyHint();
+  return QGraphicsView::viewportEvent(e);
+}
+
 void NodeGraphView::placeOverlays() {
+  placeEmptyHint();
   breadcrumb_->adjustSize();
-  breadcrumb_->move(viewport()->geometry().topLeft() + QPoint(10, 10));
+  breadcrumb_->move(10, 10);
   breadcrumb_->raise();
 }
 
@@ -167,14 +202,22 @@ void NodeGraphView::openQuickAdd(QPoint viewPos) {
 }
 
 void NodeGraphView::quickAddChosen(const QString& type) {
-  const Node* after = model()->node(quickAddAfter_);
+  addAfter(type, quickAddAfter_, quickAddAt_);
+  setFocus();
+}
+
+QString NodeGraphView::addAfterSelection(const QString& type) {
+  QStringList sel = scene_->selectedNodeIds();
+  return addAfter(type, sel.size() == 1 ? sel[0] : QString(),
+                  mapToScene(viewport()->rect().center()));
+}
+
+QString NodeGraphView::addAfter(const QString& type, const QString& afterId, QPointF fallback) {
+  const Node* after = model()->node(afterId);
   const ng::LayerDef* def = ng::LayerRegistry::instance().find(type.toStdString());
   if (!after || !def || def->inputs.empty() ||
-      model()->portNames(after->id, PortSide::Output).isEmpty()) {
-    addNodeAt(type, quickAddAt_);
-    setFocus();
-    return;
-  }
+      model()->portNames(after->id, PortSide::Output).isEmpty())
+    return addNodeAt(type, fallback);
   // After the selected node: to its right (lower down while that spot is taken), wired to it.
   QSizeF size = scene_->nodeSize(after->id);
   QPointF pos = scene_->freeSpot(after->pos + QPointF(size.width() + 90, 0), {0, 130});
@@ -190,7 +233,7 @@ void NodeGraphView::quickAddChosen(const QString& type) {
   if (NodeItem* n = scene_->nodeItem(id)) ensureVisible(n, 40, 40);
   emit statusMessage(why.isEmpty() ? tr("Added %1 after %2.").arg(id, from)
                                    : tr("Added %1; not connected: %2").arg(id, why));
-  setFocus();
+  return id;
 }
 
 // ---- clipboard -----------------------------------------------------------------------------
@@ -276,27 +319,10 @@ void NodeGraphView::selectAll() {
 }
 
 std::map<QString, QPointF> NodeGraphView::computeLayout() const {
-  auto size = [this](const QString& id) { return scene_->nodeSize(id); };
-  // Long chains wrap into bands: of the band widths, the one whose layout fits the canvas at
-  // the largest scale (fewer bands on a tie).
+  // Long chains wrap into bands to suit the canvas's shape.
   QSizeF vp(std::max(200, viewport()->width()), std::max(150, viewport()->height()));
-  std::map<QString, QPointF> best;
-  double bestScale = -1;
-  int n = int(model()->nodes().size());
-  for (int k = n; k >= 1; --k) {
-    LayoutOptions o;
-    o.maxColumns = k;
-    std::map<QString, QPointF> pos = layeredLayout(*model(), size, o);
-    QRectF box;
-    for (const auto& [id, p] : pos) box = box.united(QRectF(p, size(id)));
-    // (fitToView never zooms in past 1:1 and a bit, so larger scales gain nothing)
-    double s = std::min({vp.width() / (box.width() + 80), vp.height() / (box.height() + 80), 1.0});
-    if (s > bestScale * 1.05) {
-      bestScale = s;
-      best = std::move(pos);
-    }
-  }
-  return best;
+  return layoutToFit(
+      *model(), [this](const QString& id) { return scene_->nodeSize(id); }, vp);
 }
 
 void NodeGraphView::autoLayout() {
@@ -314,11 +340,24 @@ void NodeGraphView::fitToView() {
     return;
   }
   fitInView(r.adjusted(-40, -40, 40, 40), Qt::KeepAspectRatio);
-  miniMap_->update();
   if (zoom() > 1.25) {
     setTransform(QTransform::fromScale(1.25, 1.25));
     centerOn(r.center());
   }
+  // The mini-map lies over the canvas's corner: zoom out a little while it would hide a node.
+  placeMiniMap();
+  auto hidden = [&] {
+    if (!miniMap_->isVisible()) return false;
+    QRect map = miniMap_->geometry().adjusted(-6, -6, 0, 0);
+    for (NodeItem* n : scene_->nodeItems())
+      if (mapFromScene(n->sceneBoundingRect()).boundingRect().intersects(map)) return true;
+    return false;
+  };
+  for (int i = 0; i < 6 && hidden(); ++i) {
+    scale(0.9, 0.9);
+    centerOn(r.center());
+  }
+  miniMap_->update();
 }
 
 void NodeGraphView::zoomBy(double factor) {
@@ -329,8 +368,12 @@ void NodeGraphView::zoomBy(double factor) {
 }
 
 void NodeGraphView::placeMiniMap() {
-  // Bottom right of the canvas; hidden while there is nothing to give an overview of.
-  QRect vp = viewport()->geometry();
+  // Bottom right of the canvas (viewport coordinates); hidden while there is nothing to give an
+  // overview of.
+  QRect vp = viewport()->rect();
+  // A fifth of the canvas's width (120 to 200 pixels), in the proportions of a canvas.
+  int w = std::clamp(vp.width() / 5, 120, 200);
+  if (miniMap_->width() != w) miniMap_->setFixedSize(w, w * 13 / 20);
   miniMap_->move(vp.right() - miniMap_->width() - 10, vp.bottom() - miniMap_->height() - 10);
   miniMap_->setVisible(miniMapToggle_->isChecked() && !scene_->nodeItems().isEmpty() &&
                        vp.width() > 3 * miniMap_->width() && vp.height() > 2 * miniMap_->height());
@@ -345,8 +388,14 @@ void NodeGraphView::resizeEvent(QResizeEvent* e) {
 }
 
 void NodeGraphView::scrollContentsBy(int dx, int dy) {
+  // The viewport's pixels are scrolled (only the uncovered strip is drawn); its child widgets
+  // move with them: put the overlays back in their corners.
   QGraphicsView::scrollContentsBy(dx, dy);
+  QRect vp = viewport()->rect();
+  miniMap_->move(vp.right() - miniMap_->width() - 10, vp.bottom() - miniMap_->height() - 10);
+  breadcrumb_->move(10, 10);
   miniMap_->update();
+  if (emptyHint_->isVisible()) placeEmptyHint();
 }
 
 void NodeGraphView::wheelEvent(QWheelEvent* e) {
@@ -432,6 +481,26 @@ void NodeGraphView::keyPressEvent(QKeyEvent* e) {
   // Arrows move the selection (Shift: further); with nothing selected they pan.
   int dx = e->key() == Qt::Key_Left ? -1 : e->key() == Qt::Key_Right ? 1 : 0;
   int dy = e->key() == Qt::Key_Up ? -1 : e->key() == Qt::Key_Down ? 1 : 0;
+  // Alt+Shift+arrows resize the selected frames.
+  if ((dx || dy) && e->modifiers() == (Qt::AltModifier | Qt::ShiftModifier) &&
+      !scene_->selectedFrameIds().isEmpty()) {
+    for (int id : scene_->selectedFrameIds())
+      if (const Frame* f = model()->frame(id))
+        model()->setFrameRect(id,
+                              QRectF(f->rect.topLeft(), f->rect.size() + QSizeF(dx * 20, dy * 20))
+                                  .intersected(QRectF(f->rect.topLeft(), QSizeF(1e6, 1e6)))
+                                  .united(QRectF(f->rect.topLeft(), QSizeF(120, 60))));
+    e->accept();
+    return;
+  }
+  // Alt+Shift+Right / Left (no frame selected) add the next node along the wires to the
+  // selection: a run of layers chosen by keyboard, for Make Block or a frame.
+  if (dx && e->modifiers() == (Qt::AltModifier | Qt::ShiftModifier) &&
+      !scene_->selectedNodeIds().isEmpty()) {
+    selectAlongWires(dx, true);
+    e->accept();
+    return;
+  }
   if ((dx || dy) && !(e->modifiers() & (Qt::ControlModifier | Qt::AltModifier)) &&
       (!scene_->selectedNodeIds().isEmpty() || !scene_->selectedFrameIds().isEmpty())) {
     double step = e->modifiers() & Qt::ShiftModifier ? 100 : 20;
@@ -619,7 +688,13 @@ void NodeGraphView::renameFrame(int frameId) {
 }
 
 void NodeGraphView::nudgeSelection(QPointF delta) {
-  for (const QString& id : scene_->selectedNodeIds())
+  // A frame carries the nodes inside it, as when dragged.
+  QStringList ids = scene_->selectedNodeIds();
+  auto size = [this](const QString& id) { return scene_->nodeSize(id); };
+  for (int id : scene_->selectedFrameIds())
+    for (const QString& n : model()->nodesInFrame(id, size))
+      if (!ids.contains(n)) ids << n;
+  for (const QString& id : ids)
     if (NodeItem* n = scene_->nodeItem(id)) n->setPos(n->pos() + delta);
   for (int id : scene_->selectedFrameIds())
     if (FrameItem* f = scene_->frameItem(id)) f->setPos(f->pos() + delta);
@@ -685,8 +760,11 @@ void NodeGraphView::openFindPopup() {
   QList<ChoicePopup::Choice> choices;
   for (const Node& n : model()->nodes())
     choices.push_back({QString("%1 \u00b7 %2").arg(n.id, n.type), n.id, {}});
+  // Frames too (selected, they move with their nodes by the arrows, F2 renames them).
+  for (const Frame& f : model()->frames())
+    choices.push_back({tr("%1 \u00b7 frame").arg(f.title), QString("\nframe %1").arg(f.id), {}});
   choiceKind_ = ChoiceKind::Find;
-  choice_->setChoices(choices, tr("Find a node"));
+  choice_->setChoices(choices, tr("Find a node or frame"));
   choice_->popup(viewport()->mapToGlobal(viewport()->rect().topLeft() + QPoint(40, 40)));
 }
 
@@ -706,6 +784,14 @@ void NodeGraphView::choiceChosen(const QString& key) {
       emit statusMessage(tr("Wire removed."));
       break;
     case ChoiceKind::Find:
+      if (key.startsWith("\nframe ")) {
+        FrameItem* f = scene_->frameItem(key.mid(7).toInt());
+        if (!f) break;
+        scene_->clearSelection();
+        f->setSelected(true);
+        ensureVisible(f, 40, 40);
+        break;
+      }
       scene_->selectNodes({key});
       if (NodeItem* n = scene_->nodeItem(key)) centerOn(n);
       break;
@@ -713,21 +799,27 @@ void NodeGraphView::choiceChosen(const QString& key) {
   setFocus();
 }
 
-void NodeGraphView::selectAlongWires(int direction) {
+void NodeGraphView::selectAlongWires(int direction, bool extend) {
   QStringList sel = scene_->selectedNodeIds();
   if (sel.isEmpty()) {
-    if (!model()->nodes().empty()) scene_->selectNodes({model()->nodes().front().id});
+    if (model()->nodes().empty()) return;
+    alongEnd_ = model()->nodes().front().id;
+    scene_->selectNodes({alongEnd_});
   } else {
-    QString cur = sel.last(), next;
+    // From the node reached last (the end of a run being extended), else any selected one.
+    QString cur = sel.contains(alongEnd_) ? alongEnd_ : sel.last(), next;
     for (const Edge& e : model()->edgesOf(cur)) {
-      if (direction > 0 && e.fromNode == cur) next = e.toNode;
-      if (direction < 0 && e.toNode == cur) next = e.fromNode;
+      if (direction > 0 && e.fromNode == cur && (!extend || !sel.contains(e.toNode)))
+        next = e.toNode;
+      if (direction < 0 && e.toNode == cur && (!extend || !sel.contains(e.fromNode)))
+        next = e.fromNode;
       if (!next.isEmpty()) break;
     }
     if (next.isEmpty()) return;
-    scene_->selectNodes({next});
+    alongEnd_ = next;
+    scene_->selectNodes(extend ? sel + QStringList{next} : QStringList{next});
   }
-  if (NodeItem* n = scene_->nodeItem(scene_->selectedNodeIds().value(0))) ensureVisible(n, 60, 60);
+  if (NodeItem* n = scene_->nodeItem(alongEnd_)) ensureVisible(n, 60, 60);
 }
 
 }  // namespace ng::gui

@@ -1,15 +1,18 @@
 // NodeGraphView: the canvas widget. Wheel zooms at the cursor, the middle button or Space+drag
 // pans, a left drag on empty canvas selects with a rubber band; layers dropped from the palette
 // become nodes; Tab opens the quick-add popup at the cursor (with one node selected, the new
-// node is placed after it and wired to it). Its actions (copy, paste, duplicate, delete, select
+// node is placed after it and wired to it; so is a layer double-clicked in the palette); an
+// empty canvas says how to begin. Its actions (copy, paste, duplicate, delete, select
 // all, fit, zoom, layout, blocks, frames, keyboard wiring) carry shortcuts scoped to the canvas,
 // and the main window puts the same actions in its menus.
 //
 // Keyboard: arrows move the selected nodes (Shift: further) or pan when nothing is selected;
-// Alt+Right / Alt+Left select the next node downstream / upstream; C connects the selected
+// Alt+Right / Alt+Left select the next node downstream / upstream (with Shift: add it to the
+// selection); C connects the selected
 // node's output to a port chosen from a list ("Connect To…"), Shift+C removes one of its wires;
-// Ctrl+F finds a node by name; Ctrl+G makes a block of the selection, Enter opens the selected
-// block, Alt+Up leaves it; Ctrl+Shift+F frames the selection, F2 renames the selected frame.
+// Ctrl+F finds a node (or a frame) by name; Ctrl+G makes a block of the selection, Enter opens the
+// selected block, Alt+Up leaves it; Ctrl+Shift+F frames the selection, F2 renames the selected
+// frame.
 //   NodeGraphView view(&scene);
 //   view.fitToView();
 //   view.addNodeAt("Conv2d", view.mapToScene(view.viewport()->rect().center()));
@@ -21,6 +24,7 @@
 #include "widgets/nodegraph/view/node_scene.h"
 
 class QAction;
+class QLabel;
 
 namespace ng::gui {
 
@@ -66,6 +70,8 @@ class NodeGraphView : public QGraphicsView {
   std::function<QString(const QString& current)> askFrameTitle;
 
   QuickAddPopup* quickAddPopup() const { return quickAdd_; }
+  // The "how to begin" text shown over an empty canvas.
+  QLabel* emptyHint() const { return emptyHint_; }
   // A layered layout of the whole graph whose long chains wrap to suit the canvas's shape.
   std::map<QString, QPointF> computeLayout() const;
   double zoom() const { return transform().m11(); }
@@ -73,6 +79,10 @@ class NodeGraphView : public QGraphicsView {
  public slots:
   // Adds a node of `type` centred at a scene point and selects it; returns its id.
   QString addNodeAt(const QString& type, QPointF scenePos);
+  // With one node selected (that has an output, and `type` an input): the new node goes to its
+  // right, wired to it, in one undo step. Otherwise as addNodeAt in the middle of the view.
+  // The palette's double-click and Enter, like Tab's quick-add.
+  QString addAfterSelection(const QString& type);
   void fitToView();
   void zoomBy(double factor);
   void copySelection();
@@ -96,8 +106,9 @@ class NodeGraphView : public QGraphicsView {
   void openConnectPopup();
   void openDisconnectPopup();
   void openFindPopup();
-  // Selects the next node along the wires (+1 downstream, -1 upstream) of the selected one.
-  void selectAlongWires(int direction);
+  // Selects the next node along the wires (+1 downstream, -1 upstream) of the selected one;
+  // `extend` adds it to the selection instead (Alt+Shift+Right / Left).
+  void selectAlongWires(int direction, bool extend = false);
   // Moves the selected nodes and frames by a scene offset (one undo step).
   void nudgeSelection(QPointF delta);
 
@@ -110,6 +121,7 @@ class NodeGraphView : public QGraphicsView {
 
  protected:
   bool event(QEvent* e) override;
+  bool viewportEvent(QEvent* e) override;
   void wheelEvent(QWheelEvent* e) override;
   void mousePressEvent(QMouseEvent* e) override;
   void mouseMoveEvent(QMouseEvent* e) override;
@@ -127,6 +139,10 @@ class NodeGraphView : public QGraphicsView {
  private:
   QAction* makeAction(const QString& text, const QKeySequence& key, void (NodeGraphView::*slot)());
   void quickAddChosen(const QString& type);
+  QString addAfter(const QString& type, const QString& afterId, QPointF fallback);
+  void placeEmptyHint();
+  QLabel* emptyHint_ = nullptr;
+  QString alongEnd_;  // the node selectAlongWires reached last
   void pasteFragment(const nlohmann::json& fragment, std::optional<QPointF> at);
   std::optional<QPointF> cursorScenePos() const;
 

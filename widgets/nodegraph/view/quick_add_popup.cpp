@@ -79,6 +79,11 @@ void QuickAddPopup::applyFilter(const QString& text) {
     it->setToolTip(QString::fromStdString(d->description));
   }
   if (list_->count()) list_->setCurrentRow(0);
+  // As tall as what it lists, up to 380 pixels: one match is one row, not a column of space.
+  int rows = std::max(1, list_->count());
+  int rowHeight = list_->count() ? list_->sizeHintForRow(0) : filter_->sizeHint().height();
+  int h = filter_->sizeHint().height() + 12 + 2 * list_->frameWidth() + rows * rowHeight;
+  resize(380, std::min(380, h));
 }
 
 QStringList QuickAddPopup::shownTypes() const {
