@@ -18,6 +18,7 @@
 
 #include "app/cli/commands.h"
 #include "engine/core/error.h"
+#include "engine/core/openmp_env.h"
 
 namespace {
 
@@ -33,6 +34,7 @@ void print_error(const std::string& msg, bool json) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ng::ensure_openmp_wait_policy(argc, argv);  // NOTE [OpenMP waits]: may re-execute
   using namespace ng::cli;
   CLI::App app{"Neurograph command line: train, evaluate, benchmark and inspect projects",
                "neurograph-cli"};

@@ -9,7 +9,7 @@
 
 #include "app/gui/main_window.h"
 #include "app/gui/theme.h"
-#include "app/gui/training/openmp_env.h"
+#include "engine/core/openmp_env.h"
 
 namespace {
 
@@ -37,7 +37,7 @@ QIcon appIcon() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ng::gui::ensureOpenMpWaitPolicy(argc, argv);  // NOTE [OpenMP waits]: may re-execute
+  ng::ensure_openmp_wait_policy(argc, argv);  // NOTE [OpenMP waits]: may re-execute
   // Fractional scale factors (1.25, 1.5) as they are, not rounded: every size is in
   // device-independent pixels and the canvas draws vectors.
   QGuiApplication::setHighDpiScaleFactorRoundingPolicy(

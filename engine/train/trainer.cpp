@@ -481,11 +481,18 @@ FinishedEvent Trainer::run() {
 
 void Trainer::train_step(const data::Batch& b) {
   if (optim_changed_.exchange(false)) {  // set_optimizer(): same type keeps its state
+    drain_steps(true);  // every queued step of the old optimiser has finished
     std::lock_guard lk(mu_);
     std::unique_ptr<Optimizer> next = make_optimizer(new_optim_, params_);
     if (lower(next->name()) == lower(optim_->name()))
       for (size_t i = 0; i < params_.size(); ++i) next->load_state(i, optim_->state(i));
+    // The step runner (and its captured CUDA graphs) refers to the optimiser it was made with.
+    const bool graphs_off = !step_runner_->disabled_reason().empty();
+    step_runner_.reset();
     optim_ = std::move(next);
+    step_runner_ = std::make_unique<TrainStep>(model_, *optim_,
+                                               StepOptions{.cuda_graphs = options_.cuda_graphs});
+    if (graphs_off) step_runner_->disable_graphs();
     TrainingSpec& spec = options_.training;
     spec.optimizer = new_optim_;
     if (spec.schedule.type == "one_cycle") spec.schedule.max_lr = new_optim_.lr;

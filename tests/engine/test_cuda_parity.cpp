@@ -336,6 +336,11 @@ TEST_F(CudaParity, ReductionsOverAnyAxesForwardAndBackward) {
       return reduce(op, in[0].permute({2, 0, 1}), {1});
     };
     expect_parity("reduce of a permuted input", fp, {grad_leaf(rnd({6, 5, 300}, seed++))});
+    // A Linear layer's bias gradient (the batch summed, 8 lanes per output, outputs not a
+    // multiple of 32) and slices too short for the lanes (one thread per output).
+    Fn f0 = [&](const std::vector<Tensor>& in) { return reduce(op, in[0], {0}, false); };
+    expect_parity("reduce over the batch of [64, 120]", f0, {grad_leaf(rnd({64, 120}, seed++))});
+    expect_parity("reduce over the batch of [3, 70]", f0, {grad_leaf(rnd({3, 70}, seed++))});
   }
 }
 

@@ -46,7 +46,7 @@
 #include "app/gui/main_window.h"
 #include "app/gui/training/insights_panel.h"
 #include "app/gui/training/metrics_dashboard.h"
-#include "app/gui/training/openmp_env.h"
+#include "engine/core/openmp_env.h"
 #include "app/gui/training/training_ui.h"
 #include "engine/core/parallel.h"
 #include "engine/io/project.h"
@@ -464,7 +464,7 @@ int main(int argc, char** argv) {
   // the CLI with its own defaults.
   if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
     setenv("NG_BENCH_GUI_SET_OPENMP", "1", 1);
-    ensureOpenMpWaitPolicy(argc, argv);
+    ng::ensure_openmp_wait_policy(argc, argv);
   }
   if (qEnvironmentVariableIsEmpty("DISPLAY") && qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
     qputenv("QT_QPA_PLATFORM", "offscreen");

@@ -1,12 +1,12 @@
-#include "app/gui/training/openmp_env.h"
+#include "engine/core/openmp_env.h"
 
 #include <unistd.h>
 
 #include <cstdlib>
 
-namespace ng::gui {
+namespace ng {
 
-void ensureOpenMpWaitPolicy(int argc, char** argv) {
+void ensure_openmp_wait_policy(int argc, char** argv) {
 #ifdef __linux__
   (void)argc;
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") ||
@@ -23,4 +23,4 @@ void ensureOpenMpWaitPolicy(int argc, char** argv) {
 #endif
 }
 
-}  // namespace ng::gui
+}  // namespace ng
