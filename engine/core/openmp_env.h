@@ -15,9 +15,9 @@
 // 0.88 s with these settings, measured beside four compiling processes).
 //
 // libgomp reads these variables once, when it is loaded, before main() runs: setting them in
-// main() is too late. So the GUI's and the CLI's main() call this first: when neither variable is set, it
-// sets both and re-executes the program (/proc/self/exe, same arguments). Set either variable
-// yourself, or NG_NO_OPENMP_REEXEC=1, to keep your own settings.
+// main() is too late. So the GUI's and the CLI's main() call this first: when neither variable is
+// set, it sets both and re-executes the program (/proc/self/exe, same arguments). Set either
+// variable yourself, or NG_NO_OPENMP_REEXEC=1, to keep your own settings.
 #pragma once
 
 namespace ng {

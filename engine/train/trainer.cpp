@@ -481,7 +481,7 @@ FinishedEvent Trainer::run() {
 
 void Trainer::train_step(const data::Batch& b) {
   if (optim_changed_.exchange(false)) {  // set_optimizer(): same type keeps its state
-    drain_steps(true);  // every queued step of the old optimiser has finished
+    drain_steps(true);                   // every queued step of the old optimiser has finished
     std::lock_guard lk(mu_);
     std::unique_ptr<Optimizer> next = make_optimizer(new_optim_, params_);
     if (lower(next->name()) == lower(optim_->name()))

@@ -40,6 +40,13 @@ std::string cuda_device_description();
 void set_cuda_tf32(bool enabled) noexcept;
 bool cuda_tf32() noexcept;
 
+// Reproducible convolutions: only cuDNN algorithms that cuDNN reports as deterministic (some
+// backward-filter and backward-data algorithms accumulate with atomics, so two runs of the same
+// step can differ in the last bits), as torch.backends.cudnn.deterministic. Off by default (the
+// fastest algorithm wins); NG_CUDNN_DETERMINISTIC=1 turns it on at start-up.
+void set_cudnn_deterministic(bool enabled) noexcept;
+bool cudnn_deterministic() noexcept;
+
 // Waits until every queued GPU operation has finished; throws ng::Error on a device error.
 void cuda_synchronize();
 
@@ -63,6 +70,10 @@ inline std::string cuda_device_description() {
 }
 inline void set_cuda_tf32(bool) noexcept {}
 inline bool cuda_tf32() noexcept {
+  return false;
+}
+inline void set_cudnn_deterministic(bool) noexcept {}
+inline bool cudnn_deterministic() noexcept {
   return false;
 }
 inline void cuda_synchronize() {}

@@ -68,7 +68,10 @@ struct ConvKey {
   int64_t groups;
   DType dtype;
   bool tf32;
-  auto tie() const { return std::tie(x, w, stride, padding, dilation, groups, dtype, tf32); }
+  bool deterministic;  // only algorithms cuDNN reports as deterministic
+  auto tie() const {
+    return std::tie(x, w, stride, padding, dilation, groups, dtype, tf32, deterministic);
+  }
   bool operator<(const ConvKey& o) const { return tie() < o.tie(); }
 };
 
@@ -187,6 +190,7 @@ bool is_transform(cudnnConvolutionBwdFilterAlgo_t a) {
 template <class Perf>
 bool usable(const Perf& r, const Plan& p, bool strict) {
   if (r.status != CUDNN_STATUS_SUCCESS) return false;
+  if (p.key.deterministic && r.determinism != CUDNN_DETERMINISTIC) return false;
   if (p.base_math == CUDNN_FMA_MATH && r.mathType != CUDNN_FMA_MATH) return false;
   if (strict && p.base_math == CUDNN_FMA_MATH && is_transform(r.algo)) return false;
   return true;
@@ -358,8 +362,10 @@ void choose(Plan& p, const void* a, const void* b, void* out) {
   NG_CUDA_CHECK(Dir::heuristic(h, p, max_count, &returned, perf.data()));
   const int i = take_first<Dir>(p, perf, returned);
   if (i >= 0) return log_choice<Dir>(p, perf, returned, i, false);
-  throw Error(std::string("Conv2d on cuda: cuDNN offers no ") + Dir::name + " algorithm for " +
-              problem_str(p.key));
+  throw Error(
+      std::string("Conv2d on cuda: cuDNN offers no ") + Dir::name + " algorithm for " +
+      problem_str(p.key) +
+      (p.key.deterministic ? " among its deterministic ones (NG_CUDNN_DETERMINISTIC)" : ""));
 }
 
 // The cached plan for this problem (NOTE [cuDNN plans]); x_shape/w_shape/y_shape NCHW.
@@ -374,7 +380,8 @@ Plan& plan_for(const Shape& x_shape, const Shape& w_shape, const Shape& y_shape,
             prm.dilation,
             prm.groups,
             dt,
-            dt == DType::Float32 && cuda_tf32()};
+            dt == DType::Float32 && cuda_tf32(),
+            cudnn_deterministic()};
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(k);
   if (it == cache.end()) it = cache.emplace(k, make_plan(k, y_shape)).first;

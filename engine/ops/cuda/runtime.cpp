@@ -243,6 +243,25 @@ bool cuda_tf32() noexcept {
   return cuda::tf32_flag().load();
 }
 
+namespace {
+std::atomic<bool>& deterministic_flag() noexcept {
+  static std::atomic<bool> flag = [] {
+    const char* env = std::getenv("NG_CUDNN_DETERMINISTIC");
+    return env && (std::strcmp(env, "1") == 0 || std::strcmp(env, "on") == 0 ||
+                   std::strcmp(env, "true") == 0);
+  }();
+  return flag;
+}
+}  // namespace
+
+void set_cudnn_deterministic(bool enabled) noexcept {
+  deterministic_flag().store(enabled);
+}
+
+bool cudnn_deterministic() noexcept {
+  return deterministic_flag().load();
+}
+
 void cuda_synchronize() {
   if (!cuda_available()) return;
   NG_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
