@@ -29,7 +29,7 @@ class MetricAccumulator {
   // with something other than the dataset's targets (an autoencoder's loss target is wired from
   // the graph), so only the loss is tracked.
   explicit MetricAccumulator(int64_t num_classes = 0, bool label_metrics = true)
-      : k_(label_metrics ? top_k_for(num_classes) : 0), label_metrics_(label_metrics) {}
+      : label_metrics_(label_metrics), k_(label_metrics ? top_k_for(num_classes) : 0) {}
 
   // Adds one batch. `loss`: the batch's mean loss. Classification: prediction [N, C] scores
   // and targets [N] int64 class indices. Regression: prediction and targets of the same numel

@@ -32,11 +32,17 @@
 #include "engine/optim/sgd.h"
 #include "engine/train/datasets.h"
 #include "engine/train/trainer.h"
+#include "tests/engine/cuda_test_util.h"
 #include "tests/engine/gradcheck.h"
 
 using namespace ng;
 using ng::testing::contains;
+using ng::testing::grad_leaf;
+using ng::testing::kGpu;
 using ng::testing::message_of;
+using ng::testing::on_gpu;
+using ng::testing::rel_err;
+using ng::testing::rnd;
 
 namespace {
 
@@ -62,11 +68,6 @@ float float_of_bits(uint32_t u) {
   return f;
 }
 
-Tensor rnd(const Shape& s, uint64_t seed, double lo = -1.0, double hi = 1.0) {
-  Rng rng(seed);
-  return Tensor::uniform(s, lo, hi, rng);
-}
-
 // The float32 values of t rounded to bfloat16 and back (an independent host reference: the
 // bits are cut by hand here, not by ng::bfloat16).
 std::vector<double> rounded_to_bf16(const Tensor& t) {
@@ -80,20 +81,6 @@ std::vector<double> rounded_to_bf16(const Tensor& t) {
     r[i] = double(float_of_bits(u));
   }
   return r;
-}
-
-// ||a - b|| / ||b|| in double on the host; NaN anywhere gives infinity.
-double rel_err(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  if (a.shape() != b.shape()) return std::numeric_limits<double>::infinity();
-  std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double d = 0, n = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    if (std::isnan(va[i]) || std::isnan(vb[i])) return std::numeric_limits<double>::infinity();
-    d += (va[i] - vb[i]) * (va[i] - vb[i]);
-    n += vb[i] * vb[i];
-  }
-  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
 }
 
 }  // namespace
@@ -236,38 +223,10 @@ TEST(Autocast, TheTrainerRefusesBf16OnTheCpuNamingTheField) {
 
 namespace {
 
-const Device kGpu = Device::cuda();
 constexpr double kTolBf16 = 2e-2;
 
 // GPU tests: skipped without a device; TF32 off so that float32 references are exact.
-class CudaBf16 : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA device here: " << cuda_unavailable_reason();
-    saved_tf32_ = cuda_tf32();
-    set_cuda_tf32(false);
-    set_cuda_poison_allocations(true);
-  }
-  void TearDown() override {
-    if (!cuda_available()) return;
-    set_cuda_tf32(saved_tf32_);
-    set_cuda_poison_allocations(false);
-  }
-
- private:
-  bool saved_tf32_ = true;
-};
-
-Tensor grad_leaf(Tensor t) {
-  t.set_requires_grad(true);
-  return t;
-}
-
-Tensor on_gpu(const Tensor& t) {
-  Tensor g = t.detach().to(kGpu).detach();
-  if (t.requires_grad()) g.set_requires_grad(true);
-  return g;
-}
+class CudaBf16 : public ng::testing::CudaTestBase {};
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
@@ -581,8 +540,11 @@ TEST_F(CudaBf16, EachWeightIsCastOncePerStepAndGradientsAndStateStayFloat32) {
   for (size_t i = 0; i < params.size(); ++i) {
     EXPECT_EQ(params[i].dtype(), DType::Float32);
     EXPECT_EQ(params[i].grad().dtype(), DType::Float32);
-    for (const auto& [slot, t] : opt.state(i))
-      if (slot != "step") EXPECT_EQ(t.dtype(), DType::Float32) << slot;
+    for (const auto& [slot, t] : opt.state(i)) {
+      if (slot != "step") {
+        EXPECT_EQ(t.dtype(), DType::Float32) << slot;
+      }
+    }
   }
   // The update made every copy stale: the next step casts each weight again, from the new values.
   opt.zero_grad();

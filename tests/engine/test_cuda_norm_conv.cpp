@@ -20,70 +20,22 @@
 #include "engine/ops/norm.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape_ops.h"
+#include "tests/engine/cuda_test_util.h"
 
 #ifdef NG_WITH_CUDA
 #include "engine/ops/cuda/common.h"  // set_conv_algorithm_timing
 #endif
 
 using namespace ng;
+using namespace ng::testing;
 
 namespace {
 
-const Device kGpu = Device::cuda();
 constexpr double kTol = 1e-5;      // float32, TF32 off
 constexpr double kTolTf32 = 3e-3;  // float32 convolutions on TF32 tensor cores
 constexpr double kTol64 = 1e-10;   // float64: only the order of the additions differs
 
-class CudaHotPaths : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda_available()) {
-      GTEST_SKIP() << "no CUDA device here: " << cuda_unavailable_reason();
-    }
-    saved_tf32_ = cuda_tf32();
-    set_cuda_tf32(false);
-    set_cuda_poison_allocations(true);
-  }
-  void TearDown() override {
-    if (!cuda_available()) return;
-    set_cuda_tf32(saved_tf32_);
-    set_cuda_poison_allocations(false);
-  }
-
- private:
-  bool saved_tf32_ = true;
-};
-
-Tensor rnd(const Shape& s, uint64_t seed, double lo = -1.0, double hi = 1.0,
-           DType dt = DType::Float32) {
-  Rng rng(seed);
-  return Tensor::uniform(s, lo, hi, rng, dt);
-}
-
-Tensor grad_leaf(Tensor t) {
-  t.set_requires_grad(true);
-  return t;
-}
-
-Tensor on_gpu(const Tensor& t) {
-  Tensor g = t.detach().to(kGpu).detach();
-  if (t.requires_grad()) g.set_requires_grad(true);
-  return g;
-}
-
-// ||a - b|| / ||b|| in double on the host; NaN anywhere gives infinity.
-double rel_err(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  if (a.shape() != b.shape()) return std::numeric_limits<double>::infinity();
-  std::vector<double> va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double d = 0, n = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    if (std::isnan(va[i]) || std::isnan(vb[i])) return std::numeric_limits<double>::infinity();
-    d += (va[i] - vb[i]) * (va[i] - vb[i]);
-    n += vb[i] * vb[i];
-  }
-  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
-}
+class CudaHotPaths : public ng::testing::CudaTestBase {};
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&, bool gpu)>;
 
