@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "engine/autograd/autograd.h"
-#include "engine/ops/cuda/backend.h"
 #include "engine/ops/autocast.h"
+#include "engine/ops/cuda/backend.h"
 #include "engine/ops/elementwise.h"
 
 namespace ng {

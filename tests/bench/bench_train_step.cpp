@@ -10,7 +10,8 @@
 // mean step time of the same steps queued back to back with one synchronisation at the end, as
 // the trainer runs them.
 //   bench_train_step --model lenet --batch 64 --threads 2
-//   bench_train_step --model resnet20 --batch 512 --device cuda [--tf32 0] [--graphs 0] [--keep-outputs 1] [--precision bf16]
+//   bench_train_step --model resnet20 --batch 512 --device cuda [--tf32 0] [--graphs 0]
+//   [--keep-outputs 1] [--precision bf16]
 // compare_cpu.py runs it beside PyTorch's reference script and reports the ratios.
 #include <sys/resource.h>
 

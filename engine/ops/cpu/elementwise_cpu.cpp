@@ -6,32 +6,16 @@
 #include "engine/ops/cpu/cpu_kernels.h"
 #include "engine/ops/cpu/strided.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/elementwise_math.h"
 
 namespace ng::cpu {
 namespace {
 
-constexpr int64_t kGrain = 32768;
+using elementwise::apply_binary;
+using elementwise::apply_unary;
+using elementwise::unary_derivative;
 
-template <class T>
-inline T apply_binary(BinaryOp op, T a, T b) {
-  switch (op) {
-    case BinaryOp::Add:
-      return a + b;
-    case BinaryOp::Sub:
-      return a - b;
-    case BinaryOp::Mul:
-      return a * b;
-    case BinaryOp::Div:
-      return a / b;
-    case BinaryOp::Maximum:
-      return a >= b ? a : b;
-    case BinaryOp::Minimum:
-      return a <= b ? a : b;
-    case BinaryOp::GreaterEqual:
-      return a >= b ? T(1) : T(0);
-  }
-  return T(0);
-}
+constexpr int64_t kGrain = 32768;
 
 template <class T, BinaryOp OP>
 void binary_run(int64_t n, T* o, const T* a, int64_t sa, const T* b, int64_t sb) {
@@ -93,52 +77,9 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   }
 }
 
-template <class T>
-inline T gelu_f(T x) {
-  return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
-}
-template <class T>
-inline T sigmoid_f(T x) {
-  return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
-}
-
 template <class T, UnaryOp OP>
 void unary_run(int64_t n, const T* x, int64_t sx, T* y, T alpha) {
-  for (int64_t i = 0; i < n; ++i) {
-    T v = x[i * sx];
-    T r;
-    if constexpr (OP == UnaryOp::Neg)
-      r = -v;
-    else if constexpr (OP == UnaryOp::Exp)
-      r = std::exp(v);
-    else if constexpr (OP == UnaryOp::Log)
-      r = std::log(v);
-    else if constexpr (OP == UnaryOp::Sqrt)
-      r = std::sqrt(v);
-    else if constexpr (OP == UnaryOp::Abs)
-      r = std::abs(v);
-    else if constexpr (OP == UnaryOp::Square)
-      r = v * v;
-    else if constexpr (OP == UnaryOp::Reciprocal)
-      r = T(1) / v;
-    else if constexpr (OP == UnaryOp::AddScalar)
-      r = v + alpha;
-    else if constexpr (OP == UnaryOp::MulScalar)
-      r = v * alpha;
-    else if constexpr (OP == UnaryOp::PowScalar)
-      r = std::pow(v, alpha);
-    else if constexpr (OP == UnaryOp::Relu)
-      r = v > T(0) ? v : T(0);
-    else if constexpr (OP == UnaryOp::LeakyRelu)
-      r = v > T(0) ? v : v * alpha;
-    else if constexpr (OP == UnaryOp::Sigmoid)
-      r = sigmoid_f(v);
-    else if constexpr (OP == UnaryOp::Tanh)
-      r = std::tanh(v);
-    else
-      r = gelu_f(v);
-    y[i] = r;
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = apply_unary(OP, x[i * sx], alpha);
 }
 
 template <class T, UnaryOp OP>
@@ -207,41 +148,8 @@ void unary_backward_typed(const Tensor& x, const Tensor& y, const Tensor& gout, 
                       OP == UnaryOp::Relu || OP == UnaryOp::Sigmoid || OP == UnaryOp::Tanh;
   parallel_for(0, gout.numel(), kGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      T v = kX ? px[i] : T(0), out = kY ? py[i] : T(0), d;
-      if constexpr (OP == UnaryOp::Neg)
-        d = T(-1);
-      else if constexpr (OP == UnaryOp::Exp)
-        d = out;
-      else if constexpr (OP == UnaryOp::Log)
-        d = T(1) / v;
-      else if constexpr (OP == UnaryOp::Sqrt)
-        d = T(0.5) / out;
-      else if constexpr (OP == UnaryOp::Abs)
-        d = v > 0 ? T(1) : (v < 0 ? T(-1) : T(0));
-      else if constexpr (OP == UnaryOp::Square)
-        d = 2 * v;
-      else if constexpr (OP == UnaryOp::Reciprocal)
-        d = -out * out;
-      else if constexpr (OP == UnaryOp::AddScalar)
-        d = T(1);
-      else if constexpr (OP == UnaryOp::MulScalar)
-        d = a;
-      else if constexpr (OP == UnaryOp::PowScalar)
-        d = a * std::pow(v, a - 1);
-      else if constexpr (OP == UnaryOp::Relu)
-        d = out > 0 ? T(1) : T(0);  // y > 0 iff x > 0
-      else if constexpr (OP == UnaryOp::LeakyRelu)
-        d = v > 0 ? T(1) : a;
-      else if constexpr (OP == UnaryOp::Sigmoid)
-        d = out * (1 - out);
-      else if constexpr (OP == UnaryOp::Tanh)
-        d = 1 - out * out;
-      else {  // GELU: Phi(x) + x phi(x)
-        T cdf = T(0.5) * (1 + std::erf(v * T(M_SQRT1_2)));
-        T pdf = std::exp(T(-0.5) * v * v) * T(0.3989422804014327);
-        d = cdf + v * pdf;
-      }
-      gi[i] = g[i] * d;
+      const T v = kX ? px[i] : T(0), out = kY ? py[i] : T(0);
+      gi[i] = g[i] * unary_derivative(OP, v, out, a);
     }
   });
 }

@@ -1,82 +1,22 @@
 // CUDA kernels for elementwise ops, fill, copy (host <-> device, device <-> device, strided,
-// casting) and axpy. The arithmetic mirrors ops/cpu/elementwise_cpu.cpp line for line; operands
-// with any strides (broadcast included) go through Strided<N>, contiguous ones index directly.
+// casting) and axpy. The per-element arithmetic is the CPU kernels' own (ops/elementwise_math.h);
+// operands with any strides (broadcast included) go through Strided<N>, contiguous ones index
+// directly.
 #include <cmath>
 
 #include "engine/ops/cuda/capture.h"
 #include "engine/ops/cuda/kernels.cuh"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/elementwise_math.h"
 
 namespace ng::cuda {
 namespace {
 
-// ---------------------------------------------------------------- math, float and double
-
-__device__ __forceinline__ float d_exp(float x) {
-  return expf(x);
-}
-__device__ __forceinline__ double d_exp(double x) {
-  return ::exp(x);
-}
-__device__ __forceinline__ float d_log(float x) {
-  return logf(x);
-}
-__device__ __forceinline__ double d_log(double x) {
-  return ::log(x);
-}
-__device__ __forceinline__ float d_sqrt(float x) {
-  return sqrtf(x);
-}
-__device__ __forceinline__ double d_sqrt(double x) {
-  return ::sqrt(x);
-}
-__device__ __forceinline__ float d_abs(float x) {
-  return fabsf(x);
-}
-__device__ __forceinline__ double d_abs(double x) {
-  return ::fabs(x);
-}
-__device__ __forceinline__ float d_pow(float x, float y) {
-  return powf(x, y);
-}
-__device__ __forceinline__ double d_pow(double x, double y) {
-  return ::pow(x, y);
-}
-__device__ __forceinline__ float d_tanh(float x) {
-  return tanhf(x);
-}
-__device__ __forceinline__ double d_tanh(double x) {
-  return ::tanh(x);
-}
-__device__ __forceinline__ float d_erf(float x) {
-  return erff(x);
-}
-__device__ __forceinline__ double d_erf(double x) {
-  return ::erf(x);
-}
+using elementwise::apply_binary;
+using elementwise::apply_unary;
+using elementwise::unary_derivative;
 
 // ---------------------------------------------------------------- binary
-
-template <class T>
-__device__ __forceinline__ T apply_binary(BinaryOp op, T a, T b) {
-  switch (op) {
-    case BinaryOp::Add:
-      return a + b;
-    case BinaryOp::Sub:
-      return a - b;
-    case BinaryOp::Mul:
-      return a * b;
-    case BinaryOp::Div:
-      return a / b;
-    case BinaryOp::Maximum:
-      return a >= b ? a : b;
-    case BinaryOp::Minimum:
-      return a <= b ? a : b;
-    case BinaryOp::GreaterEqual:
-      return a >= b ? T(1) : T(0);
-  }
-  return T(0);
-}
 
 template <class T>
 __global__ void binary_contig_kernel(BinaryOp op, int64_t n, T* out, const T* a, const T* b) {
@@ -112,48 +52,6 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
 }
 
 // ---------------------------------------------------------------- unary
-
-template <class T>
-__device__ __forceinline__ T sigmoid_f(T x) {
-  return x >= T(0) ? T(1) / (T(1) + d_exp(-x)) : d_exp(x) / (T(1) + d_exp(x));
-}
-
-template <class T>
-__device__ __forceinline__ T apply_unary(UnaryOp op, T v, T alpha) {
-  switch (op) {
-    case UnaryOp::Neg:
-      return -v;
-    case UnaryOp::Exp:
-      return d_exp(v);
-    case UnaryOp::Log:
-      return d_log(v);
-    case UnaryOp::Sqrt:
-      return d_sqrt(v);
-    case UnaryOp::Abs:
-      return d_abs(v);
-    case UnaryOp::Square:
-      return v * v;
-    case UnaryOp::Reciprocal:
-      return T(1) / v;
-    case UnaryOp::AddScalar:
-      return v + alpha;
-    case UnaryOp::MulScalar:
-      return v * alpha;
-    case UnaryOp::PowScalar:
-      return d_pow(v, alpha);
-    case UnaryOp::Relu:
-      return v > T(0) ? v : T(0);
-    case UnaryOp::LeakyRelu:
-      return v > T(0) ? v : v * alpha;
-    case UnaryOp::Sigmoid:
-      return sigmoid_f(v);
-    case UnaryOp::Tanh:
-      return d_tanh(v);
-    case UnaryOp::Gelu:
-      return T(0.5) * v * (T(1) + d_erf(v * T(0.70710678118654752440)));
-  }
-  return T(0);
-}
 
 // y contiguous; x at its strides.
 template <class T>
@@ -192,57 +90,7 @@ __global__ void unary_backward_k(UnaryOp op, int64_t n, const T* x, const T* y, 
                                  T a) {
   NG_GRID_STRIDE(i, n) {
     const T v = x ? x[i] : T(0), out = y ? y[i] : T(0);
-    T d;
-    switch (op) {
-      case UnaryOp::Neg:
-        d = T(-1);
-        break;
-      case UnaryOp::Exp:
-        d = out;
-        break;
-      case UnaryOp::Log:
-        d = T(1) / v;
-        break;
-      case UnaryOp::Sqrt:
-        d = T(0.5) / out;
-        break;
-      case UnaryOp::Abs:
-        d = v > T(0) ? T(1) : (v < T(0) ? T(-1) : T(0));
-        break;
-      case UnaryOp::Square:
-        d = T(2) * v;
-        break;
-      case UnaryOp::Reciprocal:
-        d = -out * out;
-        break;
-      case UnaryOp::AddScalar:
-        d = T(1);
-        break;
-      case UnaryOp::MulScalar:
-        d = a;
-        break;
-      case UnaryOp::PowScalar:
-        d = a * d_pow(v, a - T(1));
-        break;
-      case UnaryOp::Relu:
-        d = out > T(0) ? T(1) : T(0);
-        break;
-      case UnaryOp::LeakyRelu:
-        d = v > T(0) ? T(1) : a;
-        break;
-      case UnaryOp::Sigmoid:
-        d = out * (T(1) - out);
-        break;
-      case UnaryOp::Tanh:
-        d = T(1) - out * out;
-        break;
-      default: {  // GELU: Phi(x) + x phi(x)
-        const T cdf = T(0.5) * (T(1) + d_erf(v * T(0.70710678118654752440)));
-        const T pdf = d_exp(T(-0.5) * v * v) * T(0.3989422804014327);
-        d = cdf + v * pdf;
-      }
-    }
-    gi[i] = g[i] * d;
+    gi[i] = g[i] * unary_derivative(op, v, out, a);
   }
 }
 

@@ -11,13 +11,6 @@
 namespace ng::cuda {
 namespace {
 
-__device__ __forceinline__ float d_sqrt(float x) {
-  return sqrtf(x);
-}
-__device__ __forceinline__ double d_sqrt(double x) {
-  return ::sqrt(x);
-}
-
 // ---------------------------------------------------------------- SGD
 
 template <class T>
@@ -102,7 +95,7 @@ __device__ __forceinline__ void adam_elem(const AdamConsts<T>& c, const AdamStep
   const T vi = c.b2 * v[i] + c.w2 * gi * gi;
   m[i] = mi;
   v[i] = vi;
-  p[i] = pi - s.step_size * (mi / (d_sqrt(vi) / s.bc2_sqrt + c.eps));
+  p[i] = pi - s.step_size * (mi / (std::sqrt(vi) / s.bc2_sqrt + c.eps));
 }
 
 template <class T>
@@ -156,9 +149,9 @@ __global__ void rmsprop_k(int64_t n, RmspropConsts<T> c, T* p, const T* g, T* sq
     if (c.centered) {
       const T ci = ga[i] + c.w * (gi - ga[i]);
       ga[i] = ci;
-      avg = d_sqrt(s - ci * ci) + c.eps;
+      avg = std::sqrt(s - ci * ci) + c.eps;
     } else {
-      avg = d_sqrt(s) + c.eps;
+      avg = std::sqrt(s) + c.eps;
     }
     if (c.use_mom) {
       const T mo = c.mom * buf[i] + gi / avg;

@@ -4,25 +4,14 @@
 // the maximum first. Cross-entropy row losses are summed by one block in a fixed order.
 #include <math_constants.h>
 
+#include <cmath>
+
 #include "engine/ops/cuda/capture.h"
 #include "engine/ops/cuda/kernels.cuh"
 #include "engine/ops/softmax.h"
 
 namespace ng::cuda {
 namespace {
-
-__device__ __forceinline__ float d_exp(float x) {
-  return expf(x);
-}
-__device__ __forceinline__ double d_exp(double x) {
-  return ::exp(x);
-}
-__device__ __forceinline__ float d_log(float x) {
-  return logf(x);
-}
-__device__ __forceinline__ double d_log(double x) {
-  return ::log(x);
-}
 
 struct Layout {
   int64_t outer = 1, C = 1, inner = 1;
@@ -51,12 +40,12 @@ __global__ void softmax_fwd_k(Layout L, bool log, const T* x, T* y) {
     for (int64_t c = 0; c < L.C; ++c) m = m < xp[c * L.inner] ? xp[c * L.inner] : m;
     T s = T(0);
     if (log) {
-      for (int64_t c = 0; c < L.C; ++c) s += d_exp(xp[c * L.inner] - m);
-      const T ls = d_log(s);
+      for (int64_t c = 0; c < L.C; ++c) s += std::exp(xp[c * L.inner] - m);
+      const T ls = std::log(s);
       for (int64_t c = 0; c < L.C; ++c) yp[c * L.inner] = (xp[c * L.inner] - m) - ls;
     } else {
       for (int64_t c = 0; c < L.C; ++c) {
-        const T e = d_exp(xp[c * L.inner] - m);
+        const T e = std::exp(xp[c * L.inner] - m);
         yp[c * L.inner] = e;
         s += e;
       }
@@ -78,7 +67,7 @@ __global__ void softmax_bwd_k(Layout L, bool log, const T* y, const T* gy, T* gx
     }
     for (int64_t c = 0; c < L.C; ++c) {
       const int64_t k = base + c * L.inner;
-      gx[k] = log ? gy[k] - d_exp(y[k]) * s : y[k] * (gy[k] - s);
+      gx[k] = log ? gy[k] - std::exp(y[k]) * s : y[k] * (gy[k] - s);
     }
   }
 }
@@ -119,7 +108,7 @@ __global__ void ce_rows_kernel(int64_t N, int64_t C, double sm, const T* logits,
     for (int64_t c = 0; c < C; ++c) m = m < x[c] ? x[c] : m;
     double se = 0, sx = 0;
     for (int64_t c = 0; c < C; ++c) {
-      const T ev = d_exp(x[c] - m);
+      const T ev = std::exp(x[c] - m);
       p[c] = ev;
       se += double(ev);
       sx += double(x[c]);
