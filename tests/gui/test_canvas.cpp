@@ -226,7 +226,7 @@ class CanvasTest : public QObject {
     QuickAddPopup* popup = c.view.quickAddPopup();
     QTRY_VERIFY(popup->isVisible());
     QTest::keyClicks(popup->filterField(), "maxp");
-    QCOMPARE(popup->shownTypes(), QStringList{"MaxPool2d"});
+    QCOMPARE(popup->shownKeys(), QStringList{"MaxPool2d"});
     QTest::keyClick(popup->filterField(), Qt::Key_Return);
     QVERIFY(!popup->isVisible());
     QCOMPARE(int(c.model.nodes().size()), 1);
@@ -238,7 +238,7 @@ class CanvasTest : public QObject {
     QTest::keyClick(&c.view, Qt::Key_Tab);
     QTRY_VERIFY(popup->isVisible());
     QTest::keyClicks(popup->filterField(), "re");
-    QStringList shown = popup->shownTypes();
+    QStringList shown = popup->shownKeys();
     QVERIFY(shown.size() > 2);
     QVERIFY(shown[0].startsWith("Re", Qt::CaseInsensitive));
     QTest::keyClick(popup->filterField(), Qt::Key_Escape);

@@ -577,7 +577,7 @@ class EditorTest : public QObject {
     int full = q->height();
     QCOMPARE(full, 380);
     QTest::keyClicks(q->filterField(), "dropo");
-    QCOMPARE(q->shownTypes(), QStringList{"Dropout"});
+    QCOMPARE(q->shownKeys(), QStringList{"Dropout"});
     QVERIFY2(q->height() < full / 3, qPrintable(QString::number(q->height())));
     QVERIFY(q->findChild<QListWidget*>()
                 ->visualItemRect(q->findChild<QListWidget*>()->item(0))

@@ -321,7 +321,7 @@ class MainWindowTest : public QObject {
       QTest::keyClick(v, Qt::Key_Tab);
       QTRY_VERIFY(v->quickAddPopup()->isVisible());
       QTest::keyClicks(v->quickAddPopup()->filterField(), kind);
-      QCOMPARE(v->quickAddPopup()->shownTypes().value(0), kind);
+      QCOMPARE(v->quickAddPopup()->shownKeys().value(0), kind);
       QTest::keyClick(v->quickAddPopup()->filterField(), Qt::Key_Return);
       QStringList sel = t.w.scene()->selectedNodeIds();
       QCOMPARE(sel.size(), 1);

@@ -7,16 +7,15 @@
 //   popup->popup(QCursor::pos());
 #pragma once
 
-#include <QFrame>
-#include <QPair>
+#include <QList>
+
+#include "widgets/nodegraph/view/filter_list_popup.h"
 
 class QLabel;
-class QLineEdit;
-class QListWidget;
 
 namespace ng::gui {
 
-class ChoicePopup : public QFrame {
+class ChoicePopup : public FilterListPopup {
   Q_OBJECT
  public:
   struct Choice {
@@ -26,24 +25,10 @@ class ChoicePopup : public QFrame {
   };
   explicit ChoicePopup(QWidget* parent = nullptr);
   void setChoices(const QList<Choice>& choices, const QString& title);
-  void popup(QPoint globalPos);
-  QLineEdit* filterField() const { return filter_; }
-  QListWidget* list() const { return list_; }
-  // The keys shown for the current filter, in order.
-  QStringList shownKeys() const;
-
- signals:
-  void chosen(const QString& key);
-
- protected:
-  bool eventFilter(QObject* o, QEvent* e) override;
 
  private:
-  void applyFilter(const QString& text);
-  void choose();
+  void applyFilter(const QString& text) override;
   QLabel* title_;
-  QLineEdit* filter_;
-  QListWidget* list_;
   QList<Choice> choices_;
 };
 

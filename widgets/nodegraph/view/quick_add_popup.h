@@ -6,34 +6,18 @@
 //   popup->popup(QCursor::pos());
 #pragma once
 
-#include <QFrame>
-
-class QLineEdit;
-class QListWidget;
+#include "widgets/nodegraph/view/filter_list_popup.h"
 
 namespace ng::gui {
 
-class QuickAddPopup : public QFrame {
+// chosen() gives the layer kind's name; shownKeys() lists the kinds shown, best match first.
+class QuickAddPopup : public FilterListPopup {
   Q_OBJECT
  public:
   explicit QuickAddPopup(QWidget* parent = nullptr);
-  void popup(QPoint globalPos);
-  QLineEdit* filterField() const { return filter_; }
-  QListWidget* list() const { return list_; }
-  // The kinds shown for the current filter, best match first.
-  QStringList shownTypes() const;
-
- signals:
-  void chosen(const QString& type);
-
- protected:
-  bool eventFilter(QObject* o, QEvent* e) override;
 
  private:
-  void applyFilter(const QString& text);
-  void choose();
-  QLineEdit* filter_;
-  QListWidget* list_;
+  void applyFilter(const QString& text) override;
 };
 
 }  // namespace ng::gui
