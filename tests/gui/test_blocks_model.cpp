@@ -9,37 +9,15 @@
 
 #include "engine/graph/blocks.h"
 #include "engine/nn/model.h"
+#include "tests/gui/graph_model_fixture.h"
 #include "widgets/nodegraph/model/graph_commands.h"
 #include "widgets/nodegraph/model/graph_model.h"
 
 using namespace ng::gui;
+using namespace ng::gui::testing;
 using nlohmann::json;
 
 namespace {
-
-PortKey out(const QString& n, const QString& p = "output") {
-  return {n, p, PortSide::Output};
-}
-PortKey in(const QString& n, const QString& p = "input") {
-  return {n, p, PortSide::Input};
-}
-
-// x [16] -> fc1 (Linear 16) -> relu -> fc2 (Linear 4) -> loss
-void buildMlp(GraphModel& m) {
-  m.addNode("Input", {0, 0}, {{"shape", {16}}}, "x");
-  m.addNode("Linear", {200, 0}, {{"out_features", 16}}, "fc1");
-  m.addNode("ReLU", {400, 0}, {}, "relu");
-  m.addNode("Linear", {600, 0}, {{"out_features", 4}}, "fc2");
-  m.addNode("CrossEntropyLoss", {800, 0}, {}, "loss");
-  QCOMPARE(m.connect(out("x"), in("fc1")), QString());
-  QCOMPARE(m.connect(out("fc1"), in("relu")), QString());
-  QCOMPARE(m.connect(out("relu"), in("fc2")), QString());
-  QCOMPARE(m.connect(out("fc2"), in("loss")), QString());
-}
-
-QString shapeOf(const GraphModel& m, const QString& id) {
-  return typeText(m.outputType(id));
-}
 
 QStringList edgeTexts(const GraphModel& m) {
   QStringList r;
@@ -61,7 +39,7 @@ class BlocksModelTest : public QObject {
  private slots:
   void makeBlockCollapsesTheSelectionKeepingShapesAndOneUndoStep() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     ng::GraphSpec before = m.toSpec();
     int64_t params = m.totalParams();
     int steps = m.undoStack()->count();
@@ -97,7 +75,7 @@ class BlocksModelTest : public QObject {
 
   void makeBlockRefusesWhatIsNotOneInputOneOutput() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     m.addNode("Input", {0, 200}, {{"shape", {16}}}, "y");
     m.addNode("Add", {400, 200}, {}, "add");
     QCOMPARE(m.connect(out("relu"), in("add")), QString());
@@ -120,14 +98,14 @@ class BlocksModelTest : public QObject {
     // Not one piece: x and loss have one input (fc2) and one output (x), but the block would
     // feed itself through fc1 ... fc2.
     GraphModel m2;
-    buildMlp(m2);
+    buildMlp(m2, 16, 16, 4);
     why = m2.makeBlockError({"x", "loss"});
     QVERIFY2(why.contains("not one piece"), qPrintable(why));
   }
 
   void openingABlockShowsItsInsideWithShapesAndUndoReturnsThere() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     m.makeBlock({"fc1", "relu"}, "layer");
     QSignalSpy scope(&m, &GraphModel::scopeChanged);
     QSignalSpy reset(&m, &GraphModel::modelReset);
@@ -169,7 +147,7 @@ class BlocksModelTest : public QObject {
 
   void theBlockInputAndOutputCannotBeDeleted() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     m.makeBlock({"fc1", "relu"}, "layer");
     m.openBlock("layer");
     m.removeNodes({"in", "out", "relu"});
@@ -180,7 +158,7 @@ class BlocksModelTest : public QObject {
 
   void repeatStacksCopiesAndProblemsOfLaterCopiesShowOnTheBlock() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     m.makeBlock({"fc1", "relu"}, "layer");
     m.setParam("layer", "repeat", 3);
     QVERIFY(m.analysis().ok());
@@ -205,7 +183,7 @@ class BlocksModelTest : public QObject {
 
   void theFlattenedTrainingGraphEqualsTheHandExpandedOne() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     m.makeBlock({"fc1", "relu"}, "layer");
     m.setParam("layer", "repeat", 2);
     ng::GraphSpec flat = ng::flatten_blocks(m.toSpec());
@@ -240,7 +218,7 @@ class BlocksModelTest : public QObject {
 
   void savedAndLoadedBlocksComeBackAndUnusedOnesAreDropped() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     m.makeBlock({"fc1", "relu"}, "layer");
     m.setParam("layer", "repeat", 2);
     QTemporaryDir dir;
@@ -266,7 +244,7 @@ class BlocksModelTest : public QObject {
 
   void unpackingReplacesTheBlockByItsCopies() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     m.makeBlock({"fc1", "relu"}, "layer");
     m.setParam("layer", "repeat", 2);
     int64_t params = m.totalParams();
@@ -284,7 +262,7 @@ class BlocksModelTest : public QObject {
 
   void copyAndPasteCarryTheDefinition() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     m.makeBlock({"fc1", "relu"}, "layer");
     json frag = m.fragment({"layer"});
     QVERIFY(frag.contains("blocks"));
@@ -315,7 +293,7 @@ class BlocksModelTest : public QObject {
 
   void blocksNestAndTheScopePathFollows() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     m.makeBlock({"fc1", "relu"}, "outer");
     m.openBlock("outer");
     QString inner = m.makeBlock({"fc1"}, "inner");
@@ -337,7 +315,7 @@ class BlocksModelTest : public QObject {
 
   void framesAreUndoableAndSavedInTheUiSection() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     int id = m.addFrame(QRectF(180, -40, 400, 200), "Hidden layer");
     QCOMPARE(int(m.frames().size()), 1);
     QCOMPARE(m.frame(id)->title, QString("Hidden layer"));
@@ -378,7 +356,7 @@ class BlocksModelTest : public QObject {
 
   void framesInsideABlockStayWithIt() {
     GraphModel m;
-    buildMlp(m);
+    buildMlp(m, 16, 16, 4);
     m.makeBlock({"fc1", "relu"}, "layer");
     m.openBlock("layer");
     m.addFrame(QRectF(0, -40, 300, 200), "inside");

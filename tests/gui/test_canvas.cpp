@@ -15,6 +15,7 @@
 #include <QUndoStack>
 
 #include "gui_test_main.h"
+#include "tests/gui/graph_model_fixture.h"
 #include "widgets/inspector/node_inspector.h"
 #include "widgets/nodegraph/view/layer_palette.h"
 #include "widgets/nodegraph/view/mime.h"
@@ -23,16 +24,11 @@
 #include "widgets/nodegraph/view/quick_add_popup.h"
 
 using namespace ng::gui;
+using ng::gui::testing::in;
+using ng::gui::testing::out;
 using nlohmann::json;
 
 namespace {
-
-PortKey out(const QString& n, const QString& p = "output") {
-  return {n, p, PortSide::Output};
-}
-PortKey in(const QString& n, const QString& p = "input") {
-  return {n, p, PortSide::Input};
-}
 
 struct Canvas {
   GraphModel model;

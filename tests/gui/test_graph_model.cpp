@@ -5,39 +5,13 @@
 #include <QTest>
 #include <QUndoStack>
 
+#include "tests/gui/graph_model_fixture.h"
 #include "widgets/nodegraph/model/graph_commands.h"
 #include "widgets/nodegraph/model/graph_model.h"
 
 using namespace ng::gui;
+using namespace ng::gui::testing;
 using nlohmann::json;
-
-namespace {
-
-PortKey out(const QString& n, const QString& p = "output") {
-  return {n, p, PortSide::Output};
-}
-PortKey in(const QString& n, const QString& p = "input") {
-  return {n, p, PortSide::Input};
-}
-
-// x [784] -> fc1 (Linear 32) -> relu -> fc2 (Linear 10) -> loss
-void buildMlp(GraphModel& m) {
-  m.addNode("Input", {0, 0}, {{"shape", {784}}}, "x");
-  m.addNode("Linear", {200, 0}, {{"out_features", 32}}, "fc1");
-  m.addNode("ReLU", {400, 0}, {}, "relu");
-  m.addNode("Linear", {600, 0}, {{"out_features", 10}}, "fc2");
-  m.addNode("CrossEntropyLoss", {800, 0}, {}, "loss");
-  QCOMPARE(m.connect(out("x"), in("fc1")), QString());
-  QCOMPARE(m.connect(out("fc1"), in("relu")), QString());
-  QCOMPARE(m.connect(out("relu"), in("fc2")), QString());
-  QCOMPARE(m.connect(out("fc2"), in("loss")), QString());
-}
-
-QString shapeOf(const GraphModel& m, const QString& id) {
-  return typeText(m.outputType(id));
-}
-
-}  // namespace
 
 class GraphModelTest : public QObject {
   Q_OBJECT
