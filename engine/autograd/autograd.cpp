@@ -57,7 +57,14 @@ void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
     // A gradient may alias another tensor (e.g. Add passes grad_out through to both inputs);
     // a slot that will be accumulated into in place must own its memory.
     const bool exclusive = g.impl().use_count() <= 2 && g.impl()->storage.use_count() == 1;
-    slot = exclusive && g.is_contiguous() ? g.impl() : g.contiguous().clone().impl();
+    // A channels-last gradient stays so (NOTE [Channels-last]).
+    if (exclusive && (g.is_contiguous() || g.is_channels_last())) {
+      slot = g.impl();
+      return;
+    }
+    Tensor own = Tensor::empty(g.shape(), g.dtype(), g.device(), g.memory_format());
+    copy_(own, g);
+    slot = own.impl();
     return;
   }
   Tensor s(slot);

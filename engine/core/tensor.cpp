@@ -20,6 +20,25 @@ Tensor Tensor::empty(const Shape& shape, DType dt, Device d) {
   return Tensor(std::move(impl));
 }
 
+namespace {
+
+// Strides of a dense [N, C, H, W] tensor stored as NHWC.
+std::vector<int64_t> channels_last_strides(const Shape& s) {
+  return {s[2] * s[3] * s[1], 1, s[3] * s[1], s[1]};
+}
+
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape, DType dt, Device d, MemoryFormat fmt) {
+  Tensor t = empty(shape, dt, d);
+  if (fmt == MemoryFormat::ChannelsLast) {
+    NG_CHECK_SHAPE(shape.size() == 4, "a channels-last tensor must be 4-D [N, C, H, W], got ",
+                   shape_str(shape));
+    t.impl_->strides = channels_last_strides(shape);
+  }
+  return t;
+}
+
 Tensor Tensor::zeros(const Shape& shape, DType dt, Device d) {
   return full(shape, 0.0, dt, d);
 }
@@ -80,6 +99,19 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
+bool Tensor::is_channels_last() const {
+  if (dim() != 4) return false;
+  const std::vector<int64_t> want = channels_last_strides(impl_->shape);
+  for (int i = 0; i < 4; ++i)
+    if (impl_->shape[i] != 1 && impl_->strides[i] != want[i]) return false;
+  return true;
+}
+
+MemoryFormat Tensor::memory_format() const {
+  return is_channels_last() && !is_contiguous() ? MemoryFormat::ChannelsLast
+                                                : MemoryFormat::Contiguous;
+}
+
 template <class T>
 T* Tensor::data() const {
   NG_CHECK(impl_, "data(): the tensor is undefined");
@@ -112,6 +144,17 @@ Tensor Tensor::contiguous() const {
   copy_(out, *this);
   if (autograd::should_record({this}))
     autograd::record(out, "Contiguous", {*this},
+                     [](const Tensor& g) { return std::vector<Tensor>{g}; });
+  return out;
+}
+
+Tensor Tensor::contiguous(MemoryFormat fmt) const {
+  if (fmt == MemoryFormat::Contiguous || dim() != 4) return contiguous();
+  if (is_channels_last()) return *this;
+  Tensor out = empty(shape(), dtype(), device(), fmt);
+  copy_(out, *this);
+  if (autograd::should_record({this}))
+    autograd::record(out, "ChannelsLast", {*this},
                      [](const Tensor& g) { return std::vector<Tensor>{g}; });
   return out;
 }

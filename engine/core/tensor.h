@@ -37,6 +37,13 @@ struct AutogradMeta {
   std::shared_ptr<autograd::Node> grad_fn;
 };
 
+// How a 4-D [N, C, H, W] tensor lies in memory. On CUDA, convolutions and batch norm run on
+// NHWC memory (cuDNN's tensor-core kernels are NHWC), as PyTorch's channels_last does (NOTE
+// [Channels-last] in engine/ops/cuda/conv.cpp). The logical shape stays [N, C, H, W]; only the
+// strides differ: [H*W*C, 1, W*C, C]. Elementwise ops keep their input's layout; ops whose kernels
+// are NCHW-only call contiguous() and get NCHW, so every op is correct with either layout.
+enum class MemoryFormat { Contiguous, ChannelsLast };
+
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape;
@@ -53,6 +60,8 @@ class Tensor {
 
   // --- construction ---
   static Tensor empty(const Shape& shape, DType dt = DType::Float32, Device d = Device::cpu());
+  // A dense tensor in `fmt` (ChannelsLast needs a 4-D shape).
+  static Tensor empty(const Shape& shape, DType dt, Device d, MemoryFormat fmt);
   static Tensor zeros(const Shape& shape, DType dt = DType::Float32, Device d = Device::cpu());
   static Tensor ones(const Shape& shape, DType dt = DType::Float32, Device d = Device::cpu());
   static Tensor full(const Shape& shape, double v, DType dt = DType::Float32,
@@ -77,6 +86,12 @@ class Tensor {
   int64_t numel() const { return ng::numel(impl_->shape); }
   const std::vector<int64_t>& strides() const { return impl_->strides; }
   bool is_contiguous() const;
+  // 4-D with the strides of a dense NHWC tensor (size-1 dims ignored). Can hold together with
+  // is_contiguous() when C == 1 or H == W == 1; both layouts are then the same memory order
+  // for anything that indexes by channel.
+  bool is_channels_last() const;
+  // ChannelsLast when channels-last and not also contiguous, else Contiguous.
+  MemoryFormat memory_format() const;
   DType dtype() const { return impl_->dtype; }
   Device device() const { return impl_->storage->device(); }
   size_t nbytes() const { return size_t(numel()) * dtype_size(dtype()); }
@@ -88,6 +103,8 @@ class Tensor {
 
   // --- views and copies (autograd-aware) ---
   Tensor contiguous() const;
+  // This tensor in `fmt`, copied only when it is not already so (autograd-aware).
+  Tensor contiguous(MemoryFormat fmt) const;
   Tensor reshape(Shape shape) const;  // one dim may be -1
   Tensor flatten(int64_t start = 1, int64_t end = -1) const;
   Tensor transpose(int64_t a, int64_t b) const;

@@ -35,9 +35,9 @@ AutocastState& state() {
   return s;
 }
 
-// A new contiguous tensor of `dt` holding t's values (the copy kernel casts).
-Tensor cast_to(const Tensor& t, DType dt) {
-  Tensor out = Tensor::empty(t.shape(), dt, t.device());
+// A new tensor of `dt` in `fmt` holding t's values (the copy kernel casts).
+Tensor cast_to(const Tensor& t, DType dt, MemoryFormat fmt = MemoryFormat::Contiguous) {
+  Tensor out = Tensor::empty(t.shape(), dt, t.device(), fmt);
   copy_kernel(t.device())(t, out);
   return out;
 }
@@ -79,7 +79,7 @@ std::set<std::string>& unsupported_convs() {
 std::string conv_problem(const Shape& x, const Shape& w, const Conv2dParams& p) {
   return detail::concat(shape_str(x), shape_str(w), p.stride[0], ",", p.stride[1], ",",
                         p.padding[0], ",", p.padding[1], ",", p.dilation[0], ",", p.dilation[1],
-                        ",", p.groups);
+                        ",", p.groups, p.channels_last ? ",nhwc" : "");
 }
 bool conv_unsupported(const Shape& x, const Shape& w, const Conv2dParams& p) {
   if (!any_unsupported.load(std::memory_order_relaxed)) return false;
@@ -124,17 +124,20 @@ bool autocast_bf16(Device d, DType dt) {
   return state().precision == Precision::BFloat16 && d.is_cuda() && dt == DType::Float32;
 }
 
-Tensor autocast_bf16_copy(const Tensor& t) {
+Tensor autocast_bf16_copy(const Tensor& t, MemoryFormat fmt) {
   NG_CHECK(t.dtype() == DType::Float32, "autocast: casts float32 tensors to bfloat16, got ",
            dtype_name(t.dtype()));
-  if (!(t.is_leaf() && t.requires_grad())) return cast_to(t, DType::BFloat16);
+  if (!(t.is_leaf() && t.requires_grad())) return cast_to(t, DType::BFloat16, fmt);
   AutocastState& s = state();
   auto it = s.cache.find(t.impl().get());
   if (it != s.cache.end()) {
-    if (it->second.source.lock() == t.impl()) return it->second.copy;
+    if (it->second.source.lock() == t.impl() &&
+        (fmt == MemoryFormat::Contiguous ? it->second.copy.is_contiguous()
+                                         : it->second.copy.is_channels_last()))
+      return it->second.copy;
     s.cache.erase(it);  // the address was reused by another tensor
   }
-  Tensor c = cast_to(t, DType::BFloat16);
+  Tensor c = cast_to(t, DType::BFloat16, fmt);
   ++s.weight_casts;
   s.cache[t.impl().get()] = CachedCopy{t.impl(), c};
   return c;
@@ -201,8 +204,10 @@ Tensor linear_bf16(const Tensor& x, const Tensor& w, const Tensor& b) {
 Tensor conv2d_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
                    const Shape& y_shape) {
   if (conv_unsupported(x.shape(), w.shape(), p)) return Tensor();  // the caller: float32
-  Tensor x16 = autocast_bf16_copy(x), w16 = autocast_bf16_copy(w);
-  Tensor y16 = Tensor::empty(y_shape, DType::BFloat16, x.device());
+  // NOTE [Channels-last]: with p.channels_last every operand is NHWC, the weight too.
+  const MemoryFormat fmt = p.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  Tensor x16 = autocast_bf16_copy(x, fmt), w16 = autocast_bf16_copy(w, fmt);
+  Tensor y16 = Tensor::empty(y_shape, DType::BFloat16, x.device(), fmt);
   try {
     conv2d_forward_kernel(x.device())(x16, w16, Tensor(), p, y16);
   } catch (const Error&) {
@@ -210,7 +215,7 @@ Tensor conv2d_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
     mark_conv_unsupported(x.shape(), w.shape(), p);
     return Tensor();
   }
-  Tensor y = cast_to(y16, DType::Float32);
+  Tensor y = cast_to(y16, DType::Float32, fmt);
   y16 = Tensor();
   if (b.defined()) {  // y += b[c], in float32
     Tensor bb = b.detach().reshape({1, w.size(0), 1, 1});
@@ -220,34 +225,36 @@ Tensor conv2d_bf16(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
     const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
     const bool gb_needed = b.defined() && b.requires_grad();
     autograd::record(
-        y, "Conv2d", {x, w, b}, [x16, w16, p, gx_needed, gw_needed, gb_needed](const Tensor& g) {
-          Tensor gy16 = (gx_needed || gw_needed) ? cast_to(g, DType::BFloat16) : Tensor();
+        y, "Conv2d", {x, w, b},
+        [x16, w16, p, fmt, gx_needed, gw_needed, gb_needed](const Tensor& g) {
+          Tensor gy16 = (gx_needed || gw_needed) ? cast_to(g, DType::BFloat16, fmt) : Tensor();
           Tensor gx, gw, gb, no_bias;
           // Where cuDNN has no bfloat16 backward algorithm, that product runs in float32 on the
           // widened copies (nothing was queued when the kernel threw).
           if (gx_needed) {
             try {
-              Tensor gx16 = Tensor::empty(x16.shape(), DType::BFloat16, x16.device());
+              Tensor gx16 = Tensor::empty(x16.shape(), DType::BFloat16, x16.device(), fmt);
               conv2d_backward_data_kernel(gy16.device())(gy16, w16, p, gx16);
-              gx = cast_to(gx16, DType::Float32);
+              gx = cast_to(gx16, DType::Float32, fmt);
             } catch (const Error&) {
-              gx = Tensor::empty(x16.shape(), DType::Float32, x16.device());
-              conv2d_backward_data_kernel(g.device())(g.contiguous(), cast_to(w16, DType::Float32),
-                                                      p, gx);
+              gx = Tensor::empty(x16.shape(), DType::Float32, x16.device(), fmt);
+              conv2d_backward_data_kernel(g.device())(g.contiguous(fmt),
+                                                      cast_to(w16, DType::Float32, fmt), p, gx);
             }
           }
           if (gw_needed) {
             try {
-              Tensor gw16 = Tensor::empty(w16.shape(), DType::BFloat16, w16.device());
+              Tensor gw16 = Tensor::empty(w16.shape(), DType::BFloat16, w16.device(), fmt);
               conv2d_backward_weight_kernel(gy16.device())(gy16, x16, p, gw16, no_bias);
-              gw = cast_to(gw16, DType::Float32);
+              gw = cast_to(gw16, DType::Float32);  // the parameter's own (NCHW) layout
             } catch (const Error&) {
-              gw = Tensor::empty(w16.shape(), DType::Float32, w16.device());
+              Tensor gwf = Tensor::empty(w16.shape(), DType::Float32, w16.device(), fmt);
               conv2d_backward_weight_kernel(g.device())(
-                  g.contiguous(), cast_to(x16, DType::Float32), p, gw, no_bias);
+                  g.contiguous(fmt), cast_to(x16, DType::Float32, fmt), p, gwf, no_bias);
+              gw = gwf.contiguous();
             }
           }
-          if (gb_needed) gb = sum(g.contiguous(), {0, 2, 3});  // float32 reduction
+          if (gb_needed) gb = sum(g, {0, 2, 3});  // float32 reduction, any layout
           return std::vector<Tensor>{gx, gw, gb};
         });
   }

@@ -73,7 +73,7 @@ bool autocast_bf16(Device d, DType dt);
 
 // The bfloat16 copy of a float32 tensor (contiguous, same shape and device). A parameter's copy
 // comes from the cache (NOTE [Autocast]); any other tensor is cast on every call.
-Tensor autocast_bf16_copy(const Tensor& t);
+Tensor autocast_bf16_copy(const Tensor& t, MemoryFormat fmt = MemoryFormat::Contiguous);
 // Drops the cached copy of `param`, if any (the optimiser, before it updates the parameter).
 void autocast_forget(const Tensor& param);
 // Parameter casts made on this thread so far (to check that a step casts each weight once).

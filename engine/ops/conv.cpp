@@ -1,6 +1,10 @@
 // conv2d: validation where the API is entered, the forward kernel call and its backward closure.
 #include "engine/ops/conv.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
 #include "engine/autograd/autograd.h"
 #include "engine/ops/autocast.h"
 
@@ -8,8 +12,56 @@ namespace ng {
 
 namespace {
 
+std::atomic<ChannelsLastPolicy>& policy_slot() {
+  static std::atomic<ChannelsLastPolicy> p = [] {
+    const char* v = std::getenv("NG_CHANNELS_LAST");
+    if (v && std::strcmp(v, "0") == 0) return ChannelsLastPolicy::Off;
+    if (v && std::strcmp(v, "1") == 0) return ChannelsLastPolicy::On;
+    return ChannelsLastPolicy::Auto;
+  }();
+  return p;
+}
+
 std::string pair_str(const std::array<int64_t, 2>& a) {
   return detail::concat("[", a[0], ", ", a[1], "]");
+}
+
+// The forward kernel call and its backward closure, in the layout p.channels_last names.
+Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                  const Shape& ys) {
+  if (autocast_bf16(x.device(), x.dtype())) {  // NOTE [Autocast]
+    Tensor y = conv2d_bf16(x, w, b, p, ys);
+    if (y.defined()) return y;  // undefined: cuDNN has no bf16 algorithm, so float32 below
+  }
+  const MemoryFormat fmt = p.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  // x: [N, C, H, W], w: [O, C/G, KH, KW], b: [O] -> y: [N, O, Ho, Wo], x, w and y in `fmt`
+  Tensor xc = x.contiguous(fmt).detach(), wc = w.contiguous(fmt).detach();
+  Tensor bc = b.defined() ? b.contiguous().detach() : Tensor();
+  Tensor y = Tensor::empty(ys, x.dtype(), x.device(), fmt);
+  conv2d_forward_kernel(x.device())(xc, wc, bc, p, y);
+
+  if (autograd::should_record({&x, &w, &b})) {
+    const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
+    const bool gb_needed = b.defined() && b.requires_grad();
+    autograd::record(
+        y, "Conv2d", {x, w, b}, [xc, wc, p, fmt, gx_needed, gw_needed, gb_needed](const Tensor& g) {
+          Tensor gy = g.contiguous(fmt);  // [N, O, Ho, Wo]
+          Tensor gx, gw, gb;
+          if (gx_needed) {
+            gx = Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt);  // [N, C, H, W]
+            conv2d_backward_data_kernel(gy.device())(gy, wc, p, gx);
+          }
+          if (gw_needed || gb_needed) {
+            // The kernel always writes gw; with only the bias trainable it is dropped.
+            gw = Tensor::empty(wc.shape(), wc.dtype(), wc.device(), fmt);  // [O, C/G, KH, KW]
+            if (gb_needed) gb = Tensor::empty({wc.size(0)}, wc.dtype(), wc.device());  // [O]
+            conv2d_backward_weight_kernel(gy.device())(gy, xc, p, gw, gb);
+          }
+          // The weight's gradient goes to the optimiser in the parameter's own (NCHW) layout.
+          return std::vector<Tensor>{gx, gw_needed ? gw.contiguous() : Tensor(), gb};
+        });
+  }
+  return y;
 }
 
 }  // namespace
@@ -52,7 +104,29 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p,
   return {x[0], O, out[0], out[1]};
 }
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+void set_channels_last_policy(ChannelsLastPolicy p) {
+  policy_slot().store(p);
+}
+ChannelsLastPolicy channels_last_policy() {
+  return policy_slot().load();
+}
+
+bool conv2d_runs_channels_last(const Tensor& x, const Shape& w_shape, const Shape& y_shape) {
+  (void)w_shape;
+  switch (channels_last_policy()) {
+    case ChannelsLastPolicy::Off:
+      return false;
+    case ChannelsLastPolicy::On:
+      return true;
+    case ChannelsLastPolicy::Auto:
+      break;
+  }
+  if (!x.device().is_cuda() || x.dtype() == DType::Float64) return false;
+  if (x.memory_format() == MemoryFormat::ChannelsLast) return true;
+  return y_shape[1] >= 16 && y_shape[0] * y_shape[2] * y_shape[3] >= 65536;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p_in,
               const std::string& who) {
   NG_CHECK(x.defined() && w.defined(), who, ": the input or the weight is undefined");
   NG_CHECK(is_floating(x.dtype()) && x.dtype() == w.dtype(), who,
@@ -60,7 +134,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
            dtype_name(w.dtype()));
   NG_CHECK(x.device() == w.device(), who, ": input is on ", x.device().str(), ", weight on ",
            w.device().str());
-  const Shape ys = conv2d_output_shape(x.shape(), w.shape(), p, who);
+  const Shape ys = conv2d_output_shape(x.shape(), w.shape(), p_in, who);
   if (b.defined()) {
     NG_CHECK(b.dtype() == x.dtype() && b.device() == x.device(), who, ": bias is ",
              dtype_name(b.dtype()), " on ", b.device().str(), ", expected ", dtype_name(x.dtype()),
@@ -68,37 +142,16 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
     NG_CHECK_SHAPE(b.dim() == 1 && b.size(0) == w.size(0), who, ": bias has shape ",
                    shape_str(b.shape()), ", expected [", w.size(0), "]");
   }
-  if (autocast_bf16(x.device(), x.dtype())) {  // NOTE [Autocast]
-    Tensor y = conv2d_bf16(x, w, b, p, ys);
-    if (y.defined()) return y;  // undefined: cuDNN has no bf16 algorithm, so float32 below
+  Conv2dParams p = p_in;
+  p.channels_last = false;
+  if (conv2d_runs_channels_last(x, w.shape(), ys)) {
+    // NOTE [Channels-last]: cuDNN takes NHWC operands directly; the CPU kernels are NCHW, so
+    // there the convolution runs as usual and only its output is handed back channels-last.
+    if (!x.device().is_cuda())
+      return conv2d_run(x, w, b, p, ys).contiguous(MemoryFormat::ChannelsLast);
+    p.channels_last = true;
   }
-  // x: [N, C, H, W], w: [O, C/G, KH, KW], b: [O] -> y: [N, O, Ho, Wo]
-  Tensor xc = x.contiguous().detach(), wc = w.contiguous().detach();
-  Tensor bc = b.defined() ? b.contiguous().detach() : Tensor();
-  Tensor y = Tensor::empty(ys, x.dtype(), x.device());
-  conv2d_forward_kernel(x.device())(xc, wc, bc, p, y);
-
-  if (autograd::should_record({&x, &w, &b})) {
-    const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
-    const bool gb_needed = b.defined() && b.requires_grad();
-    autograd::record(
-        y, "Conv2d", {x, w, b}, [xc, wc, p, gx_needed, gw_needed, gb_needed](const Tensor& g) {
-          Tensor gy = g.contiguous();  // [N, O, Ho, Wo]
-          Tensor gx, gw, gb;
-          if (gx_needed) {
-            gx = Tensor::empty(xc.shape(), xc.dtype(), xc.device());  // [N, C, H, W]
-            conv2d_backward_data_kernel(gy.device())(gy, wc, p, gx);
-          }
-          if (gw_needed || gb_needed) {
-            // The kernel always writes gw; with only the bias trainable it is dropped.
-            gw = Tensor::empty(wc.shape(), wc.dtype(), wc.device());  // [O, C/G, KH, KW]
-            if (gb_needed) gb = Tensor::empty({wc.size(0)}, wc.dtype(), wc.device());  // [O]
-            conv2d_backward_weight_kernel(gy.device())(gy, xc, p, gw, gb);
-          }
-          return std::vector<Tensor>{gx, gw_needed ? gw : Tensor(), gb};
-        });
-  }
-  return y;
+  return conv2d_run(x, w, b, p, ys);
 }
 
 }  // namespace ng

@@ -18,13 +18,29 @@ struct Conv2dParams {
   std::array<int64_t, 2> padding{0, 0};
   std::array<int64_t, 2> dilation{1, 1};
   int64_t groups = 1;
+  // Set by conv2d, not by callers: the kernels' x, w, y (and gy, gx, gw) are channels-last, w as
+  // [O, KH, KW, C/G] in memory (NOTE [Channels-last]). Only kernels that take NHWC see it.
+  bool channels_last = false;
 };
+
+// When conv2d runs on channels-last memory. Auto (the default, or NG_CHANNELS_LAST=auto): on
+// CUDA, for float32 and bfloat16, when the input already is channels-last or the output is
+// large enough for cuDNN's NHWC tensor-core kernels to pay for the layout change (at least 16
+// output channels and 65,536 output pixels; ResNet-20's stem at batch 512, not LeNet's
+// convolutions at batch 64). On (NG_CHANNELS_LAST=1): every convolution on every device (the
+// CPU computes in NCHW and hands back channels-last, for tests). Off (NG_CHANNELS_LAST=0): never.
+enum class ChannelsLastPolicy { Auto, On, Off };
+void set_channels_last_policy(ChannelsLastPolicy p);
+ChannelsLastPolicy channels_last_policy();
+// Whether conv2d of x by a weight of w_shape into y_shape runs channels-last under the policy.
+bool conv2d_runs_channels_last(const Tensor& x, const Shape& w_shape, const Shape& y_shape);
 
 // Output shape of conv2d, or ng::ShapeError naming `who` and the shapes when they do not fit.
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p,
                           const std::string& who = "Conv2d");
 
-// Kernels (x, w, y, gy contiguous NCHW; outputs allocated by the op, kernels overwrite them).
+// Kernels (x, w, y, gy contiguous NCHW, or all channels-last when p.channels_last; outputs
+// allocated by the op, kernels overwrite them).
 using Conv2dForwardFn = void(const Tensor& x, const Tensor& w, const Tensor& b,
                              const Conv2dParams& p, Tensor& y);
 using Conv2dBackwardDataFn = void(const Tensor& gy, const Tensor& w, const Conv2dParams& p,

@@ -95,7 +95,12 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_name(op);
   check_same_device(a, b, name);
   Shape s = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = Tensor::empty(s, a.dtype(), a.device());
+  // The output keeps the layout of a full-size channels-last operand (NOTE [Channels-last]).
+  const MemoryFormat fmt = a.shape() == s && a.memory_format() == MemoryFormat::ChannelsLast
+                               ? MemoryFormat::ChannelsLast
+                           : b.shape() == s ? b.memory_format()
+                                            : MemoryFormat::Contiguous;
+  Tensor out = Tensor::empty(s, a.dtype(), a.device(), fmt);
   binary_kernel(a.device())(op, a, b, out);
   if (autograd::should_record({&a, &b})) {
     bool ga = a.requires_grad(), gb = b.requires_grad();
@@ -175,18 +180,21 @@ Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
   NG_CHECK(x.defined(), unary_op_name(op), ": the input is undefined");
   NG_CHECK(is_floating(x.dtype()), unary_op_name(op), ": needs a floating tensor, got ",
            dtype_name(x.dtype()));
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  // y keeps x's layout (contiguous or channels-last, NOTE [Channels-last]).
+  const MemoryFormat fmt = x.memory_format();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), fmt);
   unary_kernel(x.device())(op, x, y, alpha);
   if (autograd::should_record({&x})) {
     // Save only what the derivative reads: ReLU, Sigmoid, Tanh, Exp, Sqrt and Reciprocal need
     // their output, the rest their input (and Neg, AddScalar, MulScalar neither). Saving one
     // instead of both halves what a ReLU keeps alive for backward.
-    Tensor xs = unary_backward_uses(op) & kUsesInput ? x.contiguous().detach() : Tensor();
+    Tensor xs = unary_backward_uses(op) & kUsesInput ? x.contiguous(fmt).detach() : Tensor();
     Tensor ys = unary_backward_uses(op) & kUsesOutput ? y.detach() : Tensor();
     Shape shape = x.shape();
-    autograd::record(y, unary_op_name(op), {x}, [op, xs, ys, shape, alpha](const Tensor& g) {
-      Tensor gin = Tensor::empty(shape, g.dtype(), g.device());
-      unary_backward_kernel(g.device())(op, xs, ys, g.contiguous(), gin, alpha);
+    autograd::record(y, unary_op_name(op), {x}, [op, xs, ys, shape, alpha, fmt](const Tensor& g) {
+      // The backward kernel walks x, y, g and gin in one flat order: all in `fmt`.
+      Tensor gin = Tensor::empty(shape, g.dtype(), g.device(), fmt);
+      unary_backward_kernel(g.device())(op, xs, ys, g.contiguous(fmt), gin, alpha);
       return std::vector<Tensor>{gin};
     });
   }
@@ -219,8 +227,10 @@ void copy_(Tensor& dst, const Tensor& src) {
 void add_(Tensor& dst, const Tensor& src, double alpha) {
   NG_CHECK_SHAPE(dst.shape() == src.shape(), "add_: shapes ", shape_str(dst.shape()), " and ",
                  shape_str(src.shape()), " differ");
-  NG_CHECK(dst.is_contiguous(), "add_: destination must be contiguous");
-  Tensor s = src.contiguous();
+  NG_CHECK(dst.is_contiguous() || dst.is_channels_last(),
+           "add_: destination must be contiguous or channels-last");
+  // axpy walks both in one flat order: src in dst's layout.
+  Tensor s = dst.is_contiguous() ? src.contiguous() : src.contiguous(MemoryFormat::ChannelsLast);
   axpy_kernel(dst.device())(alpha, s, dst);
 }
 

@@ -129,6 +129,9 @@ for c in $BF16_CASES; do
   timeout 60 "$B/bin/bench_train_step" --model "${c%%:*}" --batch "${c##*:}" --device cuda \
     --precision bf16 --steps 50 --warmup 10 2>>"$O/bench.err" | tee -a "$O/bench_bf16.jsonl"
 done
+# NOTE [Channels-last] A/B: the same ResNet-20 step with every convolution kept NCHW.
+NG_CHANNELS_LAST=0 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch 512 \
+  --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_nchw.jsonl"
 tail -5 "$O/bench.err" 2>/dev/null
 
 if [ "$TORCH" = 1 ]; then
@@ -214,4 +217,9 @@ for key in sorted(ng16):
     peak = f"{n['peak_gpu_mb']:.0f}" if n and "peak_gpu_mb" in n else "-"
     print(f"{key[0] + ':' + str(key[1]):<14}{ms(n):>11}{peak:>9}{ms(e):>13}"
           f"{ms(fast16.get(key)):>10}{'-':>12}{ratio:>10}")
+nchw = load("bench_nchw.jsonl").get(("resnet20", 512))
+if nchw:
+    cl = ng.get(("resnet20", 512))
+    print(f"resnet20:512 with NG_CHANNELS_LAST=0 (all NCHW): {ms(nchw)} ms, "
+          f"{nchw.get('peak_gpu_mb', 0):.0f} MB; channels-last (default): {ms(cl)} ms")
 EOF

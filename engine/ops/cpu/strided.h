@@ -5,6 +5,7 @@
 //       [&](int64_t n, std::array<int64_t, 2> off, std::array<int64_t, 2> inner) { ... });
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -26,10 +27,17 @@ inline std::vector<int64_t> broadcast_strides(const Shape& t_shape,
 template <int N, class F>
 void for_each_strided(const Shape& shape, std::array<std::vector<int64_t>, N> strides,
                       int64_t grain, const F& f) {
+  // Walk the dims in the order of the first operand's strides, largest first, so that an output
+  // that is dense in any layout (contiguous, or channels-last: NOTE [Channels-last]) is visited
+  // in memory order and its inner stride is 1.
+  std::vector<size_t> order(shape.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return strides[0][a] > strides[0][b]; });
   // Coalesce: drop size-1 dims, merge i into i+1 when every operand is contiguous across them.
   Shape sh;
   std::array<std::vector<int64_t>, N> st;
-  for (size_t i = 0; i < shape.size(); ++i) {
+  for (size_t i : order) {
     if (shape[i] == 1) continue;
     if (!sh.empty()) {
       bool merge = true;

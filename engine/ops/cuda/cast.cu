@@ -97,7 +97,7 @@ bool aligned(const void* p, size_t a) {
 
 void cast_strided(const Tensor& src, Tensor& dst) {
   const int64_t n = dst.numel();
-  auto ix = make_strided<2>(dst.shape(), {dst.strides(), src.strides()});
+  auto ix = make_strided_out<2>(dst.shape(), dst.strides(), {dst.strides(), src.strides()});
   dispatch_any(src.dtype(), [&]<class S>() {
     dispatch_any(dst.dtype(), [&]<class D>() {
       cast_strided_kernel<S, D><<<grid_for(n), kThreads, 0, stream()>>>(
@@ -110,7 +110,10 @@ void cast_strided(const Tensor& src, Tensor& dst) {
 // A contiguous, aligned run of 4-element groups; the rest (at most 3 elements) as views for the
 // strided kernel. Returns false when the layout does not allow it.
 bool cast_vectorised(const Tensor& src, Tensor& dst) {
-  if (!src.is_contiguous() || !dst.is_contiguous()) return false;
+  // Both contiguous, or both channels-last (NOTE [Channels-last]): the same flat order.
+  if (!(src.is_contiguous() && dst.is_contiguous()) &&
+      !(src.is_channels_last() && dst.is_channels_last()))
+    return false;
   const bool down = src.dtype() == DType::Float32 && dst.dtype() == DType::BFloat16;
   const bool up = src.dtype() == DType::BFloat16 && dst.dtype() == DType::Float32;
   if (!down && !up) return false;
@@ -166,7 +169,7 @@ void fill_bf16(Tensor& t, double v) {
   const int64_t n = t.numel();
   if (n == 0) return;
   const uint16_t bits = bfloat16(float(v)).bits;
-  auto ix = make_strided<1>(t.shape(), {t.strides()});
+  auto ix = make_strided_out<1>(t.shape(), t.strides(), {t.strides()});
   if (bits == 0 && ix.contiguous()) {
     NG_CUDA_CHECK(cudaMemsetAsync(t.raw_data(), 0, t.nbytes(), stream()));
     return;

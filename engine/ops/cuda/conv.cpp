@@ -23,20 +23,17 @@
 // the workspace around a tensor-core kernel (NOTE [Channels-last]), while FFT and Winograd
 // variants that need several times the tensors are left out.
 //
-// NOTE [Channels-last]: the engine's activations are NCHW, and that is what cuDNN is given.
-// cuDNN's fastest TF32 kernels on sm_80+ are NHWC; for NCHW operands some algorithms transpose
-// around them inside the call (nchwToNhwc / nhwcToNchw kernels). Find times the whole call,
-// transposes included, so an NHWC kernel is kept only where it still beats the NCHW-native ones.
-// Keeping activations NHWC between layers, as PyTorch's channels_last does, would remove the
-// transposes (~1.5 ms of ResNet-20's step at batch 512 on an H200), but cannot be hidden inside
-// this file: the engine would need tensors with channels-last strides that stay so through the
-// ops that touch activations. That is: Tensor::empty_like and the elementwise ops' outputs
-// keeping a dense permuted layout instead of NCHW; make_strided (kernels.cuh) ordering dims by
-// stride so such operands run the contiguous kernels; the conv op (ops/conv.cpp) not calling
-// contiguous() on them, allocating its output channels-last on CUDA, and passing strides to
-// cuDNN (cudnnSetTensor4dDescriptorEx); batch norm with a [N*H*W, C] reduction; autograd's
-// accumulate and the unary backward accepting dense non-NCHW gradients; the CPU kernels never
-// seeing them. Not done here.
+// NOTE [Channels-last]: cuDNN's fastest TF32 and bf16 kernels on sm_80+ are NHWC; given NCHW
+// operands, some algorithms transpose around them inside the call (nchwToNhwc / nhwcToNchw
+// kernels, ~1.5 ms of ResNet-20's step at batch 512 on an H200 before the engine had this).
+// ng::conv2d (ops/conv.cpp) decides the layout per call (conv2d_runs_channels_last): on CUDA a
+// large enough convolution, or one whose input is already channels-last, runs with x, w, y and
+// the gradients in NHWC memory (logical shape unchanged, strides [H*W*C, 1, W*C, C]) and sets
+// Conv2dParams::channels_last, which makes these descriptors CUDNN_TENSOR_NHWC (the filter as
+// [O, KH, KW, C/G]). The weight is copied into that layout per call and its gradient copied
+// back, a few microseconds each, so parameters, optimisers and checkpoints never see NHWC.
+// Activations stay NHWC between layers: elementwise ops keep their input's layout, batch norm
+// has NHWC kernels (norm.cu), and NCHW-only ops (pooling, reshape) call contiguous().
 
 #include "engine/ops/conv.h"
 
@@ -69,8 +66,9 @@ struct ConvKey {
   DType dtype;
   bool tf32;
   bool deterministic;  // only algorithms cuDNN reports as deterministic
+  bool nhwc;           // operands channels-last (NOTE [Channels-last])
   auto tie() const {
-    return std::tie(x, w, stride, padding, dilation, groups, dtype, tf32, deterministic);
+    return std::tie(x, w, stride, padding, dilation, groups, dtype, tf32, deterministic, nhwc);
   }
   bool operator<(const ConvKey& o) const { return tie() < o.tie(); }
 };
@@ -106,7 +104,7 @@ std::string problem_str(const ConvKey& k) {
                         shape_str({k.w[0], k.w[1], k.w[2], k.w[3]}), ", stride [", k.stride[0],
                         ", ", k.stride[1], "], padding [", k.padding[0], ", ", k.padding[1],
                         "], dilation [", k.dilation[0], ", ", k.dilation[1], "], groups ", k.groups,
-                        k.tf32 ? "" : ", TF32 off");
+                        k.tf32 ? "" : ", TF32 off", k.nhwc ? ", NHWC" : "");
 }
 
 cudnnDataType_t data_type(DType dt) {
@@ -135,13 +133,14 @@ std::unique_ptr<Plan> make_plan(const ConvKey& k, const Shape& y_shape) {
   NG_CUDA_CHECK(cudnnCreateTensorDescriptor(&p->y));
   NG_CUDA_CHECK(cudnnCreateFilterDescriptor(&p->w));
   NG_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
-  NG_CUDA_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, dt, to_int(k.x[0], "batch"),
+  const cudnnTensorFormat_t fmt = k.nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  NG_CUDA_CHECK(cudnnSetTensor4dDescriptor(p->x, fmt, dt, to_int(k.x[0], "batch"),
                                            to_int(k.x[1], "channels"), to_int(k.x[2], "height"),
                                            to_int(k.x[3], "width")));
-  NG_CUDA_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, dt, int(y_shape[0]),
-                                           int(y_shape[1]), int(y_shape[2]), int(y_shape[3])));
-  NG_CUDA_CHECK(cudnnSetFilter4dDescriptor(p->w, dt, CUDNN_TENSOR_NCHW, int(k.w[0]), int(k.w[1]),
-                                           int(k.w[2]), int(k.w[3])));
+  NG_CUDA_CHECK(cudnnSetTensor4dDescriptor(p->y, fmt, dt, int(y_shape[0]), int(y_shape[1]),
+                                           int(y_shape[2]), int(y_shape[3])));
+  NG_CUDA_CHECK(cudnnSetFilter4dDescriptor(p->w, dt, fmt, int(k.w[0]), int(k.w[1]), int(k.w[2]),
+                                           int(k.w[3])));
   NG_CUDA_CHECK(cudnnSetConvolution2dDescriptor(
       p->conv, int(k.padding[0]), int(k.padding[1]), int(k.stride[0]), int(k.stride[1]),
       int(k.dilation[0]), int(k.dilation[1]), CUDNN_CROSS_CORRELATION, compute_type(k.dtype)));
@@ -381,7 +380,8 @@ Plan& plan_for(const Shape& x_shape, const Shape& w_shape, const Shape& y_shape,
             prm.groups,
             dt,
             dt == DType::Float32 && cuda_tf32(),
-            cudnn_deterministic()};
+            cudnn_deterministic(),
+            prm.channels_last};
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(k);
   if (it == cache.end()) it = cache.emplace(k, make_plan(k, y_shape)).first;

@@ -23,7 +23,7 @@ __global__ void binary_contig_kernel(BinaryOp op, int64_t n, T* out, const T* a,
   NG_GRID_STRIDE(i, n) out[i] = apply_binary(op, a[i], b[i]);
 }
 
-// out contiguous; a and b at their (broadcast) strides.
+// out dense (row-major in make_strided_out's order); a and b at their (broadcast) strides.
 template <class T>
 __global__ void binary_strided_kernel(BinaryOp op, int64_t n, Strided<2> ix, T* out, const T* a,
                                       const T* b) {
@@ -38,9 +38,9 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   const int64_t n = out.numel();
   if (n == 0) return;
   dispatch_floating(out.dtype(), "elementwise op", [&]<class T>() {
-    auto ix =
-        make_strided<2>(out.shape(), {broadcast_strides(a.shape(), a.strides(), out.shape()),
-                                      broadcast_strides(b.shape(), b.strides(), out.shape())});
+    auto ix = make_strided_out<2>(out.shape(), out.strides(),
+                                  {broadcast_strides(a.shape(), a.strides(), out.shape()),
+                                   broadcast_strides(b.shape(), b.strides(), out.shape())});
     if (ix.contiguous())
       binary_contig_kernel<T>
           <<<grid_for(n), kThreads, 0, stream()>>>(op, n, out.data<T>(), a.data<T>(), b.data<T>());
@@ -53,7 +53,7 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
 
 // ---------------------------------------------------------------- unary
 
-// y contiguous; x at its strides.
+// y dense (row-major in make_strided_out's order); x at its strides.
 template <class T>
 __global__ void unary_strided_k(UnaryOp op, int64_t n, Strided<1> ix, const T* x, T* y, T alpha) {
   NG_GRID_STRIDE(i, n) {
@@ -72,7 +72,7 @@ void unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
   const int64_t n = y.numel();
   if (n == 0) return;
   dispatch_floating(x.dtype(), unary_op_name(op), [&]<class T>() {
-    auto ix = make_strided<1>(x.shape(), {x.strides()});
+    auto ix = make_strided_out<1>(x.shape(), y.strides(), {x.strides()});
     if (ix.contiguous())
       unary_contig_kernel<T>
           <<<grid_for(n), kThreads, 0, stream()>>>(op, n, x.data<T>(), y.data<T>(), T(alpha));
@@ -84,7 +84,7 @@ void unary(UnaryOp op, const Tensor& x, Tensor& y, double alpha) {
 }
 
 // gin = gout * f'(x), from x and/or y = f(x) (whichever unary_backward_uses(op) names; the
-// other pointer may be null). All contiguous.
+// other pointer may be null). All dense in one layout (contiguous or channels-last).
 template <class T>
 __global__ void unary_backward_k(UnaryOp op, int64_t n, const T* x, const T* y, const T* g, T* gi,
                                  T a) {
@@ -121,7 +121,7 @@ __global__ void fill_kernel_t(int64_t n, Strided<1> ix, T* p, T v) {
 template <class T>
 void fill_t(Tensor& t, double v) {
   const int64_t n = t.numel();
-  auto ix = make_strided<1>(t.shape(), {t.strides()});
+  auto ix = make_strided_out<1>(t.shape(), t.strides(), {t.strides()});
   if (v == 0.0 && ix.contiguous()) {  // 0.0 and int 0 are all-zero bytes
     NG_CUDA_CHECK(cudaMemsetAsync(t.raw_data(), 0, size_t(n) * sizeof(T), stream()));
     return;
@@ -160,7 +160,7 @@ __global__ void copy_kernel_t(int64_t n, Strided<2> ix, const S* src, D* dst) {
 template <class S, class D>
 void copy_d2d_t(const Tensor& src, Tensor& dst) {
   const int64_t n = dst.numel();
-  auto ix = make_strided<2>(dst.shape(), {dst.strides(), src.strides()});
+  auto ix = make_strided_out<2>(dst.shape(), dst.strides(), {dst.strides(), src.strides()});
   copy_kernel_t<S, D><<<grid_for(n), kThreads, 0, stream()>>>(n, ix, src.data<S>(), dst.data<D>());
   NG_CUDA_CHECK_LAUNCH("strided copy kernel");
 }
@@ -179,9 +179,12 @@ void copy_d2d_from(const Tensor& src, Tensor& dst) {
   }
 }
 
-// Both on the device: a memcpy when the layouts and dtypes agree, else the strided kernel.
+// Both on the device: a memcpy when the layouts and dtypes agree (both contiguous, or both
+// channels-last), else the strided kernel.
 void copy_d2d(const Tensor& src, Tensor& dst) {
-  if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous()) {
+  const bool same_dense = (src.is_contiguous() && dst.is_contiguous()) ||
+                          (src.is_channels_last() && dst.is_channels_last());
+  if (src.dtype() == dst.dtype() && same_dense) {
     NG_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), dst.nbytes(),
                                   cudaMemcpyDeviceToDevice, stream()));
     return;

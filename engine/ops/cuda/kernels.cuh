@@ -76,6 +76,31 @@ Strided<N> make_strided(const Shape& shape, const std::array<std::vector<int64_t
   return s;
 }
 
+// make_strided for kernels that write a dense output at out[linear index]: the dims are put in
+// the order of `out_strides` (largest first), so that the output is row-major in that order.
+// For a contiguous output this is make_strided itself; for a channels-last output (NOTE
+// [Channels-last]) the dims go N, H, W, C, and operands of the same layout merge to one
+// contiguous dimension as well.
+template <int N>
+Strided<N> make_strided_out(const Shape& shape, const std::vector<int64_t>& out_strides,
+                            const std::array<std::vector<int64_t>, N>& strides) {
+  std::vector<size_t> order(shape.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return out_strides[a] > out_strides[b]; });
+  bool identity = true;
+  for (size_t i = 0; i < order.size(); ++i) identity = identity && order[i] == i;
+  if (identity) return make_strided<N>(shape, strides);
+  Shape ps(shape.size());
+  std::array<std::vector<int64_t>, N> pst;
+  for (int k = 0; k < N; ++k) pst[k].resize(shape.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    ps[i] = shape[order[i]];
+    for (int k = 0; k < N; ++k) pst[k][i] = strides[k][order[i]];
+  }
+  return make_strided<N>(ps, pst);
+}
+
 // Strides of `t_shape`/`t_strides` broadcast to `out` (0 where broadcast).
 inline std::vector<int64_t> broadcast_strides(const Shape& t_shape,
                                               const std::vector<int64_t>& t_strides,
