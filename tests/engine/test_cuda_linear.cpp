@@ -5,7 +5,7 @@
 // three layers, odd sizes, sizes of 1 (the cuBLAS path), no bias, a frozen weight or bias, and
 // misaligned operand views; with TF32 off (||gpu - ref|| / ||ref|| <= 1e-5) and on (<= 3e-3).
 // Then the kernel count: with the bias fused, a captured forward and weight gradient hold no
-// more kernels than without a bias, and a plan first made during a capture replays correctly.
+// more kernels than the bare products, and a plan first made during a capture replays correctly.
 // Every test skips (GTEST_SKIP) where no CUDA device is present.
 #include <gtest/gtest.h>
 
@@ -182,7 +182,7 @@ TEST_F(CudaLinear, FusedKernelsTakeLeNetsLayersAndMatchADoubleReference) {
             dw_ref[size_t(o * in + i)] += gno * xv[size_t(n * in + i)];
         }
       EXPECT_LE(rel_err_to(dw, dw_ref), tol) << "dW";
-      EXPECT_LE(rel_err_to(db, db_ref), tol) << "db";  // a plain sum: no TF32 rounding expected
+      EXPECT_LE(rel_err_to(db, db_ref), tol) << "db";
     }
   }
 }
@@ -231,11 +231,11 @@ TEST_F(CudaLinear, TheBiasAddsNoKernelToACapturedForwardOrWeightGradient) {
   };
   const size_t with_bias = nodes([&] { linear(x, w, b); });
   const size_t without_bias = nodes([&] { linear(x, w, Tensor()); });
-  EXPECT_EQ(with_bias, without_bias) << "the forward's bias adds kernels";
+  EXPECT_LE(with_bias, without_bias) << "the forward's bias adds kernels";
   const size_t fused = nodes([&] { linear_backward_weight_kernel(kGpu)(g, x, dw, db); });
   const size_t gemm_only =
       nodes([&] { gemm_kernel(kGpu)(true, false, out, in, N, 1.0, g, x, 0.0, dw); });
-  EXPECT_EQ(fused, gemm_only) << "db adds kernels to dW's product";
+  EXPECT_LE(fused, gemm_only) << "db adds kernels to dW's product";
 }
 
 // A shape first seen inside a capture makes its plan there (no GPU work, no allocation), and
