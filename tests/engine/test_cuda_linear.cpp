@@ -246,6 +246,10 @@ TEST_F(CudaLinear, APlanMadeDuringACaptureReplaysWithNewInputs) {
          b = rnd({out}, 22).to(kGpu), g = Tensor::zeros({N, out}, DType::Float32, kGpu);
   Tensor dw = Tensor::empty({out, in}, DType::Float32, kGpu),
          db = Tensor::empty({out}, DType::Float32, kGpu);
+  // The libraries' handles and cuBLAS's workspace exist before (another shape, eagerly), as in a
+  // training step's warm-up; this shape's plans do not.
+  linear(rnd({4, 8}, 20).to(kGpu), rnd({3, 8}, 21).to(kGpu), rnd({3}, 22).to(kGpu));
+  cuda_synchronize();
   CudaGraph graph;
   graph.begin_capture();
   Tensor y;
