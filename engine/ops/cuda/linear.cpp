@@ -21,11 +21,13 @@
 // for a problem (e.g. an epilogue it does not support for these types) the plan remembers
 // that and the kernel returns false: linear() then runs the GEMM and the bias as before.
 // Float32 only (TF32 as gemm.cpp when cuda_tf32() is on); float64 and bfloat16 autocast keep
-// the cuBLAS path. Sizes of 1 are left to that path too (cuBLASLt's bias epilogues have had
-// wrong results on degenerate shapes in some releases, and nothing is gained there).
-// NG_CUBLASLT=0 (or off / false) turns the fused path off at start-up, for comparisons.
+// the cuBLAS path. Sizes of 1 are left to that path too (nothing to gain there, and PyTorch's
+// addmm keeps such products off cuBLASLt as well).
+// NG_CUBLASLT=0 (or off / false) turns the fused path off at start-up, for comparisons;
+// NG_CUBLASLT_LOG=1 prints each plan's outcome (fused, or why not) to stderr.
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -46,6 +48,16 @@ bool lt_enabled() {
     const char* env = std::getenv("NG_CUBLASLT");
     return !(env && (std::strcmp(env, "0") == 0 || std::strcmp(env, "off") == 0 ||
                      std::strcmp(env, "false") == 0));
+  }();
+  return on;
+}
+
+// NG_CUBLASLT_LOG=1 prints each plan's outcome to stderr.
+bool lt_log() {
+  static const bool on = [] {
+    const char* env = std::getenv("NG_CUBLASLT_LOG");
+    return env && (std::strcmp(env, "1") == 0 || std::strcmp(env, "on") == 0 ||
+                   std::strcmp(env, "true") == 0);
   }();
   return on;
 }
@@ -83,7 +95,8 @@ void set_desc(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, co
   NG_CUDA_CHECK(cublasLtMatmulDescSetAttribute(desc, attr, v, bytes));
 }
 
-std::unique_ptr<Plan> make_plan(const PlanKey& k) {
+// `bias`: the first call's vector, set before the heuristic is asked (as every call sets its own).
+std::unique_ptr<Plan> make_plan(const PlanKey& k, void* bias) {
   auto p = std::make_unique<Plan>();
   const bool fwd = k.dir == Direction::Forward;
   const cublasComputeType_t compute = k.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -94,6 +107,7 @@ std::unique_ptr<Plan> make_plan(const PlanKey& k) {
   set_desc(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb);
   const cublasLtEpilogue_t epi = fwd ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_BGRADB;
   set_desc(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+  set_desc(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
   // Stored (column-major) shapes: op(A) is [m, k], op(B) is [k, n], D is [m, n].
   const uint64_t m = uint64_t(k.m), n = uint64_t(k.n), kk = uint64_t(k.k);
   if (fwd) {
@@ -124,13 +138,19 @@ std::unique_ptr<Plan> make_plan(const PlanKey& k) {
   const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cublaslt(), p->desc, p->a, p->b, p->d,
                                                            p->d, pref, 1, &result, &returned);
   cublasLtMatmulPreferenceDestroy(pref);
+  // Any refusal (NOT_SUPPORTED, INVALID_VALUE for a combination this cuBLASLt lacks, no result)
+  // leaves the problem on the separate-kernel path, which is always correct.
   if (st == CUBLAS_STATUS_SUCCESS && returned > 0 && result.state == CUBLAS_STATUS_SUCCESS) {
     p->ok = true;
     p->algo = result.algo;
     p->workspace = result.workspaceSize;
-  } else if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) {
-    NG_CUDA_CHECK(st);  // anything but "not supported" is an error worth reporting
   }
+  if (lt_log())
+    std::fprintf(stderr, "[cublaslt] %s m=%lld n=%lld k=%lld%s align %u/%u/%u/%u: %s (%s)\n",
+                 fwd ? "linear forward (BIAS)" : "linear dW+db (BGRADB)", (long long)k.m,
+                 (long long)k.n, (long long)k.k, k.tf32 ? " TF32" : "", k.align_a, k.align_b,
+                 k.align_d, k.align_bias, p->ok ? "fused" : "not offered, separate kernels",
+                 cublasGetStatusName(st));
   return p;
 }
 
@@ -147,7 +167,7 @@ bool run(Direction dir, int64_t m, int64_t n, int64_t k, const void* a, const vo
   if (key.align_bias < 16) return false;
   std::lock_guard<std::mutex> lock(mu);  // also guards the plan's bias-pointer attribute
   auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, make_plan(key)).first;
+  if (it == cache.end()) it = cache.emplace(key, make_plan(key, bias)).first;
   Plan& p = *it->second;
   if (!p.ok) return false;
   set_desc(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
@@ -156,8 +176,8 @@ bool run(Direction dir, int64_t m, int64_t n, int64_t k, const void* a, const vo
   const float one = 1.f, zero = 0.f;
   const cublasStatus_t st = cublasLtMatmul(cublaslt(), p.desc, &one, a, p.a, b, p.b, &zero, d, p.d,
                                            d, p.d, &p.algo, ws, ws_bytes, stream());
-  if (st == CUBLAS_STATUS_NOT_SUPPORTED) {  // refused before launching anything
-    p.ok = false;
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE) {
+    p.ok = false;  // refused before launching anything: from now on the separate kernels
     return false;
   }
   NG_CUDA_CHECK(st);
