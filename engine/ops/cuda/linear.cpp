@@ -85,8 +85,7 @@ struct Plan {
   bool ok = false;  // cuBLASLt offers an algorithm for this problem
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
-  cublasLtMatmulAlgo_t algo{};
-  size_t workspace = 0;
+  cublasLtMatmulAlgo_t algo{};  // needs at most the workspace it was chosen for (cuBLAS's)
   // Descriptors live as long as the cache, i.e. the process.
 };
 
@@ -133,8 +132,7 @@ std::unique_ptr<Plan> make_plan(const PlanKey& k, void* bias) {
   set_pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &k.align_d, sizeof k.align_d);
   cublasLtMatmulHeuristicResult_t result{};
   int returned = 0;
-  // D doubles as C (beta = 0, never read). NOT_SUPPORTED or no result: this problem stays on
-  // the separate-kernel path.
+  // D doubles as C (beta = 0, never read).
   const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cublaslt(), p->desc, p->a, p->b, p->d,
                                                            p->d, pref, 1, &result, &returned);
   cublasLtMatmulPreferenceDestroy(pref);
@@ -143,7 +141,6 @@ std::unique_ptr<Plan> make_plan(const PlanKey& k, void* bias) {
   if (st == CUBLAS_STATUS_SUCCESS && returned > 0 && result.state == CUBLAS_STATUS_SUCCESS) {
     p->ok = true;
     p->algo = result.algo;
-    p->workspace = result.workspaceSize;
   }
   if (lt_log())
     std::fprintf(stderr, "[cublaslt] %s m=%lld n=%lld k=%lld%s align %u/%u/%u/%u: %s (%s)\n",
