@@ -79,7 +79,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::stri
   int64_t N = x.size(0), in = x.size(1), out_f = w.size(0);
   Tensor xc = x.contiguous().detach(), wc = w.contiguous().detach();
   Tensor y = Tensor::empty({N, out_f}, x.dtype(), x.device());
-  if (b.defined()) {
+  // The bias inside the product where the backend can (NOTE [Fused linear bias]).
+  const bool fused = b.defined() && linear_forward_kernel.has(x.device().type) &&
+                     linear_forward_kernel(x.device())(xc, wc, b.contiguous().detach(), y);
+  if (fused) {
+    // y = x W^T + b is written
+  } else if (b.defined()) {
     // y = broadcast(b), then y += x W^T with beta = 1: the bias costs one row copy per sample.
     Tensor bc = b.contiguous();
     Tensor rows = make_view(bc, {N, out_f}, {0, 1}, bc.impl()->offset);  // b repeated N times
@@ -93,8 +98,15 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::stri
     autograd::record(y, "Linear", {x, w, b}, [xc, wc, gx, gw, gbias](const Tensor& g) {
       Tensor gc = g.contiguous();
       // g: [N, out]; dx = g W: [N, in]; dW = g^T x: [out, in]; db = sum_N g: [out]
-      return std::vector<Tensor>{gx ? gemm(gc, false, wc, false) : Tensor(),
-                                 gw ? gemm(gc, true, xc, false) : Tensor(),
+      Tensor dx = gx ? gemm(gc, false, wc, false) : Tensor();
+      const DeviceType dev = gc.device().type;
+      if (gw && gbias && linear_backward_weight_kernel.has(dev)) {
+        Tensor dw = Tensor::empty(wc.shape(), gc.dtype(), gc.device());
+        Tensor db = Tensor::empty({wc.size(0)}, gc.dtype(), gc.device());
+        if (linear_backward_weight_kernel(gc.device())(gc, xc, dw, db))  // NOTE [Fused linear bias]
+          return std::vector<Tensor>{dx, dw, db};
+      }
+      return std::vector<Tensor>{dx, gw ? gemm(gc, true, xc, false) : Tensor(),
                                  gbias ? sum(gc, {0}) : Tensor()};
     });
   }

@@ -13,6 +13,20 @@ using GemmFn = void(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                     const Tensor& A, const Tensor& B, double beta, Tensor& C);
 NG_KERNEL_TABLE(gemm_kernel, GemmFn);
 
+// NOTE [Fused linear bias]: backends whose GEMM library can add a bias and reduce a bias
+// gradient inside the matrix product (cuBLASLt epilogues on CUDA) provide these; linear() uses
+// them when its device has them and otherwise runs the GEMM and the bias work as separate
+// kernels (a broadcast copy of b before the product; a column sum of g for db). A kernel
+// returns false, writing nothing, when it cannot handle the operands (dtype, sizes, alignment,
+// or the library offers no algorithm for them); linear() then takes the separate-kernel path.
+// All tensors contiguous, row-major.
+//   y[N, out] = x[N, in] w[out, in]^T + b[out]
+using LinearForwardFn = bool(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
+NG_KERNEL_TABLE(linear_forward_kernel, LinearForwardFn);
+//   dw[out, in] = g[N, out]^T x[N, in] and db[out] = sum over N of g, in one call
+using LinearBackwardWeightFn = bool(const Tensor& g, const Tensor& x, Tensor& dw, Tensor& db);
+NG_KERNEL_TABLE(linear_backward_weight_kernel, LinearBackwardWeightFn);
+
 // a: [M, K] x b: [K, N] -> [M, N]; or batched [B, M, K] x [B, K, N] -> [B, M, N].
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x: [N, in], w: [out, in], b: [out] or undefined -> [N, out]. `who` names the layer in errors.

@@ -113,6 +113,12 @@ void TrainStep::capture(Entry& e) {
   ++captures_;
 }
 
+size_t TrainStep::graph_nodes() const {
+  for (const auto& e : entries_)
+    if (e->graph.ready()) return e->graph.num_nodes();
+  return 0;
+}
+
 void TrainStep::replay(Entry& e) {
   optim_.prepare_replay(e.mask);
   e.graph.replay();

@@ -83,6 +83,9 @@ class TrainStep {
 
   int64_t captures() const { return captures_; }
   int64_t replays() const { return replays_; }
+  // Kernel and copy nodes of the most recently used captured graph (0 when none): what one
+  // replayed step launches, for benchmarks.
+  size_t graph_nodes() const;
   // Why capture was turned off ("" while it is on or was never on).
   const std::string& disabled_reason() const { return disabled_reason_; }
 

@@ -96,8 +96,9 @@ void dispatch_floating(DType dt, const char* what, const F& f) {
 // register_cuda_kernels() in register.cpp).
 void register_elementwise();  // binary, unary (+ backward), fill, copy, axpy
 void register_reduce();
-void register_gemm();  // cuBLAS
-void register_conv();  // cuDNN
+void register_gemm();    // cuBLAS
+void register_linear();  // cuBLASLt bias epilogues (linear.cpp)
+void register_conv();    // cuDNN
 void register_pool();
 void register_norm();
 void register_softmax();  // softmax, log-softmax, cross-entropy

@@ -15,6 +15,7 @@ void register_cuda_kernels() {
   cuda::register_elementwise();
   cuda::register_reduce();
   cuda::register_gemm();
+  cuda::register_linear();
   cuda::register_conv();
   cuda::register_pool();
   cuda::register_norm();

@@ -1,5 +1,5 @@
-// The CUDA backend's runtime pieces: device detection, error checks, the stream, the cuBLAS and
-// cuDNN handles, the TF32 switch and synchronisation.
+// The CUDA backend's runtime pieces: device detection, error checks, the stream, the cuBLAS,
+// cuBLASLt and cuDNN handles, the TF32 switch and synchronisation.
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -173,17 +173,44 @@ void raise_device_errors() {
                                   classes, " classes (expected 0 to ", classes - 1, ")"));
 }
 
-cublasHandle_t cublas() {
-  static cublasHandle_t h = [] {
+namespace {
+// A fixed workspace from our allocator (32 MiB, cuBLAS's advice for Hopper), so that cuBLAS
+// never allocates on its own during a step.
+constexpr size_t kCublasWorkspace = size_t(32) << 20;
+
+struct Cublas {
+  cublasHandle_t handle = nullptr;
+  void* workspace = nullptr;  // kept for the process
+};
+
+const Cublas& cublas_state() {
+  static const Cublas c = [] {
+    Cublas r;
     cudaStream_t st = stream();
-    cublasHandle_t hh = nullptr;
-    NG_CUDA_CHECK(cublasCreate(&hh));
-    NG_CUDA_CHECK(cublasSetStream(hh, st));
-    // A fixed workspace from our allocator (32 MiB, cuBLAS's advice for Hopper), so that cuBLAS
-    // never allocates on its own during a step.
-    constexpr size_t kWorkspace = size_t(32) << 20;
-    void* ws = allocator(Device::cuda()).allocate(kWorkspace);  // kept for the process
-    NG_CUDA_CHECK(cublasSetWorkspace(hh, ws, kWorkspace));
+    NG_CUDA_CHECK(cublasCreate(&r.handle));
+    NG_CUDA_CHECK(cublasSetStream(r.handle, st));
+    r.workspace = allocator(Device::cuda()).allocate(kCublasWorkspace);
+    NG_CUDA_CHECK(cublasSetWorkspace(r.handle, r.workspace, kCublasWorkspace));
+    return r;
+  }();
+  return c;
+}
+}  // namespace
+
+cublasHandle_t cublas() {
+  return cublas_state().handle;
+}
+
+void* cublas_workspace(size_t* bytes) {
+  *bytes = kCublasWorkspace;
+  return cublas_state().workspace;
+}
+
+cublasLtHandle_t cublaslt() {
+  static cublasLtHandle_t h = [] {
+    stream();  // the device check
+    cublasLtHandle_t hh = nullptr;
+    NG_CUDA_CHECK(cublasLtCreate(&hh));
     return hh;
   }();
   return h;

@@ -94,43 +94,47 @@ void softmax_backward(const Tensor& y, const Tensor& gy, int64_t axis, bool log,
 
 // ---------------------------------------------------------------- cross-entropy
 
-// One thread per row i with label l and smoothing s: lse = log-sum-exp(x_i),
-//   row_loss[i] = (1 - s) * (lse - x_il) + s * (lse - mean_c x_ic),  probs_i = exp(x_i - lse).
+// Row i with label l and smoothing s: lse = log-sum-exp(x_i),
+//   row loss = (1 - s) * (lse - x_il) + s * (lse - mean_c x_ic),  probs_i = exp(x_i - lse).
 // A label outside [0, C) is recorded (NOTE [Deferred device errors]) and its row loss is NaN.
+template <class T>
+__device__ double ce_row(int64_t i, int64_t C, double sm, const T* logits, const int64_t* labels,
+                         T* probs, DeviceErrorSlot err, int64_t site) {
+  const T* x = logits + i * C;
+  T* p = probs + i * C;
+  T m = T(-CUDART_INF);
+  for (int64_t c = 0; c < C; ++c) m = m < x[c] ? x[c] : m;
+  double se = 0, sx = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    const T ev = std::exp(x[c] - m);
+    p[c] = ev;
+    se += double(ev);
+    sx += double(x[c]);
+  }
+  const double lse = double(m) + ::log(se);
+  const T inv = T(1.0 / se);
+  for (int64_t c = 0; c < C; ++c) p[c] *= inv;
+  const int64_t l = labels[i];
+  if (l < 0 || l >= C) {
+    if (atomicCAS(err.claim, 0ull, 1ull) == 0ull) {
+      err.record->site = site;
+      err.record->value = l;
+      err.record->row = i;
+      err.record->classes = C;
+      __threadfence_system();
+      err.record->flag = 1;
+    }
+    return CUDART_NAN;
+  }
+  return (1.0 - sm) * (lse - double(x[l])) + sm * (lse - sx / double(C));
+}
+
+// One thread per row: row_loss[i] (ce_mean_kernel averages them).
 template <class T>
 __global__ void ce_rows_kernel(int64_t N, int64_t C, double sm, const T* logits,
                                const int64_t* labels, T* probs, double* row_loss,
                                DeviceErrorSlot err, int64_t site) {
-  NG_GRID_STRIDE(i, N) {
-    const T* x = logits + i * C;
-    T* p = probs + i * C;
-    T m = T(-CUDART_INF);
-    for (int64_t c = 0; c < C; ++c) m = m < x[c] ? x[c] : m;
-    double se = 0, sx = 0;
-    for (int64_t c = 0; c < C; ++c) {
-      const T ev = std::exp(x[c] - m);
-      p[c] = ev;
-      se += double(ev);
-      sx += double(x[c]);
-    }
-    const double lse = double(m) + ::log(se);
-    const T inv = T(1.0 / se);
-    for (int64_t c = 0; c < C; ++c) p[c] *= inv;
-    const int64_t l = labels[i];
-    if (l < 0 || l >= C) {
-      if (atomicCAS(err.claim, 0ull, 1ull) == 0ull) {
-        err.record->site = site;
-        err.record->value = l;
-        err.record->row = i;
-        err.record->classes = C;
-        __threadfence_system();
-        err.record->flag = 1;
-      }
-      row_loss[i] = CUDART_NAN;
-      continue;
-    }
-    row_loss[i] = (1.0 - sm) * (lse - double(x[l])) + sm * (lse - sx / double(C));
-  }
+  NG_GRID_STRIDE(i, N) row_loss[i] = ce_row(i, C, sm, logits, labels, probs, err, site);
 }
 
 // One block: loss = sum(row_loss) / N.
@@ -141,6 +145,24 @@ __global__ void ce_mean_kernel(int64_t N, const double* row_loss, T* loss) {
   acc = block_sum(acc);
   if (threadIdx.x == 0) *loss = T(acc / double(N));
 }
+
+// Small problems in one launch: one block computes the rows and their mean, each thread adding
+// the same rows in the same order as ce_mean_kernel does, so the loss is bit for bit that of
+// the two-kernel path.
+template <class T>
+__global__ void ce_small_kernel(int64_t N, int64_t C, double sm, const T* logits,
+                                const int64_t* labels, T* probs, T* loss, DeviceErrorSlot err,
+                                int64_t site) {
+  double acc = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x)
+    acc += ce_row(i, C, sm, logits, labels, probs, err, site);
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) *loss = T(acc / double(N));
+}
+
+// At most this many logits go through ce_small_kernel (one block: 256 threads, a few rows
+// each); larger batches or class counts spread the rows over the GPU first.
+constexpr int64_t kCeSmallElems = int64_t(1) << 16;
 
 // glogits = (probs - target) * gloss / N with target = (1 - s) * one_hot + s / C; gloss is read
 // from device memory (the upstream gradient). A row with a bad label gets no one-hot term.
@@ -161,6 +183,13 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double s,
   const DeviceErrorSlot err = device_error_slot();
   const int64_t site = error_site(who);
   dispatch_floating(logits.dtype(), "cross_entropy", [&]<class T>() {
+    if (N * C <= kCeSmallElems) {
+      ce_small_kernel<T><<<1, kThreads, 0, stream()>>>(N, C, s, logits.data<T>(),
+                                                       labels.data<int64_t>(), probs.data<T>(),
+                                                       loss.data<T>(), err, site);
+      NG_CUDA_CHECK_LAUNCH("ce_small_kernel");
+      return;
+    }
     DeviceBuffer rows(size_t(N) * sizeof(double));
     ce_rows_kernel<T>
         <<<grid_for(N), kThreads, 0, stream()>>>(N, C, s, logits.data<T>(), labels.data<int64_t>(),
