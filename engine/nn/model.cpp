@@ -1,6 +1,7 @@
 #include "engine/nn/model.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "engine/autograd/autograd.h"
 
@@ -119,6 +120,25 @@ Model Model::compile(const GraphSpec& spec, uint64_t seed, const ValidateOptions
   for (int slot = 0; slot < m.n_out_slots_; ++slot)
     if (last[size_t(slot)] >= 0 && slot != m.loss_slot_ && slot != m.prediction_slot_)
       m.steps_[size_t(last[size_t(slot)])].last_use.push_back(slot);
+  // NOTE [Fused ReLU]: a single-output BatchNorm or Add read by one ReLU alone.
+  std::vector<int> readers(size_t(m.n_out_slots_), 0), reader(size_t(m.n_out_slots_), -1);
+  for (size_t k = 0; k < m.steps_.size(); ++k)
+    for (int slot : m.steps_[k].in_slots)
+      if (slot >= 0 && slot < m.n_out_slots_) {
+        ++readers[size_t(slot)];
+        reader[size_t(slot)] = int(k);
+      }
+  for (Step& s : m.steps_) {
+    const std::string& kind = nodes[size_t(s.node)].def->name;
+    if ((kind != "BatchNorm" && kind != "Add") || s.out_count != 1) continue;
+    const int slot = s.out_begin;
+    if (readers[size_t(slot)] != 1 || slot == m.loss_slot_ || slot == m.prediction_slot_) continue;
+    Step& r = m.steps_[size_t(reader[size_t(slot)])];
+    if (nodes[size_t(r.node)].def->name != "ReLU" || r.in_slots.size() != 1) continue;
+    s.absorbs_relu = true;
+    r.absorbed = true;
+  }
+  if (const char* v = std::getenv("NG_FUSE_RELU"); v && std::string(v) == "0") m.fuse_relu_ = false;
   m.refresh_named();
   return m;
 }
@@ -134,6 +154,12 @@ void Model::refresh_named() {
       (roles_[w] == WeightRole::Parameter ? params_ : buffers_).push_back(std::move(entry));
     }
   }
+}
+
+int Model::fused_relu_count() const {
+  int n = 0;
+  for (const Step& s : steps_) n += s.absorbs_relu ? 1 : 0;
+  return n;
 }
 
 int64_t Model::parameter_count() const {
@@ -174,7 +200,15 @@ void Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels, Res
   for (size_t k = 0; k < inputs.size(); ++k)
     slots_[size_t(labels_slot_) + 1 + k] = on_device(inputs[k]);
 
+  const bool fuse = fuse_relu_ && !keep_outputs_;  // NOTE [Fused ReLU]
   for (Step& s : steps_) {
+    if (fuse && s.absorbed) {  // the layer before computed this ReLU: pass its output on
+      Tensor& in = slots_[size_t(s.in_slots[0])];
+      slots_[size_t(s.out_begin)] = in;
+      in = Tensor();
+      for (int slot : s.last_use) slots_[size_t(slot)] = Tensor();
+      continue;
+    }
     bool runnable = true;
     for (size_t k = 0; k < s.in_slots.size(); ++k) {
       int slot = s.in_slots[k];
@@ -188,6 +222,7 @@ void Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels, Res
     call.outputs = std::span<Tensor>(slots_.data() + s.out_begin, size_t(s.out_count));
     call.mode = mode_;
     call.rng = &rng_;
+    call.fused_relu = fuse && s.absorbs_relu;
     s.fn(call);
     if (!keep_outputs_) {
       for (size_t k = 0; k < s.in_slots.size(); ++k) scratch_[k] = Tensor();

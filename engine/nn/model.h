@@ -84,6 +84,15 @@ class Model {
   // per-node activations.
   void set_keep_outputs(bool keep) { keep_outputs_ = keep; }
   bool keep_outputs() const { return keep_outputs_; }
+  // NOTE [Fused ReLU]: a BatchNorm or Add whose output only a ReLU reads computes the ReLU
+  // itself (one kernel and one pass over memory fewer each way on CUDA) and the ReLU step is
+  // skipped. That node's own output is then never materialised, so fusion applies only while
+  // keep_outputs is off (nothing shows per-node activations). On by default; NG_FUSE_RELU=0 at
+  // compile() turns it off.
+  void set_fuse_relu(bool fuse) { fuse_relu_ = fuse; }
+  bool fuse_relu() const { return fuse_relu_; }
+  // Steps that absorb a ReLU when fusion applies (for tests and the benchmark).
+  int fused_relu_count() const;
   // Moves weights and buffers (gradients are dropped). Tensor handles from parameters() taken
   // before the move refer to the old copies: create optimisers after to().
   void to(Device d);
@@ -110,6 +119,8 @@ class Model {
     int w_begin = 0, w_count = 0;      // into weights_
     int out_begin = 0, out_count = 0;  // into slots_
     std::vector<int> last_use;         // slots no later step reads (NOTE [Released activations])
+    bool absorbs_relu = false;         // a BatchNorm / Add whose only reader is a ReLU
+    bool absorbed = false;             // that ReLU (NOTE [Fused ReLU])
   };
 
   GraphSpec spec_;
@@ -129,6 +140,7 @@ class Model {
   std::vector<Tensor> scratch_;  // inputs of the current layer call
   Mode mode_ = Mode::Train;
   bool keep_outputs_ = true;
+  bool fuse_relu_ = true;
   Device device_ = Device::cpu();
   Rng rng_;
 

@@ -79,6 +79,8 @@ const char* binary_name(BinaryOp op) {
       return "Minimum";
     case BinaryOp::GreaterEqual:
       return "GreaterEqual";
+    case BinaryOp::AddRelu:
+      return "AddReLU";
   }
   return "?";
 }
@@ -147,6 +149,19 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
         break;
       case BinaryOp::GreaterEqual:
         break;  // a step function: no gradient
+      case BinaryOp::AddRelu: {
+        // Both operands get g * [out > 0], the ReLU's derivative read from the saved output.
+        Tensor ys = out.detach();
+        autograd::record(out, name, {a, b}, [sa, sb, ga, gb, ys](const Tensor& g) {
+          const MemoryFormat fmt = ys.memory_format();
+          Tensor gin = Tensor::empty(ys.shape(), g.dtype(), g.device(), fmt);
+          unary_backward_kernel(g.device())(UnaryOp::Relu, Tensor(), ys, g.contiguous(fmt), gin,
+                                            0.0);
+          return std::vector<Tensor>{ga ? sum_to_shape(gin, sa) : Tensor(),
+                                     gb ? sum_to_shape(gin, sb) : Tensor()};
+        });
+        break;
+      }
     }
   }
   return out;
@@ -171,6 +186,9 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 }
 Tensor minimum(const Tensor& a, const Tensor& b) {
   return binary(BinaryOp::Minimum, a, b);
+}
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::AddRelu, a, b);
 }
 Tensor greater_equal(const Tensor& a, const Tensor& b) {
   return binary(BinaryOp::GreaterEqual, a, b);

@@ -8,7 +8,7 @@
 
 namespace ng {
 
-enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, GreaterEqual };
+enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, GreaterEqual, AddRelu };
 enum class UnaryOp {
   Neg,
   Exp,
@@ -63,6 +63,8 @@ Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 // 1 where a >= b, else 0 (not differentiable).
 Tensor greater_equal(const Tensor& a, const Tensor& b);
+// relu(a + b) in one kernel each way (NOTE [Fused ReLU] in engine/nn/model.h).
+Tensor add_relu(const Tensor& a, const Tensor& b);
 Tensor unary(UnaryOp op, const Tensor& x, double alpha = 0.0);
 inline Tensor neg(const Tensor& x) {
   return unary(UnaryOp::Neg, x);

@@ -34,6 +34,10 @@ NG_ELEMENTWISE_FN T apply_binary(BinaryOp op, T a, T b) {
       return a <= b ? a : b;
     case BinaryOp::GreaterEqual:
       return a >= b ? T(1) : T(0);
+    case BinaryOp::AddRelu: {  // ReLU(a + b): a residual sum and its activation in one pass
+      const T s = a + b;
+      return s > T(0) ? s : T(0);
+    }
   }
   return T(0);
 }

@@ -29,6 +29,7 @@
 #include "engine/core/rng.h"
 #include "engine/nn/model.h"
 #include "engine/ops/autocast.h"
+#include "engine/ops/conv.h"
 #include "engine/ops/cuda/backend.h"
 #include "engine/optim/sgd.h"
 #include "engine/train/step_graph.h"
@@ -150,6 +151,11 @@ int main(int argc, char** argv) {
                           {"params", model.parameter_count()},
                           {"pipelined_ms", pipelined}};
     out["keep_outputs"] = keep_outputs != 0;
+    // NOTE [Fused ReLU]: BatchNorm/Add steps that take the ReLU after them (0 with outputs kept).
+    out["fused_relu"] = keep_outputs != 0 || !model.fuse_relu() ? 0 : model.fused_relu_count();
+    out["channels_last"] = ng::channels_last_policy() == ng::ChannelsLastPolicy::Off  ? "off"
+                           : ng::channels_last_policy() == ng::ChannelsLastPolicy::On ? "on"
+                                                                                      : "auto";
     out["peak_alloc_mb"] = double(allocator(device).peak_bytes_in_use()) / (1 << 20);
     if (device.is_cuda()) {
       out["data"] = data;

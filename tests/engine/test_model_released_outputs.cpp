@@ -30,9 +30,10 @@ struct StepResult {
   size_t peak = 0;  // bytes allocated at the peak of forward + backward, above the start
 };
 
-StepResult train_step(bool keep) {
+StepResult train_step(bool keep, bool fuse = true) {
   Model m = Model::compile(resnet20(), 7);
   m.set_keep_outputs(keep);
+  m.set_fuse_relu(fuse);
   m.set_mode(Mode::Train);
   Rng rng(3);
   Tensor x = Tensor::randn({4, 3, 32, 32}, rng);
@@ -79,4 +80,18 @@ TEST(ModelReleasedOutputs, TheLossAndThePredictionAreStillReturned) {
   ASSERT_TRUE(r.prediction.defined());
   EXPECT_EQ(r.prediction.shape(), (Shape{2, 10}));
   EXPECT_TRUE(r.outputs.empty());
+}
+
+// NOTE [Fused ReLU]: with outputs released, each BatchNorm and Add that only a ReLU reads
+// computes the ReLU itself. Same loss and gradients, bit for bit, on the CPU.
+TEST(ModelReleasedOutputs, FusedReluGivesTheSameStep) {
+  Model m = Model::compile(resnet20(), 7);
+  // ResNet-20: 19 BatchNorm -> ReLU (the stem and the first of each block's two) ... and the
+  // 9 residual sums -> ReLU; the second BatchNorm of a block feeds the Add, not a ReLU.
+  EXPECT_EQ(m.fused_relu_count(), 1 + 9 + 9);
+  const StepResult fused = train_step(false, true), plain = train_step(false, false);
+  EXPECT_EQ(fused.loss, plain.loss);
+  ASSERT_EQ(fused.grads.size(), plain.grads.size());
+  for (size_t i = 0; i < fused.grads.size(); ++i) EXPECT_EQ(fused.grads[i], plain.grads[i]) << i;
+  EXPECT_LE(fused.peak, plain.peak);
 }

@@ -1,5 +1,6 @@
 // Kinds: BatchNorm, LayerNorm, Dropout.
 #include "engine/graph/layers/layers.h"
+#include "engine/ops/elementwise.h"
 #include "engine/ops/norm.h"
 
 namespace ng::layers {
@@ -70,6 +71,7 @@ LayerDef batch_norm_kind() {
       c.outputs[0] = batch_norm(c.inputs[0], affine ? c.weights[0] : Tensor(),
                                 affine ? c.weights[1] : Tensor(), c.weights[b], c.weights[b + 1],
                                 c.mode, momentum, eps, who);
+      if (c.fused_relu) c.outputs[0] = relu(c.outputs[0]);  // NOTE [Fused ReLU]
     };
   };
   d.torch.module = [](const json& p, const std::vector<Shape>& in) {

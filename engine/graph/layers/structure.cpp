@@ -170,8 +170,13 @@ LayerDef add_kind() {
   };
   d.build = [](const std::string&, const json&) -> LayerFn {
     return [](LayerCall& c) {
-      Tensor y = add(c.inputs[0], c.inputs[1]);
-      for (size_t k = 2; k < c.inputs.size(); ++k) y = add(y, c.inputs[k]);
+      const size_t n = c.inputs.size();
+      // NOTE [Fused ReLU]: the last sum takes the ReLU that follows the node.
+      auto sum2 = [&](const Tensor& a, const Tensor& b, bool last) {
+        return last && c.fused_relu ? add_relu(a, b) : add(a, b);
+      };
+      Tensor y = sum2(c.inputs[0], c.inputs[1], n == 2);
+      for (size_t k = 2; k < n; ++k) y = sum2(y, c.inputs[k], k + 1 == n);
       c.outputs[0] = y;
     };
   };

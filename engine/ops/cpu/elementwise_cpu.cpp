@@ -62,6 +62,8 @@ void binary_t(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
       return binary_typed<T, BinaryOp::Minimum>(a, b, out);
     case BinaryOp::GreaterEqual:
       return binary_typed<T, BinaryOp::GreaterEqual>(a, b, out);
+    case BinaryOp::AddRelu:
+      return binary_typed<T, BinaryOp::AddRelu>(a, b, out);
   }
 }
 
