@@ -132,6 +132,9 @@ done
 # NOTE [Channels-last] A/B: the same ResNet-20 step with every convolution kept NCHW.
 NG_CHANNELS_LAST=0 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch 512 \
   --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_nchw.jsonl"
+# NOTE [Fused linear bias] A/B: LeNet with the Linear bias outside the GEMM (cuBLAS + extra kernels).
+NG_CUBLASLT=0 timeout 60 "$B/bin/bench_train_step" --model lenet --batch 64 \
+  --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_nolt.jsonl"
 # NOTE [Fused ReLU] A/B: the same step with every ReLU its own kernel.
 NG_FUSE_RELU=0 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch 512 \
   --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_unfused.jsonl"
@@ -225,6 +228,12 @@ if nchw:
     cl = ng.get(("resnet20", 512))
     print(f"resnet20:512 with NG_CHANNELS_LAST=0 (all NCHW): {ms(nchw)} ms, "
           f"{nchw.get('peak_gpu_mb', 0):.0f} MB; channels-last (default): {ms(cl)} ms")
+nolt = load("bench_nolt.jsonl").get(("lenet", 64))
+if nolt:
+    lt = ng.get(("lenet", 64)) or {}
+    print(f"lenet:64 with NG_CUBLASLT=0 (bias outside the GEMM): {ms(nolt)} ms, "
+          f"{nolt.get('graph_nodes', '?')} graph nodes; fused: {ms(lt)} ms, "
+          f"{lt.get('graph_nodes', '?')} nodes")
 unfused = load("bench_unfused.jsonl").get(("resnet20", 512))
 if unfused:
     print(f"resnet20:512 with NG_FUSE_RELU=0 (no BatchNorm/Add + ReLU fusion): {ms(unfused)} ms")
