@@ -54,11 +54,16 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     NG_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), who,
              ": running statistics must be contiguous");
 
-  // x: [N, C, S...] -> y: same shape; mean, invstd: [C]
-  Tensor xc = x.contiguous().detach();
+  // x: [N, C, S...] -> y: same shape; mean, invstd: [C]. On cuda a channels-last x keeps its
+  // layout: y, and gx in the backward, are channels-last too (NOTE [Channels-last batch norm] in
+  // ops/cuda/norm.cu). The CPU kernels are [N, C, S] only, so there x is made contiguous.
+  const MemoryFormat fmt = x.device().is_cuda() && x.memory_format() == MemoryFormat::ChannelsLast
+                               ? MemoryFormat::ChannelsLast
+                               : MemoryFormat::Contiguous;
+  Tensor xc = x.contiguous(fmt).detach();
   Tensor gc = gamma.defined() ? gamma.contiguous().detach() : Tensor();
   Tensor bc = beta.defined() ? beta.contiguous().detach() : Tensor();
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), fmt);
   Tensor mean = Tensor::empty({C}, x.dtype(), x.device());
   Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());
   batch_norm_forward_kernel(x.device())(xc, gc, bc, running_mean, running_var, mode, momentum, eps,
@@ -69,9 +74,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
          gb = beta.defined() && beta.requires_grad();
     if (mode == Mode::Train) {
       autograd::record(
-          y, "BatchNorm", {x, gamma, beta}, [xc, gc, mean, invstd, gx, gg, gb, C](const Tensor& g) {
-            Tensor gyc = g.contiguous();
-            Tensor gxo = gx ? Tensor::empty_like(xc) : Tensor();
+          y, "BatchNorm", {x, gamma, beta},
+          [xc, gc, mean, invstd, gx, gg, gb, C, fmt](const Tensor& g) {
+            Tensor gyc = g.contiguous(fmt);  // in x's layout, as the kernels need
+            Tensor gxo = gx ? Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt) : Tensor();
             Tensor ggo = gg ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
             Tensor gbo = gb ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
             batch_norm_backward_kernel(xc.device())(gyc, xc, gc, mean, invstd, gxo, ggo, gbo);

@@ -32,7 +32,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 // 1/(1-p); the mask comes from `rng` (Philox, so identical on every device).
 Tensor dropout(const Tensor& x, double p, Mode mode, Rng& rng, const std::string& who = "Dropout");
 
-// Kernels (contiguous tensors). The batch-norm kernels see x as [N, C, S] (S = spatial size).
+// Kernels (contiguous tensors). The batch-norm kernels see x as [N, C, S] (S = spatial size);
+// the cuda ones also take a channels-last x, with y (or gy and gx) in the same layout.
 //   forward (train): writes y, saves per-channel mean and inverse std (invstd), and updates the
 //   running stats; forward (eval): uses the running stats (mean/invstd are then left unwritten).
 using BatchNormForwardFn = void(const Tensor& x, const Tensor& gamma, const Tensor& beta,

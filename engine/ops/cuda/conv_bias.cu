@@ -1,7 +1,8 @@
-// Per-channel helpers on contiguous [N, C, S] tensors, used by conv2d on cuda: adding a bias
-// (forward) and summing a gradient over N and S (the bias gradient). The sum runs on the same
-// two-pass grid as batch norm's statistics (NOTE [Batch-norm grid] in norm.cu): double
-// accumulation, fixed order, so the result is the same on every run.
+// Per-channel helpers used by conv2d on cuda: adding a bias (forward) and summing a gradient over
+// N and the spatial dims (the bias gradient), on contiguous [N, C, S] tensors and on
+// channels-last ones, seen as [M, C] (M = N * H * W). The sums run on the same two-pass grids as
+// batch norm's statistics (NOTE [Batch-norm grid] and NOTE [Channels-last batch norm] in
+// norm.cu): double accumulation, fixed order, so the result is the same on every run.
 #include "engine/ops/cuda/kernels.cuh"
 
 namespace ng::cuda {
@@ -40,15 +41,45 @@ __global__ void channel_partial_sum_kernel(I N, I C, I S, I rows, const T* gy, d
   if (threadIdx.x == 0) part[int64_t(c) * gridDim.y + k] = acc;
 }
 
-// Pass 2: gb[c] = the channel's partial sums, added in order.
+// Pass 2: gb[c] = the channel's partial sums, added in a fixed order (one warp per channel).
 template <class T>
 __global__ void channel_finish_sum_kernel(int64_t C, int splits, const double* part, T* gb) {
-  NG_GRID_STRIDE(c, C) {
-    double acc = 0;
-    for (int k = 0; k < splits; ++k) acc += part[c * splits + k];
-    gb[c] = T(acc);
+  NG_WARP_PER_CHANNEL(c, C) {
+    const double acc = warp_sum_splits(part, splits, c);
+    if ((threadIdx.x & 31) == 0) gb[c] = T(acc);
   }
 }
+
+// Channels-last, [M, C]: y[r, c] += b[c].
+template <class T, int V, class I>
+struct BiasOp {
+  T* y;
+  const T* b;
+  T bc[V];
+  __device__ __forceinline__ void start(I c0) {
+#pragma unroll
+    for (int q = 0; q < V; ++q) bc[q] = b[c0 + q];
+  }
+  __device__ __forceinline__ void apply(I o) const {
+    Vec<T, V> v = load_vec<T, V>(y + o);
+#pragma unroll
+    for (int q = 0; q < V; ++q) v.v[q] += bc[q];
+    store_vec<T, V>(y + o, v);
+  }
+};
+
+// Channels-last, [M, C]: the column sums of gy.
+template <class T, int V, class I>
+struct ColumnSumOp {
+  static constexpr int kSums = 1;
+  const T* gy;
+  __device__ __forceinline__ void start(I) {}
+  __device__ __forceinline__ void add(I o, T (&a1)[V], T (&)[V]) const {
+    const Vec<T, V> g = load_vec<T, V>(gy + o);
+#pragma unroll
+    for (int q = 0; q < V; ++q) a1[q] += g.v[q];
+  }
+};
 
 }  // namespace
 
@@ -56,7 +87,17 @@ void add_channel_bias(Tensor& y, const Tensor& b) {
   const int64_t n = y.numel(), C = y.size(1);
   if (n == 0) return;
   const int64_t S = n / (y.size(0) * C);
+  const bool rows = channels_last_rows(y, "bias add");
   dispatch_floating(y.dtype(), "bias add", [&]<class T>() {
+    if (rows) {
+      with_access<T>(C, n, {y.data<T>()}, [&]<int V, class I>() {
+        const RowsGrid g = rows_grid(n / C, C, V, false);
+        rows_apply_kernel<T, V, I, BiasOp<T, V, I>><<<g.grid(), g.block(), 0, stream()>>>(
+            I(n / C), I(C), BiasOp<T, V, I>{y.data<T>(), b.data<T>(), {}});
+        NG_CUDA_CHECK_LAUNCH("rows_apply_kernel (bias add)");
+      });
+      return;
+    }
     with_access<T>(S, n, {y.data<T>()}, [&]<int V, class I>() {
       const int64_t nv = n / V;
       add_channel_bias_kernel<T, V, I><<<grid_for(nv), kThreads, 0, stream()>>>(
@@ -70,9 +111,25 @@ void sum_per_channel(const Tensor& gy, Tensor& gb) {
   const int64_t N = gy.size(0), C = gy.size(1);
   if (C == 0) return;
   const int64_t S = N * C != 0 ? gy.numel() / (N * C) : 0;
+  const bool rows = N * S != 0 && channels_last_rows(gy, "bias gradient");
   dispatch_floating(gy.dtype(), "bias gradient", [&]<class T>() {
     if (N * S == 0) {
       NG_CUDA_CHECK(cudaMemsetAsync(gb.data<T>(), 0, size_t(C) * sizeof(T), stream()));
+      return;
+    }
+    if (rows) {
+      const int64_t n = gy.numel(), M = n / C;
+      with_access<T>(C, n, {gy.data<T>()}, [&]<int V, class I>() {
+        const RowsGrid g = rows_grid(M, C, V, true);
+        DeviceBuffer part(size_t(C) * size_t(g.splits) * sizeof(double));
+        rows_partial_sums_kernel<T, V, I, ColumnSumOp<T, V, I>>
+            <<<g.grid(), g.block(), 0, stream()>>>(
+                I(M), I(C), I(g.rows), ColumnSumOp<T, V, I>{gy.data<T>()}, part.as<double>());
+        NG_CUDA_CHECK_LAUNCH("rows_partial_sums_kernel (bias gradient)");
+        channel_finish_sum_kernel<T><<<warp_grid_for(C), kThreads, 0, stream()>>>(
+            C, int(g.splits), part.as<double>(), gb.data<T>());
+        NG_CUDA_CHECK_LAUNCH("channel_finish_sum_kernel");
+      });
       return;
     }
     const ChannelSplits sp = channel_splits(N, C, S);
@@ -83,8 +140,8 @@ void sum_per_channel(const Tensor& gy, Tensor& gb) {
               I(N), I(C), I(S), I(sp.rows), gy.data<T>(), part.as<double>());
       NG_CUDA_CHECK_LAUNCH("channel_partial_sum_kernel");
     });
-    channel_finish_sum_kernel<T>
-        <<<grid_for(C), kThreads, 0, stream()>>>(C, int(sp.count), part.as<double>(), gb.data<T>());
+    channel_finish_sum_kernel<T><<<warp_grid_for(C), kThreads, 0, stream()>>>(
+        C, int(sp.count), part.as<double>(), gb.data<T>());
     NG_CUDA_CHECK_LAUNCH("channel_finish_sum_kernel");
   });
 }

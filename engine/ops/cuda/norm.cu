@@ -12,12 +12,41 @@
 //      V values in T and then into per-thread doubles (as the CPU adds chunks in T into
 //      doubles), then a fixed-order warp-shuffle and block reduction; the partial sums go to a
 //      [2, C, splits] double scratch buffer;
-//   2. one thread per channel adds its splits in order and derives the statistics (mean,
-//      invstd, running stats, scale and shift; or the parameter gradients and the coefficients
-//      of gx).
+//   2. one warp per channel adds its splits (lane l the splits l, l + 32, ... in order, then a
+//      fixed shuffle tree, rather than one thread waiting on L2 for each of up to a thousand
+//      splits in turn) and derives the statistics (mean, invstd, running stats, scale and
+//      shift; or the parameter gradients and the coefficients of gx).
 // splits is chosen so that about 8 blocks of kThreads run per SM and every block still has a few
 // thousand values. The elementwise passes (y = x * scale + shift, gx = a * gy + b * (x - mean) +
 // d) are flat vectorised grid-stride loops with 32-bit index arithmetic when the tensor allows.
+//
+// NOTE [Channels-last batch norm]: convolutions on cuda produce channels-last activations
+// (cuDNN's tensor-core kernels are NHWC), and batch norm keeps that layout (ng::batch_norm
+// allocates y and gx like x) rather than transposing around every conv. A channels-last
+// [N, C, H, W] tensor is a row-major [M, C] matrix (M = N * H * W): channel c is column c, and
+// the C values of a row are contiguous. The [N, C, S] grid above would read one value in C per
+// thread, so x is walked by rows instead (rows_partial_sums_kernel and rows_apply_kernel in
+// kernels.cuh):
+//   - a block of kThreads is laid out as (tw, ry): threadIdx.x is a group of V consecutive
+//     channels (V = 4 floats / 2 doubles in one 16-byte load when C % V == 0 and the pointers
+//     are aligned, else 1), threadIdx.y a row in a step of ry rows. With C / V <= kThreads one
+//     tile holds the whole row (tw = C / V, ry = kThreads / tw), so a warp reads consecutive
+//     addresses whatever C is (C = 16 floats: 8 rows of 64 bytes per warp); wider rows are
+//     split into the fewest equal tiles of at most kThreads groups (gridDim.y), C = 1030 in 5.
+//   - every thread keeps the same channels for the whole kernel, so per-channel constants
+//     (shift, mean, scale, coefficients) are loaded once and no index is divided by C.
+//   - statistics and backward sums: block (k, tile) covers a chunk of rows (gridDim.x chunks,
+//     about 8 blocks per SM in all, each of at least ~4096 values); each thread adds 4 of its
+//     rows in T and then into doubles, the ry threads of a channel are added by a fixed
+//     shared-memory tree, and the sums go to part[c, k] — the layout of the [N, C, S] grid, so
+//     pass 2 (bn_finish_*_kernel, one warp per channel) is shared, with the shift read at
+//     x[c] instead of x[c * S].
+//   - the elementwise passes (y, gx, the conv bias add) are grid-stride loops over rows, about
+//     4 rows per thread.
+// Arithmetic is that of the [N, C, S] kernels (shifted sums in T then double, fixed order), so
+// results agree with the CPU and NCHW kernels to rounding and do not change between runs. A
+// tensor with C == 1 or H == W == 1 is both layouts at once; it counts as contiguous and takes
+// the [N, C, S] kernels.
 #include <cstdint>
 
 #include "engine/ops/cuda/kernels.cuh"
@@ -62,33 +91,34 @@ __global__ void bn_partial_stats_kernel(I N, I C, I S, I rows, const T* __restri
   }
 }
 
-// Pass 2: per channel, the splits' sums in order -> mean, invstd, the running statistics, and
-// y = x * scale + shift's coefficients (from the rounded mean and invstd, as on the CPU).
+// Pass 2: per channel (one warp each, warp_sum_splits), the splits' sums in a fixed order ->
+// mean, invstd, the running statistics, and y = x * scale + shift's coefficients (from the
+// rounded mean and invstd, as on the CPU). The shift of channel c is x[c * shift_stride] (the
+// channel's first value: shift_stride is S for [N, C, S], 1 for channels-last [M, C]).
 template <class T>
-__global__ void bn_finish_stats_kernel(int64_t C, int64_t S, int64_t M, int splits,
+__global__ void bn_finish_stats_kernel(int64_t C, int64_t shift_stride, int64_t M, int splits,
                                        const double* part, const T* x, double momentum, double eps,
                                        const T* gamma, const T* beta, T* mean, T* invstd,
                                        T* running_mean, T* running_var, T* scale, T* shift) {
-  NG_GRID_STRIDE(c, C) {
-    double s1 = 0, s2 = 0;
-    for (int k = 0; k < splits; ++k) {
-      s1 += part[c * splits + k];
-      s2 += part[(C + c) * splits + k];
+  NG_WARP_PER_CHANNEL(c, C) {
+    double s1, s2;
+    warp_sum_splits(part, splits, c, C + c, s1, s2);
+    if ((threadIdx.x & 31) == 0) {  // lane 0 finishes the channel
+      const double dm = s1 / double(M);
+      const double var = ::fmax(0.0, s2 / double(M) - dm * dm);  // biased
+      const double mu = double(x[c * shift_stride]) + dm;
+      const T mu_t = T(mu), inv_t = T(1.0 / ::sqrt(var + eps));
+      mean[c] = mu_t;
+      invstd[c] = inv_t;
+      if (running_mean) {
+        const double unbiased = M > 1 ? var * double(M) / double(M - 1) : var;
+        running_mean[c] = T((1.0 - momentum) * double(running_mean[c]) + momentum * mu);
+        running_var[c] = T((1.0 - momentum) * double(running_var[c]) + momentum * unbiased);
+      }
+      const double sc = double(inv_t) * (gamma ? double(gamma[c]) : 1.0);
+      scale[c] = T(sc);
+      shift[c] = T((beta ? double(beta[c]) : 0.0) - double(mu_t) * sc);
     }
-    const double dm = s1 / double(M);
-    const double var = ::fmax(0.0, s2 / double(M) - dm * dm);  // biased
-    const double mu = double(x[c * S]) + dm;
-    const T mu_t = T(mu), inv_t = T(1.0 / ::sqrt(var + eps));
-    mean[c] = mu_t;
-    invstd[c] = inv_t;
-    if (running_mean) {
-      const double unbiased = M > 1 ? var * double(M) / double(M - 1) : var;
-      running_mean[c] = T((1.0 - momentum) * double(running_mean[c]) + momentum * mu);
-      running_var[c] = T((1.0 - momentum) * double(running_var[c]) + momentum * unbiased);
-    }
-    const double sc = double(inv_t) * (gamma ? double(gamma[c]) : 1.0);
-    scale[c] = T(sc);
-    shift[c] = T((beta ? double(beta[c]) : 0.0) - double(mu_t) * sc);
   }
 }
 
@@ -150,25 +180,24 @@ __global__ void bn_partial_grad_kernel(I N, I C, I S, I rows, const T* gy, const
   }
 }
 
-// Pass 2 of the backward: the parameter gradients and gx = a * gy + b * (x - mean) + d's
-// coefficients (coef: [3, C] = a, b, d).
+// Pass 2 of the backward (one warp per channel, as bn_finish_stats_kernel): the parameter
+// gradients and gx = a * gy + b * (x - mean) + d's coefficients (coef: [3, C] = a, b, d).
 template <class T>
 __global__ void bn_finish_grad_kernel(int64_t C, int64_t M, int splits, const double* part,
                                       const T* gamma, const T* invstd, T* ggamma, T* gbeta,
                                       T* coef) {
-  NG_GRID_STRIDE(c, C) {
-    double sg = 0, sgx = 0;
-    for (int k = 0; k < splits; ++k) {
-      sg += part[c * splits + k];
-      sgx += part[(C + c) * splits + k];
+  NG_WARP_PER_CHANNEL(c, C) {
+    double sg, sgx;
+    warp_sum_splits(part, splits, c, C + c, sg, sgx);
+    if ((threadIdx.x & 31) == 0) {  // lane 0 finishes the channel
+      const double inv = double(invstd[c]);
+      if (gbeta) gbeta[c] = T(sg);
+      if (ggamma) ggamma[c] = T(sgx * inv);
+      const double ga = (gamma ? double(gamma[c]) : 1.0) * inv;
+      coef[c] = T(ga);
+      coef[C + c] = T(-ga * inv * inv * sgx / double(M));
+      coef[2 * C + c] = T(-ga * sg / double(M));
     }
-    const double inv = double(invstd[c]);
-    if (gbeta) gbeta[c] = T(sg);
-    if (ggamma) ggamma[c] = T(sgx * inv);
-    const double ga = (gamma ? double(gamma[c]) : 1.0) * inv;
-    coef[c] = T(ga);
-    coef[C + c] = T(-ga * inv * inv * sgx / double(M));
-    coef[2 * C + c] = T(-ga * sg / double(M));
   }
 }
 
@@ -186,6 +215,105 @@ __global__ void bn_backward_apply_kernel(I nv, I Sv, I C, const T* gy, const T* 
   }
 }
 
+// ------------------------------------------------- batch norm, channels-last x: [M, C]
+// (NOTE [Channels-last batch norm]); the Ops of rows_partial_sums_kernel / rows_apply_kernel.
+
+// Statistics: a1 += x - k, a2 += (x - k)^2 with k the channel's first value (x[c], row 0).
+template <class T, int V, class I>
+struct BnStatsOp {
+  static constexpr int kSums = 2;
+  const T* x;
+  T k[V];
+  __device__ __forceinline__ void start(I c0) {
+#pragma unroll
+    for (int q = 0; q < V; ++q) k[q] = x[c0 + q];
+  }
+  __device__ __forceinline__ void add(I o, T (&a1)[V], T (&a2)[V]) const {
+    const Vec<T, V> v = load_vec<T, V>(x + o);
+#pragma unroll
+    for (int q = 0; q < V; ++q) {
+      const T d = v.v[q] - k[q];
+      a1[q] += d;
+      a2[q] += d * d;
+    }
+  }
+};
+
+// y = x * scale[c] + shift[c].
+template <class T, int V, class I>
+struct BnApplyOp {
+  const T* x;
+  const T* scale;
+  const T* shift;
+  T* y;
+  T sc[V], sh[V];
+  __device__ __forceinline__ void start(I c0) {
+#pragma unroll
+    for (int q = 0; q < V; ++q) {
+      sc[q] = scale[c0 + q];
+      sh[q] = shift[c0 + q];
+    }
+  }
+  __device__ __forceinline__ void apply(I o) const {
+    Vec<T, V> v = load_vec<T, V>(x + o);
+#pragma unroll
+    for (int q = 0; q < V; ++q) v.v[q] = v.v[q] * sc[q] + sh[q];
+    store_vec<T, V>(y + o, v);
+  }
+};
+
+// Backward sums: a1 += gy, a2 += gy * (x - mean).
+template <class T, int V, class I>
+struct BnGradOp {
+  static constexpr int kSums = 2;
+  const T* gy;
+  const T* x;
+  const T* mean;
+  T m[V];
+  __device__ __forceinline__ void start(I c0) {
+#pragma unroll
+    for (int q = 0; q < V; ++q) m[q] = mean[c0 + q];
+  }
+  __device__ __forceinline__ void add(I o, T (&a1)[V], T (&a2)[V]) const {
+    const Vec<T, V> g = load_vec<T, V>(gy + o), v = load_vec<T, V>(x + o);
+#pragma unroll
+    for (int q = 0; q < V; ++q) {
+      a1[q] += g.v[q];
+      a2[q] += g.v[q] * (v.v[q] - m[q]);
+    }
+  }
+};
+
+// gx = a * gy + b * (x - mean) + d (coef: [3, C] = a, b, d).
+template <class T, int V, class I>
+struct BnBackwardApplyOp {
+  const T* gy;
+  const T* x;
+  const T* mean;
+  const T* coef;
+  I C;
+  T* gx;
+  T a[V], b[V], d[V], m[V];
+  __device__ __forceinline__ void start(I c0) {
+#pragma unroll
+    for (int q = 0; q < V; ++q) {
+      a[q] = coef[c0 + q];
+      b[q] = coef[C + c0 + q];
+      d[q] = coef[2 * C + c0 + q];
+      m[q] = mean[c0 + q];
+    }
+  }
+  __device__ __forceinline__ void apply(I o) const {
+    const Vec<T, V> g = load_vec<T, V>(gy + o), v = load_vec<T, V>(x + o);
+    Vec<T, V> out;
+#pragma unroll
+    for (int q = 0; q < V; ++q) out.v[q] = a[q] * g.v[q] + b[q] * (v.v[q] - m[q]) + d[q];
+    store_vec<T, V>(gx + o, out);
+  }
+};
+
+// ---------------------------------------------------------------- batch norm, host side
+
 void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                         Tensor& running_mean, Tensor& running_var, Mode mode, double momentum,
                         double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
@@ -193,12 +321,51 @@ void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
   const int64_t S = N * C != 0 ? n / (N * C) : 0;
   if (C == 0) return;
   const bool train = mode == Mode::Train;
+  const bool rows = channels_last_rows(x, "batch_norm");
+  NG_CHECK(channels_last_rows(y, "batch_norm") == rows,
+           "batch_norm on cuda: the output's layout differs from the input's");
   dispatch_floating(x.dtype(), "batch_norm", [&]<class T>() {
     T* rm = running_mean.defined() ? running_mean.data<T>() : nullptr;
     T* rv = running_var.defined() ? running_var.data<T>() : nullptr;
     const T* g = gamma.defined() ? gamma.data<T>() : nullptr;
     const T* b = beta.defined() ? beta.data<T>() : nullptr;
     DeviceBuffer ss(2 * size_t(C) * sizeof(T));  // [scale | shift]
+    T* scale = ss.as<T>();
+    T* shift = ss.as<T>() + C;
+    auto eval_coefficients = [&] {
+      bn_eval_scale_shift_kernel<T>
+          <<<grid_for(C), kThreads, 0, stream()>>>(C, rm, rv, g, b, eps, scale, shift);
+      NG_CUDA_CHECK_LAUNCH("bn_eval_scale_shift_kernel");
+    };
+    // Pass 2 of the statistics over `splits` partial sums per channel.
+    auto finish = [&](int64_t shift_stride, int64_t splits, const double* part) {
+      bn_finish_stats_kernel<T><<<warp_grid_for(C), kThreads, 0, stream()>>>(
+          C, shift_stride, N * S, int(splits), part, x.data<T>(), momentum, eps, g, b,
+          mean.data<T>(), invstd.data<T>(), rm, rv, scale, shift);
+      NG_CUDA_CHECK_LAUNCH("bn_finish_stats_kernel");
+    };
+    if (rows) {  // channels-last: x, y are [M, C]
+      const int64_t M = n / C;
+      with_access<T>(C, n, {x.data<T>(), y.data<T>()}, [&]<int V, class I>() {
+        if (train) {  // the op has checked M > 1
+          const RowsGrid rg = rows_grid(M, C, V, true);
+          DeviceBuffer part(2 * size_t(C) * size_t(rg.splits) * sizeof(double));
+          rows_partial_sums_kernel<T, V, I, BnStatsOp<T, V, I>>
+              <<<rg.grid(), rg.block(), 0, stream()>>>(
+                  I(M), I(C), I(rg.rows), BnStatsOp<T, V, I>{x.data<T>(), {}}, part.as<double>());
+          NG_CUDA_CHECK_LAUNCH("rows_partial_sums_kernel (batch_norm)");
+          finish(1, rg.splits, part.as<double>());
+        } else {
+          eval_coefficients();
+        }
+        if (M == 0) return;
+        const RowsGrid ag = rows_grid(M, C, V, false);
+        rows_apply_kernel<T, V, I, BnApplyOp<T, V, I>><<<ag.grid(), ag.block(), 0, stream()>>>(
+            I(M), I(C), BnApplyOp<T, V, I>{x.data<T>(), scale, shift, y.data<T>(), {}, {}});
+        NG_CUDA_CHECK_LAUNCH("rows_apply_kernel (batch_norm)");
+      });
+      return;
+    }
     if (train) {
       // The op has checked N * S > 1.
       const ChannelSplits sp = channel_splits(N, C, S);
@@ -209,20 +376,15 @@ void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
                 I(N), I(C), I(S), I(sp.rows), x.data<T>(), part.as<double>());
         NG_CUDA_CHECK_LAUNCH("bn_partial_stats_kernel");
       });
-      bn_finish_stats_kernel<T><<<grid_for(C), kThreads, 0, stream()>>>(
-          C, S, N * S, int(sp.count), part.as<double>(), x.data<T>(), momentum, eps, g, b,
-          mean.data<T>(), invstd.data<T>(), rm, rv, ss.as<T>(), ss.as<T>() + C);
-      NG_CUDA_CHECK_LAUNCH("bn_finish_stats_kernel");
+      finish(S, sp.count, part.as<double>());
     } else {
-      bn_eval_scale_shift_kernel<T><<<grid_for(C), kThreads, 0, stream()>>>(
-          C, rm, rv, g, b, eps, ss.as<T>(), ss.as<T>() + C);
-      NG_CUDA_CHECK_LAUNCH("bn_eval_scale_shift_kernel");
+      eval_coefficients();
     }
     if (n == 0) return;
     with_access<T>(S, n, {x.data<T>(), y.data<T>()}, [&]<int V, class I>() {
       const int64_t nv = n / V;
       bn_apply_kernel<T, V, I><<<grid_for(nv), kThreads, 0, stream()>>>(
-          I(nv), I(S / V), I(C), x.data<T>(), ss.as<T>(), ss.as<T>() + C, y.data<T>());
+          I(nv), I(S / V), I(C), x.data<T>(), scale, shift, y.data<T>());
       NG_CUDA_CHECK_LAUNCH("bn_apply_kernel");
     });
   });
@@ -233,10 +395,54 @@ void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
   const int64_t N = x.size(0), C = x.size(1), n = x.numel();
   const int64_t S = N * C != 0 ? n / (N * C) : 0;
   if (C == 0) return;
+  const bool rows = channels_last_rows(x, "batch_norm backward");
+  NG_CHECK(channels_last_rows(gy, "batch_norm backward") == rows &&
+               (!gx.defined() || channels_last_rows(gx, "batch_norm backward") == rows),
+           "batch_norm backward on cuda: the gradients' layout differs from the input's");
   dispatch_floating(x.dtype(), "batch_norm backward", [&]<class T>() {
+    DeviceBuffer coef(3 * size_t(C) * sizeof(T));  // [a | b | d]
+    // Pass 2 over `splits` partial sums per channel: ggamma, gbeta and gx's coefficients.
+    auto finish = [&](int64_t splits, const double* part) {
+      bn_finish_grad_kernel<T><<<warp_grid_for(C), kThreads, 0, stream()>>>(
+          C, N * S, int(splits), part, gamma.defined() ? gamma.data<T>() : nullptr,
+          invstd.data<T>(), ggamma.defined() ? ggamma.data<T>() : nullptr,
+          gbeta.defined() ? gbeta.data<T>() : nullptr, coef.as<T>());
+      NG_CUDA_CHECK_LAUNCH("bn_finish_grad_kernel");
+    };
+    if (rows) {  // channels-last: gy, x, gx are [M, C]
+      const int64_t M = n / C;
+      with_access<T>(C, n, {gy.data<T>(), x.data<T>(), gx.defined() ? gx.data<T>() : nullptr},
+                     [&]<int V, class I>() {
+                       const RowsGrid rg = rows_grid(M, C, V, true);
+                       DeviceBuffer part(2 * size_t(C) * size_t(rg.splits) * sizeof(double));
+                       rows_partial_sums_kernel<T, V, I, BnGradOp<T, V, I>>
+                           <<<rg.grid(), rg.block(), 0, stream()>>>(
+                               I(M), I(C), I(rg.rows),
+                               BnGradOp<T, V, I>{gy.data<T>(), x.data<T>(), mean.data<T>(), {}},
+                               part.as<double>());
+                       NG_CUDA_CHECK_LAUNCH("rows_partial_sums_kernel (batch_norm backward)");
+                       finish(rg.splits, part.as<double>());
+                       if (!gx.defined() || M == 0) return;
+                       const RowsGrid ag = rows_grid(M, C, V, false);
+                       rows_apply_kernel<T, V, I, BnBackwardApplyOp<T, V, I>>
+                           <<<ag.grid(), ag.block(), 0, stream()>>>(
+                               I(M), I(C),
+                               BnBackwardApplyOp<T, V, I>{gy.data<T>(),
+                                                          x.data<T>(),
+                                                          mean.data<T>(),
+                                                          coef.as<T>(),
+                                                          I(C),
+                                                          gx.data<T>(),
+                                                          {},
+                                                          {},
+                                                          {},
+                                                          {}});
+                       NG_CUDA_CHECK_LAUNCH("rows_apply_kernel (batch_norm backward)");
+                     });
+      return;
+    }
     const ChannelSplits sp = channel_splits(N, C, S);
     DeviceBuffer part(2 * size_t(C) * size_t(sp.count) * sizeof(double));
-    DeviceBuffer coef(3 * size_t(C) * sizeof(T));  // [a | b | d]
     with_access<T>(S, n, {gy.data<T>(), x.data<T>()}, [&]<int V, class I>() {
       bn_partial_grad_kernel<T, V, I>
           <<<dim3(unsigned(C), unsigned(sp.count)), kThreads, 0, stream()>>>(
@@ -244,11 +450,7 @@ void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
               part.as<double>());
       NG_CUDA_CHECK_LAUNCH("bn_partial_grad_kernel");
     });
-    bn_finish_grad_kernel<T><<<grid_for(C), kThreads, 0, stream()>>>(
-        C, N * S, int(sp.count), part.as<double>(), gamma.defined() ? gamma.data<T>() : nullptr,
-        invstd.data<T>(), ggamma.defined() ? ggamma.data<T>() : nullptr,
-        gbeta.defined() ? gbeta.data<T>() : nullptr, coef.as<T>());
-    NG_CUDA_CHECK_LAUNCH("bn_finish_grad_kernel");
+    finish(sp.count, part.as<double>());
     if (!gx.defined() || n == 0) return;
     with_access<T>(S, n, {gy.data<T>(), x.data<T>(), gx.data<T>()}, [&]<int V, class I>() {
       const int64_t nv = n / V;
