@@ -31,7 +31,7 @@ void check_input(const Tensor& x, const std::string& who) {
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                   Tensor running_var, Mode mode, double momentum, double eps,
-                  const std::string& who) {
+                  const std::string& who, bool relu) {
   check_input(x, who);
   NG_CHECK_SHAPE(x.dim() >= 2, who, ": input has shape ", shape_str(x.shape()),
                  ", expected [N, C] or [N, C, H, W]");
@@ -60,14 +60,31 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   const MemoryFormat fmt = x.device().is_cuda() && x.memory_format() == MemoryFormat::ChannelsLast
                                ? MemoryFormat::ChannelsLast
                                : MemoryFormat::Contiguous;
+  // relu: one pass each way where the device has the fused kernels and the statistics are the
+  // batch's; otherwise (eval mode, the CPU) batch norm and then the ReLU op, which is exact by
+  // construction.
+  const bool fused = relu && mode == Mode::Train &&
+                     batch_norm_relu_forward_kernel.has(x.device().type) &&
+                     batch_norm_relu_backward_kernel.has(x.device().type);
+  if (relu && !fused)
+    return ng::relu(
+        batch_norm(x, gamma, beta, running_mean, running_var, mode, momentum, eps, who, false));
+
   Tensor xc = x.contiguous(fmt).detach();
   Tensor gc = gamma.defined() ? gamma.contiguous().detach() : Tensor();
   Tensor bc = beta.defined() ? beta.contiguous().detach() : Tensor();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), fmt);
   Tensor mean = Tensor::empty({C}, x.dtype(), x.device());
   Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());
-  batch_norm_forward_kernel(x.device())(xc, gc, bc, running_mean, running_var, mode, momentum, eps,
-                                        y, mean, invstd);
+  Tensor scale_shift;  // fused: [2, C] = the forward's scale and shift, for the ReLU's mask
+  if (fused) {
+    scale_shift = Tensor::empty({2 * C}, x.dtype(), x.device());
+    batch_norm_relu_forward_kernel(x.device())(xc, gc, bc, running_mean, running_var, momentum, eps,
+                                               y, mean, invstd, scale_shift);
+  } else {
+    batch_norm_forward_kernel(x.device())(xc, gc, bc, running_mean, running_var, mode, momentum,
+                                          eps, y, mean, invstd);
+  }
 
   if (autograd::should_record({&x, &gamma, &beta})) {
     bool gx = x.requires_grad(), gg = gamma.defined() && gamma.requires_grad(),
@@ -75,12 +92,16 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     if (mode == Mode::Train) {
       autograd::record(
           y, "BatchNorm", {x, gamma, beta},
-          [xc, gc, mean, invstd, gx, gg, gb, C, fmt](const Tensor& g) {
+          [xc, gc, mean, invstd, scale_shift, gx, gg, gb, C, fmt](const Tensor& g) {
             Tensor gyc = g.contiguous(fmt);  // in x's layout, as the kernels need
             Tensor gxo = gx ? Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt) : Tensor();
             Tensor ggo = gg ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
             Tensor gbo = gb ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
-            batch_norm_backward_kernel(xc.device())(gyc, xc, gc, mean, invstd, gxo, ggo, gbo);
+            if (scale_shift.defined())
+              batch_norm_relu_backward_kernel(xc.device())(gyc, xc, gc, mean, invstd, scale_shift,
+                                                           gxo, ggo, gbo);
+            else
+              batch_norm_backward_kernel(xc.device())(gyc, xc, gc, mean, invstd, gxo, ggo, gbo);
             return std::vector<Tensor>{gxo, ggo, gbo};
           });
     } else {

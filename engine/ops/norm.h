@@ -20,9 +20,12 @@ enum class Mode { Train, Eval };
 // Batch norm over axis 1 of [N, C] or [N, C, H, W] (any trailing dims). In Train mode the
 // running statistics are updated in place: running = (1 - momentum) * running + momentum * stat,
 // with the unbiased batch variance, as PyTorch does. gamma/beta may be undefined (affine=false).
+// relu: returns relu(batch_norm(x)), with the values and gradients of the two ops in turn; a
+// device with batch_norm_relu_* kernels (cuda) does it in the batch-norm passes when training
+// (NOTE [Batch norm with ReLU] in ops/cuda/norm.cu), elsewhere the ops are composed.
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                   Tensor running_var, Mode mode, double momentum = 0.1, double eps = 1e-5,
-                  const std::string& who = "BatchNorm");
+                  const std::string& who = "BatchNorm", bool relu = false);
 
 // Layer norm over the trailing dims `normalized_shape`; gamma/beta of that shape or undefined.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma,
@@ -46,6 +49,19 @@ using BatchNormBackwardFn = void(const Tensor& gy, const Tensor& x, const Tensor
                                  Tensor& ggamma, Tensor& gbeta);
 NG_KERNEL_TABLE(batch_norm_forward_kernel, BatchNormForwardFn);
 NG_KERNEL_TABLE(batch_norm_backward_kernel, BatchNormBackwardFn);
+//   relu(batch_norm(x)) in training (optional per device): as the forward, and also writes the
+//   [2, C] scale_shift (y = relu(x * scale + shift)) that the backward needs for the ReLU's mask.
+using BatchNormReluForwardFn = void(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    Tensor& running_mean, Tensor& running_var, double momentum,
+                                    double eps, Tensor& y, Tensor& mean, Tensor& invstd,
+                                    Tensor& scale_shift);
+//   its backward: gy is the gradient of relu's output, masked in the kernel.
+using BatchNormReluBackwardFn = void(const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& mean, const Tensor& invstd,
+                                     const Tensor& scale_shift, Tensor& gx, Tensor& ggamma,
+                                     Tensor& gbeta);
+NG_KERNEL_TABLE(batch_norm_relu_forward_kernel, BatchNormReluForwardFn);
+NG_KERNEL_TABLE(batch_norm_relu_backward_kernel, BatchNormReluBackwardFn);
 //   layer norm: x seen as [M, D] (D = numel of normalized_shape).
 using LayerNormForwardFn = void(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                 double eps, Tensor& y, Tensor& mean, Tensor& invstd);

@@ -70,8 +70,8 @@ LayerDef batch_norm_kind() {
       size_t b = affine ? 2 : 0;  // running stats follow weight and bias
       c.outputs[0] = batch_norm(c.inputs[0], affine ? c.weights[0] : Tensor(),
                                 affine ? c.weights[1] : Tensor(), c.weights[b], c.weights[b + 1],
-                                c.mode, momentum, eps, who);
-      if (c.fused_relu) c.outputs[0] = relu(c.outputs[0]);  // NOTE [Fused ReLU]
+                                c.mode, momentum, eps, who,
+                                c.fused_relu);  // NOTE [Fused ReLU]
     };
   };
   d.torch.module = [](const json& p, const std::vector<Shape>& in) {

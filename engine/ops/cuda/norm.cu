@@ -56,6 +56,49 @@
 namespace ng::cuda {
 namespace {
 
+// NOTE [Batch norm with ReLU]: batch_norm(..., relu = true) in training on cuda returns
+// relu(x * scale + shift) from the apply pass itself, and its backward masks gy with the ReLU's
+// derivative inside the batch-norm kernels, so the ReLU costs no pass of its own either way. The
+// mask is not saved: the backward recomputes z = x * scale + shift from x (which it reads anyway)
+// with the forward's scale and shift (saved, [2, C]) and the same fused multiply-add (bn_affine),
+// so z, and z > 0, are bit for bit those of the forward. z > 0 is the engine's ReLU derivative
+// (y > 0 iff z > 0; 0 at z == 0), and z > 0 ? z : 0 its forward, so the results are exactly those
+// of relu(batch_norm(x)) on the same device.
+template <class T>
+__device__ __forceinline__ T bn_affine(T v, T sc, T sh) {
+  if constexpr (sizeof(T) == sizeof(float))
+    return __fmaf_rn(v, sc, sh);
+  else
+    return __fma_rn(v, sc, sh);
+}
+
+// The forward's output from z = bn_affine(...): z, or relu(z) when R.
+template <bool R, class T>
+__device__ __forceinline__ T bn_out(T z) {
+  if constexpr (R)
+    return z > T(0) ? z : T(0);
+  else
+    return z;
+}
+
+// gy masked by the ReLU's derivative at z = x * sc + sh when R (gy itself otherwise).
+template <bool R, class T>
+__device__ __forceinline__ T bn_masked(T g, T v, T sc, T sh) {
+  if constexpr (R)
+    return bn_affine(v, sc, sh) > T(0) ? g : T(0);
+  else
+    return g;
+}
+
+// Calls f.template operator()<R>() with R = relu.
+template <class F>
+void with_relu(bool relu, F&& f) {
+  if (relu)
+    f.template operator()<true>();
+  else
+    f.template operator()<false>();
+}
+
 // ---------------------------------------------------------------- batch norm, x: [N, C, S]
 
 // Pass 1 of the statistics (NOTE [Batch-norm grid]): block (c, k) writes
@@ -136,26 +179,29 @@ __global__ void bn_eval_scale_shift_kernel(int64_t C, const T* running_mean, con
   }
 }
 
-// y = x * scale[c] + shift[c] over nv groups of V values (Sv = S / V groups per row).
-template <class T, int V, class I>
+// y = x * scale[c] + shift[c] (relu of it when R) over nv groups of V values (Sv = S / V groups
+// per row).
+template <class T, int V, class I, bool R>
 __global__ void bn_apply_kernel(I nv, I Sv, I C, const T* x, const T* scale, const T* shift, T* y) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += I(blockDim.x) * gridDim.x) {
     const I c = (i / Sv) % C;
     const T sc = scale[c], sh = shift[c];
     Vec<T, V> v = load_vec<T, V>(x + i * V);
 #pragma unroll
-    for (int q = 0; q < V; ++q) v.v[q] = v.v[q] * sc + sh;
+    for (int q = 0; q < V; ++q) v.v[q] = bn_out<R>(bn_affine(v.v[q], sc, sh));
     store_vec<T, V>(y + i * V, v);
   }
 }
 
-// Pass 1 of the backward: part[c, k] = sum(gy), part[C + c, k] = sum(gy * (x - mean)).
-template <class T, int V, class I>
+// Pass 1 of the backward: part[c, k] = sum(gy), part[C + c, k] = sum(gy * (x - mean)), with gy
+// masked by the ReLU's derivative when R (ss: the forward's [scale | shift]).
+template <class T, int V, class I, bool R>
 __global__ void bn_partial_grad_kernel(I N, I C, I S, I rows, const T* gy, const T* x,
-                                       const T* mean, double* part) {
+                                       const T* mean, const T* ss, double* part) {
   const I c = blockIdx.x, k = blockIdx.y, splits = gridDim.y;
   const I n0 = k * rows, n1 = n0 + rows < N ? n0 + rows : N;
   const T m = mean[c];
+  const T sc = R ? ss[c] : T(0), sh = R ? ss[C + c] : T(0);
   const I Sv = S / V, count = (n1 - n0) * Sv;
   double sg = 0, sgx = 0;
   // Unrolled so that each thread has several loads in flight.
@@ -167,8 +213,9 @@ __global__ void bn_partial_grad_kernel(I N, I C, I S, I rows, const T* gy, const
     T a1 = 0, a2 = 0;
 #pragma unroll
     for (int q = 0; q < V; ++q) {
-      a1 += g.v[q];
-      a2 += g.v[q] * (v.v[q] - m);
+      const T gq = bn_masked<R>(g.v[q], v.v[q], sc, sh);
+      a1 += gq;
+      a2 += gq * (v.v[q] - m);
     }
     sg += double(a1);
     sgx += double(a2);
@@ -201,16 +248,19 @@ __global__ void bn_finish_grad_kernel(int64_t C, int64_t M, int splits, const do
   }
 }
 
-template <class T, int V, class I>
+// gx = a * gy + b * (x - mean) + d, gy masked when R (as bn_partial_grad_kernel).
+template <class T, int V, class I, bool R>
 __global__ void bn_backward_apply_kernel(I nv, I Sv, I C, const T* gy, const T* x, const T* mean,
-                                         const T* coef, T* gx) {
+                                         const T* ss, const T* coef, T* gx) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += I(blockDim.x) * gridDim.x) {
     const I c = (i / Sv) % C;
     const T a = coef[c], b = coef[C + c], d = coef[2 * C + c], m = mean[c];
+    const T sc = R ? ss[c] : T(0), sh = R ? ss[C + c] : T(0);
     const Vec<T, V> g = load_vec<T, V>(gy + i * V), v = load_vec<T, V>(x + i * V);
     Vec<T, V> out;
 #pragma unroll
-    for (int q = 0; q < V; ++q) out.v[q] = a * g.v[q] + b * (v.v[q] - m) + d;
+    for (int q = 0; q < V; ++q)
+      out.v[q] = a * bn_masked<R>(g.v[q], v.v[q], sc, sh) + b * (v.v[q] - m) + d;
     store_vec<T, V>(gx + i * V, out);
   }
 }
@@ -239,8 +289,8 @@ struct BnStatsOp {
   }
 };
 
-// y = x * scale[c] + shift[c].
-template <class T, int V, class I>
+// y = x * scale[c] + shift[c], relu of it when R.
+template <class T, int V, class I, bool R>
 struct BnApplyOp {
   const T* x;
   const T* scale;
@@ -257,43 +307,51 @@ struct BnApplyOp {
   __device__ __forceinline__ void apply(I o) const {
     Vec<T, V> v = load_vec<T, V>(x + o);
 #pragma unroll
-    for (int q = 0; q < V; ++q) v.v[q] = v.v[q] * sc[q] + sh[q];
+    for (int q = 0; q < V; ++q) v.v[q] = bn_out<R>(bn_affine(v.v[q], sc[q], sh[q]));
     store_vec<T, V>(y + o, v);
   }
 };
 
-// Backward sums: a1 += gy, a2 += gy * (x - mean).
-template <class T, int V, class I>
+// Backward sums: a1 += gy, a2 += gy * (x - mean), gy masked when R (ss: [scale | shift]).
+template <class T, int V, class I, bool R>
 struct BnGradOp {
   static constexpr int kSums = 2;
   const T* gy;
   const T* x;
   const T* mean;
-  T m[V];
+  const T* ss;
+  I C;
+  T m[V], sc[V], sh[V];
   __device__ __forceinline__ void start(I c0) {
 #pragma unroll
-    for (int q = 0; q < V; ++q) m[q] = mean[c0 + q];
+    for (int q = 0; q < V; ++q) {
+      m[q] = mean[c0 + q];
+      sc[q] = R ? ss[c0 + q] : T(0);
+      sh[q] = R ? ss[C + c0 + q] : T(0);
+    }
   }
   __device__ __forceinline__ void add(I o, T (&a1)[V], T (&a2)[V]) const {
     const Vec<T, V> g = load_vec<T, V>(gy + o), v = load_vec<T, V>(x + o);
 #pragma unroll
     for (int q = 0; q < V; ++q) {
-      a1[q] += g.v[q];
-      a2[q] += g.v[q] * (v.v[q] - m[q]);
+      const T gq = bn_masked<R>(g.v[q], v.v[q], sc[q], sh[q]);
+      a1[q] += gq;
+      a2[q] += gq * (v.v[q] - m[q]);
     }
   }
 };
 
-// gx = a * gy + b * (x - mean) + d (coef: [3, C] = a, b, d).
-template <class T, int V, class I>
+// gx = a * gy + b * (x - mean) + d (coef: [3, C] = a, b, d), gy masked when R.
+template <class T, int V, class I, bool R>
 struct BnBackwardApplyOp {
   const T* gy;
   const T* x;
   const T* mean;
   const T* coef;
+  const T* ss;
   I C;
   T* gx;
-  T a[V], b[V], d[V], m[V];
+  T a[V], b[V], d[V], m[V], sc[V], sh[V];
   __device__ __forceinline__ void start(I c0) {
 #pragma unroll
     for (int q = 0; q < V; ++q) {
@@ -301,26 +359,34 @@ struct BnBackwardApplyOp {
       b[q] = coef[C + c0 + q];
       d[q] = coef[2 * C + c0 + q];
       m[q] = mean[c0 + q];
+      sc[q] = R ? ss[c0 + q] : T(0);
+      sh[q] = R ? ss[C + c0 + q] : T(0);
     }
   }
   __device__ __forceinline__ void apply(I o) const {
     const Vec<T, V> g = load_vec<T, V>(gy + o), v = load_vec<T, V>(x + o);
     Vec<T, V> out;
 #pragma unroll
-    for (int q = 0; q < V; ++q) out.v[q] = a[q] * g.v[q] + b[q] * (v.v[q] - m[q]) + d[q];
+    for (int q = 0; q < V; ++q)
+      out.v[q] = a[q] * bn_masked<R>(g.v[q], v.v[q], sc[q], sh[q]) + b[q] * (v.v[q] - m[q]) + d[q];
     store_vec<T, V>(gx + o, out);
   }
 };
 
 // ---------------------------------------------------------------- batch norm, host side
 
-void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                        Tensor& running_mean, Tensor& running_var, Mode mode, double momentum,
-                        double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
+// relu: y = relu(x * scale + shift) (training only), with scale and shift written to
+// scale_shift ([2, C]) for the backward's mask (NOTE [Batch norm with ReLU]).
+void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             Tensor& running_mean, Tensor& running_var, Mode mode, double momentum,
+                             double eps, Tensor& y, Tensor& mean, Tensor& invstd, bool relu,
+                             Tensor* scale_shift) {
   const int64_t N = x.size(0), C = x.size(1), n = x.numel();
   const int64_t S = N * C != 0 ? n / (N * C) : 0;
   if (C == 0) return;
   const bool train = mode == Mode::Train;
+  NG_CHECK(!relu || (train && scale_shift && scale_shift->numel() == 2 * C),
+           "batch_norm with relu on cuda: training only, with a [2, C] scale_shift");
   const bool rows = channels_last_rows(x, "batch_norm");
   NG_CHECK(channels_last_rows(y, "batch_norm") == rows,
            "batch_norm on cuda: the output's layout differs from the input's");
@@ -329,9 +395,9 @@ void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
     T* rv = running_var.defined() ? running_var.data<T>() : nullptr;
     const T* g = gamma.defined() ? gamma.data<T>() : nullptr;
     const T* b = beta.defined() ? beta.data<T>() : nullptr;
-    DeviceBuffer ss(2 * size_t(C) * sizeof(T));  // [scale | shift]
-    T* scale = ss.as<T>();
-    T* shift = ss.as<T>() + C;
+    DeviceBuffer ss(relu ? 0 : 2 * size_t(C) * sizeof(T));  // [scale | shift]
+    T* scale = relu ? scale_shift->data<T>() : ss.as<T>();
+    T* shift = scale + C;
     auto eval_coefficients = [&] {
       bn_eval_scale_shift_kernel<T>
           <<<grid_for(C), kThreads, 0, stream()>>>(C, rm, rv, g, b, eps, scale, shift);
@@ -360,9 +426,11 @@ void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
         }
         if (M == 0) return;
         const RowsGrid ag = rows_grid(M, C, V, false);
-        rows_apply_kernel<T, V, I, BnApplyOp<T, V, I>><<<ag.grid(), ag.block(), 0, stream()>>>(
-            I(M), I(C), BnApplyOp<T, V, I>{x.data<T>(), scale, shift, y.data<T>(), {}, {}});
-        NG_CUDA_CHECK_LAUNCH("rows_apply_kernel (batch_norm)");
+        with_relu(relu, [&]<bool R>() {
+          rows_apply_kernel<T, V, I, BnApplyOp<T, V, I, R>><<<ag.grid(), ag.block(), 0, stream()>>>(
+              I(M), I(C), BnApplyOp<T, V, I, R>{x.data<T>(), scale, shift, y.data<T>(), {}, {}});
+          NG_CUDA_CHECK_LAUNCH("rows_apply_kernel (batch_norm)");
+        });
       });
       return;
     }
@@ -383,15 +451,20 @@ void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
     if (n == 0) return;
     with_access<T>(S, n, {x.data<T>(), y.data<T>()}, [&]<int V, class I>() {
       const int64_t nv = n / V;
-      bn_apply_kernel<T, V, I><<<grid_for(nv), kThreads, 0, stream()>>>(
-          I(nv), I(S / V), I(C), x.data<T>(), scale, shift, y.data<T>());
-      NG_CUDA_CHECK_LAUNCH("bn_apply_kernel");
+      with_relu(relu, [&]<bool R>() {
+        bn_apply_kernel<T, V, I, R><<<grid_for(nv), kThreads, 0, stream()>>>(
+            I(nv), I(S / V), I(C), x.data<T>(), scale, shift, y.data<T>());
+        NG_CUDA_CHECK_LAUNCH("bn_apply_kernel");
+      });
     });
   });
 }
 
-void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                         const Tensor& invstd, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
+// scale_shift defined: the backward of relu(batch_norm(x)), gy masked where the forward's
+// x * scale + shift was not positive (NOTE [Batch norm with ReLU]).
+void batch_norm_backward_impl(const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                              const Tensor& mean, const Tensor& invstd, const Tensor& scale_shift,
+                              Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
   const int64_t N = x.size(0), C = x.size(1), n = x.numel();
   const int64_t S = N * C != 0 ? n / (N * C) : 0;
   if (C == 0) return;
@@ -399,7 +472,11 @@ void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
   NG_CHECK(channels_last_rows(gy, "batch_norm backward") == rows &&
                (!gx.defined() || channels_last_rows(gx, "batch_norm backward") == rows),
            "batch_norm backward on cuda: the gradients' layout differs from the input's");
+  const bool relu = scale_shift.defined();
+  NG_CHECK(!relu || scale_shift.numel() == 2 * C,
+           "batch_norm backward with relu on cuda: scale_shift must be [2, C]");
   dispatch_floating(x.dtype(), "batch_norm backward", [&]<class T>() {
+    const T* ss = relu ? scale_shift.data<T>() : nullptr;
     DeviceBuffer coef(3 * size_t(C) * sizeof(T));  // [a | b | d]
     // Pass 2 over `splits` partial sums per channel: ggamma, gbeta and gx's coefficients.
     auto finish = [&](int64_t splits, const double* part) {
@@ -413,53 +490,86 @@ void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
       const int64_t M = n / C;
       with_access<T>(C, n, {gy.data<T>(), x.data<T>(), gx.defined() ? gx.data<T>() : nullptr},
                      [&]<int V, class I>() {
-                       const RowsGrid rg = rows_grid(M, C, V, true);
-                       DeviceBuffer part(2 * size_t(C) * size_t(rg.splits) * sizeof(double));
-                       rows_partial_sums_kernel<T, V, I, BnGradOp<T, V, I>>
-                           <<<rg.grid(), rg.block(), 0, stream()>>>(
-                               I(M), I(C), I(rg.rows),
-                               BnGradOp<T, V, I>{gy.data<T>(), x.data<T>(), mean.data<T>(), {}},
-                               part.as<double>());
-                       NG_CUDA_CHECK_LAUNCH("rows_partial_sums_kernel (batch_norm backward)");
-                       finish(rg.splits, part.as<double>());
-                       if (!gx.defined() || M == 0) return;
-                       const RowsGrid ag = rows_grid(M, C, V, false);
-                       rows_apply_kernel<T, V, I, BnBackwardApplyOp<T, V, I>>
-                           <<<ag.grid(), ag.block(), 0, stream()>>>(
-                               I(M), I(C),
-                               BnBackwardApplyOp<T, V, I>{gy.data<T>(),
-                                                          x.data<T>(),
-                                                          mean.data<T>(),
-                                                          coef.as<T>(),
-                                                          I(C),
-                                                          gx.data<T>(),
-                                                          {},
-                                                          {},
-                                                          {},
-                                                          {}});
-                       NG_CUDA_CHECK_LAUNCH("rows_apply_kernel (batch_norm backward)");
+                       with_relu(relu, [&]<bool R>() {
+                         const RowsGrid rg = rows_grid(M, C, V, true);
+                         DeviceBuffer part(2 * size_t(C) * size_t(rg.splits) * sizeof(double));
+                         BnGradOp<T, V, I, R> sums{};
+                         sums.gy = gy.data<T>();
+                         sums.x = x.data<T>();
+                         sums.mean = mean.data<T>();
+                         sums.ss = ss;
+                         sums.C = I(C);
+                         rows_partial_sums_kernel<T, V, I, BnGradOp<T, V, I, R>>
+                             <<<rg.grid(), rg.block(), 0, stream()>>>(I(M), I(C), I(rg.rows), sums,
+                                                                      part.as<double>());
+                         NG_CUDA_CHECK_LAUNCH("rows_partial_sums_kernel (batch_norm backward)");
+                         finish(rg.splits, part.as<double>());
+                         if (!gx.defined() || M == 0) return;
+                         const RowsGrid ag = rows_grid(M, C, V, false);
+                         BnBackwardApplyOp<T, V, I, R> apply{};
+                         apply.gy = gy.data<T>();
+                         apply.x = x.data<T>();
+                         apply.mean = mean.data<T>();
+                         apply.coef = coef.as<T>();
+                         apply.ss = ss;
+                         apply.C = I(C);
+                         apply.gx = gx.data<T>();
+                         rows_apply_kernel<T, V, I, BnBackwardApplyOp<T, V, I, R>>
+                             <<<ag.grid(), ag.block(), 0, stream()>>>(I(M), I(C), apply);
+                         NG_CUDA_CHECK_LAUNCH("rows_apply_kernel (batch_norm backward)");
+                       });
                      });
       return;
     }
     const ChannelSplits sp = channel_splits(N, C, S);
     DeviceBuffer part(2 * size_t(C) * size_t(sp.count) * sizeof(double));
     with_access<T>(S, n, {gy.data<T>(), x.data<T>()}, [&]<int V, class I>() {
-      bn_partial_grad_kernel<T, V, I>
-          <<<dim3(unsigned(C), unsigned(sp.count)), kThreads, 0, stream()>>>(
-              I(N), I(C), I(S), I(sp.rows), gy.data<T>(), x.data<T>(), mean.data<T>(),
-              part.as<double>());
-      NG_CUDA_CHECK_LAUNCH("bn_partial_grad_kernel");
+      with_relu(relu, [&]<bool R>() {
+        bn_partial_grad_kernel<T, V, I, R>
+            <<<dim3(unsigned(C), unsigned(sp.count)), kThreads, 0, stream()>>>(
+                I(N), I(C), I(S), I(sp.rows), gy.data<T>(), x.data<T>(), mean.data<T>(), ss,
+                part.as<double>());
+        NG_CUDA_CHECK_LAUNCH("bn_partial_grad_kernel");
+      });
     });
     finish(sp.count, part.as<double>());
     if (!gx.defined() || n == 0) return;
     with_access<T>(S, n, {gy.data<T>(), x.data<T>(), gx.data<T>()}, [&]<int V, class I>() {
       const int64_t nv = n / V;
-      bn_backward_apply_kernel<T, V, I><<<grid_for(nv), kThreads, 0, stream()>>>(
-          I(nv), I(S / V), I(C), gy.data<T>(), x.data<T>(), mean.data<T>(), coef.as<T>(),
-          gx.data<T>());
-      NG_CUDA_CHECK_LAUNCH("bn_backward_apply_kernel");
+      with_relu(relu, [&]<bool R>() {
+        bn_backward_apply_kernel<T, V, I, R><<<grid_for(nv), kThreads, 0, stream()>>>(
+            I(nv), I(S / V), I(C), gy.data<T>(), x.data<T>(), mean.data<T>(), ss, coef.as<T>(),
+            gx.data<T>());
+        NG_CUDA_CHECK_LAUNCH("bn_backward_apply_kernel");
+      });
     });
   });
+}
+
+void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                        Tensor& running_mean, Tensor& running_var, Mode mode, double momentum,
+                        double eps, Tensor& y, Tensor& mean, Tensor& invstd) {
+  batch_norm_forward_impl(x, gamma, beta, running_mean, running_var, mode, momentum, eps, y, mean,
+                          invstd, false, nullptr);
+}
+
+void batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             Tensor& running_mean, Tensor& running_var, double momentum, double eps,
+                             Tensor& y, Tensor& mean, Tensor& invstd, Tensor& scale_shift) {
+  batch_norm_forward_impl(x, gamma, beta, running_mean, running_var, Mode::Train, momentum, eps, y,
+                          mean, invstd, true, &scale_shift);
+}
+
+void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                         const Tensor& invstd, Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
+  batch_norm_backward_impl(gy, x, gamma, mean, invstd, Tensor(), gx, ggamma, gbeta);
+}
+
+void batch_norm_relu_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                              const Tensor& mean, const Tensor& invstd, const Tensor& scale_shift,
+                              Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
+  NG_CHECK(scale_shift.defined(), "batch_norm backward with relu on cuda: scale_shift is missing");
+  batch_norm_backward_impl(gy, x, gamma, mean, invstd, scale_shift, gx, ggamma, gbeta);
 }
 
 // ---------------------------------------------------------------- layer norm, x: [M, D]
@@ -591,6 +701,8 @@ void layer_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma,
 void register_norm() {
   batch_norm_forward_kernel.set(DeviceType::CUDA, &batch_norm_forward);
   batch_norm_backward_kernel.set(DeviceType::CUDA, &batch_norm_backward);
+  batch_norm_relu_forward_kernel.set(DeviceType::CUDA, &batch_norm_relu_forward);
+  batch_norm_relu_backward_kernel.set(DeviceType::CUDA, &batch_norm_relu_backward);
   layer_norm_forward_kernel.set(DeviceType::CUDA, &layer_norm_forward);
   layer_norm_backward_kernel.set(DeviceType::CUDA, &layer_norm_backward);
 }
