@@ -67,7 +67,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::string& who) {
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::string& who,
+              bool relu) {
   check_operands(x, w, who);
   NG_CHECK_SHAPE(w.dim() == 2, who, ": weight must be [out, in], got ", shape_str(w.shape()));
   NG_CHECK_SHAPE(x.dim() == 2 && x.size(1) == w.size(1), who, ": input has shape ",
@@ -75,13 +76,15 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::stri
   if (b.defined())
     NG_CHECK_SHAPE(b.dim() == 1 && b.size(0) == w.size(0), who, ": bias has shape ",
                    shape_str(b.shape()), ", expected [", w.size(0), "]");
-  if (autocast_bf16(x.device(), x.dtype())) return linear_bf16(x, w, b);  // NOTE [Autocast]
+  if (autocast_bf16(x.device(), x.dtype()))  // NOTE [Autocast]
+    return relu ? ng::relu(linear_bf16(x, w, b)) : linear_bf16(x, w, b);
   int64_t N = x.size(0), in = x.size(1), out_f = w.size(0);
   Tensor xc = x.contiguous().detach(), wc = w.contiguous().detach();
   Tensor y = Tensor::empty({N, out_f}, x.dtype(), x.device());
-  // The bias inside the product where the backend can (NOTE [Fused linear bias]).
+  // The bias (and the ReLU) inside the product where the backend can (NOTE [Fused linear bias]).
   const bool fused = b.defined() && linear_forward_kernel.has(x.device().type) &&
-                     linear_forward_kernel(x.device())(xc, wc, b.contiguous().detach(), y);
+                     linear_forward_kernel(x.device())(xc, wc, b.contiguous().detach(), relu, y);
+  if (relu && !fused) return ng::relu(linear(x, w, b, who, false));
   if (fused) {
     // y = x W^T + b is written
   } else if (b.defined()) {
@@ -95,20 +98,28 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::stri
   }
   if (autograd::should_record({&x, &w, &b})) {
     bool gx = x.requires_grad(), gw = w.requires_grad(), gbias = b.defined() && b.requires_grad();
-    autograd::record(y, "Linear", {x, w, b}, [xc, wc, gx, gw, gbias](const Tensor& g) {
-      Tensor gc = g.contiguous();
-      // g: [N, out]; dx = g W: [N, in]; dW = g^T x: [out, in]; db = sum_N g: [out]
-      Tensor dx = gx ? gemm(gc, false, wc, false) : Tensor();
-      const DeviceType dev = gc.device().type;
-      if (gw && gbias && linear_backward_weight_kernel.has(dev)) {
-        Tensor dw = Tensor::empty(wc.shape(), gc.dtype(), gc.device());
-        Tensor db = Tensor::empty({wc.size(0)}, gc.dtype(), gc.device());
-        if (linear_backward_weight_kernel(gc.device())(gc, xc, dw, db))  // NOTE [Fused linear bias]
-          return std::vector<Tensor>{dx, dw, db};
-      }
-      return std::vector<Tensor>{dx, gw ? gemm(gc, true, xc, false) : Tensor(),
-                                 gbias ? sum(gc, {0}) : Tensor()};
-    });
+    Tensor ys = relu ? y.detach() : Tensor();  // the ReLU's derivative reads its output
+    autograd::record(
+        y, relu ? "LinearReLU" : "Linear", {x, w, b}, [xc, wc, gx, gw, gbias, ys](const Tensor& g) {
+          Tensor gc = g.contiguous();
+          if (ys.defined()) {  // through the fused ReLU first: g * [y > 0]
+            Tensor gr = Tensor::empty(ys.shape(), gc.dtype(), gc.device());
+            unary_backward_kernel(gc.device())(UnaryOp::Relu, Tensor(), ys, gc, gr, 0.0);
+            gc = gr;
+          }
+          // g: [N, out]; dx = g W: [N, in]; dW = g^T x: [out, in]; db = sum_N g: [out]
+          Tensor dx = gx ? gemm(gc, false, wc, false) : Tensor();
+          const DeviceType dev = gc.device().type;
+          if (gw && gbias && linear_backward_weight_kernel.has(dev)) {
+            Tensor dw = Tensor::empty(wc.shape(), gc.dtype(), gc.device());
+            Tensor db = Tensor::empty({wc.size(0)}, gc.dtype(), gc.device());
+            if (linear_backward_weight_kernel(gc.device())(gc, xc, dw,
+                                                           db))  // NOTE [Fused linear bias]
+              return std::vector<Tensor>{dx, dw, db};
+          }
+          return std::vector<Tensor>{dx, gw ? gemm(gc, true, xc, false) : Tensor(),
+                                     gbias ? sum(gc, {0}) : Tensor()};
+        });
   }
   return y;
 }

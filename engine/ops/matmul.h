@@ -20,8 +20,9 @@ NG_KERNEL_TABLE(gemm_kernel, GemmFn);
 // returns false, writing nothing, when it cannot handle the operands (dtype, sizes, alignment,
 // or the library offers no algorithm for them); linear() then takes the separate-kernel path.
 // All tensors contiguous, row-major.
-//   y[N, out] = x[N, in] w[out, in]^T + b[out]
-using LinearForwardFn = bool(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y);
+//   y[N, out] = x[N, in] w[out, in]^T + b[out], or ReLU of it when `relu` (NOTE [Fused ReLU])
+using LinearForwardFn = bool(const Tensor& x, const Tensor& w, const Tensor& b, bool relu,
+                             Tensor& y);
 NG_KERNEL_TABLE(linear_forward_kernel, LinearForwardFn);
 //   dw[out, in] = g[N, out]^T x[N, in] and db[out] = sum over N of g, in one call
 using LinearBackwardWeightFn = bool(const Tensor& g, const Tensor& x, Tensor& dw, Tensor& db);
@@ -30,6 +31,9 @@ NG_KERNEL_TABLE(linear_backward_weight_kernel, LinearBackwardWeightFn);
 // a: [M, K] x b: [K, N] -> [M, N]; or batched [B, M, K] x [B, K, N] -> [B, M, N].
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x: [N, in], w: [out, in], b: [out] or undefined -> [N, out]. `who` names the layer in errors.
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::string& who = "Linear");
+// relu: returns ReLU(x w^T + b), inside the product's epilogue where the backend can (NOTE
+// [Fused ReLU] in engine/nn/model.h); the same values as relu(linear(...)).
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::string& who = "Linear",
+              bool relu = false);
 
 }  // namespace ng

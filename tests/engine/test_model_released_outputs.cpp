@@ -15,12 +15,16 @@ using namespace ng;
 
 namespace {
 
-GraphSpec resnet20() {
+GraphSpec example(const std::string& name) {
   std::string f = __FILE__;  // <root>/tests/engine/test_model_released_outputs.cpp
-  std::ifstream in(f.substr(0, f.rfind("/tests/engine/")) +
-                   "/resources/examples/resnet20.graph.json");
-  EXPECT_TRUE(in.good());
+  std::ifstream in(f.substr(0, f.rfind("/tests/engine/")) + "/resources/examples/" + name +
+                   ".graph.json");
+  EXPECT_TRUE(in.good()) << name;
   return GraphSpec::from_json(nlohmann::json::parse(in));
+}
+
+GraphSpec resnet20() {
+  return example("resnet20");
 }
 
 struct StepResult {
@@ -94,4 +98,28 @@ TEST(ModelReleasedOutputs, FusedReluGivesTheSameStep) {
   ASSERT_EQ(fused.grads.size(), plain.grads.size());
   for (size_t i = 0; i < fused.grads.size(); ++i) EXPECT_EQ(fused.grads[i], plain.grads[i]) << i;
   EXPECT_LE(fused.peak, plain.peak);
+}
+
+// LeNet-5: fc1 -> ReLU and fc2 -> ReLU fuse (the convolutions' ReLUs do not: Conv2d is not a
+// fusing kind). Same loss and gradients as the plain step.
+TEST(ModelReleasedOutputs, LinearAbsorbsTheReluAfterIt) {
+  auto step = [](bool fuse, int* fused_count) {
+    Model m = Model::compile(example("lenet"), 5);
+    m.set_keep_outputs(false);
+    m.set_fuse_relu(fuse);
+    *fused_count = m.fused_relu_count();
+    Rng rng(6);
+    Tensor x = Tensor::randn({3, 1, 28, 28}, rng);
+    Model::Result r = m.forward({x}, Tensor::from_vector(std::vector<int64_t>{7, 1, 0}, {3}));
+    const double loss = r.loss.item();
+    r.loss.backward();
+    std::vector<std::vector<float>> grads;
+    for (const auto& [name, p] : m.parameters()) grads.push_back(p.grad().to_vector<float>());
+    return std::make_pair(loss, grads);
+  };
+  int count = 0;
+  const auto fused = step(true, &count), plain = step(false, &count);
+  EXPECT_EQ(count, 2);
+  EXPECT_EQ(fused.first, plain.first);
+  EXPECT_EQ(fused.second, plain.second);
 }

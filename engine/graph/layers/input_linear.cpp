@@ -108,7 +108,8 @@ LayerDef linear_kind() {
   d.build = [](const std::string& who, const json& p) -> LayerFn {
     bool bias = get_bool(p, "bias");
     return [who, bias](LayerCall& c) {
-      c.outputs[0] = linear(c.inputs[0], c.weights[0], bias ? c.weights[1] : Tensor(), who);
+      c.outputs[0] = linear(c.inputs[0], c.weights[0], bias ? c.weights[1] : Tensor(), who,
+                            c.fused_relu);  // NOTE [Fused ReLU]
     };
   };
   d.torch.module = [](const json& p, const std::vector<Shape>&) {

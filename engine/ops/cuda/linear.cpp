@@ -62,7 +62,7 @@ bool lt_log() {
   return on;
 }
 
-enum class Direction { Forward, BackwardWeight };
+enum class Direction { Forward, ForwardRelu, BackwardWeight };
 
 // The largest power of two (at most 256) that divides the address: cuBLASLt's heuristic must be
 // told how aligned the operands are, or it may pick a kernel that needs more.
@@ -97,14 +97,16 @@ void set_desc(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, co
 // `bias`: the first call's vector, set before the heuristic is asked (as every call sets its own).
 std::unique_ptr<Plan> make_plan(const PlanKey& k, void* bias) {
   auto p = std::make_unique<Plan>();
-  const bool fwd = k.dir == Direction::Forward;
+  const bool fwd = k.dir != Direction::BackwardWeight;
   const cublasComputeType_t compute = k.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   NG_CUDA_CHECK(cublasLtMatmulDescCreate(&p->desc, compute, CUDA_R_32F));
   const cublasOperation_t opa = fwd ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t opb = fwd ? CUBLAS_OP_N : CUBLAS_OP_T;
   set_desc(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa);
   set_desc(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb);
-  const cublasLtEpilogue_t epi = fwd ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_BGRADB;
+  const cublasLtEpilogue_t epi = k.dir == Direction::Forward       ? CUBLASLT_EPILOGUE_BIAS
+                                 : k.dir == Direction::ForwardRelu ? CUBLASLT_EPILOGUE_RELU_BIAS
+                                                                   : CUBLASLT_EPILOGUE_BGRADB;
   set_desc(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
   set_desc(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
   // Stored (column-major) shapes: op(A) is [m, k], op(B) is [k, n], D is [m, n].
@@ -144,10 +146,12 @@ std::unique_ptr<Plan> make_plan(const PlanKey& k, void* bias) {
   }
   if (lt_log())
     std::fprintf(stderr, "[cublaslt] %s m=%lld n=%lld k=%lld%s align %u/%u/%u/%u: %s (%s)\n",
-                 fwd ? "linear forward (BIAS)" : "linear dW+db (BGRADB)", (long long)k.m,
-                 (long long)k.n, (long long)k.k, k.tf32 ? " TF32" : "", k.align_a, k.align_b,
-                 k.align_d, k.align_bias, p->ok ? "fused" : "not offered, separate kernels",
-                 cublasGetStatusName(st));
+                 k.dir == Direction::Forward       ? "linear forward (BIAS)"
+                 : k.dir == Direction::ForwardRelu ? "linear forward (RELU_BIAS)"
+                                                   : "linear dW+db (BGRADB)",
+                 (long long)k.m, (long long)k.n, (long long)k.k, k.tf32 ? " TF32" : "", k.align_a,
+                 k.align_b, k.align_d, k.align_bias,
+                 p->ok ? "fused" : "not offered, separate kernels", cublasGetStatusName(st));
   return p;
 }
 
@@ -188,11 +192,11 @@ bool usable(std::initializer_list<const Tensor*> ts, int64_t N, int64_t in, int6
   return N > 1 && in > 1 && out > 1 && N <= INT_MAX && in <= INT_MAX && out <= INT_MAX;
 }
 
-bool linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y) {
+bool linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, bool relu, Tensor& y) {
   const int64_t N = x.size(0), in = x.size(1), out = w.size(0);
   if (!usable({&x, &w, &b, &y}, N, in, out)) return false;
-  return run(Direction::Forward, out, N, in, w.data<float>(), x.data<float>(), y.data<float>(),
-             b.data<float>());
+  return run(relu ? Direction::ForwardRelu : Direction::Forward, out, N, in, w.data<float>(),
+             x.data<float>(), y.data<float>(), b.data<float>());
 }
 
 bool linear_backward_weight(const Tensor& g, const Tensor& x, Tensor& dw, Tensor& db) {
