@@ -13,7 +13,8 @@
 # + channels_last; torch.compile reduce-overhead) on the same cases, and prints a short table last.
 # The $BF16_CASES (resnet20:512) also run in bf16 mixed precision on both sides
 # (--precision bf16; torch --amp, eager and cudnn.benchmark + channels_last): the "bf16" rows.
-# Logs and JSON lines go to $OUT (the device tool's output folder) or $NG_GPU_BUILD/gpu-out.
+# Logs and JSON lines go to $NG_GPU_BUILD/gpu-out, and as gpu-out.tgz to $OUT where that is set
+# (the device tool's output folder).
 #
 # stb (image-folder datasets) is not installed there: if a libstb-dev .deb is found in
 # $NG_CARRY (default .gpu-carry, a folder to name in the device tool's carry list), it is
@@ -35,8 +36,14 @@ for arg in "$@"; do
   esac
 done
 B=${NG_GPU_BUILD:-build-gpu}
-O=${OUT:-$B/gpu-out}
+# Logs and JSON lines go to $O; on the device tool ($OUT set), which brings back only a few
+# files, they arrive as one archive, gpu-out.tgz, written on exit.
+O=$B/gpu-out
+rm -rf "$O"
 mkdir -p "$O"
+if [ -n "${OUT:-}" ]; then
+  trap 'tar czf "$OUT/gpu-out.tgz" -C "$O" . 2>/dev/null' EXIT
+fi
 CASES="mlp:64 lenet:64 resnet20:512"
 BF16_CASES="resnet20:512"
 T0=$(date +%s)
@@ -193,6 +200,11 @@ try:
              f"{len(failed)} failed, {len(skipped)} skipped")
 except (OSError, ValueError, KeyError):
     tests, failed = "CUDA tests: no result file", []
+    cases = []
+for name, c in cases:  # what each failure said, briefly
+    for f in c.get("failures", [])[:2]:
+        msg = " ".join(f.get("failure", "").split())
+        print(f"FAILED {name}: {msg[:400]}")
 gpu = next((r.get("gpu") for r in ng.values() if r.get("gpu")), "GPU ?")
 tf32 = next((r.get("tf32") for r in ng.values() if "tf32" in r), None)
 print(f"\n{gpu}; Neurograph TF32 {'on' if tf32 else 'off' if tf32 is not None else '?'}")
@@ -236,5 +248,6 @@ if nolt:
           f"{lt.get('graph_nodes', '?')} nodes")
 unfused = load("bench_unfused.jsonl").get(("resnet20", 512))
 if unfused:
-    print(f"resnet20:512 with NG_FUSE_RELU=0 (no BatchNorm/Add + ReLU fusion): {ms(unfused)} ms")
+    print(f"resnet20:512 with NG_FUSE_RELU=0 (no BatchNorm/Add + ReLU fusion): {ms(unfused)} ms, "
+          f"{unfused.get('peak_gpu_mb', 0):.0f} MB")
 EOF
