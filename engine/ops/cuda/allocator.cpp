@@ -25,7 +25,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -92,6 +95,7 @@ class CachingCudaAllocator final : public Allocator {
           cached_ -= b;
           note_in_use(b);
           owner_[p] = pool.id;
+          block_size_[p] = b;
           ++pool.blocks;
           return p;
         }
@@ -122,6 +126,7 @@ class CachingCudaAllocator final : public Allocator {
     note_in_use(b);
     if (active_ && std::this_thread::get_id() == active_thread_) {
       owner_[p] = active_->id;
+      block_size_[p] = b;
       ++active_->blocks;
     }
     return p;
@@ -142,6 +147,7 @@ class CachingCudaAllocator final : public Allocator {
         }
         if (pit != pools_.end() && --pit->second.blocks == 0) pools_.erase(pit);
         owner_.erase(o);
+        block_size_.erase(p);
       }
     }
     in_use_ -= b;
@@ -166,6 +172,7 @@ class CachingCudaAllocator final : public Allocator {
   }
   void pool_end() {
     std::lock_guard<std::mutex> lock(mu_);
+    if (active_ && pool_log()) log_pool(*active_);
     active_ = nullptr;
   }
   void pool_release(int id) {
@@ -178,6 +185,7 @@ class CachingCudaAllocator final : public Allocator {
     for (auto& [size, blocks] : pool.free)
       for (void* p : blocks) {
         owner_.erase(p);
+        block_size_.erase(p);
         in_use_ -= size;
         free_[size].push_back(p);
         cached_ += size;
@@ -244,11 +252,36 @@ class CachingCudaAllocator final : public Allocator {
     std::unordered_map<size_t, std::vector<void*>> free;
   };
 
+  // NG_CUDA_POOL_LOG=1: at the end of each capture, the pool's blocks by size on stderr (how
+  // much of a captured step's footprint is blocks of sizes no later request matched).
+  static bool pool_log() {
+    static const bool on = [] {
+      const char* v = std::getenv("NG_CUDA_POOL_LOG");
+      return v && *v && v[0] != '0';
+    }();
+    return on;
+  }
+  void log_pool(const Pool& pool) const {
+    std::map<size_t, int> held;
+    for (const auto& [p, id] : owner_)
+      if (id == pool.id) ++held[block_size_.count(p) ? block_size_.at(p) : 0];
+    size_t total = 0;
+    std::string line;
+    for (const auto& [size, n] : held) {
+      total += size * size_t(n);
+      line += " " + std::to_string(n) + "x" + std::to_string(size >> 10) + "K";
+    }
+    std::fprintf(stderr, "[cuda pool %d] %lld blocks, %.1f MiB (%.1f MiB free in the pool):%s\n",
+                 pool.id, (long long)pool.blocks, double(total) / (1 << 20),
+                 double(pool.free_bytes) / (1 << 20), line.c_str());
+  }
+
   mutable std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cached_ = 0, in_use_ = 0, peak_ = 0;
   std::unordered_map<int, Pool> pools_;
-  std::unordered_map<void*, int> owner_;  // pool blocks only
+  std::unordered_map<void*, int> owner_;          // pool blocks only
+  std::unordered_map<void*, size_t> block_size_;  // their rounded sizes
   Pool* active_ = nullptr;
   std::thread::id active_thread_;  // the capturing thread: only its allocations use the pool
   int next_pool_ = 1;
