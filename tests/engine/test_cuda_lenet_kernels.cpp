@@ -1,8 +1,9 @@
-// CUDA max-pool backward as one gather kernel (engine/ops/cuda/pool.cu), one of the kernels
-// LeNet's training step runs fewer of: values against the CPU kernels (bit for bit: both add in
-// output order) and a double-precision scatter; then the nodes of a captured CUDA graph, to show
-// the saving. Allocations are poisoned (NaN), so an element a kernel forgets to write fails.
-// Every test skips without a CUDA device.
+// CUDA kernels that LeNet's training step runs fewer of: max-pool backward as one gather kernel
+// (engine/ops/cuda/pool.cu) and the conv bias gradient in one kernel when it is small (NOTE
+// [One-pass bias gradient] in engine/ops/cuda/conv_bias.cu). Values against the CPU kernels and
+// double-precision loops, bit for bit where the order of the additions is the same; then the
+// nodes of a captured CUDA graph, to show each saving. Allocations are poisoned (NaN), so an
+// element a kernel forgets to write fails. Every test skips without a CUDA device.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,11 +13,16 @@
 #include <vector>
 
 #include "engine/autograd/autograd.h"
+#include "engine/ops/conv.h"
 #include "engine/ops/cuda/backend.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/pool.h"
 #include "engine/ops/reduce.h"
 #include "tests/engine/cuda_test_util.h"
+
+#ifdef NG_WITH_CUDA
+#include "engine/ops/cuda/common.h"  // sum_per_channel
+#endif
 
 using namespace ng;
 using namespace ng::testing;
@@ -129,6 +135,18 @@ void max_pool_autograd_case(const Shape& s, const Pool2dParams& p, uint64_t seed
   expect_same_values(xg.grad(), x.grad(), "x.grad");
 }
 
+// gb[c] = sum over n, h, w of gy in double, from a CPU tensor in NCHW.
+Tensor bias_grad_reference(const Tensor& gy) {
+  const Shape s = gy.shape();
+  const std::vector<double> v = gy.to_vector<double>();
+  const int64_t C = s[1], S = s[2] * s[3];
+  std::vector<double> gb(size_t(C), 0.0);
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < S; ++i) gb[size_t(c)] += v[size_t((n * C + c) * S + i)];
+  return Tensor::from_vector(gb, {C});
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- max-pool backward
@@ -171,3 +189,92 @@ TEST_F(CudaLenetKernels, MaxPoolBackwardIsOneKernel) {
     EXPECT_EQ(captured_nodes([&] { max_pool2d_backward_kernel(kGpu)(gy, am, p, gx); }), 1u);
   }
 }
+
+// ---------------------------------------------------------------- conv bias gradient
+
+#ifdef NG_WITH_CUDA
+
+namespace {
+
+// sum_per_channel on gy (NCHW or channels-last on the GPU) against the double reference, and
+// bit for bit against a second run.
+void bias_case(const Shape& s, bool channels_last, DType dt, uint64_t seed) {
+  SCOPED_TRACE(shape_str(s) + (channels_last ? " channels-last " : " NCHW ") + dtype_name(dt));
+  autograd::NoGradGuard no_grad;
+  Tensor gy = rnd(s, seed, -1, 2, dt);
+  Tensor gyg = channels_last ? gy.to(kGpu).contiguous(MemoryFormat::ChannelsLast) : gy.to(kGpu);
+  if (channels_last && s[1] > 1 && s[2] * s[3] > 1) {
+    ASSERT_EQ(gyg.memory_format(), MemoryFormat::ChannelsLast);
+  }
+  Tensor gb = Tensor::empty({s[1]}, dt, kGpu), gb2 = Tensor::empty({s[1]}, dt, kGpu);
+  cuda::sum_per_channel(gyg, gb);
+  cuda::sum_per_channel(gyg, gb2);
+  const Tensor ref = bias_grad_reference(gy);
+  // Double accumulation: only the final rounding to T (and float4 chunks added in T) differ.
+  EXPECT_LE(rel_err(gb.to(DType::Float64), ref), dt == DType::Float32 ? 1e-6 : 1e-13);
+  expect_same_values(gb2, gb, "a second run");
+}
+
+}  // namespace
+
+TEST_F(CudaLenetKernels, BiasGradientMatchesADoubleSumInOneAndTwoPasses) {
+  const std::vector<Shape> shapes = {
+      {64, 6, 28, 28},   // LeNet conv1: one pass, 1024 threads
+      {64, 16, 10, 10},  // LeNet conv2: one pass
+      {3, 5, 7, 7},      // odd sizes, scalar loads
+      {1, 3, 1, 1},      // one value per channel
+      {2, 1030, 3, 3},   // many channels, a few values each
+      {1, 2, 300, 301},  // N = 1: one split, so one pass however large
+      {64, 8, 64, 64},   // 262144 values per channel: two passes
+      {128, 3, 33, 17},  // two passes, scalar loads
+  };
+  uint64_t seed = 400;
+  for (const Shape& s : shapes)
+    for (bool cl : {false, true}) {
+      bias_case(s, cl, DType::Float32, seed += 2);
+      bias_case(s, cl, DType::Float64, seed += 2);
+    }
+}
+
+TEST_F(CudaLenetKernels, ConvBiasGradientMatchesTheCpuForLeNetsConvolutions) {
+  struct Case {
+    Shape x, w;
+    int64_t pad;
+  };
+  uint64_t seed = 500;
+  for (const Case& c :
+       {Case{{16, 1, 28, 28}, {6, 1, 5, 5}, 2}, Case{{16, 6, 14, 14}, {16, 6, 5, 5}, 0}}) {
+    Conv2dParams p;
+    p.padding = {c.pad, c.pad};
+    Tensor x = rnd(c.x, seed++), w = rnd(c.w, seed++), b = grad_leaf(rnd({c.w[0]}, seed++));
+    Tensor bg = on_gpu(b);
+    const Shape ys{c.x[0], c.w[0], c.x[2] + 2 * c.pad - 4, c.x[3] + 2 * c.pad - 4};
+    Tensor r = rnd(ys, seed++, 0.5, 1.5);
+    sum(mul(conv2d(x, w, b, p), r)).backward();
+    sum(mul(conv2d(x.to(kGpu), w.to(kGpu), bg, p), r.to(kGpu))).backward();
+    // The bias gradient is sum over n, h, w of r: both against the double sum of r.
+    Tensor ref = bias_grad_reference(r);
+    EXPECT_LE(rel_err(bg.grad().to(DType::Float64), ref), 1e-6);
+    EXPECT_LE(rel_err(bg.grad(), b.grad()), 1e-6);
+  }
+}
+
+TEST_F(CudaLenetKernels, ASmallBiasGradientIsOneKernel) {
+  set_cuda_poison_allocations(false);
+  auto nodes = [](const Shape& s, bool cl) {
+    Tensor gy = rnd(s, 600).to(kGpu);
+    if (cl) gy = gy.contiguous(MemoryFormat::ChannelsLast);
+    Tensor gb = Tensor::empty({s[1]}, DType::Float32, kGpu);
+    cuda::sum_per_channel(gy, gb);  // eager first
+    cuda_synchronize();
+    return captured_nodes([&] { cuda::sum_per_channel(gy, gb); });
+  };
+  for (bool cl : {false, true}) {
+    SCOPED_TRACE(cl ? "channels-last" : "NCHW");
+    EXPECT_EQ(nodes({64, 6, 28, 28}, cl), 1u);   // LeNet conv1
+    EXPECT_EQ(nodes({64, 16, 10, 10}, cl), 1u);  // LeNet conv2
+    EXPECT_EQ(nodes({64, 8, 64, 64}, cl), 2u);   // large: partial sums, then the finish
+  }
+}
+
+#endif  // NG_WITH_CUDA
