@@ -1,6 +1,7 @@
 // CUDA kernels that LeNet's training step runs fewer of: max-pool backward as one gather kernel
-// (engine/ops/cuda/pool.cu) and the conv bias gradient in one kernel when it is small (NOTE
-// [One-pass bias gradient] in engine/ops/cuda/conv_bias.cu). Values against the CPU kernels and
+// (engine/ops/cuda/pool.cu), the conv bias gradient in one kernel when it is small (NOTE
+// [One-pass bias gradient] in engine/ops/cuda/conv_bias.cu), and backward's seed and flatten
+// without a fill or a copy (engine/autograd/autograd.cpp). Values against the CPU kernels and
 // double-precision loops, bit for bit where the order of the additions is the same; then the
 // nodes of a captured CUDA graph, to show each saving. Allocations are poisoned (NaN), so an
 // element a kernel forgets to write fails. Every test skips without a CUDA device.
@@ -278,3 +279,35 @@ TEST_F(CudaLenetKernels, ASmallBiasGradientIsOneKernel) {
 }
 
 #endif  // NG_WITH_CUDA
+
+// ---------------------------------------------------------------- backward's seed and flatten
+
+// A captured backward from a default seed holds no more nodes than one from a gradient made
+// before the capture (no fill), and a flatten between two ops adds no node (no copy).
+TEST_F(CudaLenetKernels, TheSeedAndAFlattenAddNoNodeToACapturedBackward) {
+  set_cuda_poison_allocations(false);
+  const int64_t N = 64;
+  Tensor x = grad_leaf(rnd({N, 16, 5, 5}, 700).to(kGpu));
+  Tensor s = rnd({N, 16, 5, 5}, 701).to(kGpu), r = rnd({N, 400}, 702).to(kGpu);
+  Tensor r4 = r.reshape({N, 16, 5, 5});
+  Tensor one = Tensor::ones({}, DType::Float32, kGpu);
+  auto backward = [&](bool flatten, bool seed) {
+    x.zero_grad();
+    Tensor h = mul(x, s);
+    Tensor loss = flatten ? sum(mul(h.reshape({N, -1}), r)) : sum(mul(h, r4));
+    if (seed)
+      loss.backward();
+    else
+      loss.backward(one);
+  };
+  for (bool flatten : {false, true})
+    for (bool seed : {false, true}) backward(flatten, seed);  // eager first
+  cuda_synchronize();
+  const size_t plain = captured_nodes([&] { backward(false, false); });
+  EXPECT_EQ(captured_nodes([&] { backward(false, true); }), plain) << "the seed adds a node";
+  EXPECT_EQ(captured_nodes([&] { backward(true, false); }), plain) << "the flatten adds a node";
+  EXPECT_EQ(captured_nodes([&] { backward(true, true); }), plain);
+  // And the values after an eager run: d/dx = s * r.
+  backward(true, true);
+  EXPECT_LE(rel_err(x.grad(), mul(s, r4)), 1e-6);
+}
