@@ -186,6 +186,7 @@ TEST_F(CudaLenetKernels, MaxPoolBackwardIsOneKernel) {
     const Shape s{64, 6, 28, 28}, ys = pool2d_output_shape(s, p, "test");
     Tensor gy = rnd(ys, 300).to(kGpu), am = Tensor::zeros(ys, DType::Int64, kGpu);
     Tensor gx = Tensor::empty(s, DType::Float32, kGpu);
+    max_pool2d_backward_kernel(kGpu)(gy, am, p, gx);  // eager first
     cuda_synchronize();
     EXPECT_EQ(captured_nodes([&] { max_pool2d_backward_kernel(kGpu)(gy, am, p, gx); }), 1u);
   }
@@ -228,6 +229,8 @@ TEST_F(CudaLenetKernels, BiasGradientMatchesADoubleSumInOneAndTwoPasses) {
       {1, 2, 300, 301},  // N = 1: one split, so one pass however large
       {64, 8, 64, 64},   // 262144 values per channel: two passes
       {128, 3, 33, 17},  // two passes, scalar loads
+      {64, 16, 5, 5},    // channels-last: one pass, float4 loads
+      {8, 32, 9, 9},
   };
   uint64_t seed = 400;
   for (const Shape& s : shapes)
@@ -270,12 +273,16 @@ TEST_F(CudaLenetKernels, ASmallBiasGradientIsOneKernel) {
     cuda_synchronize();
     return captured_nodes([&] { cuda::sum_per_channel(gy, gb); });
   };
-  for (bool cl : {false, true}) {
-    SCOPED_TRACE(cl ? "channels-last" : "NCHW");
-    EXPECT_EQ(nodes({64, 6, 28, 28}, cl), 1u);   // LeNet conv1
-    EXPECT_EQ(nodes({64, 16, 10, 10}, cl), 1u);  // LeNet conv2
-    EXPECT_EQ(nodes({64, 8, 64, 64}, cl), 2u);   // large: partial sums, then the finish
-  }
+  // LeNet's convolutions run in NCHW (conv2d_runs_channels_last): one kernel each.
+  EXPECT_EQ(nodes({64, 6, 28, 28}, false), 1u);
+  EXPECT_EQ(nodes({64, 16, 10, 10}, false), 1u);
+  EXPECT_EQ(nodes({2, 1030, 3, 3}, false), 1u);
+  EXPECT_EQ(nodes({64, 8, 64, 64}, false), 2u);  // large: partial sums, then the finish
+  // Channels-last: one block holds every row of its channels, so only small sums are one pass.
+  EXPECT_EQ(nodes({64, 16, 5, 5}, true), 1u);  // 1600 rows x 16 channels
+  EXPECT_EQ(nodes({8, 32, 9, 9}, true), 1u);
+  EXPECT_EQ(nodes({2, 1030, 3, 3}, true), 1u);  // two channel tiles
+  EXPECT_EQ(nodes({64, 6, 28, 28}, true), 2u);  // 50176 rows x 6 channels: two passes
 }
 
 #endif  // NG_WITH_CUDA
