@@ -1,8 +1,11 @@
 #include "engine/autograd/autograd.h"
 
+#include <map>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/ops/cuda/backend.h"
 #include "engine/ops/elementwise.h"
 
 namespace ng::autograd {
@@ -71,6 +74,26 @@ void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
   add_(s, g);
 }
 
+// The seed of backward() on a scalar: a 1 of the root's dtype on its device, made once per
+// (device, dtype) and kept for the process, so that a step's backward starts without a fill
+// kernel (a node of a captured CUDA graph). The cache keeps a reference to its storage, so
+// accumulate() never takes it into a slot that is then written in place: whoever receives it
+// as a gradient gets a copy. While a CUDA graph is captured no new one is made (its memory
+// would belong to the graph's pool): the seed is then filled as part of the capture.
+Tensor ones_seed(const Tensor& root) {
+  static std::mutex mu;
+  static auto* cache = new std::map<std::pair<std::string, DType>, Tensor>();  // never freed
+  const std::pair<std::string, DType> key{root.device().str(), root.dtype()};
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache->find(key);
+  if (it == cache->end()) {
+    if (root.device().is_cuda() && cuda_capturing())
+      return Tensor::ones(root.shape(), root.dtype(), root.device());
+    it = cache->emplace(key, Tensor::ones({}, root.dtype(), root.device())).first;
+  }
+  return it->second.reshape(root.shape());
+}
+
 }  // namespace
 
 void run_backward(const Tensor& root, const Tensor& grad_in) {
@@ -80,7 +103,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
   if (!grad.defined()) {
     NG_CHECK(root.numel() == 1, "backward: a gradient must be given for a non-scalar tensor of ",
              "shape ", shape_str(root.shape()));
-    grad = Tensor::ones(root.shape(), root.dtype(), root.device());
+    grad = ones_seed(root);
   }
   NG_CHECK_SHAPE(grad.shape() == root.shape(), "backward: gradient shape ", shape_str(grad.shape()),
                  " does not match tensor shape ", shape_str(root.shape()));
@@ -124,6 +147,10 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
     pending.erase(pit);
     std::shared_ptr<Node> node = std::move(t->grad_fn);  // release the graph as we go
     std::vector<Tensor> grads = node->backward(g);
+    // Release the incoming gradient before handing the results on: a closure that returns a view
+    // of it (Flatten's reshape, Add's pass-through) then hands over memory nothing else holds,
+    // and accumulate() takes it instead of copying it.
+    g = Tensor();
     for (size_t k = 0; k < node->inputs.size() && k < grads.size(); ++k) {
       const Edge& in = node->inputs[k];
       if (!in.meta || !in.meta->requires_grad || !grads[k].defined()) continue;

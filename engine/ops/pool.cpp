@@ -49,10 +49,10 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p, const std::string& who
   max_pool2d_forward_kernel(x.device())(xc, p, y, argmax);
   if (autograd::should_record({&x})) {
     const Shape xs = x.shape();
-    autograd::record(y, "MaxPool2d", {x}, [argmax, xs](const Tensor& g) {
+    autograd::record(y, "MaxPool2d", {x}, [argmax, p, xs](const Tensor& g) {
       Tensor gy = g.contiguous();
       Tensor gx = Tensor::empty(xs, gy.dtype(), gy.device());
-      max_pool2d_backward_kernel(gy.device())(gy, argmax, gx);
+      max_pool2d_backward_kernel(gy.device())(gy, argmax, p, gx);
       return std::vector<Tensor>{gx};
     });
   }

@@ -21,9 +21,11 @@ struct Pool2dParams {
 Shape pool2d_output_shape(const Shape& x, const Pool2dParams& p, const std::string& who);
 
 // Max pooling forward writes y and the flat input index (h * W + w within its plane) of each
-// maximum into `argmax` (Int64, same shape as y); backward scatters gy through it.
+// maximum into `argmax` (Int64, same shape as y); backward routes gy through it to gx, each
+// input position summing, in output order, the gy of the outputs that picked it.
 using MaxPool2dForwardFn = void(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& argmax);
-using MaxPool2dBackwardFn = void(const Tensor& gy, const Tensor& argmax, Tensor& gx);
+using MaxPool2dBackwardFn = void(const Tensor& gy, const Tensor& argmax, const Pool2dParams& p,
+                                 Tensor& gx);
 using AvgPool2dForwardFn = void(const Tensor& x, const Pool2dParams& p, Tensor& y);
 using AvgPool2dBackwardFn = void(const Tensor& gy, const Pool2dParams& p, Tensor& gx);
 NG_KERNEL_TABLE(max_pool2d_forward_kernel, MaxPool2dForwardFn);

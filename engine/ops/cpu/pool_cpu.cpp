@@ -193,7 +193,8 @@ void avg_backward_t(const Tensor& gy, const Pool2dParams& p, Tensor& gx) {
 void max_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& argmax) {
   NG_POOL_DISPATCH(x.dtype(), "max_pool2d", max_forward_t<T>(x, p, y, argmax));
 }
-void max_backward(const Tensor& gy, const Tensor& argmax, Tensor& gx) {
+// Scatters through argmax in output order (the window geometry is not needed on the CPU).
+void max_backward(const Tensor& gy, const Tensor& argmax, const Pool2dParams&, Tensor& gx) {
   NG_POOL_DISPATCH(gy.dtype(), "max_pool2d backward", max_backward_t<T>(gy, argmax, gx));
 }
 void avg_forward(const Tensor& x, const Pool2dParams& p, Tensor& y) {

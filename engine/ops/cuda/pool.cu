@@ -1,8 +1,8 @@
 // CUDA pooling kernels over contiguous NCHW tensors, the same rules as ops/cpu/pool_cpu.cpp:
 // windows are clipped to the input; max pooling skips padded positions and lets a NaN win (ties
 // keep the first position); average pooling divides by the window clipped to the padded input
-// (count_include_pad=True). Average-pool backward gathers: one thread per input element sums the
-// outputs whose windows cover it, in output order (no atomics, the same result every run).
+// (count_include_pad=True). Both backwards gather: one thread per input element sums the outputs
+// whose windows cover it, in output order (one kernel, no atomics, the same result every run).
 #include <math_constants.h>
 
 #include "engine/ops/cuda/kernels.cuh"
@@ -57,13 +57,26 @@ __global__ void max_forward_kernel(Geom g, const T* x, T* y, int64_t* argmax) {
   }
 }
 
-// One thread per output element: gx[plane, argmax] += gy (gx zeroed first). The max-pool
-// backward kernel is not given the window geometry, so it scatters; where windows overlap, two
-// outputs may add to one input in either order (a rounding-level difference between runs).
+// One thread per input element: gx = the sum of gy over the outputs whose windows cover it and
+// whose argmax is this position, in output order (the CPU kernel's scatter order, so the sums
+// match it bit for bit); one kernel, no zeroing pass, no atomics, correct for overlapping windows.
 template <class T>
-__global__ void max_backward_kernel(int64_t n, int64_t P, int64_t HW, const T* gy,
-                                    const int64_t* argmax, T* gx) {
-  NG_GRID_STRIDE(i, n) atomicAdd(gx + (i / P) * HW + argmax[i], gy[i]);
+__global__ void max_backward_kernel(Geom g, const T* gy, const int64_t* argmax, T* gx) {
+  const int64_t n = g.planes * g.H * g.W;
+  NG_GRID_STRIDE(i, n) {
+    const int64_t w = i % g.W, h = (i / g.W) % g.H, pl = i / (g.W * g.H);
+    const int64_t self = h * g.W + w;
+    int64_t oh0, oh1, ow0, ow1;
+    covering(h, g.kh, g.sh, g.ph, g.Ho, oh0, oh1);
+    covering(w, g.kw, g.sw, g.pw, g.Wo, ow0, ow1);
+    const T* gyp = gy + pl * g.Ho * g.Wo;
+    const int64_t* ap = argmax + pl * g.Ho * g.Wo;
+    T acc = T(0);
+    for (int64_t oh = oh0; oh < oh1; ++oh)
+      for (int64_t ow = ow0; ow < ow1; ++ow)
+        if (ap[oh * g.Wo + ow] == self) acc += gyp[oh * g.Wo + ow];
+    gx[i] = acc;
+  }
 }
 
 template <class T>
@@ -108,15 +121,12 @@ void max_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& argm
 }
 
 // gy, argmax: [N, C, Ho, Wo] -> gx: [N, C, H, W]
-void max_backward(const Tensor& gy, const Tensor& argmax, Tensor& gx) {
+void max_backward(const Tensor& gy, const Tensor& argmax, const Pool2dParams& p, Tensor& gx) {
+  const Geom g = make_geom(gx.shape(), gy.shape(), p);
   if (gx.numel() == 0) return;
-  NG_CUDA_CHECK(cudaMemsetAsync(gx.raw_data(), 0, gx.nbytes(), stream()));
-  const int64_t n = gy.numel();
-  if (n == 0) return;
-  const int64_t P = gy.size(2) * gy.size(3), HW = gx.size(2) * gx.size(3);
   dispatch_floating(gy.dtype(), "max_pool2d backward", [&]<class T>() {
-    max_backward_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(
-        n, P, HW, gy.data<T>(), argmax.data<int64_t>(), gx.data<T>());
+    max_backward_kernel<T><<<grid_for(gx.numel()), kThreads, 0, stream()>>>(
+        g, gy.data<T>(), argmax.data<int64_t>(), gx.data<T>());
     NG_CUDA_CHECK_LAUNCH("max_backward_kernel");
   });
 }

@@ -1,0 +1,112 @@
+// Backward's seed and the gradients it hands on (engine/autograd/autograd.cpp): backward() on a
+// scalar starts from a 1 kept for the process (no fill per step), and an incoming gradient is
+// released before its node's results are accumulated, so a view of it (Flatten's reshape, Add's
+// pass-through) is taken without a copy. Neither may let a gradient that is still referenced
+// elsewhere be written in place: each test accumulates into gradients that alias the seed, the
+// caller's gradient or one another, and checks every value, then that the seed is still 1.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "engine/core/rng.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+
+using namespace ng;
+
+namespace {
+
+Tensor leaf(Tensor t) {
+  t.set_requires_grad(true);
+  return t;
+}
+
+Tensor rand_t(const Shape& s, uint64_t seed) {
+  Rng rng(seed);
+  return Tensor::uniform(s, 0.5, 1.5, rng);
+}
+
+// A fresh scalar's backward must still see a seed of 1.
+void expect_seed_is_one() {
+  Tensor w = leaf(Tensor::full({3}, 2.0));
+  sum(w).backward();
+  EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{1, 1, 1})) << "the seed changed";
+  Tensor s = leaf(Tensor::full({}, 4.0));
+  s.backward();
+  EXPECT_EQ(s.grad().item(), 1.0) << "the seed changed";
+}
+
+}  // namespace
+
+TEST(AutogradSeed, BackwardOnALeafScalarAccumulatesIntoACopyOfTheSeed) {
+  Tensor x = leaf(Tensor::full({}, 3.0));
+  x.backward();
+  x.backward();
+  x.backward();
+  EXPECT_EQ(x.grad().item(), 3.0);
+  Tensor y = leaf(Tensor::full({1, 1}, 3.0));  // a one-element root of rank 2
+  y.backward();
+  y.backward();
+  EXPECT_EQ(y.grad().shape(), (Shape{1, 1}));
+  EXPECT_EQ(y.grad().item(), 2.0);
+  expect_seed_is_one();
+}
+
+TEST(AutogradSeed, ARootThatPassesTheSeedThroughKeepsItIntact) {
+  // add passes its incoming gradient to both inputs; reshape hands back a view of it.
+  Tensor a = leaf(Tensor::full({}, 1.0)), b = leaf(Tensor::full({}, 2.0));
+  for (int i = 0; i < 3; ++i) add(a, b).backward();
+  EXPECT_EQ(a.grad().item(), 3.0);
+  EXPECT_EQ(b.grad().item(), 3.0);
+  EXPECT_NE(a.grad().raw_data(), b.grad().raw_data()) << "two leaves share one gradient";
+  Tensor x = leaf(Tensor::full({}, 5.0));
+  x.reshape({1}).backward();
+  x.reshape({1, 1}).backward();
+  EXPECT_EQ(x.grad().item(), 2.0);
+  expect_seed_is_one();
+}
+
+TEST(AutogradSeed, TheCallersGradientIsNeverWrittenInPlace) {
+  Tensor x = leaf(Tensor::full({2, 3}, 1.0));
+  Tensor gin = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {6});
+  x.reshape({6}).backward(gin);
+  x.reshape({6}).backward(gin);
+  EXPECT_EQ(gin.to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{2, 4, 6, 8, 10, 12}));
+}
+
+// u and v meet twice: d/dx sum((u + v) + u) with u = 2x, v = 3x is 2 + 3 + 2 = 7 everywhere. The
+// add nodes hand one gradient to two inputs; the one taken is later added into in place.
+TEST(AutogradSeed, GradientsHandedToSeveralInputsAreCopiedBeforeTheyAreAddedInto) {
+  Tensor x = leaf(rand_t({4, 5}, 1));
+  Tensor u = mul(x, Tensor::full({}, 2.0)), v = mul(x, Tensor::full({}, 3.0));
+  sum(add(add(u, v), u)).backward();
+  for (float g : x.grad().to_vector<float>()) EXPECT_FLOAT_EQ(g, 7.0f);
+  expect_seed_is_one();
+}
+
+// A flatten whose gradient is taken as a view (released first) and then added into in place: h
+// is read flattened twice and once as it is, so d/dx = s * (r1 + r2 + r3 reshaped).
+TEST(AutogradSeed, AFlattenedGradientTakenAsAViewIsAddedIntoCorrectly) {
+  const int64_t N = 2;
+  Tensor x = leaf(rand_t({N, 3, 2, 2}, 2));
+  Tensor s = rand_t({N, 3, 2, 2}, 3), r1 = rand_t({N, 12}, 4), r2 = rand_t({N, 12}, 5),
+         r3 = rand_t({N, 3, 2, 2}, 6);
+  Tensor h = mul(x, s);
+  Tensor f = h.reshape({N, -1});
+  Tensor loss = add(add(sum(mul(f, r1)), sum(mul(f, r2))), sum(mul(h, r3)));
+  loss.backward();
+  const std::vector<float> g = x.grad().to_vector<float>(), vs = s.to_vector<float>(),
+                           v1 = r1.to_vector<float>(), v2 = r2.to_vector<float>(),
+                           v3 = r3.to_vector<float>();
+  ASSERT_EQ(g.size(), vs.size());
+  for (size_t i = 0; i < g.size(); ++i)
+    EXPECT_NEAR(g[i], double(vs[i]) * (double(v1[i]) + v2[i] + v3[i]), 1e-5) << i;
+  // A second backward through a fresh graph adds the same again.
+  Tensor h2 = mul(x, s);
+  sum(mul(h2.reshape({N, -1}), r1)).backward();
+  const std::vector<float> g2 = x.grad().to_vector<float>();
+  for (size_t i = 0; i < g2.size(); ++i)
+    EXPECT_NEAR(g2[i], double(vs[i]) * (2.0 * v1[i] + v2[i] + v3[i]), 1e-5) << i;
+  expect_seed_is_one();
+}
