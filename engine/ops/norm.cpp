@@ -1,6 +1,7 @@
 #include "engine/ops/norm.h"
 
 #include <cmath>
+#include <cstdlib>
 
 #include "engine/autograd/autograd.h"
 #include "engine/ops/elementwise.h"
@@ -63,7 +64,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   // relu: one pass each way where the device has the fused kernels and the statistics are the
   // batch's; otherwise (eval mode, the CPU) batch norm and then the ReLU op, which is exact by
   // construction.
-  const bool fused = relu && mode == Mode::Train &&
+  static const bool kernels_on = [] {  // NG_BN_RELU_KERNELS=0: compose (for A/B timing)
+    const char* v = std::getenv("NG_BN_RELU_KERNELS");
+    return !(v && v[0] == '0');
+  }();
+  const bool fused = relu && kernels_on && mode == Mode::Train &&
                      batch_norm_relu_forward_kernel.has(x.device().type) &&
                      batch_norm_relu_backward_kernel.has(x.device().type);
   if (relu && !fused)

@@ -140,7 +140,10 @@ void expect_equal_runs(const BnRun& a, const BnRun& b, const std::string& what) 
   EXPECT_EQ(max_abs_diff(a.y, b.y), 0) << what << ": y";
   EXPECT_EQ(max_abs_diff(a.rm, b.rm), 0) << what << ": running_mean";
   EXPECT_EQ(max_abs_diff(a.rv, b.rv), 0) << what << ": running_var";
-  EXPECT_EQ(max_abs_diff(a.gx, b.gx), 0) << what << ": gx";
+  // gx: the fused kernel's a * gy + b * (x - mean) + d may round differently from the plain
+  // one's (the compiler contracts the two instantiations' arithmetic differently): within a few
+  // float ulps, as measured on an H200 (at most 2.4e-7 absolute).
+  EXPECT_LE(rel_err(a.gx, b.gx), 1e-6) << what << ": gx";
   EXPECT_EQ(max_abs_diff(a.ggamma, b.ggamma), 0) << what << ": ggamma";
   EXPECT_EQ(max_abs_diff(a.gbeta, b.gbeta), 0) << what << ": gbeta";
 }
