@@ -214,7 +214,22 @@ TEST(BatchNormRelu, InEvalModeEqualsReluOfBatchNorm) {
 
 // ------------------------------------------------------------------------------------ CUDA
 
-class CudaBatchNormRelu : public CudaTestBase {};
+// The fused kernels are opt-in (set_batch_norm_relu_kernels): these tests turn them on.
+class CudaBatchNormRelu : public CudaTestBase {
+ protected:
+  void SetUp() override {
+    CudaTestBase::SetUp();
+    saved_ = batch_norm_relu_kernels();
+    set_batch_norm_relu_kernels(true);
+  }
+  void TearDown() override {
+    set_batch_norm_relu_kernels(saved_);
+    CudaTestBase::TearDown();
+  }
+
+ private:
+  bool saved_ = false;
+};
 
 const std::vector<Shape>& cuda_shapes() {
   static const std::vector<Shape> s = {

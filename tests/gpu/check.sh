@@ -83,10 +83,34 @@ cmake --build "$B" -j16 --target ng_engine_tests neurograph-cli bench_train_step
 grep -c "warning" "$O/build.log" | sed 's/^/build warnings: /'
 
 # ---------------------------------------------------------------- CUDA tests
-stamp "CUDA tests"
-"$B/bin/ng_engine_tests" --gtest_filter='Cuda*' --gtest_brief=1 \
-  --gtest_output="json:$O/cuda_tests.json" 2>&1 | tee "$O/cuda_tests.log" | tail -60
-TEST_RC=${PIPESTATUS[0]}
+# Four shards side by side on the one GPU (most tests are small and launch-bound); their JSON
+# reports are merged into cuda_tests.json for the table.
+stamp "CUDA tests (4 shards)"
+SHARDS=4
+for i in $(seq 0 $((SHARDS - 1))); do
+  GTEST_TOTAL_SHARDS=$SHARDS GTEST_SHARD_INDEX=$i "$B/bin/ng_engine_tests" --gtest_filter='Cuda*' \
+    --gtest_brief=1 --gtest_output="json:$O/cuda_tests_$i.json" >"$O/cuda_tests_$i.log" 2>&1 &
+done
+TEST_RC=0
+for job in $(jobs -p); do
+  wait "$job" || { rc=$?; [ $rc -gt $TEST_RC ] && TEST_RC=$rc; }
+done
+cat "$O"/cuda_tests_*.log >"$O/cuda_tests.log"
+grep -E "FAILED|PASSED|SKIPPED" "$O/cuda_tests.log" | tail -20
+python3 - "$O" "$SHARDS" <<'PY'
+import json, os, sys
+out, n = sys.argv[1], int(sys.argv[2])
+suites = {}
+for i in range(n):
+    try:
+        t = json.load(open(os.path.join(out, f"cuda_tests_{i}.json")))
+    except (OSError, ValueError):
+        sys.exit(0)  # a shard crashed: no merged report, the one-by-one rerun below runs
+    for s in t["testsuites"]:
+        suites.setdefault(s["name"], []).extend(s["testsuite"])
+json.dump({"testsuites": [{"name": k, "testsuite": v} for k, v in suites.items()]},
+          open(os.path.join(out, "cuda_tests.json"), "w"))
+PY
 STATUS+=("CUDA tests exit $TEST_RC")
 if [ "$TEST_RC" -ge 128 ] || ! grep -q '"testsuites"' "$O/cuda_tests.json" 2>/dev/null; then
   # A crash takes the whole test process down: run each test alone so every result is known.
@@ -142,6 +166,9 @@ NG_CHANNELS_LAST=0 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch
 # NOTE [Fused linear bias] A/B: LeNet with the Linear bias outside the GEMM (cuBLAS + extra kernels).
 NG_CUBLASLT=0 timeout 60 "$B/bin/bench_train_step" --model lenet --batch 64 \
   --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_nolt.jsonl"
+# NOTE [Batch norm with ReLU] A/B: the fused batch-norm + ReLU kernels (opt-in).
+NG_BN_RELU_KERNELS=1 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch 512 \
+  --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_bnrelu.jsonl"
 # NOTE [Fused ReLU] A/B: the same step with every ReLU its own kernel.
 NG_FUSE_RELU=0 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch 512 \
   --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_unfused.jsonl"
@@ -246,6 +273,10 @@ if nolt:
     print(f"lenet:64 with NG_CUBLASLT=0 (bias outside the GEMM): {ms(nolt)} ms, "
           f"{nolt.get('graph_nodes', '?')} graph nodes; fused: {ms(lt)} ms, "
           f"{lt.get('graph_nodes', '?')} nodes")
+bnrelu = load("bench_bnrelu.jsonl").get(("resnet20", 512))
+if bnrelu:
+    print(f"resnet20:512 with NG_BN_RELU_KERNELS=1 (fused batch-norm + ReLU kernels): "
+          f"{ms(bnrelu)} ms, {bnrelu.get('peak_gpu_mb', 0):.0f} MB")
 unfused = load("bench_unfused.jsonl").get(("resnet20", 512))
 if unfused:
     print(f"resnet20:512 with NG_FUSE_RELU=0 (no BatchNorm/Add + ReLU fusion): {ms(unfused)} ms, "
