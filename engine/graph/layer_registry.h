@@ -133,8 +133,8 @@ struct LayerCall {
   std::span<Tensor> outputs;
   Mode mode = Mode::Train;
   Rng* rng = nullptr;  // the model's generator (dropout)
-  // Set by Model for a BatchNorm, Add or Linear whose only reader is a ReLU (NOTE [Fused ReLU]):
-  // the layer returns ReLU(its output), and the ReLU step is skipped.
+  // Set by Model for a BatchNorm, Add, Linear or Conv2d whose only reader is a ReLU (NOTE
+  // [Fused ReLU]): the layer returns ReLU(its output), and the ReLU step is skipped.
   bool fused_relu = false;
 };
 using LayerFn = std::function<void(LayerCall&)>;

@@ -84,9 +84,11 @@ class Model {
   // per-node activations.
   void set_keep_outputs(bool keep) { keep_outputs_ = keep; }
   bool keep_outputs() const { return keep_outputs_; }
-  // NOTE [Fused ReLU]: a BatchNorm, Add or Linear whose output only a ReLU reads computes the
-  // ReLU itself (batch norm: in its apply and backward passes; Add: one kernel each way; Linear:
-  // cuBLASLt's RELU_BIAS epilogue) and the ReLU step is skipped. That node's own output is then
+  // NOTE [Fused ReLU]: a BatchNorm, Add, Linear or Conv2d whose output only a ReLU reads
+  // computes the ReLU itself (batch norm: the ReLU op after it, or fused kernels when
+  // set_batch_norm_relu_kernels is on; Add: one kernel each way; Linear: cuBLASLt's RELU_BIAS
+  // epilogue; Conv2d with a bias: cuDNN's ConvolutionBiasActivationForward) and the ReLU step
+  // is skipped. That node's own output is then
   // never materialised, so fusion applies only while keep_outputs is off (nothing shows per-node
   // activations). On by default; NG_FUSE_RELU=0 at compile() turns it off.
   void set_fuse_relu(bool fuse) { fuse_relu_ = fuse; }

@@ -7,6 +7,7 @@
 
 #include "engine/autograd/autograd.h"
 #include "engine/ops/autocast.h"
+#include "engine/ops/elementwise.h"
 
 namespace ng {
 
@@ -60,6 +61,44 @@ Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2
           // The weight's gradient goes to the optimiser in the parameter's own (NCHW) layout.
           return std::vector<Tensor>{gx, gw_needed ? gw.contiguous() : Tensor(), gb};
         });
+  }
+  return y;
+}
+
+// relu(conv(x, w) + b) through the backend's fused kernel (NOTE [Fused ReLU]); undefined when
+// there is none for these operands (no bias, bf16 autocast, or the kernel declines).
+Tensor conv2d_bias_relu(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
+                        const Shape& ys) {
+  if (!b.defined() || !conv2d_bias_relu_forward_kernel.has(x.device().type) ||
+      autocast_bf16(x.device(), x.dtype()))
+    return Tensor();
+  const MemoryFormat fmt = p.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  Tensor xc = x.contiguous(fmt).detach(), wc = w.contiguous(fmt).detach();
+  Tensor y = Tensor::empty(ys, x.dtype(), x.device(), fmt);
+  if (!conv2d_bias_relu_forward_kernel(x.device())(xc, wc, b.contiguous().detach(), p, y))
+    return Tensor();
+  if (autograd::should_record({&x, &w, &b})) {
+    const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
+    const bool gb_needed = b.requires_grad();
+    Tensor ys_saved = y.detach();  // the ReLU's derivative reads its output
+    autograd::record(y, "Conv2dReLU", {x, w, b},
+                     [xc, wc, p, fmt, ys_saved, gx_needed, gw_needed, gb_needed](const Tensor& g) {
+                       // Through the ReLU first: gy = g * [y > 0], in y's layout.
+                       Tensor gy = Tensor::empty(ys_saved.shape(), g.dtype(), g.device(), fmt);
+                       unary_backward_kernel(g.device())(UnaryOp::Relu, Tensor(), ys_saved,
+                                                         g.contiguous(fmt), gy, 0.0);
+                       Tensor gx, gw, gb;
+                       if (gx_needed) {
+                         gx = Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt);
+                         conv2d_backward_data_kernel(gy.device())(gy, wc, p, gx);
+                       }
+                       if (gw_needed || gb_needed) {
+                         gw = Tensor::empty(wc.shape(), wc.dtype(), wc.device(), fmt);
+                         if (gb_needed) gb = Tensor::empty({wc.size(0)}, wc.dtype(), wc.device());
+                         conv2d_backward_weight_kernel(gy.device())(gy, xc, p, gw, gb);
+                       }
+                       return std::vector<Tensor>{gx, gw_needed ? gw.contiguous() : Tensor(), gb};
+                     });
   }
   return y;
 }
@@ -127,7 +166,7 @@ bool conv2d_runs_channels_last(const Tensor& x, const Shape& w_shape, const Shap
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p_in,
-              const std::string& who) {
+              const std::string& who, bool relu) {
   NG_CHECK(x.defined() && w.defined(), who, ": the input or the weight is undefined");
   NG_CHECK(is_floating(x.dtype()) && x.dtype() == w.dtype(), who,
            ": input and weight must share a floating dtype, got ", dtype_name(x.dtype()), " and ",
@@ -147,9 +186,15 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
   if (conv2d_runs_channels_last(x, w.shape(), ys)) {
     // NOTE [Channels-last]: cuDNN takes NHWC operands directly; the CPU kernels are NCHW, so
     // there the convolution runs as usual and only its output is handed back channels-last.
-    if (!x.device().is_cuda())
-      return conv2d_run(x, w, b, p, ys).contiguous(MemoryFormat::ChannelsLast);
+    if (!x.device().is_cuda()) {
+      Tensor y = conv2d_run(x, w, b, p, ys).contiguous(MemoryFormat::ChannelsLast);
+      return relu ? ng::relu(y) : y;
+    }
     p.channels_last = true;
+  }
+  if (relu) {
+    Tensor y = conv2d_bias_relu(x, w, b, p, ys);
+    return y.defined() ? y : ng::relu(conv2d_run(x, w, b, p, ys));
   }
   return conv2d_run(x, w, b, p, ys);
 }

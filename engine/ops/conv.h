@@ -51,8 +51,15 @@ using Conv2dBackwardWeightFn = void(const Tensor& gy, const Tensor& x, const Con
 NG_KERNEL_TABLE(conv2d_forward_kernel, Conv2dForwardFn);
 NG_KERNEL_TABLE(conv2d_backward_data_kernel, Conv2dBackwardDataFn);
 NG_KERNEL_TABLE(conv2d_backward_weight_kernel, Conv2dBackwardWeightFn);
+// y = relu(conv(x, w) + b) in one call where the backend has it (cuDNN's
+// ConvolutionBiasActivationForward; NOTE [Fused ReLU] in engine/nn/model.h). Returns false,
+// writing nothing, when it cannot; conv2d then runs the convolution and the ReLU op.
+using Conv2dBiasReluForwardFn = bool(const Tensor& x, const Tensor& w, const Tensor& b,
+                                     const Conv2dParams& p, Tensor& y);
+NG_KERNEL_TABLE(conv2d_bias_relu_forward_kernel, Conv2dBiasReluForwardFn);
 
+// relu: returns relu(conv2d(...)), in one kernel where the backend can (a bias is needed).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
-              const std::string& who = "Conv2d");
+              const std::string& who = "Conv2d", bool relu = false);
 
 }  // namespace ng

@@ -223,5 +223,46 @@ TEST_F(CudaChannelsLast, ConvolutionWithBiasStridesAndOddChannels) {
   }
 }
 
+// conv2d(..., relu = true): cuDNN's fused convolution + bias + ReLU (NCHW, LeNet's shapes) and
+// the channels-last path, forward and all gradients against the CPU's relu(conv2d).
+TEST_F(CudaChannelsLast, ConvolutionBiasReluMatchesTheCpu) {
+  struct Case {
+    Shape x, w;
+    int64_t pad;
+    ChannelsLastPolicy policy;
+  };
+  for (const Case& c : {Case{{64, 1, 28, 28}, {6, 1, 5, 5}, 2, ChannelsLastPolicy::Off},
+                        Case{{64, 6, 14, 14}, {16, 6, 5, 5}, 0, ChannelsLastPolicy::Off},
+                        Case{{4, 16, 9, 9}, {16, 16, 3, 3}, 1, ChannelsLastPolicy::On}}) {
+    PolicyGuard g(c.policy);
+    Conv2dParams p;
+    p.padding = {c.pad, c.pad};
+    Tensor x = testing::grad_leaf(rnd(c.x, 31)), w = testing::grad_leaf(rnd(c.w, 32, -0.3, 0.3)),
+           b = testing::grad_leaf(rnd({c.w[0]}, 33, -0.2, 0.2));
+    Tensor xg = testing::on_gpu(x), wg = testing::on_gpu(w), bg = testing::on_gpu(b);
+    Tensor y;
+    {
+      PolicyGuard off(ChannelsLastPolicy::Off);
+      y = relu(conv2d(x, w, b, p));
+    }
+    Tensor yg = conv2d(xg, wg, bg, p, "Conv2d", true);
+    EXPECT_LT(rel_err(yg, y), 1e-5) << shape_str(c.x);
+    Tensor gy = rnd(y.shape(), 34);
+    sum(mul(y, gy)).backward();
+    sum(mul(yg, gy.to(Device::cuda()))).backward();
+    EXPECT_LT(rel_err(xg.grad(), x.grad()), 1e-5) << shape_str(c.x);
+    EXPECT_LT(rel_err(wg.grad(), w.grad()), 1e-5) << shape_str(c.x);
+    EXPECT_LT(rel_err(bg.grad(), b.grad()), 1e-5) << shape_str(c.x);
+  }
+}
+
+TEST(ChannelsLast, ConvolutionWithReluOnTheCpuIsReluOfConvolution) {
+  Conv2dParams p;
+  p.padding = {1, 1};
+  Tensor x = rnd({2, 3, 6, 6}, 41), w = rnd({4, 3, 3, 3}, 42), b = rnd({4}, 43);
+  EXPECT_EQ(conv2d(x, w, b, p, "Conv2d", true).to_vector<float>(),
+            relu(conv2d(x, w, b, p)).to_vector<float>());
+}
+
 }  // namespace
 }  // namespace ng

@@ -163,8 +163,8 @@ done
 # NOTE [Channels-last] A/B: the same ResNet-20 step with every convolution kept NCHW.
 NG_CHANNELS_LAST=0 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch 512 \
   --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_nchw.jsonl"
-# NOTE [Fused linear bias] A/B: LeNet with the Linear bias outside the GEMM (cuBLAS + extra kernels).
-NG_CUBLASLT=0 timeout 60 "$B/bin/bench_train_step" --model lenet --batch 64 \
+# NOTE [Fused ReLU] A/B for LeNet: every ReLU its own kernel (conv and Linear biases still fused).
+NG_FUSE_RELU=0 timeout 60 "$B/bin/bench_train_step" --model lenet --batch 64 \
   --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_nolt.jsonl"
 # NOTE [Batch norm with ReLU] A/B: the fused batch-norm + ReLU kernels (opt-in).
 NG_BN_RELU_KERNELS=1 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch 512 \
@@ -270,7 +270,7 @@ if nchw:
 nolt = load("bench_nolt.jsonl").get(("lenet", 64))
 if nolt:
     lt = ng.get(("lenet", 64)) or {}
-    print(f"lenet:64 with NG_CUBLASLT=0 (bias outside the GEMM): {ms(nolt)} ms, "
+    print(f"lenet:64 with NG_FUSE_RELU=0 (ReLUs not fused): {ms(nolt)} ms, "
           f"{nolt.get('graph_nodes', '?')} graph nodes; fused: {ms(lt)} ms, "
           f"{lt.get('graph_nodes', '?')} nodes")
 bnrelu = load("bench_bnrelu.jsonl").get(("resnet20", 512))

@@ -134,7 +134,8 @@ LayerDef conv2d_kind() {
     cp.groups = get_int(p, "groups");
     bool bias = get_bool(p, "bias");
     return [who, cp, bias](LayerCall& c) {
-      c.outputs[0] = conv2d(c.inputs[0], c.weights[0], bias ? c.weights[1] : Tensor(), cp, who);
+      c.outputs[0] = conv2d(c.inputs[0], c.weights[0], bias ? c.weights[1] : Tensor(), cp, who,
+                            c.fused_relu);  // NOTE [Fused ReLU]
     };
   };
   d.torch.module = [](const json& p, const std::vector<Shape>&) {

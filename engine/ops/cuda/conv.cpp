@@ -91,6 +91,10 @@ struct Plan {
   Choice<cudnnConvolutionFwdAlgo_t> fwd;
   Choice<cudnnConvolutionBwdDataAlgo_t> bwd_data;
   Choice<cudnnConvolutionBwdFilterAlgo_t> bwd_filter;
+  // relu(conv + bias) in one call (conv2d_bias_relu_forward): checked once per problem.
+  bool bias_relu_checked = false, bias_relu_ok = false;
+  cudnnTensorDescriptor_t bias = nullptr;  // [1, O, 1, 1]
+  size_t bias_relu_workspace = 0;
   // Descriptors live as long as the cache, i.e. the process.
 };
 
@@ -443,6 +447,58 @@ void conv2d_backward_weight(const Tensor& gy, const Tensor& x, const Conv2dParam
   if (gb.defined()) sum_per_channel(gy, gb);
 }
 
+// The ReLU of cudnnConvolutionBiasActivationForward (NaN not propagated: a NaN input gives 0,
+// as the engine's ReLU does).
+cudnnActivationDescriptor_t relu_activation() {
+  static cudnnActivationDescriptor_t d = [] {
+    cudnnActivationDescriptor_t a = nullptr;
+    NG_CUDA_CHECK(cudnnCreateActivationDescriptor(&a));
+    NG_CUDA_CHECK(
+        cudnnSetActivationDescriptor(a, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+    return a;
+  }();
+  return d;
+}
+
+// y = relu(conv(x, w) + b) in one cuDNN call (NOTE [Fused ReLU] in engine/nn/model.h). cuDNN
+// runs the ReLU only with the implicit-precomputed-GEMM algorithm, so that is the algorithm
+// here, whatever Find picked for the plain forward; false (nothing written) where cuDNN does not
+// offer it for the problem, and conv2d then runs the convolution and the ReLU separately.
+bool conv2d_bias_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b,
+                              const Conv2dParams& prm, Tensor& y) {
+  if (y.numel() == 0 || (x.dtype() != DType::Float32 && x.dtype() != DType::Float64)) return false;
+  constexpr cudnnConvolutionFwdAlgo_t kAlgo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  Plan& p = plan_for(x.shape(), w.shape(), y.shape(), x.dtype(), prm);
+  cudnnHandle_t h = cudnn();
+  if (!p.bias_relu_checked) {
+    p.bias_relu_checked = true;
+    NG_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.bias));
+    NG_CUDA_CHECK(cudnnSetTensor4dDescriptor(p.bias, CUDNN_TENSOR_NCHW, data_type(p.key.dtype), 1,
+                                             int(y.size(1)), 1, 1));
+    NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.base_math));
+    size_t ws = 0;
+    p.bias_relu_ok = cudnnGetConvolutionForwardWorkspaceSize(h, p.x, p.w, p.conv, p.y, kAlgo,
+                                                             &ws) == CUDNN_STATUS_SUCCESS &&
+                     ws <= p.workspace_limit;
+    p.bias_relu_workspace = ws;
+  }
+  if (!p.bias_relu_ok) return false;
+  NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.base_math));
+  DeviceBuffer ws(p.bias_relu_workspace);
+  Scalars s;
+  // z = y with alpha2 = 0: nothing is added before the bias.
+  const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
+      h, s.one(x.dtype()), p.x, x.raw_data(), p.w, w.raw_data(), p.conv, kAlgo, ws.get(),
+      ws.bytes(), s.zero(x.dtype()), p.y, y.raw_data(), p.bias, b.raw_data(), relu_activation(),
+      p.y, y.raw_data());
+  if (st == CUDNN_STATUS_NOT_SUPPORTED || st == CUDNN_STATUS_BAD_PARAM) {
+    p.bias_relu_ok = false;  // refused before launching: from now on the separate ops
+    return false;
+  }
+  NG_CUDA_CHECK(st);
+  return true;
+}
+
 }  // namespace
 
 void set_conv_algorithm_timing(bool timed) {
@@ -453,6 +509,7 @@ void register_conv() {
   conv2d_forward_kernel.set(DeviceType::CUDA, &conv2d_forward);
   conv2d_backward_data_kernel.set(DeviceType::CUDA, &conv2d_backward_data);
   conv2d_backward_weight_kernel.set(DeviceType::CUDA, &conv2d_backward_weight);
+  conv2d_bias_relu_forward_kernel.set(DeviceType::CUDA, &conv2d_bias_relu_forward);
 }
 
 }  // namespace ng::cuda
