@@ -59,7 +59,10 @@ void expect_channels_last(const Tensor& t, const std::string& what) {
 }
 
 // Batch norm on a channels-last GPU x against the CPU on the NCHW values: y, the running
-// statistics, and the gradients of sum(y * r) for x, gamma and beta.
+// statistics, and the gradients of sum(y * r) for x, gamma and beta. The CPU reference runs in
+// float64 on the same (float32) values, so a float32 GPU result is held to the exact answer, not
+// to another float32 implementation's rounding (over ResNet's 524,288 values per channel the
+// two float32 results can differ by more than 1e-5 between themselves).
 void bn_parity(const Shape& s, uint64_t seed, DType dt, double tol, Mode mode, double lo = -2,
                double hi = 3) {
   SCOPED_TRACE(std::string(mode == Mode::Train ? "train " : "eval ") + shape_str(s) + " " +
@@ -73,23 +76,28 @@ void bn_parity(const Shape& s, uint64_t seed, DType dt, double tol, Mode mode, d
   Tensor xg = gpu_channels_last_leaf(x), gg = on_gpu(gamma), bg = on_gpu(beta);
   ASSERT_TRUE(xg.is_channels_last());
 
-  Tensor yc = batch_norm(x, gamma, beta, rm_c, rv_c, mode, 0.1, 1e-5);
+  // The reference: the same values widened to float64, on the CPU.
+  const DType ref = DType::Float64;
+  Tensor xr = grad_leaf(x.detach().to(ref)), gr = grad_leaf(gamma.detach().to(ref)),
+         br = grad_leaf(beta.detach().to(ref));
+  Tensor rm_r = rm_c.to(ref), rv_r = rv_c.to(ref);
+  Tensor yc = batch_norm(xr, gr, br, rm_r, rv_r, mode, 0.1, 1e-5);
   Tensor yg = batch_norm(xg, gg, bg, rm_g, rv_g, mode, 0.1, 1e-5);
   ASSERT_TRUE(yg.device() == kGpu);
   expect_channels_last(yg, "y");
   EXPECT_LE(rel_err(yg, yc), tol) << "y";
-  EXPECT_LE(rel_err(rm_g, rm_c), tol) << "running_mean";
-  EXPECT_LE(rel_err(rv_g, rv_c), tol) << "running_var";
+  EXPECT_LE(rel_err(rm_g, rm_r), tol) << "running_mean";
+  EXPECT_LE(rel_err(rv_g, rv_r), tol) << "running_var";
 
   // The upstream gradient in channels-last too, as the next conv hands it back.
   Tensor r = rnd(s, seed + 5, 0.5, 1.5, dt);
-  sum(mul(yc, r)).backward();
+  sum(mul(yc, r.to(ref))).backward();
   sum(mul(yg, r.to(kGpu).contiguous(MemoryFormat::ChannelsLast))).backward();
   ASSERT_TRUE(xg.grad().defined() && gg.grad().defined() && bg.grad().defined());
   if (mode == Mode::Train) expect_channels_last(xg.grad(), "gx");
-  EXPECT_LE(rel_err(xg.grad(), x.grad()), tol) << "gx";
-  EXPECT_LE(rel_err(gg.grad(), gamma.grad()), tol) << "ggamma";
-  EXPECT_LE(rel_err(bg.grad(), beta.grad()), tol) << "gbeta";
+  EXPECT_LE(rel_err(xg.grad(), xr.grad()), tol) << "gx";
+  EXPECT_LE(rel_err(gg.grad(), gr.grad()), tol) << "ggamma";
+  EXPECT_LE(rel_err(bg.grad(), br.grad()), tol) << "gbeta";
 }
 
 const std::vector<Shape>& shapes() {
