@@ -142,6 +142,7 @@ if [ -s datasets/mnist/train-images-idx3-ubyte ]; then
   E=$(date +%s.%N)
   tail -4 "$O/cli_cuda.log"
   STATUS+=("CLI lenet-mnist 5 epochs on cuda: exit $CLI_RC, $(python3 -c "print(f'{$E-$S:.2f}')") s wall")
+  echo "${STATUS[-1]}" | tee -a "$O/status.txt"  # kept in the archive should the run be cut short
 else
   STATUS+=("CLI end to end: datasets/mnist not carried")
 fi
