@@ -7,12 +7,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <vector>
 
 #include "engine/core/rng.h"
 #include "engine/core/tensor.h"
 #include "engine/ops/cuda/backend.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/norm.h"
+#include "engine/ops/reduce.h"
 
 namespace ng::testing {
 
@@ -71,6 +75,40 @@ inline double rel_err(const Tensor& a, const Tensor& b) {
     n += vb[i] * vb[i];
   }
   return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
+}
+
+// Nodes of a CUDA graph capturing f: how many kernels and copies an op puts into a captured
+// training step.
+inline size_t captured_nodes(const std::function<void()>& f) {
+  CudaGraph graph;
+  graph.begin_capture();
+  try {
+    f();
+  } catch (...) {
+    graph.abort_capture();
+    throw;
+  }
+  graph.end_capture();
+  return graph.num_nodes();
+}
+
+// Batch norm's fixed-order reductions: the same x (GPU leaf), gamma (GPU leaf) and upstream
+// gradient r give the same bits twice, forward and backward, whatever x's layout.
+inline void expect_batch_norm_repeatable(const Tensor& x, const Tensor& g, const Tensor& r) {
+  std::vector<std::vector<float>> ys, gxs, ggs;
+  for (int rep = 0; rep < 2; ++rep) {
+    Tensor xi = x, gi = g;
+    xi.zero_grad();
+    gi.zero_grad();
+    Tensor y = batch_norm(x, g, Tensor(), Tensor(), Tensor(), Mode::Train);
+    sum(mul(y, r)).backward();
+    ys.push_back(y.to_vector<float>());
+    gxs.push_back(x.grad().to_vector<float>());
+    ggs.push_back(g.grad().to_vector<float>());
+  }
+  EXPECT_EQ(ys[0], ys[1]);
+  EXPECT_EQ(gxs[0], gxs[1]);
+  EXPECT_EQ(ggs[0], ggs[1]);
 }
 
 }  // namespace ng::testing

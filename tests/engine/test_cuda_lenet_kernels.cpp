@@ -32,20 +32,6 @@ namespace {
 
 class CudaLenetKernels : public CudaTestBase {};
 
-// Nodes of a CUDA graph capturing f.
-size_t captured_nodes(const std::function<void()>& f) {
-  CudaGraph graph;
-  graph.begin_capture();
-  try {
-    f();
-  } catch (...) {
-    graph.abort_capture();
-    throw;
-  }
-  graph.end_capture();
-  return graph.num_nodes();
-}
-
 // Bitwise equality of two tensors' values (NaN equal to NaN), with the first difference named.
 void expect_same_values(const Tensor& a, const Tensor& b, const std::string& what) {
   ASSERT_EQ(a.shape(), b.shape()) << what;

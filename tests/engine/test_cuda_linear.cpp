@@ -218,18 +218,7 @@ TEST_F(CudaLinear, TheBiasAddsNoKernelToACapturedForwardOrWeightGradient) {
   linear(x, w, Tensor());
   ASSERT_TRUE(linear_backward_weight_kernel(kGpu)(g, x, dw, db));
   cuda_synchronize();
-  auto nodes = [](const std::function<void()>& f) {
-    CudaGraph graph;
-    graph.begin_capture();
-    try {
-      f();
-    } catch (...) {
-      graph.abort_capture();
-      throw;
-    }
-    graph.end_capture();
-    return graph.num_nodes();
-  };
+  auto nodes = captured_nodes;
   const size_t with_bias = nodes([&] { linear(x, w, b); });
   const size_t without_bias = nodes([&] { linear(x, w, Tensor()); });
   EXPECT_LE(with_bias, without_bias) << "the forward's bias adds kernels";
