@@ -39,6 +39,38 @@ const std::vector<std::string>& dataset_tasks() {
   static const std::vector<std::string> k = {"classification", "regression"};
   return k;
 }
+}  // namespace
+
+bool OptimizerField::used_by(const std::string& type) const {
+  auto lower = [](std::string s) {
+    for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  const std::string t = lower(type);
+  for (const std::string& k : types)
+    if (lower(k) == t) return true;
+  return false;
+}
+
+const std::vector<OptimizerField>& optimizer_fields() {
+  using O = OptimizerSpec;
+  static const std::vector<OptimizerField> k = {
+      {"lr", &O::lr, nullptr, {"SGD", "Adam", "AdamW", "RMSprop"}},
+      {"momentum", &O::momentum, nullptr, {"SGD", "RMSprop"}},
+      {"dampening", &O::dampening, nullptr, {"SGD"}},
+      {"nesterov", nullptr, &O::nesterov, {"SGD"}},
+      {"weight_decay", &O::weight_decay, nullptr, {"SGD", "Adam", "AdamW", "RMSprop"}},
+      {"beta1", &O::beta1, nullptr, {"Adam", "AdamW"}},
+      {"beta2", &O::beta2, nullptr, {"Adam", "AdamW"}},
+      {"eps", &O::eps, nullptr, {"Adam", "AdamW", "RMSprop"}},
+      {"alpha", &O::alpha, nullptr, {"RMSprop"}},
+      {"centered", nullptr, &O::centered, {"RMSprop"}},
+  };
+  return k;
+}
+
+namespace {
+
 const std::vector<std::string>& optimizer_types() {
   static const std::vector<std::string> k = {"SGD", "Adam", "AdamW", "RMSprop"};
   return k;
@@ -275,16 +307,12 @@ OptimizerSpec read_optimizer(const json* j, Problems& p) {
   OptimizerSpec o;
   SectionReader r(j, "training.optimizer", p);
   r.read("type", o.type);
-  r.read("lr", o.lr);
-  r.read("momentum", o.momentum);
-  r.read("dampening", o.dampening);
-  r.read("nesterov", o.nesterov);
-  r.read("weight_decay", o.weight_decay);
-  r.read("beta1", o.beta1);
-  r.read("beta2", o.beta2);
-  r.read("eps", o.eps);
-  r.read("alpha", o.alpha);
-  r.read("centered", o.centered);
+  for (const OptimizerField& f : optimizer_fields()) {
+    if (f.number)
+      r.read(f.name, o.*f.number);
+    else
+      r.read(f.name, o.*f.flag);
+  }
   r.finish();
   return o;
 }
@@ -739,18 +767,14 @@ json project_to_json(const ProjectSpec& p) {
   const OptimizerSpec& o = t.optimizer;
   const ScheduleSpec& s = t.schedule;
   const CheckpointPolicy& c = t.checkpoint;
-  json training = {{"optimizer",
-                    {{"type", o.type},
-                     {"lr", o.lr},
-                     {"momentum", o.momentum},
-                     {"dampening", o.dampening},
-                     {"nesterov", o.nesterov},
-                     {"weight_decay", o.weight_decay},
-                     {"beta1", o.beta1},
-                     {"beta2", o.beta2},
-                     {"eps", o.eps},
-                     {"alpha", o.alpha},
-                     {"centered", o.centered}}},
+  json optimizer = {{"type", o.type}};
+  for (const OptimizerField& f : optimizer_fields()) {
+    if (f.number)
+      optimizer[f.name] = o.*f.number;
+    else
+      optimizer[f.name] = o.*f.flag;
+  }
+  json training = {{"optimizer", optimizer},
                    {"schedule",
                     {{"type", s.type},
                      {"step_size", s.step_size},

@@ -68,6 +68,18 @@ struct OptimizerSpec {
   bool operator==(const OptimizerSpec&) const = default;
 };
 
+// One hyper-parameter of OptimizerSpec under torch.optim's name: a number or a switch, and the
+// optimiser types that take it. The project reader and writer, the GUI's optimiser dialog and
+// a resumed run's saved values all go by this one table.
+struct OptimizerField {
+  const char* name;                             // "momentum"
+  double OptimizerSpec::*number = nullptr;      // set for a number
+  bool OptimizerSpec::*flag = nullptr;          // set for a switch
+  std::vector<std::string> types;               // "SGD", "Adam", "AdamW", "RMSprop"
+  bool used_by(const std::string& type) const;  // case-insensitive
+};
+const std::vector<OptimizerField>& optimizer_fields();
+
 struct ScheduleSpec {
   std::string type = "constant";  // constant | step | exponential | cosine | one_cycle
   int64_t step_size = 10;         // step: in epochs

@@ -14,12 +14,12 @@ namespace ng::gui {
 
 namespace {
 
-// The fields of each type, as torch.optim names them.
+// The fields of each type, as torch.optim names them (ng::optimizer_fields).
 QStringList fieldsOf(const QString& type) {
-  const QString t = type.toLower();
-  if (t == "sgd") return {"lr", "momentum", "dampening", "nesterov", "weight_decay"};
-  if (t == "adam" || t == "adamw") return {"lr", "beta1", "beta2", "eps", "weight_decay"};
-  return {"lr", "alpha", "eps", "momentum", "centered", "weight_decay"};  // RMSprop
+  QStringList names;
+  for (const ng::OptimizerField& f : ng::optimizer_fields())
+    if (f.used_by(type.toStdString())) names << QString::fromLatin1(f.name);
+  return names;
 }
 
 QString stateName(const QString& type) {
@@ -112,19 +112,13 @@ void OptimizerDialog::update() {
 ng::OptimizerSpec OptimizerDialog::spec() const {
   ng::OptimizerSpec s = current_;
   s.type = type_->currentText().toStdString();
-  auto read = [&](const char* name, double& into) {
+  for (const ng::OptimizerField& f : ng::optimizer_fields()) {
+    if (!f.number) continue;  // the switches are check boxes, read below
+    const QLineEdit* e = fields_.value(QString::fromLatin1(f.name));
     bool ok = false;
-    const double v = QLocale::c().toDouble(fields_.value(name)->text(), &ok);
-    if (ok) into = v;
-  };
-  read("lr", s.lr);
-  read("momentum", s.momentum);
-  read("dampening", s.dampening);
-  read("weight_decay", s.weight_decay);
-  read("beta1", s.beta1);
-  read("beta2", s.beta2);
-  read("eps", s.eps);
-  read("alpha", s.alpha);
+    const double v = e ? QLocale::c().toDouble(e->text(), &ok) : 0.0;
+    if (ok) s.*f.number = v;
+  }
   s.nesterov = nesterov_->isChecked();
   s.centered = centered_->isChecked();
   return s;

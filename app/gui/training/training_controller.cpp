@@ -12,6 +12,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string_view>
 
 #include "app/gui/training/event_channel.h"
 #include "app/gui/training/run_snapshot.h"
@@ -70,22 +71,16 @@ void resumeOptimizer(const OptimizerCheckpoint& saved, TrainingSpec& t) {
     if (lower == saved.type) t.optimizer.type = name;
   }
   OptimizerSpec& o = t.optimizer;
-  auto take = [&](const char* key, double& into) {
-    if (auto it = saved.hyper.find(key); it != saved.hyper.end()) into = it->second;
-  };
-  auto flag = [&](const char* key, bool& into) {
-    if (auto it = saved.hyper.find(key); it != saved.hyper.end()) into = it->second != 0.0;
-  };
-  if (t.schedule.type == "constant" && t.schedule.warmup_steps == 0) take("lr", o.lr);
-  take("momentum", o.momentum);
-  take("dampening", o.dampening);
-  take("weight_decay", o.weight_decay);
-  take("beta1", o.beta1);
-  take("beta2", o.beta2);
-  take("eps", o.eps);
-  take("alpha", o.alpha);
-  flag("nesterov", o.nesterov);
-  flag("centered", o.centered);
+  const bool constant_lr = t.schedule.type == "constant" && t.schedule.warmup_steps == 0;
+  for (const ng::OptimizerField& f : ng::optimizer_fields()) {
+    if (std::string_view(f.name) == "lr" && !constant_lr) continue;
+    auto it = saved.hyper.find(f.name);
+    if (it == saved.hyper.end()) continue;
+    if (f.number)
+      o.*f.number = it->second;
+    else
+      o.*f.flag = it->second != 0.0;
+  }
 }
 
 // run.json: what a run trained and how it ended (the runs panel and resuming read it).
