@@ -13,6 +13,7 @@
 #include <QGuiApplication>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRegularExpression>
@@ -20,9 +21,11 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardItemModel>
+#include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
+#include <QToolButton>
 #include <QTreeWidget>
 #include <QUndoStack>
 
@@ -335,6 +338,24 @@ class TrainingWindowTest : public QObject {
     QCOMPARE(t.plot()->series("lr")->first().y, 0.01);
     ui->stopAction()->trigger();
     QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 20000);
+  }
+
+  void everyInsightPageIsReachableFromTheCornerMenu() {
+    Window t(/*epochs=*/1);
+    InsightsPanel* in = t.w.training()->insights();
+    QDockWidget* dock = t.w.findChild<QDockWidget*>("insightsDock");
+    dock->show();
+    auto* tabs = in->findChild<QTabWidget*>();
+    auto* pages = in->findChild<QToolButton*>("insightsPages");
+    QVERIFY(tabs && pages && pages->menu());
+    const QList<QAction*> actions = pages->menu()->actions();
+    QCOMPARE(actions.size(), tabs->count());
+    QCOMPARE(actions.size(), 7);
+    for (int i = actions.size() - 1; i >= 0; --i) {
+      QCOMPARE(actions[i]->text(), tabs->tabText(i));
+      actions[i]->trigger();
+      QCOMPARE(tabs->currentIndex(), i);
+    }
   }
 
   void insightViewsFollowTheRun() {

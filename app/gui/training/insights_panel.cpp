@@ -3,11 +3,13 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QMenu>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QSignalBlocker>
 #include <QSpinBox>
 #include <QTabWidget>
+#include <QToolButton>
 #include <QVBoxLayout>
 #include <cmath>
 
@@ -147,6 +149,27 @@ InsightsPanel::InsightsPanel(QWidget* parent) : QWidget(parent) {
   clearPad->setObjectName("clearPad");
   dlay->addWidget(clearPad, 0, Qt::AlignLeft);
   tabs_->addTab(dpage, tr("Draw"));
+
+  // Seven pages do not fit the tab bar of a dock at its usual width: a button in the corner
+  // lists them all, as a browser lists its tabs, so none is hidden behind the scroll arrows.
+  auto* pages = new QToolButton;
+  pages->setObjectName("insightsPages");
+  pages->setText(QStringLiteral("\u2630"));  // ☰
+  pages->setToolTip(tr("All insight pages"));
+  pages->setPopupMode(QToolButton::InstantPopup);
+  pages->setAutoRaise(true);
+  auto* pageMenu = new QMenu(pages);
+  for (int i = 0; i < tabs_->count(); ++i) {
+    QAction* a = pageMenu->addAction(tabs_->tabText(i));
+    a->setCheckable(true);
+    connect(a, &QAction::triggered, this, [this, i] { tabs_->setCurrentIndex(i); });
+  }
+  connect(pageMenu, &QMenu::aboutToShow, this, [this, pageMenu] {
+    const auto actions = pageMenu->actions();
+    for (int i = 0; i < actions.size(); ++i) actions[i]->setChecked(i == tabs_->currentIndex());
+  });
+  pages->setMenu(pageMenu);
+  tabs_->setCornerWidget(pages, Qt::TopRightCorner);
 
   // In a scroll area: a short window still fits (the views keep a usable size and scroll).
   auto* scroll = new QScrollArea;
