@@ -169,6 +169,9 @@ struct LayerDef {
   // Kinds that should not feed this kind's first input, with the advice validation shows as a
   // warning: {"Softmax", "the loss expects raw scores (logits) ...; remove the Softmax"}.
   std::vector<std::pair<std::string, std::string>> discouraged_inputs;
+  // Its layer honours LayerCall::fused_relu (NOTE [Fused ReLU] in engine/nn/model.h): a Model
+  // lets it compute the ReLU that alone reads its output.
+  bool absorbs_relu = false;
 
   bool is_loss() const { return category == LayerCategory::Loss; }
   std::string who(std::string_view node_id) const;  // "Linear 'fc1'"

@@ -120,7 +120,8 @@ Model Model::compile(const GraphSpec& spec, uint64_t seed, const ValidateOptions
   for (int slot = 0; slot < m.n_out_slots_; ++slot)
     if (last[size_t(slot)] >= 0 && slot != m.loss_slot_ && slot != m.prediction_slot_)
       m.steps_[size_t(last[size_t(slot)])].last_use.push_back(slot);
-  // NOTE [Fused ReLU]: a single-output BatchNorm, Add, Linear or Conv2d read by one ReLU alone.
+  // NOTE [Fused ReLU]: a single-output kind that absorbs a ReLU (LayerDef::absorbs_relu), read by
+  // one ReLU alone.
   std::vector<int> readers(size_t(m.n_out_slots_), 0), reader(size_t(m.n_out_slots_), -1);
   for (size_t k = 0; k < m.steps_.size(); ++k)
     for (int slot : m.steps_[k].in_slots)
@@ -129,10 +130,7 @@ Model Model::compile(const GraphSpec& spec, uint64_t seed, const ValidateOptions
         reader[size_t(slot)] = int(k);
       }
   for (Step& s : m.steps_) {
-    const std::string& kind = nodes[size_t(s.node)].def->name;
-    if ((kind != "BatchNorm" && kind != "Add" && kind != "Linear" && kind != "Conv2d") ||
-        s.out_count != 1)
-      continue;
+    if (!nodes[size_t(s.node)].def->absorbs_relu || s.out_count != 1) continue;
     const int slot = s.out_begin;
     if (readers[size_t(slot)] != 1 || slot == m.loss_slot_ || slot == m.prediction_slot_) continue;
     Step& r = m.steps_[size_t(reader[size_t(slot)])];

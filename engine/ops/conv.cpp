@@ -27,26 +27,34 @@ std::string pair_str(const std::array<int64_t, 2>& a) {
   return detail::concat("[", a[0], ", ", a[1], "]");
 }
 
-// The forward kernel call and its backward closure, in the layout p.channels_last names.
+// The forward kernel call and its backward closure, in the layout p.channels_last names. relu:
+// the result is relu(conv + b), from one cuDNN call (convolution, bias and ReLU) where the
+// backend has it and there is a bias (NOTE [Fused ReLU]), else from the ReLU op after it.
 Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
-                  const Shape& ys) {
+                  const Shape& ys, bool relu) {
   if (autocast_bf16(x.device(), x.dtype())) {  // NOTE [Autocast]
     Tensor y = conv2d_bf16(x, w, b, p, ys);
-    if (y.defined()) return y;  // undefined: cuDNN has no bf16 algorithm, so float32 below
+    if (y.defined()) return relu ? ng::relu(y) : y;
+    // undefined: cuDNN has no bf16 algorithm, so float32 below
   }
   const MemoryFormat fmt = p.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
   // x: [N, C, H, W], w: [O, C/G, KH, KW], b: [O] -> y: [N, O, Ho, Wo], x, w and y in `fmt`
   Tensor xc = x.contiguous(fmt).detach(), wc = w.contiguous(fmt).detach();
   Tensor bc = b.defined() ? b.contiguous().detach() : Tensor();
   Tensor y = Tensor::empty(ys, x.dtype(), x.device(), fmt);
-  conv2d_forward_kernel(x.device())(xc, wc, bc, p, y);
+  const bool fused = relu && bc.defined() && conv2d_bias_relu_forward_kernel.has(x.device().type) &&
+                     conv2d_bias_relu_forward_kernel(x.device())(xc, wc, bc, p, y);
+  if (!fused) conv2d_forward_kernel(x.device())(xc, wc, bc, p, y);
 
   if (autograd::should_record({&x, &w, &b})) {
     const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
     const bool gb_needed = b.defined() && b.requires_grad();
+    Tensor y_saved = fused ? y.detach() : Tensor();  // the fused ReLU's derivative reads y
     autograd::record(
-        y, "Conv2d", {x, w, b}, [xc, wc, p, fmt, gx_needed, gw_needed, gb_needed](const Tensor& g) {
-          Tensor gy = g.contiguous(fmt);  // [N, O, Ho, Wo]
+        y, fused ? "Conv2dReLU" : "Conv2d", {x, w, b},
+        [xc, wc, p, fmt, y_saved, gx_needed, gw_needed, gb_needed](const Tensor& g) {
+          // [N, O, Ho, Wo], through the fused ReLU first
+          Tensor gy = y_saved.defined() ? relu_backward(y_saved, g) : g.contiguous(fmt);
           Tensor gx, gw, gb;
           if (gx_needed) {
             gx = Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt);  // [N, C, H, W]
@@ -54,53 +62,16 @@ Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2
           }
           if (gw_needed || gb_needed) {
             // The kernel always writes gw; with only the bias trainable it is dropped.
-            gw = Tensor::empty(wc.shape(), wc.dtype(), wc.device(), fmt);  // [O, C/G, KH, KW]
-            if (gb_needed) gb = Tensor::empty({wc.size(0)}, wc.dtype(), wc.device());  // [O]
+            gw = Tensor::empty(wc.shape(), wc.dtype(), wc.device(), fmt);
+            if (gb_needed) gb = Tensor::empty({wc.size(0)}, wc.dtype(), wc.device());
             conv2d_backward_weight_kernel(gy.device())(gy, xc, p, gw, gb);
           }
-          // The weight's gradient goes to the optimiser in the parameter's own (NCHW) layout.
+          // The weight's gradient goes to the optimiser in the parameter's own (NCHW)
+          // layout.
           return std::vector<Tensor>{gx, gw_needed ? gw.contiguous() : Tensor(), gb};
         });
   }
-  return y;
-}
-
-// relu(conv(x, w) + b) through the backend's fused kernel (NOTE [Fused ReLU]); undefined when
-// there is none for these operands (no bias, bf16 autocast, or the kernel declines).
-Tensor conv2d_bias_relu(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
-                        const Shape& ys) {
-  if (!b.defined() || !conv2d_bias_relu_forward_kernel.has(x.device().type) ||
-      autocast_bf16(x.device(), x.dtype()))
-    return Tensor();
-  const MemoryFormat fmt = p.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
-  Tensor xc = x.contiguous(fmt).detach(), wc = w.contiguous(fmt).detach();
-  Tensor y = Tensor::empty(ys, x.dtype(), x.device(), fmt);
-  if (!conv2d_bias_relu_forward_kernel(x.device())(xc, wc, b.contiguous().detach(), p, y))
-    return Tensor();
-  if (autograd::should_record({&x, &w, &b})) {
-    const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
-    const bool gb_needed = b.requires_grad();
-    Tensor ys_saved = y.detach();  // the ReLU's derivative reads its output
-    autograd::record(y, "Conv2dReLU", {x, w, b},
-                     [xc, wc, p, fmt, ys_saved, gx_needed, gw_needed, gb_needed](const Tensor& g) {
-                       // Through the ReLU first: gy = g * [y > 0], in y's layout.
-                       Tensor gy = Tensor::empty(ys_saved.shape(), g.dtype(), g.device(), fmt);
-                       unary_backward_kernel(g.device())(UnaryOp::Relu, Tensor(), ys_saved,
-                                                         g.contiguous(fmt), gy, 0.0);
-                       Tensor gx, gw, gb;
-                       if (gx_needed) {
-                         gx = Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt);
-                         conv2d_backward_data_kernel(gy.device())(gy, wc, p, gx);
-                       }
-                       if (gw_needed || gb_needed) {
-                         gw = Tensor::empty(wc.shape(), wc.dtype(), wc.device(), fmt);
-                         if (gb_needed) gb = Tensor::empty({wc.size(0)}, wc.dtype(), wc.device());
-                         conv2d_backward_weight_kernel(gy.device())(gy, xc, p, gw, gb);
-                       }
-                       return std::vector<Tensor>{gx, gw_needed ? gw.contiguous() : Tensor(), gb};
-                     });
-  }
-  return y;
+  return relu && !fused ? ng::relu(y) : y;
 }
 
 }  // namespace
@@ -150,8 +121,7 @@ ChannelsLastPolicy channels_last_policy() {
   return policy_slot().load();
 }
 
-bool conv2d_runs_channels_last(const Tensor& x, const Shape& w_shape, const Shape& y_shape) {
-  (void)w_shape;
+bool conv2d_runs_channels_last(const Tensor& x, const Shape& y_shape) {
   switch (channels_last_policy()) {
     case ChannelsLastPolicy::Off:
       return false;
@@ -182,21 +152,15 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
                    shape_str(b.shape()), ", expected [", w.size(0), "]");
   }
   Conv2dParams p = p_in;
-  p.channels_last = false;
-  if (conv2d_runs_channels_last(x, w.shape(), ys)) {
-    // NOTE [Channels-last]: cuDNN takes NHWC operands directly; the CPU kernels are NCHW, so
-    // there the convolution runs as usual and only its output is handed back channels-last.
-    if (!x.device().is_cuda()) {
-      Tensor y = conv2d_run(x, w, b, p, ys).contiguous(MemoryFormat::ChannelsLast);
-      return relu ? ng::relu(y) : y;
-    }
-    p.channels_last = true;
+  // NOTE [Channels-last]: cuDNN takes NHWC operands directly; the CPU kernels are NCHW, so there
+  // the convolution runs as usual and only its output is handed back channels-last.
+  const bool nhwc = conv2d_runs_channels_last(x, ys);
+  p.channels_last = nhwc && x.device().is_cuda();
+  if (nhwc && !x.device().is_cuda()) {
+    Tensor y = conv2d_run(x, w, b, p, ys, false).contiguous(MemoryFormat::ChannelsLast);
+    return relu ? ng::relu(y) : y;
   }
-  if (relu) {
-    Tensor y = conv2d_bias_relu(x, w, b, p, ys);
-    return y.defined() ? y : ng::relu(conv2d_run(x, w, b, p, ys));
-  }
-  return conv2d_run(x, w, b, p, ys);
+  return conv2d_run(x, w, b, p, ys, relu);
 }
 
 }  // namespace ng

@@ -32,8 +32,8 @@ struct Conv2dParams {
 enum class ChannelsLastPolicy { Auto, On, Off };
 void set_channels_last_policy(ChannelsLastPolicy p);
 ChannelsLastPolicy channels_last_policy();
-// Whether conv2d of x by a weight of w_shape into y_shape runs channels-last under the policy.
-bool conv2d_runs_channels_last(const Tensor& x, const Shape& w_shape, const Shape& y_shape);
+// Whether conv2d of x into an output of y_shape runs channels-last under the policy.
+bool conv2d_runs_channels_last(const Tensor& x, const Shape& y_shape);
 
 // Output shape of conv2d, or ng::ShapeError naming `who` and the shapes when they do not fit.
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p,

@@ -153,10 +153,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
         // Both operands get g * [out > 0], the ReLU's derivative read from the saved output.
         Tensor ys = out.detach();
         autograd::record(out, name, {a, b}, [sa, sb, ga, gb, ys](const Tensor& g) {
-          const MemoryFormat fmt = ys.memory_format();
-          Tensor gin = Tensor::empty(ys.shape(), g.dtype(), g.device(), fmt);
-          unary_backward_kernel(g.device())(UnaryOp::Relu, Tensor(), ys, g.contiguous(fmt), gin,
-                                            0.0);
+          Tensor gin = relu_backward(ys, g);
           return std::vector<Tensor>{ga ? sum_to_shape(gin, sa) : Tensor(),
                                      gb ? sum_to_shape(gin, sb) : Tensor()};
         });
@@ -217,6 +214,13 @@ Tensor unary(UnaryOp op, const Tensor& x, double alpha) {
     });
   }
   return y;
+}
+
+Tensor relu_backward(const Tensor& y, const Tensor& g) {
+  const MemoryFormat fmt = y.memory_format();
+  Tensor gin = Tensor::empty(y.shape(), g.dtype(), g.device(), fmt);
+  unary_backward_kernel(g.device())(UnaryOp::Relu, Tensor(), y, g.contiguous(fmt), gin, 0.0);
+  return gin;
 }
 
 Tensor sum_to_shape(const Tensor& g, const Shape& target) {

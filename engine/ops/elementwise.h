@@ -65,6 +65,9 @@ Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor greater_equal(const Tensor& a, const Tensor& b);
 // relu(a + b) in one kernel each way (NOTE [Fused ReLU] in engine/nn/model.h).
 Tensor add_relu(const Tensor& a, const Tensor& b);
+// g * [y > 0], in y's layout: the backward of a ReLU from its saved output y, for the ops that
+// compute a ReLU inside their own forward (NOTE [Fused ReLU]). No autograd.
+Tensor relu_backward(const Tensor& y, const Tensor& g);
 Tensor unary(UnaryOp op, const Tensor& x, double alpha = 0.0);
 inline Tensor neg(const Tensor& x) {
   return unary(UnaryOp::Neg, x);

@@ -102,11 +102,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::stri
     autograd::record(
         y, relu ? "LinearReLU" : "Linear", {x, w, b}, [xc, wc, gx, gw, gbias, ys](const Tensor& g) {
           Tensor gc = g.contiguous();
-          if (ys.defined()) {  // through the fused ReLU first: g * [y > 0]
-            Tensor gr = Tensor::empty(ys.shape(), gc.dtype(), gc.device());
-            unary_backward_kernel(gc.device())(UnaryOp::Relu, Tensor(), ys, gc, gr, 0.0);
-            gc = gr;
-          }
+          if (ys.defined()) gc = relu_backward(ys, gc);  // through the fused ReLU first
           // g: [N, out]; dx = g W: [N, in]; dW = g^T x: [out, in]; db = sum_N g: [out]
           Tensor dx = gx ? gemm(gc, false, wc, false) : Tensor();
           const DeviceType dev = gc.device().type;

@@ -161,18 +161,15 @@ for c in $BF16_CASES; do
   timeout 60 "$B/bin/bench_train_step" --model "${c%%:*}" --batch "${c##*:}" --device cuda \
     --precision bf16 --steps 50 --warmup 10 2>>"$O/bench.err" | tee -a "$O/bench_bf16.jsonl"
 done
-# NOTE [Channels-last] A/B: the same ResNet-20 step with every convolution kept NCHW.
-NG_CHANNELS_LAST=0 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch 512 \
-  --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_nchw.jsonl"
-# NOTE [Fused ReLU] A/B for LeNet: every ReLU its own kernel (conv and Linear biases still fused).
-NG_FUSE_RELU=0 timeout 60 "$B/bin/bench_train_step" --model lenet --batch 64 \
-  --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_nolt.jsonl"
-# NOTE [Batch norm with ReLU] A/B: the fused batch-norm + ReLU kernels (opt-in).
-NG_BN_RELU_KERNELS=1 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch 512 \
-  --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_bnrelu.jsonl"
-# NOTE [Fused ReLU] A/B: the same step with every ReLU its own kernel.
-NG_FUSE_RELU=0 timeout 60 "$B/bin/bench_train_step" --model resnet20 --batch 512 \
-  --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/bench_unfused.jsonl"
+# A/B rows: one case again with one switch set; ab FILE MODEL:BATCH VAR=VALUE.
+ab() {
+  env "$3" timeout 60 "$B/bin/bench_train_step" --model "${2%%:*}" --batch "${2##*:}" \
+    --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/$1"
+}
+ab bench_nchw.jsonl resnet20:512 NG_CHANNELS_LAST=0      # NOTE [Channels-last]: all NCHW
+ab bench_bnrelu.jsonl resnet20:512 NG_BN_RELU_KERNELS=1  # NOTE [Batch norm with ReLU] (opt-in)
+ab bench_unfused.jsonl resnet20:512 NG_FUSE_RELU=0       # NOTE [Fused ReLU]: every ReLU alone
+ab bench_lenet_unfused.jsonl lenet:64 NG_FUSE_RELU=0
 tail -5 "$O/bench.err" 2>/dev/null
 
 if [ "$TORCH" = 1 ]; then
@@ -268,11 +265,11 @@ if nchw:
     cl = ng.get(("resnet20", 512))
     print(f"resnet20:512 with NG_CHANNELS_LAST=0 (all NCHW): {ms(nchw)} ms, "
           f"{nchw.get('peak_gpu_mb', 0):.0f} MB; channels-last (default): {ms(cl)} ms")
-nolt = load("bench_nolt.jsonl").get(("lenet", 64))
-if nolt:
+lenet_unfused = load("bench_lenet_unfused.jsonl").get(("lenet", 64))
+if lenet_unfused:
     lt = ng.get(("lenet", 64)) or {}
-    print(f"lenet:64 with NG_FUSE_RELU=0 (ReLUs not fused): {ms(nolt)} ms, "
-          f"{nolt.get('graph_nodes', '?')} graph nodes; fused: {ms(lt)} ms, "
+    print(f"lenet:64 with NG_FUSE_RELU=0 (ReLUs not fused): {ms(lenet_unfused)} ms, "
+          f"{lenet_unfused.get('graph_nodes', '?')} graph nodes; fused: {ms(lt)} ms, "
           f"{lt.get('graph_nodes', '?')} nodes")
 bnrelu = load("bench_bnrelu.jsonl").get(("resnet20", 512))
 if bnrelu:

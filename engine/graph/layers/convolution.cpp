@@ -42,6 +42,7 @@ int64_t window_out(const InferContext& c, const Shape& s, std::array<int64_t, 2>
 LayerDef conv2d_kind() {
   LayerDef d;
   d.name = "Conv2d";
+  d.absorbs_relu = true;  // NOTE [Fused ReLU]
   d.category = LayerCategory::Convolution;
   d.summary = "2-D convolution: slides learned filters over an image.";
   d.description =

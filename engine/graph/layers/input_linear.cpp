@@ -61,6 +61,7 @@ LayerDef input_kind() {
 LayerDef linear_kind() {
   LayerDef d;
   d.name = "Linear";
+  d.absorbs_relu = true;  // NOTE [Fused ReLU]
   d.category = LayerCategory::Linear;
   d.summary = "Fully connected layer: y = x W^T + b.";
   d.description =

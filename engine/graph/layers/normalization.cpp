@@ -10,6 +10,7 @@ namespace {
 LayerDef batch_norm_kind() {
   LayerDef d;
   d.name = "BatchNorm";
+  d.absorbs_relu = true;  // NOTE [Fused ReLU]
   d.category = LayerCategory::Normalization;
   d.summary = "Normalises each channel over the batch, then scales and shifts it.";
   d.description =

@@ -145,6 +145,7 @@ void require_two(const InferContext& c) {
 LayerDef add_kind() {
   LayerDef d;
   d.name = "Add";
+  d.absorbs_relu = true;  // NOTE [Fused ReLU]
   d.category = LayerCategory::Structure;
   d.summary = "Sums its inputs elementwise (residual connections).";
   d.description =

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <vector>
 
@@ -85,13 +86,13 @@ Strided<N> make_strided(const Shape& shape, const std::array<std::vector<int64_t
 template <int N>
 Strided<N> make_strided_out(const Shape& shape, const std::vector<int64_t>& out_strides,
                             const std::array<std::vector<int64_t>, N>& strides) {
+  // Already in order (every contiguous output): nothing to reorder or allocate per launch.
+  if (std::is_sorted(out_strides.begin(), out_strides.end(), std::greater<int64_t>()))
+    return make_strided<N>(shape, strides);
   std::vector<size_t> order(shape.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return out_strides[a] > out_strides[b]; });
-  bool identity = true;
-  for (size_t i = 0; i < order.size(); ++i) identity = identity && order[i] == i;
-  if (identity) return make_strided<N>(shape, strides);
   Shape ps(shape.size());
   std::array<std::vector<int64_t>, N> pst;
   for (int k = 0; k < N; ++k) pst[k].resize(shape.size());
