@@ -54,8 +54,10 @@ void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardF
 
 namespace {
 
-// Adds g into the slot, taking ownership when the slot is empty.
-void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
+// Adds g into the slot, taking ownership when the slot is empty. leaf: the slot is a
+// parameter's gradient, and g may come from a weight-gradient branch of a captured step, which
+// the compute stream must join before a kernel reads g (NOTE [Weight-gradient branches]).
+void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g, bool leaf) {
   if (!slot) {
     // A gradient may alias another tensor (e.g. Add passes grad_out through to both inputs);
     // a slot that will be accumulated into in place must own its memory.
@@ -65,11 +67,13 @@ void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
       slot = g.impl();
       return;
     }
+    if (leaf) cuda_join_branches();
     Tensor own = Tensor::empty(g.shape(), g.dtype(), g.device(), g.memory_format());
     copy_(own, g);
     slot = own.impl();
     return;
   }
+  if (leaf) cuda_join_branches();
   Tensor s(slot);
   add_(s, g);
 }
@@ -113,7 +117,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
   // records otherwise.
   const std::shared_ptr<AutogradMeta>& root_meta = root.impl()->autograd;
   if (!root_meta->grad_fn) {  // backward on a leaf
-    accumulate(root_meta->grad, grad);
+    accumulate(root_meta->grad, grad, true);
     return;
   }
   std::vector<std::shared_ptr<AutogradMeta>> order;
@@ -158,11 +162,13 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
                      ": gradient for input ", k, " has shape ", shape_str(grads[k].shape()),
                      " but the input has shape ", shape_str(in.shape));
       if (in.meta->grad_fn)
-        accumulate(pending[in.meta.get()], grads[k]);
+        accumulate(pending[in.meta.get()], grads[k], false);
       else
-        accumulate(in.meta->grad, grads[k]);
+        accumulate(in.meta->grad, grads[k], true);
     }
   }
+  // Whoever reads the parameters' gradients next (the optimiser) runs on the compute stream.
+  cuda_join_branches();
 }
 
 }  // namespace ng::autograd

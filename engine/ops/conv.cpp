@@ -7,6 +7,7 @@
 
 #include "engine/autograd/autograd.h"
 #include "engine/ops/autocast.h"
+#include "engine/ops/cuda/backend.h"
 #include "engine/ops/elementwise.h"
 
 namespace ng {
@@ -50,25 +51,30 @@ Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2
     const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
     const bool gb_needed = b.defined() && b.requires_grad();
     Tensor y_saved = fused ? y.detach() : Tensor();  // the fused ReLU's derivative reads y
+    // NOTE [Weight-gradient branches]: only gradients that go straight to parameters (leaves).
+    const bool branch = w.is_leaf() && (!b.defined() || b.is_leaf());
     autograd::record(
         y, fused ? "Conv2dReLU" : "Conv2d", {x, w, b},
-        [xc, wc, p, fmt, y_saved, gx_needed, gw_needed, gb_needed](const Tensor& g) {
+        [xc, wc, p, fmt, y_saved, gx_needed, gw_needed, gb_needed, branch](const Tensor& g) {
           // [N, O, Ho, Wo], through the fused ReLU first
           Tensor gy = y_saved.defined() ? relu_backward(y_saved, g) : g.contiguous(fmt);
           Tensor gx, gw, gb;
-          if (gx_needed) {
-            gx = Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt);  // [N, C, H, W]
-            conv2d_backward_data_kernel(gy.device())(gy, wc, p, gx);
-          }
           if (gw_needed || gb_needed) {
+            // Queued first, so that in a captured step it can branch off before gx.
+            CudaBranch br(branch ? gy.nbytes() : SIZE_MAX);
             // The kernel always writes gw; with only the bias trainable it is dropped.
             gw = Tensor::empty(wc.shape(), wc.dtype(), wc.device(), fmt);
             if (gb_needed) gb = Tensor::empty({wc.size(0)}, wc.dtype(), wc.device());
             conv2d_backward_weight_kernel(gy.device())(gy, xc, p, gw, gb);
+            // The weight's gradient goes to the optimiser in the parameter's own (NCHW)
+            // layout.
+            gw = gw_needed ? gw.contiguous() : Tensor();
           }
-          // The weight's gradient goes to the optimiser in the parameter's own (NCHW)
-          // layout.
-          return std::vector<Tensor>{gx, gw_needed ? gw.contiguous() : Tensor(), gb};
+          if (gx_needed) {
+            gx = Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt);  // [N, C, H, W]
+            conv2d_backward_data_kernel(gy.device())(gy, wc, p, gx);
+          }
+          return std::vector<Tensor>{gx, gw, gb};
         });
   }
   return relu && !fused ? ng::relu(y) : y;

@@ -42,6 +42,9 @@ void CudaGraph::replay() {
 size_t CudaGraph::num_nodes() const {
   return 0;
 }
+size_t CudaGraph::branches() const {
+  return 0;
+}
 
 struct HostReadback::Impl {};
 HostReadback::HostReadback() = default;

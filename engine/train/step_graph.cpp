@@ -119,6 +119,12 @@ size_t TrainStep::graph_nodes() const {
   return 0;
 }
 
+size_t TrainStep::graph_branches() const {
+  for (const auto& e : entries_)
+    if (e->graph.ready()) return e->graph.branches();
+  return 0;
+}
+
 void TrainStep::replay(Entry& e) {
   optim_.prepare_replay(e.mask);
   e.graph.replay();

@@ -31,6 +31,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/ops/cuda/backend.h"
@@ -134,8 +135,38 @@ class CachingCudaAllocator final : public Allocator {
 
   void deallocate(void* p, size_t bytes) override {
     if (!p) return;
-    const size_t b = round(std::max<size_t>(bytes, 1));
     std::lock_guard<std::mutex> lock(mu_);
+    if (holding_ && std::this_thread::get_id() == active_thread_) {  // NOTE [Weight-gradient branches]
+      held_.push_back({p, bytes});
+      held_bytes_ += round(std::max<size_t>(bytes, 1));
+      return;
+    }
+    release_locked(p, bytes);
+  }
+
+  // ---- NOTE [Weight-gradient branches]
+  void hold_frees(bool on) {
+    std::vector<std::pair<void*, size_t>> back;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (on) {
+        NG_CHECK(active_, "CUDA allocator: frees are held only during a capture");
+        holding_ = true;
+        return;
+      }
+      holding_ = false;
+      back.swap(held_);
+      held_bytes_ = 0;
+      for (const auto& [p, bytes] : back) release_locked(p, bytes);
+    }
+  }
+  size_t held_bytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_bytes_;
+  }
+
+  void release_locked(void* p, size_t bytes) {
+    const size_t b = round(std::max<size_t>(bytes, 1));
     if (!owner_.empty()) {  // NOTE [Graph memory pools]
       auto o = owner_.find(p);
       if (o != owner_.end()) {
@@ -172,6 +203,9 @@ class CachingCudaAllocator final : public Allocator {
   }
   void pool_end() {
     std::lock_guard<std::mutex> lock(mu_);
+    holding_ = false;  // a capture that ended with a branch open (an exception) gives them back
+    for (const auto& [p, bytes] : std::exchange(held_, {})) release_locked(p, bytes);
+    held_bytes_ = 0;
     if (active_ && pool_log()) log_pool(*active_);
     active_ = nullptr;
   }
@@ -284,6 +318,9 @@ class CachingCudaAllocator final : public Allocator {
   std::unordered_map<void*, size_t> block_size_;  // their rounded sizes
   Pool* active_ = nullptr;
   std::thread::id active_thread_;  // the capturing thread: only its allocations use the pool
+  bool holding_ = false;           // NOTE [Weight-gradient branches]
+  std::vector<std::pair<void*, size_t>> held_;
+  size_t held_bytes_ = 0;
   int next_pool_ = 1;
 };
 
@@ -315,6 +352,12 @@ void pool_end() {
 }
 void pool_release(int pool) {
   the_allocator()->pool_release(pool);
+}
+void hold_frees(bool on) {
+  the_allocator()->hold_frees(on);
+}
+size_t held_bytes() {
+  return the_allocator()->held_bytes();
 }
 
 }  // namespace ng::cuda

@@ -57,6 +57,29 @@ void cuda_memory_info(size_t& free_bytes, size_t& total_bytes) noexcept;
 // (NaN as float32/float64, -1 as int64), so an output element a kernel forgets to write shows.
 void set_cuda_poison_allocations(bool enabled) noexcept;
 
+// NOTE [Weight-gradient branches] (ops/cuda/capture.h): in a captured training step, the work
+// queued while a CudaBranch lives (a layer's weight and bias gradients) becomes a branch of the
+// graph that runs beside the compute stream's chain, when the gradient it reads has at most
+// 4 MiB and branches are on. Outside a capture it does nothing. Its results may be read on the
+// compute stream only after cuda_join_branches() (autograd joins before accumulating into a
+// gradient and at the end of backward; a capture joins before it ends). Off by default;
+// NG_GRAPH_BRANCHES=1 turns it on at start-up.
+//   { CudaBranch br(gy.nbytes());  gw = ...;  gb = ...; }   // gw, gb: leaves' gradients
+class CudaBranch {
+ public:
+  explicit CudaBranch(size_t grad_bytes);
+  ~CudaBranch();
+  CudaBranch(const CudaBranch&) = delete;
+  CudaBranch& operator=(const CudaBranch&) = delete;
+
+ private:
+  bool on_ = false;
+};
+// The compute stream waits for the open branch of this thread's capture, if any.
+void cuda_join_branches();
+void set_cuda_graph_branches(bool on) noexcept;
+bool cuda_graph_branches() noexcept;
+
 #else
 
 inline bool cuda_available() noexcept {
@@ -81,6 +104,17 @@ inline void cuda_memory_info(size_t& free_bytes, size_t& total_bytes) noexcept {
   free_bytes = total_bytes = 0;
 }
 inline void set_cuda_poison_allocations(bool) noexcept {}
+class CudaBranch {
+ public:
+  explicit CudaBranch(size_t) {}
+  CudaBranch(const CudaBranch&) = delete;
+  CudaBranch& operator=(const CudaBranch&) = delete;
+};
+inline void cuda_join_branches() {}
+inline void set_cuda_graph_branches(bool) noexcept {}
+inline bool cuda_graph_branches() noexcept {
+  return false;
+}
 
 #endif
 
@@ -142,6 +176,8 @@ class CudaGraph {
   void replay();
   // Number of kernel/copy nodes captured (for tests and benchmarks).
   size_t num_nodes() const;
+  // Weight-gradient branches the capture forked (NOTE [Weight-gradient branches]).
+  size_t branches() const;
 
   struct Impl;
 

@@ -28,6 +28,38 @@ void pool_end();
 // blocks still held by tensors return there when freed.
 void pool_release(int pool);
 
+// While holding (a capture with an open weight-gradient branch), blocks this thread frees are
+// kept aside instead of returning to the pool: a kernel of the branch may still read them when
+// the graph replays, and nothing orders it before the next kernel of the compute stream that
+// would be handed the block. hold_frees(false) returns them (after the branch is joined).
+void hold_frees(bool on);
+size_t held_bytes();
+
+// ---- NOTE [Weight-gradient branches]
+// In a captured training step each layer's weight gradient depends only on the layer's input
+// and output gradient, and nothing on the critical path (the input gradient, then the layers
+// below) reads it before the optimiser. For small layers, where each kernel is a few
+// microseconds and leaves most of the GPU idle, CudaBranch (backend.h) queues the weight and bias
+// gradients on a side stream forked from the compute stream, so the captured graph holds them
+// as a parallel branch that runs beside the input-gradient chain:
+//   - fork: the side stream waits for an event recorded on the compute stream (the branch sees
+//     every earlier kernel); the side stream's branches run in order among themselves;
+//   - while a branch is open and until it is joined, the allocator holds every block freed on
+//     the capturing thread (hold_frees), so no block a branch reads or writes is handed to a
+//     later kernel of the compute stream that does not wait for it;
+//   - join: the compute stream waits for an event recorded on the side stream. It happens at
+//     the end of backward (before the optimiser), before any kernel that reads a gradient made
+//     on a branch (autograd's accumulation), when the held blocks exceed kMaxHeldBytes, and
+//     before the capture ends;
+//   - the side stream has its own cuBLAS and cuDNN handles and cuBLAS workspace (convolution
+//     workspaces come from the allocator per call, and are held like any other block).
+// Eager steps (no capture) run everything on the compute stream, as before.
+void side_prepare();      // creates the side stream, its handles and events (not while capturing)
+void side_fork();         // this thread's launches go to the side stream, after the compute's
+void side_leave() noexcept;  // ... and back to the compute stream
+bool on_side() noexcept;     // between side_fork and side_leave
+void side_join();         // the compute stream waits for everything queued on the side stream
+
 // ---- NOTE [Deferred device errors] (backend.h)
 struct DeviceErrorRecord {
   int64_t flag;  // 1 once a kernel recorded an error

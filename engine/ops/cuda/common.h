@@ -9,7 +9,10 @@
 // non-blocking stream, so work runs in the order the host issued it, and a block freed by the
 // caching allocator can be handed to the next op at once (the op that used it was queued first).
 // Host reads (D2H copies) wait for the stream. The backend is driven from one host thread at a
-// time (the trainer's), as the engine's ops are.
+// time (the trainer's), as the engine's ops are. The one exception is inside a CUDA-graph
+// capture, where weight gradients may be queued on a side stream as a parallel branch of the
+// graph (NOTE [Weight-gradient branches] in capture.h), with the allocator holding every freed
+// block until the branch is joined.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -27,9 +30,13 @@ namespace ng::cuda {
 // The call's text names the op (the library function); file:line names our code.
 void check(cudaError_t e, const char* call, const char* file, int line);
 
-// The backend's stream (NOTE [One stream]); created on first use, which also checks that a
-// device is there (ng::Error naming the reason when not).
+// The stream this thread's work goes to: the compute stream (NOTE [One stream]), or the side
+// stream while a branch of a graph capture is queued (NOTE [Weight-gradient branches] in
+// capture.h).
 cudaStream_t stream();
+// The backend's compute stream; created on first use, which also checks that a device is there
+// (ng::Error naming the reason when not).
+cudaStream_t compute_stream();
 
 // Throws ng::Error when no device is usable, or when `d` is not cuda:0 (the only one supported).
 void require_device(Device d, const char* who);

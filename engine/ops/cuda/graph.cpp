@@ -3,6 +3,8 @@
 // cuda_upload_async) and Philox offsets that a replay can move (capture.h).
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -67,6 +69,9 @@ struct CudaGraph::Impl {
   int pool = 0;
   bool capturing = false;
   size_t nodes = 0;
+  // NOTE [Weight-gradient branches]
+  bool branch_open = false;     // this capture's side stream has work the compute has not joined
+  size_t branches = 0;          // branches forked by the capture
   std::vector<cuda::GeneratorUse> gens;
   uint64_t* gen_state = nullptr;  // [kMaxGenerators][2], allocated before the capture
 
@@ -87,7 +92,8 @@ CudaGraph::~CudaGraph() {
 void CudaGraph::begin_capture() {
   NG_CHECK(!cuda::t_capture, "CudaGraph: a capture is already in progress on this thread");
   NG_CHECK(!impl_->exec && !impl_->capturing, "CudaGraph: this graph was captured already");
-  cudaStream_t s = cuda::stream();
+  cudaStream_t s = cuda::compute_stream();
+  if (cuda_graph_branches()) cuda::side_prepare();  // its stream and handles, before the capture
   if (!impl_->gen_state)  // no cudaMalloc during the capture
     NG_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&impl_->gen_state),
                              cuda::kMaxGenerators * 2 * sizeof(uint64_t)));
@@ -104,6 +110,7 @@ void CudaGraph::begin_capture() {
 
 void CudaGraph::end_capture() {
   NG_CHECK(impl_->capturing, "CudaGraph::end_capture without begin_capture");
+  cuda_join_branches();  // a capture ends with its side stream joined
   cuda::t_capture = nullptr;
   impl_->capturing = false;
   cuda::pool_end();
@@ -114,7 +121,7 @@ void CudaGraph::end_capture() {
     u.rng->set_state(u.rng->seed(), u.start);
   }
   cudaGraph_t g = nullptr;
-  NG_CUDA_CHECK(cudaStreamEndCapture(cuda::stream(), &g));
+  NG_CUDA_CHECK(cudaStreamEndCapture(cuda::compute_stream(), &g));
   impl_->graph = g;
   NG_CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &impl_->nodes));
   NG_CUDA_CHECK(cudaGraphInstantiate(&impl_->exec, g, 0));
@@ -124,9 +131,17 @@ void CudaGraph::abort_capture() noexcept {
   if (!impl_->capturing) return;
   cuda::t_capture = nullptr;
   impl_->capturing = false;
-  cuda::pool_end();
+  cuda::side_leave();
+  if (impl_->branch_open) {  // the compute stream must join the side stream to end the capture
+    impl_->branch_open = false;
+    try {
+      cuda::side_join();
+    } catch (...) {
+    }
+  }
+  cuda::pool_end();  // also returns held blocks
   cudaGraph_t g = nullptr;
-  cudaStreamEndCapture(cuda::stream(), &g);
+  cudaStreamEndCapture(cuda::compute_stream(), &g);
   if (g) cudaGraphDestroy(g);
   cudaGetLastError();
   for (auto& u : impl_->gens) u.rng->set_state(u.rng->seed(), u.start);
@@ -140,17 +155,79 @@ size_t CudaGraph::num_nodes() const {
   return impl_->nodes;
 }
 
+size_t CudaGraph::branches() const {
+  return impl_->branches;
+}
+
 void CudaGraph::replay() {
   NG_CHECK(impl_->exec, "CudaGraph::replay: nothing captured");
   for (auto& u : impl_->gens) {
     const uint64_t state[2] = {u.rng->seed(), u.rng->reserve(u.consumed)};
     cuda_upload_async(u.dev, state, sizeof state);
   }
-  NG_CUDA_CHECK(cudaGraphLaunch(impl_->exec, cuda::stream()));
+  NG_CUDA_CHECK(cudaGraphLaunch(impl_->exec, cuda::compute_stream()));
 }
 
 bool cuda_capturing() noexcept {
   return cuda::t_capture != nullptr;
+}
+
+// ---------------------------------------------------------------- NOTE [Weight-gradient branches]
+
+namespace {
+// Gradients of at most this many bytes get a branch: above it the kernels fill the GPU on their
+// own, and holding the blocks freed meanwhile would add to the step's peak memory.
+constexpr size_t kMaxBranchGradBytes = size_t(4) << 20;
+// Held blocks beyond this join the branch early (the compute stream waits for it).
+constexpr size_t kMaxHeldBytes = size_t(64) << 20;
+
+std::atomic<int>& branches_slot() {  // -1: not read from the environment yet
+  static std::atomic<int> v{-1};
+  return v;
+}
+}  // namespace
+
+void set_cuda_graph_branches(bool on) noexcept {
+  branches_slot().store(on ? 1 : 0);
+}
+
+bool cuda_graph_branches() noexcept {
+  int v = branches_slot().load();
+  if (v < 0) {
+    const char* env = std::getenv("NG_GRAPH_BRANCHES");
+    v = env && *env && env[0] != '0' ? 1 : 0;
+    branches_slot().store(v);
+  }
+  return v == 1;
+}
+
+CudaBranch::CudaBranch(size_t grad_bytes) {
+  CudaGraph::Impl* g = cuda::t_capture;
+  if (!g || grad_bytes > kMaxBranchGradBytes || !cuda_graph_branches() || cuda::on_side()) return;
+  cuda::hold_frees(true);  // every block freed from here until the join
+  cuda::side_fork();
+  g->branch_open = true;
+  ++g->branches;
+  on_ = true;
+}
+
+CudaBranch::~CudaBranch() {
+  if (!on_) return;
+  cuda::side_leave();
+  if (cuda::held_bytes() > kMaxHeldBytes) {
+    try {
+      cuda_join_branches();
+    } catch (...) {  // the capture fails at its end instead
+    }
+  }
+}
+
+void cuda_join_branches() {
+  CudaGraph::Impl* g = cuda::t_capture;
+  if (!g || !g->branch_open) return;
+  g->branch_open = false;
+  cuda::side_join();
+  cuda::hold_frees(false);
 }
 
 namespace cuda {
@@ -222,7 +299,7 @@ void cuda_upload_async(void* dst, const void* src, size_t bytes) {
   if (r.used[k]) NG_CUDA_CHECK(cudaEventSynchronize(r.done[k]));
   char* slot = static_cast<char*>(r.host.p) + size_t(k) * cuda::UploadRing::kSlotBytes;
   std::memcpy(slot, src, bytes);
-  cudaStream_t s = cuda::stream();
+  cudaStream_t s = cuda::compute_stream();
   NG_CUDA_CHECK(cudaMemcpyAsync(dst, slot, bytes, cudaMemcpyHostToDevice, s));
   NG_CUDA_CHECK(cudaEventRecord(r.done[k], s));
   r.used[k] = true;
@@ -263,7 +340,7 @@ void HostReadback::start(const std::vector<Tensor>& tensors) {
     total += cuda::align_up(bytes);
   }
   impl_->host.reserve(std::max<size_t>(total, 256));
-  cudaStream_t s = cuda::stream();
+  cudaStream_t s = cuda::compute_stream();
   for (size_t i = 0; i < tensors.size(); ++i) {
     Tensor c = tensors[i].contiguous();  // a stream-ordered copy kernel when it is a view
     const Impl::Item& it = impl_->items[i];
@@ -347,7 +424,7 @@ std::vector<Tensor> DeviceUploader::upload(const std::vector<Tensor>& srcs) {
     s.copied = cuda::new_event();
     s.consumed = cuda::new_event();
   }
-  cudaStream_t compute = cuda::stream(), copy = cuda::copy_stream();
+  cudaStream_t compute = cuda::compute_stream(), copy = cuda::copy_stream();
   // The pinned block is rewritten: its previous copy must be done.
   if (s.used) NG_CUDA_CHECK(cudaEventSynchronize(s.copied));
   bool same = s.views.size() == srcs.size();
@@ -399,7 +476,7 @@ void DeviceUploader::release() {
   if (impl_->last < 0) return;
   Impl::Slot& s = impl_->slots[size_t(impl_->last)];
   if (s.released) return;
-  NG_CUDA_CHECK(cudaEventRecord(s.consumed, cuda::stream()));
+  NG_CUDA_CHECK(cudaEventRecord(s.consumed, cuda::compute_stream()));
   s.released = true;
 }
 

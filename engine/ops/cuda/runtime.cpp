@@ -91,7 +91,24 @@ void require_device(Device d, const char* who) {
                                " is not supported yet; the CUDA backend uses cuda:0 only"));
 }
 
-cudaStream_t stream() {
+namespace {
+// NOTE [Weight-gradient branches]: while this thread queues a branch of a graph capture, its
+// launches and library calls go to the side stream, with the side's own cuBLAS and cuDNN
+// handles and cuBLAS workspace (two branches of a graph may run at once).
+thread_local bool t_on_side = false;
+
+struct Side {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  void* workspace = nullptr;
+  cudnnHandle_t dnn = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr;
+};
+Side* g_side = nullptr;  // made by side_prepare(), never destroyed (like the stream)
+std::mutex g_side_mu;
+}  // namespace
+
+cudaStream_t compute_stream() {
   static cudaStream_t s = [] {
     require_device(Device::cuda(0), "CUDA backend");
     cudaStream_t st = nullptr;
@@ -99,6 +116,10 @@ cudaStream_t stream() {
     return st;  // never destroyed: kernels may be queued until the process ends
   }();
   return s;
+}
+
+cudaStream_t stream() {
+  return t_on_side ? g_side->stream : compute_stream();
 }
 
 cudaStream_t copy_stream() {
@@ -168,7 +189,7 @@ void raise_device_errors() {
   const int64_t value = r->value, row = r->row, classes = r->classes;
   r->flag = 0;
   if (!cuda_capturing())  // re-arm the claim for the next error
-    NG_CUDA_CHECK(cudaMemsetAsync(e.slot.claim, 0, sizeof(unsigned long long), stream()));
+    NG_CUDA_CHECK(cudaMemsetAsync(e.slot.claim, 0, sizeof(unsigned long long), compute_stream()));
   throw ValueError(detail::concat(who, ": label ", value, " in row ", row, " is out of range for ",
                                   classes, " classes (expected 0 to ", classes - 1, ")"));
 }
@@ -186,7 +207,7 @@ struct Cublas {
 const Cublas& cublas_state() {
   static const Cublas c = [] {
     Cublas r;
-    cudaStream_t st = stream();
+    cudaStream_t st = compute_stream();
     NG_CUDA_CHECK(cublasCreate(&r.handle));
     NG_CUDA_CHECK(cublasSetStream(r.handle, st));
     r.workspace = allocator(Device::cuda()).allocate(kCublasWorkspace);
@@ -198,12 +219,12 @@ const Cublas& cublas_state() {
 }  // namespace
 
 cublasHandle_t cublas() {
-  return cublas_state().handle;
+  return t_on_side ? g_side->blas : cublas_state().handle;
 }
 
 void* cublas_workspace(size_t* bytes) {
   *bytes = kCublasWorkspace;
-  return cublas_state().workspace;
+  return t_on_side ? g_side->workspace : cublas_state().workspace;
 }
 
 cublasLtHandle_t cublaslt() {
@@ -218,13 +239,52 @@ cublasLtHandle_t cublaslt() {
 
 cudnnHandle_t cudnn() {
   static cudnnHandle_t h = [] {
-    cudaStream_t st = stream();
+    cudaStream_t st = compute_stream();
     cudnnHandle_t hh = nullptr;
     NG_CUDA_CHECK(cudnnCreate(&hh));
     NG_CUDA_CHECK(cudnnSetStream(hh, st));
     return hh;
   }();
-  return h;
+  return t_on_side ? g_side->dnn : h;
+}
+
+// ---- NOTE [Weight-gradient branches]
+
+void side_prepare() {
+  std::lock_guard<std::mutex> lock(g_side_mu);
+  if (g_side) return;
+  auto* s = new Side();
+  NG_CUDA_CHECK(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
+  NG_CUDA_CHECK(cublasCreate(&s->blas));
+  NG_CUDA_CHECK(cublasSetStream(s->blas, s->stream));
+  s->workspace = allocator(Device::cuda()).allocate(kCublasWorkspace);
+  NG_CUDA_CHECK(cublasSetWorkspace(s->blas, s->workspace, kCublasWorkspace));
+  NG_CUDA_CHECK(cudnnCreate(&s->dnn));
+  NG_CUDA_CHECK(cudnnSetStream(s->dnn, s->stream));
+  NG_CUDA_CHECK(cudaEventCreateWithFlags(&s->fork, cudaEventDisableTiming));
+  NG_CUDA_CHECK(cudaEventCreateWithFlags(&s->join, cudaEventDisableTiming));
+  g_side = s;
+}
+
+void side_fork() {
+  NG_CHECK(g_side && !t_on_side, "CUDA branch: side stream not prepared, or already forked");
+  NG_CUDA_CHECK(cudaEventRecord(g_side->fork, compute_stream()));
+  NG_CUDA_CHECK(cudaStreamWaitEvent(g_side->stream, g_side->fork, 0));
+  t_on_side = true;
+}
+
+void side_leave() noexcept {
+  t_on_side = false;
+}
+
+bool on_side() noexcept {
+  return t_on_side;
+}
+
+void side_join() {
+  NG_CHECK(g_side && !t_on_side, "CUDA branch: join from inside a branch");
+  NG_CUDA_CHECK(cudaEventRecord(g_side->join, g_side->stream));
+  NG_CUDA_CHECK(cudaStreamWaitEvent(compute_stream(), g_side->join, 0));
 }
 
 DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
@@ -291,7 +351,7 @@ bool cudnn_deterministic() noexcept {
 
 void cuda_synchronize() {
   if (!cuda_available()) return;
-  NG_CUDA_CHECK(cudaStreamSynchronize(cuda::stream()));
+  NG_CUDA_CHECK(cudaStreamSynchronize(cuda::compute_stream()));
   cuda::raise_device_errors();
 }
 
