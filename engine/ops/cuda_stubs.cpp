@@ -45,6 +45,12 @@ size_t CudaGraph::num_nodes() const {
 size_t CudaGraph::branches() const {
   return 0;
 }
+size_t CudaGraph::capture_copy(void*, const void*, size_t) {
+  no_cuda("CudaGraph");
+}
+void CudaGraph::set_copy_source(size_t, const void*) {
+  no_cuda("CudaGraph");
+}
 
 struct HostReadback::Impl {};
 HostReadback::HostReadback() = default;

@@ -16,6 +16,9 @@ struct TrainStep::Entry {
   bool failed = false;  // its capture failed: this shape runs eagerly
   CudaGraph graph;
   Tensor x, y;                // static inputs, read by the graph
+  // The graph's own copies of the batch into x and y (CudaGraph::capture_copy), or -1 where the
+  // batch is copied by a separate launch before each replay (an input that is not contiguous).
+  int64_t x_copy = -1, y_copy = -1;
   std::vector<bool> mask;     // parameters the captured update touches
   std::vector<Tensor> grads;  // their gradients, written by each replay
   Tensor loss, prediction;    // written by each replay
@@ -81,14 +84,21 @@ TrainStep::Entry& TrainStep::entry_for(const Tensor& x, const Tensor& y) {
   return *entries_.front();
 }
 
-void TrainStep::capture(Entry& e) {
+void TrainStep::capture(Entry& e, const Tensor& x, const Tensor& y) {
   const Device dev = model_.device();
-  // Static inputs outside the capture's pool; the batch is copied in before every replay.
+  // Static inputs outside the capture's pool. The batch is copied into them by the graph's first
+  // nodes (one launch per step instead of three), re-pointed at each batch before its replay.
   e.x = Tensor::empty(e.x_shape, e.x_dtype, dev);
   e.y = Tensor::empty(e.y_shape, e.y_dtype, dev);
   const std::vector<int64_t> counts = optim_.step_counts();
   e.graph.begin_capture();
   try {
+    e.x_copy = x.is_contiguous() && x.numel() > 0
+                   ? int64_t(e.graph.capture_copy(e.x.raw_data(), x.raw_data(), x.nbytes()))
+                   : -1;
+    e.y_copy = y.is_contiguous() && y.numel() > 0
+                   ? int64_t(e.graph.capture_copy(e.y.raw_data(), y.raw_data(), y.nbytes()))
+                   : -1;
     optim_.zero_grad();
     model_.forward({e.x}, e.y, result_);
     NG_CHECK(result_.loss.defined(), "the loss node '", model_.loss_id(), "' produced no value");
@@ -174,7 +184,7 @@ const TrainStep::Output& TrainStep::run(const Tensor& inputs, const Tensor& labe
   }
   if (!e->graph.ready()) {
     try {
-      capture(*e);
+      capture(*e, x, y);
     } catch (const std::exception& ex) {
       // A step that cannot be captured (an op that waits for the host) runs eagerly.
       e->failed = true;
@@ -185,10 +195,18 @@ const TrainStep::Output& TrainStep::run(const Tensor& inputs, const Tensor& labe
       return out_;
     }
   }
-  copy_(e->x, x);  // device to device, on the compute stream
-  copy_(e->y, y);
-  uploader_->release();
+  // The batch into the static inputs: by the graph's own copy nodes, else device to device on
+  // the compute stream before the replay.
+  if (e->x_copy >= 0)
+    e->graph.set_copy_source(size_t(e->x_copy), x.raw_data());
+  else
+    copy_(e->x, x);
+  if (e->y_copy >= 0)
+    e->graph.set_copy_source(size_t(e->y_copy), y.raw_data());
+  else
+    copy_(e->y, y);
   replay(*e);
+  uploader_->release();  // after the replay that reads the upload is queued
   return out_;
 }
 

@@ -95,7 +95,7 @@ class TrainStep {
   struct Entry;
   void eager(const Tensor& x, const Tensor& y, const Hooks& hooks);
   Entry& entry_for(const Tensor& x, const Tensor& y);
-  void capture(Entry& e);
+  void capture(Entry& e, const Tensor& x, const Tensor& y);
   void replay(Entry& e);
 
   Model& model_;

@@ -15,6 +15,7 @@
 #include "engine/core/rng.h"
 #include "engine/nn/model.h"
 #include "engine/ops/cuda/backend.h"
+#include "engine/ops/elementwise.h"
 #include "engine/ops/softmax.h"
 #include "engine/optim/adam.h"
 #include "engine/optim/sgd.h"
@@ -262,6 +263,28 @@ TEST_F(CudaGraphStep, LeNetWithAdamReplaysTheEagerStepsExactly) {
   const StepRun graph = train_steps(spec, Device::cuda(), Opt::Adam, true, kSteps);
   EXPECT_EQ(graph.captures, 2);
   expect_same_run(graph, eager, kTol);
+}
+
+// TrainStep copies each batch into the graph's static inputs with copy nodes of the graph itself
+// (CudaGraph::capture_copy); set_copy_source moves what a node reads between replays.
+TEST_F(CudaGraphStep, ACapturedCopyReadsWhereverItsSourceIsMoved) {
+  const Tensor a = Tensor::from_vector<float>({1, 2, 3, 4}, {4}, Device::cuda());
+  const Tensor b = Tensor::from_vector<float>({10, 20, 30, 40}, {4}, Device::cuda());
+  Tensor dst = Tensor::empty({4}, DType::Float32, Device::cuda());
+  CudaGraph g;
+  g.begin_capture();
+  const size_t i = g.capture_copy(dst.raw_data(), a.raw_data(), a.nbytes());
+  const Tensor out = mul_scalar(dst, 2.0);  // captured after the copy: it reads the copied values
+  g.end_capture();
+  g.replay();
+  EXPECT_EQ(out.to_vector<float>(), (std::vector<float>{2, 4, 6, 8}));
+  g.set_copy_source(i, b.raw_data());
+  g.replay();
+  EXPECT_EQ(out.to_vector<float>(), (std::vector<float>{20, 40, 60, 80}));
+  g.set_copy_source(i, a.raw_data());
+  g.replay();
+  EXPECT_EQ(out.to_vector<float>(), (std::vector<float>{2, 4, 6, 8}));
+  EXPECT_THROW(g.set_copy_source(1, a.raw_data()), Error);
 }
 
 // NOTE [Weight-gradient branches]: with the weight gradients of every layer on a side branch of

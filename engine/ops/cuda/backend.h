@@ -172,6 +172,14 @@ class CudaGraph {
   // Ends a capture that failed half-way (after an exception); never throws.
   void abort_capture() noexcept;
   bool ready() const;
+  // During the capture: a device-to-device copy of `bytes` from src to dst as a node of the graph
+  // (after the work captured so far, before the work captured next), whose source
+  // set_copy_source() can move between replays, e.g. a batch's inputs into the graph's static
+  // inputs. Returns the copy's index.
+  size_t capture_copy(void* dst, const void* src, size_t bytes);
+  // The copy `index` reads from src in the replays queued from now on (a host call; no work is
+  // queued).
+  void set_copy_source(size_t index, const void* src);
   // Queues one run of the captured work.
   void replay();
   // Number of kernel/copy nodes captured (for tests and benchmarks).

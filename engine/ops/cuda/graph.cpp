@@ -72,6 +72,13 @@ struct CudaGraph::Impl {
   // NOTE [Weight-gradient branches]
   bool branch_open = false;     // this capture's side stream has work the compute has not joined
   size_t branches = 0;          // branches forked by the capture
+  struct Copy {
+    cudaGraphNode_t node;
+    void* dst;
+    const void* src;
+    size_t bytes;
+  };
+  std::vector<Copy> copies;  // capture_copy()'s nodes
   std::vector<cuda::GeneratorUse> gens;
   uint64_t* gen_state = nullptr;  // [kMaxGenerators][2], allocated before the capture
 
@@ -157,6 +164,39 @@ size_t CudaGraph::num_nodes() const {
 
 size_t CudaGraph::branches() const {
   return impl_->branches;
+}
+
+size_t CudaGraph::capture_copy(void* dst, const void* src, size_t bytes) {
+  NG_CHECK(impl_->capturing && bytes > 0, "CudaGraph::capture_copy: only during a capture, of at ",
+           "least one byte");
+  // A 1-D memcpy node added to the capture's graph by hand (the kind
+  // cudaGraphExecMemcpyNodeSetParams1D can move), after the captured work's last nodes; the
+  // stream's next captured work depends on it.
+  cudaStream_t s = cuda::compute_stream();
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  cudaGraph_t g = nullptr;
+  const cudaGraphNode_t* deps = nullptr;
+  size_t n = 0;
+  NG_CUDA_CHECK(cudaStreamGetCaptureInfo(s, &status, nullptr, &g, &deps, nullptr, &n));
+  NG_CHECK(status == cudaStreamCaptureStatusActive && g,
+           "CudaGraph::capture_copy: the compute stream is not capturing");
+  cudaGraphNode_t node = nullptr;
+  NG_CUDA_CHECK(
+      cudaGraphAddMemcpyNode1D(&node, g, deps, n, dst, src, bytes, cudaMemcpyDeviceToDevice));
+  NG_CUDA_CHECK(cudaStreamUpdateCaptureDependencies(s, &node, nullptr, 1,
+                                                    cudaStreamSetCaptureDependencies));
+  impl_->copies.push_back({node, dst, src, bytes});
+  return impl_->copies.size() - 1;
+}
+
+void CudaGraph::set_copy_source(size_t index, const void* src) {
+  NG_CHECK(impl_->exec && index < impl_->copies.size(), "CudaGraph::set_copy_source: no copy ",
+           index, " in an instantiated graph");
+  Impl::Copy& c = impl_->copies[index];
+  if (c.src == src) return;
+  NG_CUDA_CHECK(cudaGraphExecMemcpyNodeSetParams1D(impl_->exec, c.node, c.dst, src, c.bytes,
+                                                   cudaMemcpyDeviceToDevice));
+  c.src = src;
 }
 
 void CudaGraph::replay() {
