@@ -61,7 +61,7 @@ Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2
           Tensor gx, gw, gb;
           if (gw_needed || gb_needed) {
             // Queued first, so that in a captured step it can branch off before gx.
-            CudaBranch br(branch ? gy.nbytes() : SIZE_MAX);
+            CudaBranch br(branch ? gy.nbytes() : SIZE_MAX, {gy, xc});
             // The kernel always writes gw; with only the bias trainable it is dropped.
             gw = Tensor::empty(wc.shape(), wc.dtype(), wc.device(), fmt);
             if (gb_needed) gb = Tensor::empty({wc.size(0)}, wc.dtype(), wc.device());

@@ -111,7 +111,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::stri
           Tensor dw, db;
           if (gw || gbias) {
             // Queued first, so that in a captured step it can branch off before dx.
-            CudaBranch br(branch ? gc.nbytes() : SIZE_MAX);
+            CudaBranch br(branch ? gc.nbytes() : SIZE_MAX, {gc, xc});
             const DeviceType dev = gc.device().type;
             bool done = false;
             if (gw && gbias && linear_backward_weight_kernel.has(dev)) {

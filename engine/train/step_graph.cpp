@@ -195,14 +195,17 @@ const TrainStep::Output& TrainStep::run(const Tensor& inputs, const Tensor& labe
       return out_;
     }
   }
-  // The batch into the static inputs: by the graph's own copy nodes, else device to device on
-  // the compute stream before the replay.
+  // The batch into the static inputs: by the graph's own copy nodes (which copy bytes: a batch
+  // that is not contiguous is made so first), else device to device on the compute stream
+  // before the replay.
+  const Tensor xs = e->x_copy >= 0 && !x.is_contiguous() ? x.contiguous() : x;
+  const Tensor ys = e->y_copy >= 0 && !y.is_contiguous() ? y.contiguous() : y;
   if (e->x_copy >= 0)
-    e->graph.set_copy_source(size_t(e->x_copy), x.raw_data());
+    e->graph.set_copy_source(size_t(e->x_copy), xs.raw_data());
   else
     copy_(e->x, x);
   if (e->y_copy >= 0)
-    e->graph.set_copy_source(size_t(e->y_copy), y.raw_data());
+    e->graph.set_copy_source(size_t(e->y_copy), ys.raw_data());
   else
     copy_(e->y, y);
   replay(*e);

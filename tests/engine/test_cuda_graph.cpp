@@ -81,6 +81,7 @@ struct StepRun {
   std::vector<std::vector<float>> params;  // after the last step
   int64_t captures = 0, replays = 0;
   size_t branches = 0;  // weight-gradient branches of the last captured graph
+  size_t nodes = 0;     // and its nodes
 };
 
 // `steps` steps over the batches in turn with lr 0.05 * (1 - s / 40) at step s.
@@ -109,6 +110,7 @@ StepRun train_steps(const GraphSpec& spec, Device device, Opt opt, bool graphs, 
   r.captures = step.captures();
   r.replays = step.replays();
   r.branches = step.graph_branches();
+  r.nodes = step.graph_nodes();
   return r;
 }
 
@@ -331,14 +333,32 @@ TEST_F(CudaGraphBranches, MlpWithSgdReplaysTheEagerStepsExactly) {
   expect_same_run(graph, eager, kTol);
 }
 
-TEST_F(CudaGraphBranches, NoneWithoutACaptureOrWhenTurnedOff) {
+// Each branch starts with a 300 us wait on the GPU, far longer than any LeNet kernel: a
+// compute-stream kernel that read a branch's gradient before the join, or was handed a block a
+// branch still reads (its output gradient, its saved input, its workspace), would now run first
+// and change the step.
+TEST_F(CudaGraphBranches, ADelayedBranchChangesNothing) {
+  set_cuda_poison_allocations(true);
+  set_cuda_branch_delay(300'000);
   const GraphSpec spec = example_spec("lenet");
-  const StepRun eager = train_steps(spec, Device::cuda(), Opt::Sgd, false, 4);
-  EXPECT_EQ(eager.branches, 0u);
+  const StepRun eager = train_steps(spec, Device::cuda(), Opt::Sgd, false, kSteps);
+  const StepRun graph = train_steps(spec, Device::cuda(), Opt::Sgd, true, kSteps);
+  set_cuda_branch_delay(0);
+  set_cuda_poison_allocations(false);
+  EXPECT_EQ(graph.branches, 5u);
+  expect_same_run(graph, eager, kTol);
+}
+
+// The fork and join are edges of the graph, not nodes: the same kernels either way.
+TEST_F(CudaGraphBranches, BranchesAddNoNodesAndAreOffWhenTurnedOff) {
+  const GraphSpec spec = example_spec("lenet");
+  const StepRun with = train_steps(spec, Device::cuda(), Opt::Sgd, true, 4);
   set_cuda_graph_branches(false);
-  const StepRun graph = train_steps(spec, Device::cuda(), Opt::Sgd, true, 4);
-  EXPECT_EQ(graph.branches, 0u);
-  EXPECT_GT(graph.replays, 0);
+  const StepRun without = train_steps(spec, Device::cuda(), Opt::Sgd, true, 4);
+  EXPECT_EQ(with.branches, 5u);
+  EXPECT_EQ(without.branches, 0u);
+  EXPECT_GT(without.replays, 0);
+  EXPECT_EQ(with.nodes, without.nodes);
 }
 
 TEST_F(CudaGraphStep, DeterministicConvolutionsRepeatARunBitForBit) {

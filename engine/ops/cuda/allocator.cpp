@@ -31,6 +31,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -70,6 +71,10 @@ class CachingCudaAllocator final : public Allocator {
 
   void* allocate(size_t bytes) override {
     void* p = take(bytes);
+    if (on_side()) {  // NOTE [Weight-gradient branches]: a block a branch's kernels use
+      std::lock_guard<std::mutex> lock(mu_);
+      side_blocks_.insert(p);
+    }
     if (g_poison.load(std::memory_order_relaxed))
       NG_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, round(std::max<size_t>(bytes, 1)), stream()));
     return p;
@@ -136,7 +141,7 @@ class CachingCudaAllocator final : public Allocator {
   void deallocate(void* p, size_t bytes) override {
     if (!p) return;
     std::lock_guard<std::mutex> lock(mu_);
-    if (holding_ && std::this_thread::get_id() == active_thread_) {  // NOTE [Weight-gradient branches]
+    if (!side_blocks_.empty() && side_blocks_.count(p)) {  // NOTE [Weight-gradient branches]
       held_.push_back({p, bytes});
       held_bytes_ += round(std::max<size_t>(bytes, 1));
       return;
@@ -145,20 +150,12 @@ class CachingCudaAllocator final : public Allocator {
   }
 
   // ---- NOTE [Weight-gradient branches]
-  void hold_frees(bool on) {
-    std::vector<std::pair<void*, size_t>> back;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (on) {
-        NG_CHECK(active_, "CUDA allocator: frees are held only during a capture");
-        holding_ = true;
-        return;
-      }
-      holding_ = false;
-      back.swap(held_);
-      held_bytes_ = 0;
-      for (const auto& [p, bytes] : back) release_locked(p, bytes);
-    }
+  // The side stream has been joined: every block allocated on it is free to be reused as usual.
+  void release_side_blocks() {
+    std::lock_guard<std::mutex> lock(mu_);
+    side_blocks_.clear();
+    for (const auto& [p, bytes] : std::exchange(held_, {})) release_locked(p, bytes);
+    held_bytes_ = 0;
   }
   size_t held_bytes() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -203,7 +200,7 @@ class CachingCudaAllocator final : public Allocator {
   }
   void pool_end() {
     std::lock_guard<std::mutex> lock(mu_);
-    holding_ = false;  // a capture that ended with a branch open (an exception) gives them back
+    side_blocks_.clear();  // a capture that ended with a branch open (an exception) gives them back
     for (const auto& [p, bytes] : std::exchange(held_, {})) release_locked(p, bytes);
     held_bytes_ = 0;
     if (active_ && pool_log()) log_pool(*active_);
@@ -318,7 +315,9 @@ class CachingCudaAllocator final : public Allocator {
   std::unordered_map<void*, size_t> block_size_;  // their rounded sizes
   Pool* active_ = nullptr;
   std::thread::id active_thread_;  // the capturing thread: only its allocations use the pool
-  bool holding_ = false;           // NOTE [Weight-gradient branches]
+  // NOTE [Weight-gradient branches]: blocks allocated on the side stream since the last join,
+  // and those of them freed meanwhile (not reusable until the join).
+  std::unordered_set<void*> side_blocks_;
   std::vector<std::pair<void*, size_t>> held_;
   size_t held_bytes_ = 0;
   int next_pool_ = 1;
@@ -353,8 +352,8 @@ void pool_end() {
 void pool_release(int pool) {
   the_allocator()->pool_release(pool);
 }
-void hold_frees(bool on) {
-  the_allocator()->hold_frees(on);
+void release_side_blocks() {
+  the_allocator()->release_side_blocks();
 }
 size_t held_bytes() {
   return the_allocator()->held_bytes();

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,10 +65,12 @@ void set_cuda_poison_allocations(bool enabled) noexcept;
 // compute stream only after cuda_join_branches() (autograd joins before accumulating into a
 // gradient and at the end of backward; a capture joins before it ends). Off by default;
 // NG_GRAPH_BRANCHES=1 turns it on at start-up.
-//   { CudaBranch br(gy.nbytes());  gw = ...;  gb = ...; }   // gw, gb: leaves' gradients
+// `reads`: the tensors the branch's kernels read that were made outside it (kept alive until
+// the join).
+//   { CudaBranch br(gy.nbytes(), {gy, x});  gw = ...;  gb = ...; }   // gw, gb: leaves' gradients
 class CudaBranch {
  public:
-  explicit CudaBranch(size_t grad_bytes);
+  CudaBranch(size_t grad_bytes, std::initializer_list<Tensor> reads);
   ~CudaBranch();
   CudaBranch(const CudaBranch&) = delete;
   CudaBranch& operator=(const CudaBranch&) = delete;
@@ -79,6 +82,9 @@ class CudaBranch {
 void cuda_join_branches();
 void set_cuda_graph_branches(bool on) noexcept;
 bool cuda_graph_branches() noexcept;
+// For tests: every branch captured from now on starts with a kernel that waits `ns`
+// nanoseconds, so that a race between a branch and the compute stream shows in the results.
+void set_cuda_branch_delay(uint64_t ns) noexcept;
 
 #else
 
@@ -106,12 +112,13 @@ inline void cuda_memory_info(size_t& free_bytes, size_t& total_bytes) noexcept {
 inline void set_cuda_poison_allocations(bool) noexcept {}
 class CudaBranch {
  public:
-  explicit CudaBranch(size_t) {}
+  CudaBranch(size_t, std::initializer_list<Tensor>) {}
   CudaBranch(const CudaBranch&) = delete;
   CudaBranch& operator=(const CudaBranch&) = delete;
 };
 inline void cuda_join_branches() {}
 inline void set_cuda_graph_branches(bool) noexcept {}
+inline void set_cuda_branch_delay(uint64_t) noexcept {}
 inline bool cuda_graph_branches() noexcept {
   return false;
 }

@@ -28,12 +28,12 @@ void pool_end();
 // blocks still held by tensors return there when freed.
 void pool_release(int pool);
 
-// While holding (a capture with an open weight-gradient branch), blocks this thread frees are
-// kept aside instead of returning to the pool: a kernel of the branch may still read them when
-// the graph replays, and nothing orders it before the next kernel of the compute stream that
-// would be handed the block. hold_frees(false) returns them (after the branch is joined).
-void hold_frees(bool on);
-size_t held_bytes();
+// NOTE [Weight-gradient branches]: a block allocated while this thread queues on the side
+// stream is kept aside when freed instead of returning to the pool (a side kernel may still use
+// it when the graph replays, and nothing orders it before the compute-stream kernel the block
+// would be handed to next), until release_side_blocks() after the side stream is joined.
+void release_side_blocks();
+size_t held_bytes();  // bytes kept aside so far
 
 // ---- NOTE [Weight-gradient branches]
 // In a captured training step each layer's weight gradient depends only on the layer's input
@@ -44,20 +44,22 @@ size_t held_bytes();
 // as a parallel branch that runs beside the input-gradient chain:
 //   - fork: the side stream waits for an event recorded on the compute stream (the branch sees
 //     every earlier kernel); the side stream's branches run in order among themselves;
-//   - while a branch is open and until it is joined, the allocator holds every block freed on
-//     the capturing thread (hold_frees), so no block a branch reads or writes is handed to a
-//     later kernel of the compute stream that does not wait for it;
-//   - join: the compute stream waits for an event recorded on the side stream. It happens at
-//     the end of backward (before the optimiser), before any kernel that reads a gradient made
-//     on a branch (autograd's accumulation), when the held blocks exceed kMaxHeldBytes, and
-//     before the capture ends;
-//   - the side stream has its own cuBLAS and cuDNN handles and cuBLAS workspace (convolution
-//     workspaces come from the allocator per call, and are held like any other block).
+//   - until the join, no block a branch reads or writes may be handed to a later kernel of the
+//     compute stream that does not wait for it: the tensors a branch reads (the output gradient
+//     and the saved input) are kept alive by the capture, and blocks allocated on the side
+//     stream (outputs, workspaces, temporaries) are kept aside by the allocator when freed;
+//   - join: the compute stream waits for an event recorded on the side stream, and both of the
+//     above are let go. It happens at the end of backward (before the optimiser), before any
+//     kernel that reads a gradient made on a branch (autograd's accumulation), when what is kept
+//     exceeds kMaxHeldBytes, and before the capture ends;
+//   - the cuBLAS and cuDNN handles are bound to the side stream during a branch, cuBLAS with a
+//     workspace of its own (convolution workspaces come from the allocator per call).
 // Eager steps (no capture) run everything on the compute stream, as before.
 void side_prepare();      // creates the side stream, its handles and events (not while capturing)
 void side_fork();         // this thread's launches go to the side stream, after the compute's
 void side_leave() noexcept;  // ... and back to the compute stream
 bool on_side() noexcept;     // between side_fork and side_leave
+void spin(uint64_t ns);      // queues a kernel that waits ns nanoseconds (spin.cu; for tests)
 void side_join();         // the compute stream waits for everything queued on the side stream
 
 // ---- NOTE [Deferred device errors] (backend.h)

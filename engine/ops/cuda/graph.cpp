@@ -70,8 +70,11 @@ struct CudaGraph::Impl {
   bool capturing = false;
   size_t nodes = 0;
   // NOTE [Weight-gradient branches]
+  bool branches_on = false;     // cuda_graph_branches() when the capture began
   bool branch_open = false;     // this capture's side stream has work the compute has not joined
   size_t branches = 0;          // branches forked by the capture
+  std::vector<Tensor> keep;     // what the open branches read, alive until the join
+  size_t keep_bytes = 0;
   struct Copy {
     cudaGraphNode_t node;
     void* dst;
@@ -100,7 +103,8 @@ void CudaGraph::begin_capture() {
   NG_CHECK(!cuda::t_capture, "CudaGraph: a capture is already in progress on this thread");
   NG_CHECK(!impl_->exec && !impl_->capturing, "CudaGraph: this graph was captured already");
   cudaStream_t s = cuda::compute_stream();
-  if (cuda_graph_branches()) cuda::side_prepare();  // its stream and handles, before the capture
+  impl_->branches_on = cuda_graph_branches();
+  if (impl_->branches_on) cuda::side_prepare();  // its stream and workspace, before the capture
   if (!impl_->gen_state)  // no cudaMalloc during the capture
     NG_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&impl_->gen_state),
                              cuda::kMaxGenerators * 2 * sizeof(uint64_t)));
@@ -140,17 +144,21 @@ void CudaGraph::abort_capture() noexcept {
   impl_->capturing = false;
   cuda::side_leave();
   if (impl_->branch_open) {  // the compute stream must join the side stream to end the capture
-    impl_->branch_open = false;
     try {
       cuda::side_join();
     } catch (...) {
     }
+    impl_->branch_open = false;
   }
-  cuda::pool_end();  // also returns held blocks
+  cuda::pool_end();  // also returns the blocks kept aside for branches
   cudaGraph_t g = nullptr;
   cudaStreamEndCapture(cuda::compute_stream(), &g);
   if (g) cudaGraphDestroy(g);
   cudaGetLastError();
+  impl_->keep.clear();
+  impl_->keep_bytes = 0;
+  impl_->copies.clear();
+  impl_->branches = 0;
   for (auto& u : impl_->gens) u.rng->set_state(u.rng->seed(), u.start);
 }
 
@@ -218,7 +226,7 @@ namespace {
 // Gradients of at most this many bytes get a branch: above it the kernels fill the GPU on their
 // own, and holding the blocks freed meanwhile would add to the step's peak memory.
 constexpr size_t kMaxBranchGradBytes = size_t(4) << 20;
-// Held blocks beyond this join the branch early (the compute stream waits for it).
+// Kept tensors and blocks beyond this join the branch early (the compute stream waits for it).
 constexpr size_t kMaxHeldBytes = size_t(64) << 20;
 
 std::atomic<int>& branches_slot() {  // -1: not read from the environment yet
@@ -226,6 +234,17 @@ std::atomic<int>& branches_slot() {  // -1: not read from the environment yet
   return v;
 }
 }  // namespace
+
+namespace {
+std::atomic<uint64_t>& branch_delay_slot() {
+  static std::atomic<uint64_t> ns{0};
+  return ns;
+}
+}  // namespace
+
+void set_cuda_branch_delay(uint64_t ns) noexcept {
+  branch_delay_slot().store(ns);
+}
 
 void set_cuda_graph_branches(bool on) noexcept {
   branches_slot().store(on ? 1 : 0);
@@ -241,20 +260,26 @@ bool cuda_graph_branches() noexcept {
   return v == 1;
 }
 
-CudaBranch::CudaBranch(size_t grad_bytes) {
+CudaBranch::CudaBranch(size_t grad_bytes, std::initializer_list<Tensor> reads) {
   CudaGraph::Impl* g = cuda::t_capture;
-  if (!g || grad_bytes > kMaxBranchGradBytes || !cuda_graph_branches() || cuda::on_side()) return;
-  cuda::hold_frees(true);  // every block freed from here until the join
-  cuda::side_fork();
-  g->branch_open = true;
+  if (!g || !g->branches_on || grad_bytes > kMaxBranchGradBytes || cuda::on_side()) return;
+  for (const Tensor& t : reads)
+    if (t.defined()) {
+      g->keep.push_back(t);
+      g->keep_bytes += t.nbytes();
+    }
+  g->branch_open = true;  // first: a join (abort_capture's too) follows even if the fork throws
   ++g->branches;
+  cuda::side_fork();
   on_ = true;
+  if (const uint64_t ns = branch_delay_slot().load()) cuda::spin(ns);
 }
 
 CudaBranch::~CudaBranch() {
   if (!on_) return;
   cuda::side_leave();
-  if (cuda::held_bytes() > kMaxHeldBytes) {
+  const CudaGraph::Impl* g = cuda::t_capture;
+  if (g && g->keep_bytes + cuda::held_bytes() > kMaxHeldBytes) {
     try {
       cuda_join_branches();
     } catch (...) {  // the capture fails at its end instead
@@ -265,9 +290,13 @@ CudaBranch::~CudaBranch() {
 void cuda_join_branches() {
   CudaGraph::Impl* g = cuda::t_capture;
   if (!g || !g->branch_open) return;
-  g->branch_open = false;
   cuda::side_join();
-  cuda::hold_frees(false);
+  g->branch_open = false;
+  // The compute stream's later kernels are ordered after the branches: what they read and the
+  // blocks they used may go.
+  g->keep.clear();
+  g->keep_bytes = 0;
+  cuda::release_side_blocks();
 }
 
 namespace cuda {

@@ -93,15 +93,14 @@ void require_device(Device d, const char* who) {
 
 namespace {
 // NOTE [Weight-gradient branches]: while this thread queues a branch of a graph capture, its
-// launches and library calls go to the side stream, with the side's own cuBLAS and cuDNN
-// handles and cuBLAS workspace (two branches of a graph may run at once).
+// launches and library calls go to the side stream: the cuBLAS and cuDNN handles are bound to
+// it for the branch (as PyTorch binds its handles to the current stream on every call), cuBLAS
+// with the side's own workspace, since the two streams' kernels may run at once.
 thread_local bool t_on_side = false;
 
 struct Side {
   cudaStream_t stream = nullptr;
-  cublasHandle_t blas = nullptr;
-  void* workspace = nullptr;
-  cudnnHandle_t dnn = nullptr;
+  void* workspace = nullptr;  // cuBLAS's (and cuBLASLt's) on the side stream
   cudaEvent_t fork = nullptr, join = nullptr;
 };
 Side* g_side = nullptr;  // made by side_prepare(), never destroyed (like the stream)
@@ -219,7 +218,7 @@ const Cublas& cublas_state() {
 }  // namespace
 
 cublasHandle_t cublas() {
-  return t_on_side ? g_side->blas : cublas_state().handle;
+  return cublas_state().handle;
 }
 
 void* cublas_workspace(size_t* bytes) {
@@ -245,36 +244,52 @@ cudnnHandle_t cudnn() {
     NG_CUDA_CHECK(cudnnSetStream(hh, st));
     return hh;
   }();
-  return t_on_side ? g_side->dnn : h;
+  return h;
 }
 
 // ---- NOTE [Weight-gradient branches]
 
+namespace {
+// The cuBLAS and cuDNN handles onto the side stream (side) or back onto the compute stream.
+// cublasSetStream resets the handle's workspace to cuBLAS's own pool, so ours is set after it.
+void bind_handles(bool side) {
+  const cudaStream_t st = side ? g_side->stream : compute_stream();
+  const Cublas& c = cublas_state();
+  NG_CUDA_CHECK(cublasSetStream(c.handle, st));
+  NG_CUDA_CHECK(
+      cublasSetWorkspace(c.handle, side ? g_side->workspace : c.workspace, kCublasWorkspace));
+  NG_CUDA_CHECK(cudnnSetStream(cudnn(), st));
+}
+}  // namespace
+
 void side_prepare() {
   std::lock_guard<std::mutex> lock(g_side_mu);
   if (g_side) return;
-  auto* s = new Side();
-  NG_CUDA_CHECK(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking));
-  NG_CUDA_CHECK(cublasCreate(&s->blas));
-  NG_CUDA_CHECK(cublasSetStream(s->blas, s->stream));
-  s->workspace = allocator(Device::cuda()).allocate(kCublasWorkspace);
-  NG_CUDA_CHECK(cublasSetWorkspace(s->blas, s->workspace, kCublasWorkspace));
-  NG_CUDA_CHECK(cudnnCreate(&s->dnn));
-  NG_CUDA_CHECK(cudnnSetStream(s->dnn, s->stream));
-  NG_CUDA_CHECK(cudaEventCreateWithFlags(&s->fork, cudaEventDisableTiming));
-  NG_CUDA_CHECK(cudaEventCreateWithFlags(&s->join, cudaEventDisableTiming));
-  g_side = s;
+  cublas_state();  // the handles exist before any capture
+  cudnn();
+  Side s;
+  NG_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+  NG_CUDA_CHECK(cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming));
+  NG_CUDA_CHECK(cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming));
+  s.workspace = allocator(Device::cuda()).allocate(kCublasWorkspace);
+  g_side = new Side(s);
 }
 
 void side_fork() {
   NG_CHECK(g_side && !t_on_side, "CUDA branch: side stream not prepared, or already forked");
   NG_CUDA_CHECK(cudaEventRecord(g_side->fork, compute_stream()));
   NG_CUDA_CHECK(cudaStreamWaitEvent(g_side->stream, g_side->fork, 0));
-  t_on_side = true;
+  t_on_side = true;  // first: side_leave() rebinds whatever bind_handles did before a throw
+  bind_handles(true);
 }
 
 void side_leave() noexcept {
+  if (!t_on_side) return;
   t_on_side = false;
+  try {
+    bind_handles(false);
+  } catch (...) {  // host-side calls on valid handles; nothing to undo if they failed
+  }
 }
 
 bool on_side() noexcept {
