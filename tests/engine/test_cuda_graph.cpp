@@ -302,7 +302,11 @@ class CudaGraphBranches : public CudaGraphStep {
     set_cuda_graph_branches(true);
   }
   void TearDown() override {
-    if (cuda_available()) set_cuda_graph_branches(saved_);
+    if (cuda_available()) {
+      set_cuda_graph_branches(saved_);
+      set_cuda_branch_delay(0);
+      set_cuda_poison_allocations(false);
+    }
     CudaGraphStep::TearDown();
   }
   bool saved_ = false;
@@ -343,8 +347,6 @@ TEST_F(CudaGraphBranches, ADelayedBranchChangesNothing) {
   const GraphSpec spec = example_spec("lenet");
   const StepRun eager = train_steps(spec, Device::cuda(), Opt::Sgd, false, kSteps);
   const StepRun graph = train_steps(spec, Device::cuda(), Opt::Sgd, true, kSteps);
-  set_cuda_branch_delay(0);
-  set_cuda_poison_allocations(false);
   EXPECT_EQ(graph.branches, 5u);
   expect_same_run(graph, eager, kTol);
 }

@@ -73,7 +73,7 @@ class CachingCudaAllocator final : public Allocator {
     void* p = take(bytes);
     if (on_side()) {  // NOTE [Weight-gradient branches]: a block a branch's kernels use
       std::lock_guard<std::mutex> lock(mu_);
-      side_blocks_.insert(p);
+      if (active_ && std::this_thread::get_id() == active_thread_) side_blocks_.insert(p);
     }
     if (g_poison.load(std::memory_order_relaxed))
       NG_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, round(std::max<size_t>(bytes, 1)), stream()));

@@ -65,8 +65,9 @@ void set_cuda_poison_allocations(bool enabled) noexcept;
 // compute stream only after cuda_join_branches() (autograd joins before accumulating into a
 // gradient and at the end of backward; a capture joins before it ends). Off by default;
 // NG_GRAPH_BRANCHES=1 turns it on at start-up.
-// `reads`: the tensors the branch's kernels read that were made outside it (kept alive until
-// the join).
+// `reads`: every tensor the branch's kernels read that was made outside it (kept alive until
+// the join). A tensor left out of it races with the compute stream, which may be handed its
+// block; CudaGraphBranches.ADelayedBranchChangesNothing is the test that shows such a race.
 //   { CudaBranch br(gy.nbytes(), {gy, x});  gw = ...;  gb = ...; }   // gw, gb: leaves' gradients
 class CudaBranch {
  public:

@@ -52,8 +52,11 @@ size_t held_bytes();  // bytes kept aside so far
 //     above are let go. It happens at the end of backward (before the optimiser), before any
 //     kernel that reads a gradient made on a branch (autograd's accumulation), when what is kept
 //     exceeds kMaxHeldBytes, and before the capture ends;
-//   - the cuBLAS and cuDNN handles are bound to the side stream during a branch, cuBLAS with a
-//     workspace of its own (convolution workspaces come from the allocator per call).
+//   - the cuBLAS and cuDNN handles follow stream(), so they are bound to the side stream during
+//     a branch, cuBLAS with a workspace of its own (convolution workspaces come from the
+//     allocator per call).
+// An early join (what is kept passed kMaxHeldBytes) comes before the layer's input gradient is
+// queued, so that layer's branch overlaps nothing: correct, only slower.
 // Eager steps (no capture) run everything on the compute stream, as before.
 void side_prepare();      // creates the side stream, its handles and events (not while capturing)
 void side_fork();         // this thread's launches go to the side stream, after the compute's

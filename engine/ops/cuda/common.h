@@ -11,8 +11,8 @@
 // Host reads (D2H copies) wait for the stream. The backend is driven from one host thread at a
 // time (the trainer's), as the engine's ops are. The one exception is inside a CUDA-graph
 // capture, where weight gradients may be queued on a side stream as a parallel branch of the
-// graph (NOTE [Weight-gradient branches] in capture.h), with the allocator holding every freed
-// block until the branch is joined.
+// graph (NOTE [Weight-gradient branches] in capture.h), with the allocator keeping the blocks
+// allocated there aside when freed until the branch is joined.
 #pragma once
 
 #include <cuda_runtime.h>

@@ -270,9 +270,14 @@ CudaBranch::CudaBranch(size_t grad_bytes, std::initializer_list<Tensor> reads) {
     }
   g->branch_open = true;  // first: a join (abort_capture's too) follows even if the fork throws
   ++g->branches;
-  cuda::side_fork();
+  try {
+    cuda::side_fork();
+    if (const uint64_t ns = branch_delay_slot().load()) cuda::spin(ns);
+  } catch (...) {
+    cuda::side_leave();  // no destructor runs for a constructor that throws
+    throw;
+  }
   on_ = true;
-  if (const uint64_t ns = branch_delay_slot().load()) cuda::spin(ns);
 }
 
 CudaBranch::~CudaBranch() {

@@ -203,6 +203,11 @@ struct Cublas {
   void* workspace = nullptr;  // kept for the process
 };
 
+// NOTE [Weight-gradient branches]: the cuBLAS and cuDNN handles follow this thread's stream (as
+// PyTorch binds its handles on every call): rebound, cuBLAS with that stream's workspace,
+// whenever stream() differs from the stream they were bound to last.
+cudaStream_t g_blas_bound = nullptr, g_dnn_bound = nullptr;
+
 const Cublas& cublas_state() {
   static const Cublas c = [] {
     Cublas r;
@@ -211,6 +216,7 @@ const Cublas& cublas_state() {
     NG_CUDA_CHECK(cublasSetStream(r.handle, st));
     r.workspace = allocator(Device::cuda()).allocate(kCublasWorkspace);
     NG_CUDA_CHECK(cublasSetWorkspace(r.handle, r.workspace, kCublasWorkspace));
+    g_blas_bound = st;
     return r;
   }();
   return c;
@@ -218,7 +224,17 @@ const Cublas& cublas_state() {
 }  // namespace
 
 cublasHandle_t cublas() {
-  return cublas_state().handle;
+  const Cublas& c = cublas_state();
+  const cudaStream_t st = stream();
+  if (g_blas_bound != st) {
+    size_t bytes = 0;
+    void* ws = cublas_workspace(&bytes);
+    // cublasSetStream resets the handle's workspace to cuBLAS's own pool: ours goes after it.
+    NG_CUDA_CHECK(cublasSetStream(c.handle, st));
+    NG_CUDA_CHECK(cublasSetWorkspace(c.handle, ws, bytes));
+    g_blas_bound = st;
+  }
+  return c.handle;
 }
 
 void* cublas_workspace(size_t* bytes) {
@@ -242,25 +258,18 @@ cudnnHandle_t cudnn() {
     cudnnHandle_t hh = nullptr;
     NG_CUDA_CHECK(cudnnCreate(&hh));
     NG_CUDA_CHECK(cudnnSetStream(hh, st));
+    g_dnn_bound = st;
     return hh;
   }();
+  const cudaStream_t st = stream();
+  if (g_dnn_bound != st) {  // NOTE [Weight-gradient branches]
+    NG_CUDA_CHECK(cudnnSetStream(h, st));
+    g_dnn_bound = st;
+  }
   return h;
 }
 
 // ---- NOTE [Weight-gradient branches]
-
-namespace {
-// The cuBLAS and cuDNN handles onto the side stream (side) or back onto the compute stream.
-// cublasSetStream resets the handle's workspace to cuBLAS's own pool, so ours is set after it.
-void bind_handles(bool side) {
-  const cudaStream_t st = side ? g_side->stream : compute_stream();
-  const Cublas& c = cublas_state();
-  NG_CUDA_CHECK(cublasSetStream(c.handle, st));
-  NG_CUDA_CHECK(
-      cublasSetWorkspace(c.handle, side ? g_side->workspace : c.workspace, kCublasWorkspace));
-  NG_CUDA_CHECK(cudnnSetStream(cudnn(), st));
-}
-}  // namespace
 
 void side_prepare() {
   std::lock_guard<std::mutex> lock(g_side_mu);
@@ -268,10 +277,17 @@ void side_prepare() {
   cublas_state();  // the handles exist before any capture
   cudnn();
   Side s;
-  NG_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
-  NG_CUDA_CHECK(cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming));
-  NG_CUDA_CHECK(cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming));
-  s.workspace = allocator(Device::cuda()).allocate(kCublasWorkspace);
+  try {
+    NG_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+    NG_CUDA_CHECK(cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming));
+    NG_CUDA_CHECK(cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming));
+    s.workspace = allocator(Device::cuda()).allocate(kCublasWorkspace);
+  } catch (...) {
+    if (s.join) cudaEventDestroy(s.join);
+    if (s.fork) cudaEventDestroy(s.fork);
+    if (s.stream) cudaStreamDestroy(s.stream);
+    throw;
+  }
   g_side = new Side(s);
 }
 
@@ -279,17 +295,11 @@ void side_fork() {
   NG_CHECK(g_side && !t_on_side, "CUDA branch: side stream not prepared, or already forked");
   NG_CUDA_CHECK(cudaEventRecord(g_side->fork, compute_stream()));
   NG_CUDA_CHECK(cudaStreamWaitEvent(g_side->stream, g_side->fork, 0));
-  t_on_side = true;  // first: side_leave() rebinds whatever bind_handles did before a throw
-  bind_handles(true);
+  t_on_side = true;
 }
 
 void side_leave() noexcept {
-  if (!t_on_side) return;
   t_on_side = false;
-  try {
-    bind_handles(false);
-  } catch (...) {  // host-side calls on valid handles; nothing to undo if they failed
-  }
 }
 
 bool on_side() noexcept {
