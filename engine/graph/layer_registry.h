@@ -136,6 +136,11 @@ struct LayerCall {
   // Set by Model for a BatchNorm, Add, Linear or Conv2d whose only reader is a ReLU (NOTE
   // [Fused ReLU]): the layer returns ReLU(its output), and the ReLU step is skipped.
   bool fused_relu = false;
+  // NOTE [ReLU gradient in the max pool] (ops/pool.h), set by Model in pairs: on a Conv2d with
+  // fused_relu whose ReLU's one reader is a MaxPool2d (relu_grad_by_reader: its backward leaves
+  // the ReLU's derivative to that pool), and on that MaxPool2d (masks_relu_grad).
+  bool relu_grad_by_reader = false;
+  bool masks_relu_grad = false;
 };
 using LayerFn = std::function<void(LayerCall&)>;
 

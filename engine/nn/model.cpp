@@ -129,6 +129,9 @@ Model Model::compile(const GraphSpec& spec, uint64_t seed, const ValidateOptions
         ++readers[size_t(slot)];
         reader[size_t(slot)] = int(k);
       }
+  // NG_POOL_RELU_GRAD=0: the max pools leave the ReLU's derivative to the ReLU (for A/B timing).
+  const char* prg = std::getenv("NG_POOL_RELU_GRAD");
+  const bool pool_relu_grad = !(prg && std::string(prg) == "0");
   for (Step& s : m.steps_) {
     if (!nodes[size_t(s.node)].def->absorbs_relu || s.out_count != 1) continue;
     const int slot = s.out_begin;
@@ -137,6 +140,15 @@ Model Model::compile(const GraphSpec& spec, uint64_t seed, const ValidateOptions
     if (nodes[size_t(r.node)].def->name != "ReLU" || r.in_slots.size() != 1) continue;
     s.absorbs_relu = true;
     r.absorbed = true;
+    // NOTE [ReLU gradient in the max pool]: a Conv2d's ReLU read by one MaxPool2d alone.
+    const int rslot = r.out_begin;
+    if (!pool_relu_grad || nodes[size_t(s.node)].def->name != "Conv2d" || r.out_count != 1 ||
+        readers[size_t(rslot)] != 1 || rslot == m.loss_slot_ || rslot == m.prediction_slot_)
+      continue;
+    Step& q = m.steps_[size_t(reader[size_t(rslot)])];
+    if (nodes[size_t(q.node)].def->name != "MaxPool2d") continue;
+    s.relu_grad_by_reader = true;
+    q.masks_relu_grad = true;
   }
   if (const char* v = std::getenv("NG_FUSE_RELU"); v && std::string(v) == "0") m.fuse_relu_ = false;
   m.refresh_named();
@@ -154,6 +166,12 @@ void Model::refresh_named() {
       (roles_[w] == WeightRole::Parameter ? params_ : buffers_).push_back(std::move(entry));
     }
   }
+}
+
+int Model::relu_grads_in_pools() const {
+  int n = 0;
+  for (const Step& s : steps_) n += s.masks_relu_grad ? 1 : 0;
+  return n;
 }
 
 int Model::fused_relu_count() const {
@@ -223,6 +241,8 @@ void Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels, Res
     call.mode = mode_;
     call.rng = &rng_;
     call.fused_relu = fuse && s.absorbs_relu;
+    call.relu_grad_by_reader = fuse && s.relu_grad_by_reader;
+    call.masks_relu_grad = fuse && s.masks_relu_grad;
     s.fn(call);
     if (!keep_outputs_) {
       for (size_t k = 0; k < s.in_slots.size(); ++k) scratch_[k] = Tensor();

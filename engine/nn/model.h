@@ -95,6 +95,9 @@ class Model {
   bool fuse_relu() const { return fuse_relu_; }
   // Steps that absorb a ReLU when fusion applies (for tests and the benchmark).
   int fused_relu_count() const;
+  // Conv2d -> ReLU -> MaxPool2d chains whose pool applies the ReLU's derivative (NOTE [ReLU
+  // gradient in the max pool] in ops/pool.h), while ReLUs are fused.
+  int relu_grads_in_pools() const;
   // Moves weights and buffers (gradients are dropped). Tensor handles from parameters() taken
   // before the move refer to the old copies: create optimisers after to().
   void to(Device d);
@@ -123,6 +126,9 @@ class Model {
     std::vector<int> last_use;         // slots no later step reads (NOTE [Released activations])
     bool absorbs_relu = false;         // a BatchNorm / Add whose only reader is a ReLU
     bool absorbed = false;             // that ReLU (NOTE [Fused ReLU])
+    // NOTE [ReLU gradient in the max pool] (ops/pool.h): a Conv2d that absorbs a ReLU read by
+    // one MaxPool2d alone, and that pool.
+    bool relu_grad_by_reader = false, masks_relu_grad = false;
   };
 
   GraphSpec spec_;

@@ -32,7 +32,7 @@ std::string pair_str(const std::array<int64_t, 2>& a) {
 // the result is relu(conv + b), from one cuDNN call (convolution, bias and ReLU) where the
 // backend has it and there is a bias (NOTE [Fused ReLU]), else from the ReLU op after it.
 Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
-                  const Shape& ys, bool relu) {
+                  const Shape& ys, bool relu, bool relu_grad_by_reader) {
   if (autocast_bf16(x.device(), x.dtype())) {  // NOTE [Autocast]
     Tensor y = conv2d_bf16(x, w, b, p, ys);
     if (y.defined()) return relu ? ng::relu(y) : y;
@@ -46,17 +46,21 @@ Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2
   const bool fused = relu && bc.defined() && conv2d_bias_relu_forward_kernel.has(x.device().type) &&
                      conv2d_bias_relu_forward_kernel(x.device())(xc, wc, bc, p, y);
   if (!fused) conv2d_forward_kernel(x.device())(xc, wc, bc, p, y);
+  // The ReLU's derivative is the reader's to apply: a ReLU without its own backward here.
+  const bool relu_here = relu && !fused && relu_grad_by_reader;
+  if (relu_here) y = ng::relu(y);  // y has no autograd record yet: nothing is recorded
 
   if (autograd::should_record({&x, &w, &b})) {
     const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
     const bool gb_needed = b.defined() && b.requires_grad();
-    Tensor y_saved = fused ? y.detach() : Tensor();  // the fused ReLU's derivative reads y
+    // The fused ReLU's derivative reads y, unless the reader applies it.
+    Tensor y_saved = fused && !relu_grad_by_reader ? y.detach() : Tensor();
     // NOTE [Weight-gradient branches]: only gradients that go straight to parameters (leaves).
     const bool branch = w.is_leaf() && (!b.defined() || b.is_leaf());
     autograd::record(
-        y, fused ? "Conv2dReLU" : "Conv2d", {x, w, b},
+        y, fused || relu_here ? "Conv2dReLU" : "Conv2d", {x, w, b},
         [xc, wc, p, fmt, y_saved, gx_needed, gw_needed, gb_needed, branch](const Tensor& g) {
-          // [N, O, Ho, Wo], through the fused ReLU first
+          // [N, O, Ho, Wo], through the fused ReLU first (unless the reader did that)
           Tensor gy = y_saved.defined() ? relu_backward(y_saved, g) : g.contiguous(fmt);
           Tensor gx, gw, gb;
           if (gw_needed || gb_needed) {
@@ -77,7 +81,7 @@ Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2
           return std::vector<Tensor>{gx, gw, gb};
         });
   }
-  return relu && !fused ? ng::relu(y) : y;
+  return relu && !fused && !relu_here ? ng::relu(y) : y;
 }
 
 }  // namespace
@@ -142,7 +146,7 @@ bool conv2d_runs_channels_last(const Tensor& x, const Shape& y_shape) {
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p_in,
-              const std::string& who, bool relu) {
+              const std::string& who, bool relu, bool relu_grad_by_reader) {
   NG_CHECK(x.defined() && w.defined(), who, ": the input or the weight is undefined");
   NG_CHECK(is_floating(x.dtype()) && x.dtype() == w.dtype(), who,
            ": input and weight must share a floating dtype, got ", dtype_name(x.dtype()), " and ",
@@ -163,10 +167,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
   const bool nhwc = conv2d_runs_channels_last(x, ys);
   p.channels_last = nhwc && x.device().is_cuda();
   if (nhwc && !x.device().is_cuda()) {
-    Tensor y = conv2d_run(x, w, b, p, ys, false).contiguous(MemoryFormat::ChannelsLast);
-    return relu ? ng::relu(y) : y;
+    Tensor y = conv2d_run(x, w, b, p, ys, false, false).contiguous(MemoryFormat::ChannelsLast);
+    return relu ? ng::relu(y) : y;  // the ReLU's own backward: a reader's mask repeats it, harmless
   }
-  return conv2d_run(x, w, b, p, ys, relu);
+  return conv2d_run(x, w, b, p, ys, relu, relu && relu_grad_by_reader);
 }
 
 }  // namespace ng

@@ -59,7 +59,12 @@ using Conv2dBiasReluForwardFn = bool(const Tensor& x, const Tensor& w, const Ten
 NG_KERNEL_TABLE(conv2d_bias_relu_forward_kernel, Conv2dBiasReluForwardFn);
 
 // relu: returns relu(conv2d(...)), in one kernel where the backend can (a bias is needed).
+// relu_grad_by_reader (with relu): the ReLU's derivative is applied by the one reader of the
+// result, a max pool told so (Pool2dParams::masks_relu_grad, NOTE [ReLU gradient in the max
+// pool] in ops/pool.h), so the backward takes the incoming gradient as it comes and y is not
+// kept for a mask.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& p,
-              const std::string& who = "Conv2d", bool relu = false);
+              const std::string& who = "Conv2d", bool relu = false,
+              bool relu_grad_by_reader = false);
 
 }  // namespace ng

@@ -12,17 +12,26 @@
 
 namespace ng {
 
+// NOTE [ReLU gradient in the max pool]: when a max pool's input is relu(z) from a layer that
+// took the ReLU in (NOTE [Fused ReLU] in engine/nn/model.h) and the pool is its one reader, the
+// pool applies the ReLU's derivative itself: a window whose maximum is not positive records
+// argmax -1 and routes no gradient, so every input position with relu(z) == 0 gets none (it can
+// only be the maximum of such windows), exactly relu'(z) * (the pool's gradient). The producer
+// then runs no ReLU backward pass of its own (conv2d's relu_grad_by_reader): one kernel fewer
+// per Conv2d -> ReLU -> MaxPool2d in every training step.
 struct Pool2dParams {
   std::array<int64_t, 2> kernel{2, 2};
   std::array<int64_t, 2> stride{2, 2};
   std::array<int64_t, 2> padding{0, 0};
+  bool masks_relu_grad = false;  // max pooling only: NOTE [ReLU gradient in the max pool]
 };
 
 Shape pool2d_output_shape(const Shape& x, const Pool2dParams& p, const std::string& who);
 
 // Max pooling forward writes y and the flat input index (h * W + w within its plane) of each
-// maximum into `argmax` (Int64, same shape as y); backward routes gy through it to gx, each
-// input position summing, in output order, the gy of the outputs that picked it.
+// maximum into `argmax` (Int64, same shape as y; -1 for a window whose maximum is not positive
+// when p.masks_relu_grad); backward routes gy through it to gx, each input position summing, in
+// output order, the gy of the outputs that picked it.
 using MaxPool2dForwardFn = void(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& argmax);
 using MaxPool2dBackwardFn = void(const Tensor& gy, const Tensor& argmax, const Pool2dParams& p,
                                  Tensor& gx);

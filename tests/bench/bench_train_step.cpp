@@ -153,6 +153,9 @@ int main(int argc, char** argv) {
     out["keep_outputs"] = keep_outputs != 0;
     // NOTE [Fused ReLU]: BatchNorm/Add steps that take the ReLU after them (0 with outputs kept).
     out["fused_relu"] = keep_outputs != 0 || !model.fuse_relu() ? 0 : model.fused_relu_count();
+    // NOTE [ReLU gradient in the max pool]: pools that apply a convolution's ReLU derivative.
+    out["relu_grads_in_pools"] =
+        keep_outputs != 0 || !model.fuse_relu() ? 0 : model.relu_grads_in_pools();
     out["channels_last"] = ng::channels_last_policy() == ng::ChannelsLastPolicy::Off  ? "off"
                            : ng::channels_last_policy() == ng::ChannelsLastPolicy::On ? "on"
                                                                                       : "auto";

@@ -99,6 +99,11 @@ void max_pool_case(const Shape& s, const Pool2dParams& p, Fill fill, DType dt, u
   for (int64_t pl = 0; pl < planes; ++pl)
     for (int64_t o = 0; o < P; ++o) {
       const int64_t i = a[size_t(pl * P + o)], oh = o / ys[3], ow = o % ys[3];
+      if (i < 0) {  // NOTE [ReLU gradient in the max pool]: a window whose maximum is not positive
+        ASSERT_TRUE(p.masks_relu_grad) << "argmax -1 without masks_relu_grad";
+        ASSERT_FALSE(y.to_vector<double>()[size_t(pl * P + o)] > 0) << "output " << o;
+        continue;
+      }
       const int64_t h = i / s[3], w = i % s[3];
       ASSERT_TRUE(h >= oh * p.stride[0] - p.padding[0] &&
                   h < oh * p.stride[0] - p.padding[0] + p.kernel[0] &&
@@ -159,6 +164,20 @@ TEST_F(CudaLenetKernels, MaxPoolBackwardGathersWhatTheCpuScatters) {
       max_pool_case(c.s, c.p, f, DType::Float32, seed += 2);
       if (c.s[0] < 64) max_pool_case(c.s, c.p, f, DType::Float64, seed += 2);
     }
+}
+
+// NOTE [ReLU gradient in the max pool]: with masks_relu_grad, windows whose maximum is not
+// positive (Ties fills many with -2, -1 or 0; NaN is not positive either) record argmax -1 on
+// both devices, and neither backward routes gradient through them.
+TEST_F(CudaLenetKernels, MaxPoolMaskingTheReluGradientMatchesTheCpu) {
+  Pool2dParams lenet = pool(2, 2, 2, 2, 0, 0), overlapping = pool(3, 3, 1, 1, 1, 1);
+  lenet.masks_relu_grad = overlapping.masks_relu_grad = true;
+  uint64_t seed = 300;
+  for (Fill f : {Fill::Random, Fill::Ties, Fill::NaNs}) {
+    max_pool_case({64, 6, 28, 28}, lenet, f, DType::Float32, seed += 2);
+    max_pool_case({3, 4, 13, 14}, overlapping, f, DType::Float32, seed += 2);
+    max_pool_case({3, 4, 13, 14}, overlapping, f, DType::Float64, seed += 2);
+  }
 }
 
 TEST_F(CudaLenetKernels, MaxPoolGradientsThroughAutogradMatchTheCpu) {

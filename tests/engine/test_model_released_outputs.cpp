@@ -101,14 +101,16 @@ TEST(ModelReleasedOutputs, FusedReluGivesTheSameStep) {
   EXPECT_LE(fused.peak, plain.peak);
 }
 
-// LeNet-5: conv1, conv2, fc1 and fc2 each absorb the ReLU after them. Same loss and gradients
-// as the plain step.
+// LeNet-5: conv1, conv2, fc1 and fc2 each absorb the ReLU after them, and pool1 and pool2
+// apply conv1's and conv2's ReLU derivatives (NOTE [ReLU gradient in the max pool]). Same loss
+// and gradients as the plain step.
 TEST(ModelReleasedOutputs, ConvAndLinearAbsorbTheReluAfterThem) {
   auto step = [](bool fuse, int* fused_count) {
     Model m = Model::compile(example("lenet"), 5);
     m.set_keep_outputs(false);
     m.set_fuse_relu(fuse);
     *fused_count = m.fused_relu_count();
+    EXPECT_EQ(m.relu_grads_in_pools(), 2);
     Rng rng(6);
     Tensor x = Tensor::randn({3, 1, 28, 28}, rng);
     Model::Result r = m.forward({x}, Tensor::from_vector(std::vector<int64_t>{7, 1, 0}, {3}));

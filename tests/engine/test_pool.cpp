@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/core/rng.h"
+#include "engine/ops/conv.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/pool.h"
 #include "engine/ops/reduce.h"
@@ -241,4 +242,56 @@ TEST(Pool2d, OtherBadInputsAreRejectedWithTheLayerName) {
                     global_avg_pool(Tensor::zeros({4, 64}), "GlobalAvgPool 'gap'");
                   }),
                   "GlobalAvgPool 'gap': input must be [N, C, H, W], got [4, 64]");
+}
+
+// NOTE [ReLU gradient in the max pool] (ops/pool.h).
+TEST(MaxPool2d, MaskingTheReluGradientMarksWindowsWhoseMaximumIsNotPositive) {
+  // One plane of a ReLU's output: the top-left window is all zeros, the others have a maximum.
+  Tensor x = Tensor::from_vector<double>({0, 0, 1, 0,  //
+                                          0, 0, 0, 2,  //
+                                          3, 0, 0, 0,  //
+                                          0, 0, 0, 0},
+                                         {1, 1, 4, 4});
+  Pool2dParams p = pool({2, 2}, {2, 2});
+  Tensor y = Tensor::empty({1, 1, 2, 2}, DType::Float64), am = Tensor::empty({1, 1, 2, 2}, DType::Int64);
+  max_pool2d_forward_kernel(Device::cpu())(x, p, y, am);
+  EXPECT_EQ(am.to_vector<int64_t>(), (std::vector<int64_t>{0, 7, 8, 10}));
+  p.masks_relu_grad = true;
+  max_pool2d_forward_kernel(Device::cpu())(x, p, y, am);
+  EXPECT_EQ(y.to_vector<double>(), (std::vector<double>{0, 2, 3, 0}));
+  EXPECT_EQ(am.to_vector<int64_t>(), (std::vector<int64_t>{-1, 7, 8, -1}));
+  Tensor gx = Tensor::empty({1, 1, 4, 4}, DType::Float64);
+  max_pool2d_backward_kernel(Device::cpu())(Tensor::from_vector<double>({1, 2, 3, 4}, {1, 1, 2, 2}),
+                                            am, p, gx);
+  EXPECT_EQ(gx.to_vector<double>(),
+            (std::vector<double>{0, 0, 0, 0, 0, 0, 0, 2, 3, 0, 0, 0, 0, 0, 0, 0}));
+}
+
+// conv2d(relu, relu_grad_by_reader) -> max_pool2d(masks_relu_grad) gives the gradients of
+// relu(conv2d) -> max_pool2d exactly; and the convolution really leaves the ReLU's derivative
+// to the pool: read by a pool that does not mask, its gradients differ.
+TEST(MaxPool2d, MaskingTheReluGradientForTheConvolutionGivesTheSameGradients) {
+  Rng rng(21);
+  const Tensor x0 = Tensor::randn({4, 3, 12, 12}, rng), w0 = Tensor::randn({5, 3, 3, 3}, rng),
+               b0 = Tensor::randn({5}, rng), r = Tensor::randn({4, 5, 5, 5}, rng);
+  Conv2dParams cp;
+  cp.padding = {0, 0};
+  struct Grads {
+    std::vector<float> x, w, b;
+  };
+  auto run = [&](bool by_reader, bool mask) {
+    Tensor x = x0.clone(), w = w0.clone(), b = b0.clone();
+    for (Tensor* t : {&x, &w, &b}) t->set_requires_grad(true);
+    Pool2dParams p = pool({2, 2}, {2, 2});
+    p.masks_relu_grad = mask;
+    Tensor y = max_pool2d(conv2d(x, w, b, cp, "conv", true, by_reader), p);
+    sum(mul(y, r)).backward();
+    return Grads{x.grad().to_vector<float>(), w.grad().to_vector<float>(),
+                 b.grad().to_vector<float>()};
+  };
+  const Grads plain = run(false, false), masked = run(true, true), unmasked = run(true, false);
+  EXPECT_EQ(masked.x, plain.x);
+  EXPECT_EQ(masked.w, plain.w);
+  EXPECT_EQ(masked.b, plain.b);
+  EXPECT_NE(unmasked.w, plain.w) << "no window of relu(conv) was all zeros: the test proves nothing";
 }

@@ -174,6 +174,7 @@ ab bench_nchw.jsonl resnet20:512 NG_CHANNELS_LAST=0      # NOTE [Channels-last]:
 ab bench_bnrelu.jsonl resnet20:512 NG_BN_RELU_KERNELS=1  # NOTE [Batch norm with ReLU] (opt-in)
 ab bench_unfused.jsonl resnet20:512 NG_FUSE_RELU=0       # NOTE [Fused ReLU]: every ReLU alone
 ab bench_lenet_unfused.jsonl lenet:64 NG_FUSE_RELU=0
+ab bench_lenet_nopoolmask.jsonl lenet:64 NG_POOL_RELU_GRAD=0  # NOTE [ReLU gradient in the max pool]
 # NOTE [Weight-gradient branches] (opt-in until measured): weight gradients as parallel branches
 ab bench_lenet_branches.jsonl lenet:64 NG_GRAPH_BRANCHES=1
 ab bench_mlp_branches.jsonl mlp:64 NG_GRAPH_BRANCHES=1
@@ -287,6 +288,13 @@ if lenet_unfused:
     lt = ng.get(("lenet", 64)) or {}
     print(f"lenet:64 with NG_FUSE_RELU=0 (ReLUs not fused): {ms(lenet_unfused)} ms, "
           f"{lenet_unfused.get('graph_nodes', '?')} graph nodes; fused: {ms(lt)} ms, "
+          f"{lt.get('graph_nodes', '?')} nodes")
+npm = load("bench_lenet_nopoolmask.jsonl").get(("lenet", 64))
+if npm:
+    lt = ng.get(("lenet", 64)) or {}
+    print(f"lenet:64 with NG_POOL_RELU_GRAD=0 (conv ReLU derivatives not in the pools): {ms(npm)} ms "
+          f"(pipelined {npm.get('pipelined_ms', 0):.3f}), {npm.get('graph_nodes', '?')} nodes; "
+          f"default: {ms(lt)} ms (pipelined {lt.get('pipelined_ms', 0):.3f}), "
           f"{lt.get('graph_nodes', '?')} nodes")
 for m in ("lenet", "mlp"):
     br = load(f"bench_{m}_branches.jsonl").get((m, 64))

@@ -136,7 +136,8 @@ LayerDef conv2d_kind() {
     bool bias = get_bool(p, "bias");
     return [who, cp, bias](LayerCall& c) {
       c.outputs[0] = conv2d(c.inputs[0], c.weights[0], bias ? c.weights[1] : Tensor(), cp, who,
-                            c.fused_relu);  // NOTE [Fused ReLU]
+                            c.fused_relu,  // NOTE [Fused ReLU]
+                            c.relu_grad_by_reader);  // NOTE [ReLU gradient in the max pool]
     };
   };
   d.torch.module = [](const json& p, const std::vector<Shape>&) {
@@ -209,7 +210,12 @@ LayerDef pool_kind(PoolKind kind) {
     pp.kernel = get_pair(p, "kernel_size");
     pp.stride = get_pair(p, "stride");
     pp.padding = get_pair(p, "padding");
-    if (is_max) return [who, pp](LayerCall& c) { c.outputs[0] = max_pool2d(c.inputs[0], pp, who); };
+    if (is_max)
+      return [who, pp](LayerCall& c) {
+        Pool2dParams q = pp;
+        q.masks_relu_grad = c.masks_relu_grad;  // NOTE [ReLU gradient in the max pool]
+        c.outputs[0] = max_pool2d(c.inputs[0], q, who);
+      };
     return [who, pp](LayerCall& c) { c.outputs[0] = avg_pool2d(c.inputs[0], pp, who); };
   };
   d.torch.module = [is_max](const json& p, const std::vector<Shape>&) {

@@ -96,9 +96,16 @@ void max_forward_t(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& ar
   const T* px = x.data<T>();
   T* py = y.data<T>();
   int64_t* pa = argmax.data<int64_t>();
+  const bool mask = p.masks_relu_grad;
   parallel_for(0, g.planes, plane_grain(g), [&](int64_t b, int64_t e) {
-    for (int64_t pl = b; pl < e; ++pl)
-      max_plane(px + pl * g.H * g.W, g, py + pl * g.Ho * g.Wo, pa + pl * g.Ho * g.Wo);
+    for (int64_t pl = b; pl < e; ++pl) {
+      T* yp = py + pl * g.Ho * g.Wo;
+      int64_t* ap = pa + pl * g.Ho * g.Wo;
+      max_plane(px + pl * g.H * g.W, g, yp, ap);
+      if (mask)  // NOTE [ReLU gradient in the max pool]
+        for (int64_t i = 0; i < g.Ho * g.Wo; ++i)
+          if (!(yp[i] > T(0))) ap[i] = -1;
+    }
   });
 }
 
@@ -116,7 +123,8 @@ void max_backward_t(const Tensor& gy, const Tensor& argmax, Tensor& gx) {
                    T* gxp = pgx + pl * HW;
                    const T* gyp = pgy + pl * P;
                    const int64_t* ap = pa + pl * P;
-                   for (int64_t i = 0; i < P; ++i) gxp[ap[i]] += gyp[i];
+                   for (int64_t i = 0; i < P; ++i)
+                     if (ap[i] >= 0) gxp[ap[i]] += gyp[i];  // -1: routes no gradient
                  }
                });
 }

@@ -34,8 +34,10 @@ __device__ __forceinline__ int64_t avg_divisor(const Geom& g, int64_t oh, int64_
 }
 
 // One thread per output element: y = max over the clipped window, argmax = flat h * W + w.
+// mask: argmax -1 where the maximum is not positive (NOTE [ReLU gradient in the max pool]); the
+// backward's gather then never matches it.
 template <class T>
-__global__ void max_forward_kernel(Geom g, const T* x, T* y, int64_t* argmax) {
+__global__ void max_forward_kernel(Geom g, bool mask, const T* x, T* y, int64_t* argmax) {
   const int64_t n = g.planes * g.Ho * g.Wo;
   NG_GRID_STRIDE(i, n) {
     const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, pl = i / (g.Wo * g.Ho);
@@ -53,7 +55,7 @@ __global__ void max_forward_kernel(Geom g, const T* x, T* y, int64_t* argmax) {
         }
       }
     y[i] = best;
-    argmax[i] = bi;
+    argmax[i] = mask && !(best > T(0)) ? int64_t(-1) : bi;
   }
 }
 
@@ -115,7 +117,7 @@ void max_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& argm
   if (y.numel() == 0) return;
   dispatch_floating(x.dtype(), "max_pool2d", [&]<class T>() {
     max_forward_kernel<T><<<grid_for(y.numel()), kThreads, 0, stream()>>>(
-        g, x.data<T>(), y.data<T>(), argmax.data<int64_t>());
+        g, p.masks_relu_grad, x.data<T>(), y.data<T>(), argmax.data<int64_t>());
     NG_CUDA_CHECK_LAUNCH("max_forward_kernel");
   });
 }
