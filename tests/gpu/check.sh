@@ -251,7 +251,8 @@ for s in status:
     print(s)
 ms = lambda r: f"{r['median_ms']:.3f}" if r else "-"
 print(f"\n{'model:batch':<14}{'neurograph':>11}{'peak MB':>9}{'torch eager':>13}"
-      f"{'bench+CL':>10}{'compile':>12}{'ng/eager':>10}{'ng/best':>9}{'torch MB':>10}")
+      f"{'bench+CL':>10}{'compile':>12}{'ng/eager':>10}{'ng/best':>9}{'torch MB':>10}"
+      f"{'eager MB':>10}")
 for key in [(c.split(':')[0], int(c.split(':')[1])) for c in "mlp:64 lenet:64 resnet20:512".split()]:
     n, e = ng.get(key), eager.get(key)
     ratio = f"{n['median_ms'] / e['median_ms']:.3f}" if n and e else "-"
@@ -264,12 +265,14 @@ for key in [(c.split(':')[0], int(c.split(':')[1])) for c in "mlp:64 lenet:64 re
     best_ratio = f"{n['median_ms'] / best:.3f}" if n and best else "-"
     tpeak = min((r["peak_mem_mb"] for r in torch_rows if r.get("peak_mem_mb")), default=None)
     tpeak = f"{tpeak:.0f}" if tpeak else "-"
+    epeak = f"{e['peak_mem_mb']:.0f}" if e and e.get("peak_mem_mb") else "-"
     print(f"{key[0] + ':' + str(key[1]):<14}{ms(n):>11}{peak:>9}{ms(e):>13}{ms(fast.get(key)):>10}"
           f"{ms(c) + ('*' if c and c.get('channels_last') else ''):>12}{ratio:>10}{best_ratio:>9}"
-          f"{tpeak:>10}")
+          f"{tpeak:>10}{epeak:>10}")
 print("(median ms per training step: zero_grad, forward, cross-entropy, backward, SGD m0.9;"
       " compile: torch.compile reduce-overhead, * default mode + cudnn.benchmark + channels_last;"
-      " ng/best: against PyTorch's fastest configuration; torch MB: its smallest peak)")
+      " ng/best: against PyTorch's fastest configuration; torch MB: its smallest peak over all"
+      " configurations, eager MB: eager's)")
 if ng16:  # bf16 mixed precision on both sides (torch: autocast bf16; no compile run)
     print("bf16 mixed precision:")
 for key in sorted(ng16):
