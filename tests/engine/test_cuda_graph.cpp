@@ -312,29 +312,26 @@ class CudaGraphBranches : public CudaGraphStep {
   bool saved_ = false;
 };
 
-TEST_F(CudaGraphBranches, LeNetWithSgdReplaysTheEagerStepsExactly) {
-  const GraphSpec spec = example_spec("lenet");
-  const StepRun eager = train_steps(spec, Device::cuda(), Opt::Sgd, false, kSteps);
-  const StepRun graph = train_steps(spec, Device::cuda(), Opt::Sgd, true, kSteps);
+// Eager steps, then the same steps replayed with branches: equal, with `branches` per graph.
+void expect_branched_replays_equal_eager(const std::string& model, Opt opt, size_t branches) {
+  const GraphSpec spec = example_spec(model);
+  const StepRun eager = train_steps(spec, Device::cuda(), opt, false, kSteps);
+  const StepRun graph = train_steps(spec, Device::cuda(), opt, true, kSteps);
   EXPECT_EQ(graph.captures, 2);
-  EXPECT_EQ(graph.branches, 5u) << "conv1, conv2, fc1, fc2, fc3: one branch each";
+  EXPECT_EQ(graph.branches, branches);
   expect_same_run(graph, eager, kTol);
+}
+
+TEST_F(CudaGraphBranches, LeNetWithSgdReplaysTheEagerStepsExactly) {
+  expect_branched_replays_equal_eager("lenet", Opt::Sgd, 5);  // conv1, conv2, fc1, fc2, fc3
 }
 
 TEST_F(CudaGraphBranches, LeNetWithAdamReplaysTheEagerStepsExactly) {
-  const GraphSpec spec = example_spec("lenet");
-  const StepRun eager = train_steps(spec, Device::cuda(), Opt::Adam, false, kSteps);
-  const StepRun graph = train_steps(spec, Device::cuda(), Opt::Adam, true, kSteps);
-  EXPECT_EQ(graph.branches, 5u);
-  expect_same_run(graph, eager, kTol);
+  expect_branched_replays_equal_eager("lenet", Opt::Adam, 5);
 }
 
 TEST_F(CudaGraphBranches, MlpWithSgdReplaysTheEagerStepsExactly) {
-  const GraphSpec spec = example_spec("mlp");
-  const StepRun eager = train_steps(spec, Device::cuda(), Opt::Sgd, false, kSteps);
-  const StepRun graph = train_steps(spec, Device::cuda(), Opt::Sgd, true, kSteps);
-  EXPECT_EQ(graph.branches, 3u) << "fc1, fc2, fc3";
-  expect_same_run(graph, eager, kTol);
+  expect_branched_replays_equal_eager("mlp", Opt::Sgd, 3);  // fc1, fc2, fc3
 }
 
 // Each branch starts with a 300 us wait on the GPU, far longer than any LeNet kernel: a
@@ -344,11 +341,7 @@ TEST_F(CudaGraphBranches, MlpWithSgdReplaysTheEagerStepsExactly) {
 TEST_F(CudaGraphBranches, ADelayedBranchChangesNothing) {
   set_cuda_poison_allocations(true);
   set_cuda_branch_delay(300'000);
-  const GraphSpec spec = example_spec("lenet");
-  const StepRun eager = train_steps(spec, Device::cuda(), Opt::Sgd, false, kSteps);
-  const StepRun graph = train_steps(spec, Device::cuda(), Opt::Sgd, true, kSteps);
-  EXPECT_EQ(graph.branches, 5u);
-  expect_same_run(graph, eager, kTol);
+  expect_branched_replays_equal_eager("lenet", Opt::Sgd, 5);
 }
 
 // The fork and join are edges of the graph, not nodes: the same kernels either way.
