@@ -128,7 +128,7 @@ void max_pool_autograd_case(const Shape& s, const Pool2dParams& p, uint64_t seed
 }
 
 // gb[c] = sum over n, h, w of gy in double, from a CPU tensor in NCHW.
-Tensor bias_grad_reference(const Tensor& gy) {
+[[maybe_unused]] Tensor bias_grad_reference(const Tensor& gy) {  // used by the CUDA-only tests
   const Shape s = gy.shape();
   const std::vector<double> v = gy.to_vector<double>();
   const int64_t C = s[1], S = s[2] * s[3];
