@@ -84,11 +84,19 @@ void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g, bool leaf) {
 // accumulate() never takes it into a slot that is then written in place: whoever receives it
 // as a gradient gets a copy. While a CUDA graph is captured no new one is made (its memory
 // would belong to the graph's pool): the seed is then filled as part of the capture.
-Tensor ones_seed(const Tensor& root) {
+std::mutex& seed_mu() {
   static std::mutex mu;
+  return mu;
+}
+std::map<std::pair<std::string, DType>, Tensor>& seed_cache() {
   static auto* cache = new std::map<std::pair<std::string, DType>, Tensor>();  // never freed
+  return *cache;
+}
+
+Tensor ones_seed(const Tensor& root) {
+  auto* cache = &seed_cache();
   const std::pair<std::string, DType> key{root.device().str(), root.dtype()};
-  std::lock_guard<std::mutex> lock(mu);
+  std::lock_guard<std::mutex> lock(seed_mu());
   auto it = cache->find(key);
   if (it == cache->end()) {
     if (root.device().is_cuda() && cuda_capturing())
@@ -99,6 +107,14 @@ Tensor ones_seed(const Tensor& root) {
 }
 
 }  // namespace
+
+bool is_unit_seed(const Tensor& g) {
+  if (!g.defined() || g.numel() != 1) return false;
+  std::lock_guard<std::mutex> lock(seed_mu());
+  const auto& cache = seed_cache();
+  auto it = cache.find({g.device().str(), g.dtype()});
+  return it != cache.end() && it->second.impl()->storage == g.impl()->storage;
+}
 
 void run_backward(const Tensor& root, const Tensor& grad_in) {
   NG_CHECK(root.requires_grad(), "backward: the tensor does not require grad (no parameter ",

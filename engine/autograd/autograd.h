@@ -61,4 +61,8 @@ void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardF
 // Runs backward from `root` seeded with `grad` (ones for a scalar root when undefined).
 void run_backward(const Tensor& root, const Tensor& grad);
 
+// True when g is run_backward's own seed of ones (a scalar root without a given gradient), so a
+// backward closure may skip multiplying by it.
+bool is_unit_seed(const Tensor& g);
+
 }  // namespace ng::autograd

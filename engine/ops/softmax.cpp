@@ -70,19 +70,22 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
   NG_CHECK_SHAPE(N > 0 && C > 0, who, ": logits have shape ", shape_str(logits.shape()),
                  "; need at least one sample and one class");
   // Labels are validated by the forward kernel (on a GPU without waiting for it).
-  // logits: [N, C], labels: [N] -> loss: [], probs: [N, C]
+  // logits: [N, C], labels: [N] -> loss: [], grad1: [N, C] (the gradient for an upstream 1)
   Tensor xc = logits.contiguous().detach();
   Tensor ld = labels.contiguous().detach();
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
-  Tensor probs = Tensor::empty({N, C}, logits.dtype(), logits.device());
-  cross_entropy_forward_kernel(logits.device())(xc, ld, label_smoothing, loss, probs, who);
+  Tensor grad1 = Tensor::empty({N, C}, logits.dtype(), logits.device());
+  cross_entropy_forward_kernel(logits.device())(xc, ld, label_smoothing, loss, grad1, who);
   if (autograd::should_record({&logits})) {
-    autograd::record(loss, "CrossEntropy", {logits}, [probs, ld, label_smoothing](const Tensor& g) {
-      // g: [] on the device; the kernel reads it there (no host round trip in a step)
-      Tensor gc = g.dtype() == probs.dtype() ? g.contiguous() : g.to(probs.dtype());
-      Tensor gx = Tensor::empty(probs.shape(), probs.dtype(), probs.device());
-      cross_entropy_backward_kernel(probs.device())(probs, ld, label_smoothing, gc, gx);
-      return std::vector<Tensor>{gx};
+    // Called once (autograd releases the graph as it goes), so grad1 can be handed on: with
+    // backward() on the loss itself, the upstream gradient is its seed of ones, and the step's
+    // backward starts without a kernel here (a node fewer in a captured training step).
+    autograd::record(loss, "CrossEntropy", {logits}, [grad1](const Tensor& g) mutable {
+      NG_CHECK(grad1.defined(), "CrossEntropy: backward ran twice through the same graph");
+      Tensor gx = std::move(grad1);
+      if (autograd::is_unit_seed(g)) return std::vector<Tensor>{gx};
+      // g: [] on the device; the product reads it there (no host round trip in a step)
+      return std::vector<Tensor>{mul(gx, g.dtype() == gx.dtype() ? g : g.to(gx.dtype()))};
     });
   }
   return loss;

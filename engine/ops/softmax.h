@@ -29,19 +29,17 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target,
 using SoftmaxForwardFn = void(const Tensor& x, int64_t axis, bool log, Tensor& y);
 using SoftmaxBackwardFn = void(const Tensor& y, const Tensor& gy, int64_t axis, bool log,
                                Tensor& gx);
-// Cross-entropy: writes the mean loss (scalar) and the softmax probabilities [N, C] that the
-// backward kernel turns into gx = (probs - target) * gloss / N. The forward kernel checks that
+// Cross-entropy: writes the mean loss (scalar) and grad1 [N, C] = (softmax(x) - target) / N,
+// the gradient of the loss for an upstream gradient of 1 (backward() on the loss itself takes
+// it as it is, without a kernel; any other upstream gradient scales it). The kernel checks that
 // every label is in [0, C) and reports one that is not as ValueError "<who>: label 12 in row 3
 // is out of range for 10 classes (expected 0 to 9)": the CPU at once, a GPU later without
-// stopping the step (NOTE [Deferred device errors] in ops/cuda/backend.h). `gloss` is the
-// upstream gradient, a scalar tensor on the kernel's device (read there, never on the host).
+// stopping the step (NOTE [Deferred device errors] in ops/cuda/backend.h); such a row's loss is
+// NaN and its grad1 has no one-hot term.
 using CrossEntropyForwardFn = void(const Tensor& logits, const Tensor& labels, double smoothing,
-                                   Tensor& loss, Tensor& probs, const std::string& who);
-using CrossEntropyBackwardFn = void(const Tensor& probs, const Tensor& labels, double smoothing,
-                                    const Tensor& gloss, Tensor& glogits);
+                                   Tensor& loss, Tensor& grad1, const std::string& who);
 NG_KERNEL_TABLE(softmax_forward_kernel, SoftmaxForwardFn);
 NG_KERNEL_TABLE(softmax_backward_kernel, SoftmaxBackwardFn);
 NG_KERNEL_TABLE(cross_entropy_forward_kernel, CrossEntropyForwardFn);
-NG_KERNEL_TABLE(cross_entropy_backward_kernel, CrossEntropyBackwardFn);
 
 }  // namespace ng

@@ -8,9 +8,11 @@
 
 #include <vector>
 
+#include "engine/autograd/autograd.h"
 #include "engine/core/rng.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/softmax.h"
 
 using namespace ng;
 
@@ -108,5 +110,51 @@ TEST(AutogradSeed, AFlattenedGradientTakenAsAViewIsAddedIntoCorrectly) {
   const std::vector<float> g2 = x.grad().to_vector<float>();
   for (size_t i = 0; i < g2.size(); ++i)
     EXPECT_NEAR(g2[i], double(vs[i]) * (2.0 * v1[i] + v2[i] + v3[i]), 1e-5) << i;
+  expect_seed_is_one();
+}
+
+// autograd::is_unit_seed: true for backward()'s own seed of ones, false for a gradient the caller
+// gives (even a 1), so a closure such as cross-entropy's may hand on its result unscaled.
+TEST(AutogradSeed, OnlyBackwardsOwnSeedCountsAsAUnitSeed) {
+  auto seen_by_closure = [](const Tensor* given) {
+    Tensor x = leaf(Tensor::full({}, 3.0));
+    Tensor y = Tensor::full({}, 6.0);
+    bool unit = false;
+    autograd::record(y, "Probe", {x}, [&unit](const Tensor& g) {
+      unit = autograd::is_unit_seed(g);
+      return std::vector<Tensor>{g.clone()};
+    });
+    if (given)
+      y.backward(*given);
+    else
+      y.backward();
+    EXPECT_EQ(x.grad().item(), given ? given->item() : 1.0);
+    return unit;
+  };
+  EXPECT_TRUE(seen_by_closure(nullptr));
+  const Tensor one = Tensor::full({}, 1.0), two = Tensor::full({}, 2.0);
+  EXPECT_FALSE(seen_by_closure(&one));
+  EXPECT_FALSE(seen_by_closure(&two));
+  expect_seed_is_one();
+}
+
+// Cross-entropy hands its forward's gradient on as it is for backward() on the loss, and scales
+// it for any other upstream gradient; both equal (softmax - one_hot) / N (times the upstream).
+TEST(AutogradSeed, CrossEntropyGradientWithAndWithoutAUnitSeed) {
+  const Tensor x0 = Tensor::from_vector<float>({1, 2, 0, -1, 0.5f, 3}, {2, 3});
+  const Tensor labels = Tensor::from_vector<int64_t>({2, 0}, {2});
+  const std::vector<float> p = softmax(x0, 1).to_vector<float>();
+  std::vector<float> want(6);
+  for (int i = 0; i < 6; ++i) want[size_t(i)] = (p[size_t(i)] - ((i == 2 || i == 3) ? 1.f : 0.f)) / 2;
+  Tensor x = leaf(x0.clone());
+  cross_entropy(x, labels).backward();
+  const std::vector<float> g1 = x.grad().to_vector<float>();
+  Tensor x3 = leaf(x0.clone());
+  cross_entropy(x3, labels).backward(Tensor::full({}, 3.0));
+  const std::vector<float> g3 = x3.grad().to_vector<float>();
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_NEAR(g1[i], want[i], 1e-7) << i;
+    EXPECT_NEAR(g3[i], 3 * want[i], 3e-7) << i;
+  }
   expect_seed_is_one();
 }

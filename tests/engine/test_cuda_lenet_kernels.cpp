@@ -19,6 +19,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/pool.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/softmax.h"
 #include "tests/engine/cuda_test_util.h"
 
 #ifdef NG_WITH_CUDA
@@ -293,6 +294,28 @@ TEST_F(CudaLenetKernels, ASmallBiasGradientIsOneKernel) {
 #endif  // NG_WITH_CUDA
 
 // ---------------------------------------------------------------- backward's seed and flatten
+
+// Cross-entropy's forward writes the gradient for an upstream 1, so backward() on the loss adds
+// no node to a captured step; another upstream gradient costs one product.
+TEST_F(CudaLenetKernels, CrossEntropyBackwardFromTheSeedIsNoKernel) {
+  set_cuda_poison_allocations(false);
+  Tensor x = grad_leaf(rnd({64, 10}, 720).to(kGpu));
+  std::vector<int64_t> lab(64);
+  for (size_t i = 0; i < lab.size(); ++i) lab[i] = int64_t(i % 10);
+  const Tensor labels = Tensor::from_vector(lab, {64}, kGpu);
+  const Tensor three = Tensor::full({}, 3.0, DType::Float32, kGpu);
+  auto step = [&](int how) {  // 0: forward only, 1: backward(), 2: backward(3)
+    x.zero_grad();
+    Tensor loss = cross_entropy(x, labels);
+    if (how == 1) loss.backward();
+    if (how == 2) loss.backward(three);
+  };
+  for (int how : {0, 1, 2}) step(how);  // eager first (the seed is made outside a capture)
+  cuda_synchronize();
+  const size_t forward = captured_nodes([&] { step(0); });
+  EXPECT_EQ(captured_nodes([&] { step(1); }), forward);
+  EXPECT_EQ(captured_nodes([&] { step(2); }), forward + 1);
+}
 
 // A captured backward from a default seed holds no more nodes than one from a gradient made
 // before the capture (no fill), and a flatten between two ops adds no node (no copy).

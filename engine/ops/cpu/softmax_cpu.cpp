@@ -162,7 +162,7 @@ void softmax_backward_t(const Tensor& y, const Tensor& gy, int64_t axis, bool lo
 // thread count.
 template <class T>
 void cross_entropy_forward_t(const Tensor& logits, const Tensor& labels, double s, Tensor& loss,
-                             Tensor& probs, const std::string& who) {
+                             Tensor& grad1, const std::string& who) {
   const int64_t N = logits.size(0), C = logits.size(1);
   const T* px = logits.data<T>();
   const int64_t* pl = labels.data<int64_t>();
@@ -171,7 +171,9 @@ void cross_entropy_forward_t(const Tensor& logits, const Tensor& labels, double 
       throw ValueError(detail::concat(who, ": label ", pl[i], " in row ", i,
                                       " is out of range for ", C, " classes (expected 0 to ", C - 1,
                                       ")"));
-  T* pp = probs.data<T>();
+  T* pp = grad1.data<T>();
+  // grad1 = (probs - target) / N with target = (1 - s) * one_hot + s / C.
+  const T inv_n = T(1.0 / double(N)), off = T(s / double(C)), hit = T(1.0 - s);
   std::vector<double> row_loss(N);
   parallel_for(0, N, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, C)),
                [&](int64_t b, int64_t e) {
@@ -190,35 +192,14 @@ void cross_entropy_forward_t(const Tensor& logits, const Tensor& labels, double 
                    const double lse = double(m) + std::log(se);
                    const T inv = T(1.0 / se);
 #pragma omp simd
-                   for (int64_t c = 0; c < C; ++c) p[c] *= inv;
+                   for (int64_t c = 0; c < C; ++c) p[c] = (p[c] * inv - off) * inv_n;
+                   p[pl[i]] -= hit * inv_n;
                    row_loss[i] = (1.0 - s) * (lse - double(x[pl[i]])) + s * (lse - sx / double(C));
                  }
                });
   double total = 0;
   for (int64_t i = 0; i < N; ++i) total += row_loss[i];
   *loss.data<T>() = T(total / double(N));
-}
-
-// glogits = (probs - target) * gloss / N with target = (1 - s) * one_hot + s / C.
-template <class T>
-void cross_entropy_backward_t(const Tensor& probs, const Tensor& labels, double s,
-                              const Tensor& gloss_t, Tensor& glogits) {
-  const double gloss = double(*gloss_t.data<T>());
-  const int64_t N = probs.size(0), C = probs.size(1);
-  const T* pp = probs.data<T>();
-  const int64_t* pl = labels.data<int64_t>();
-  T* pg = glogits.data<T>();
-  const T scale = T(gloss / double(N)), off = T(s / double(C)), hit = T(1.0 - s);
-  parallel_for(0, N, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, C)),
-               [&](int64_t b, int64_t e) {
-                 for (int64_t i = b; i < e; ++i) {
-                   const T* p = pp + i * C;
-                   T* g = pg + i * C;
-#pragma omp simd
-                   for (int64_t c = 0; c < C; ++c) g[c] = (p[c] - off) * scale;
-                   g[pl[i]] -= hit * scale;
-                 }
-               });
 }
 
 void softmax_forward(const Tensor& x, int64_t axis, bool log, Tensor& y) {
@@ -232,30 +213,19 @@ void softmax_backward(const Tensor& y, const Tensor& gy, int64_t axis, bool log,
   throw Error(std::string("softmax backward: unsupported dtype ") + dtype_name(y.dtype()));
 }
 void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double s, Tensor& loss,
-                           Tensor& probs, const std::string& who) {
+                           Tensor& grad1, const std::string& who) {
   if (logits.dtype() == DType::Float32)
-    return cross_entropy_forward_t<float>(logits, labels, s, loss, probs, who);
+    return cross_entropy_forward_t<float>(logits, labels, s, loss, grad1, who);
   if (logits.dtype() == DType::Float64)
-    return cross_entropy_forward_t<double>(logits, labels, s, loss, probs, who);
+    return cross_entropy_forward_t<double>(logits, labels, s, loss, grad1, who);
   throw Error(std::string("cross_entropy: unsupported dtype ") + dtype_name(logits.dtype()));
 }
-void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double s,
-                            const Tensor& gloss, Tensor& glogits) {
-  if (probs.dtype() == DType::Float32)
-    return cross_entropy_backward_t<float>(probs, labels, s, gloss, glogits);
-  if (probs.dtype() == DType::Float64)
-    return cross_entropy_backward_t<double>(probs, labels, s, gloss, glogits);
-  throw Error(std::string("cross_entropy backward: unsupported dtype ") +
-              dtype_name(probs.dtype()));
-}
-
 }  // namespace
 
 void register_softmax() {
   softmax_forward_kernel.set(DeviceType::CPU, &softmax_forward);
   softmax_backward_kernel.set(DeviceType::CPU, &softmax_backward);
   cross_entropy_forward_kernel.set(DeviceType::CPU, &cross_entropy_forward);
-  cross_entropy_backward_kernel.set(DeviceType::CPU, &cross_entropy_backward);
 }
 
 }  // namespace ng::cpu

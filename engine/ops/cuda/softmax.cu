@@ -95,13 +95,16 @@ void softmax_backward(const Tensor& y, const Tensor& gy, int64_t axis, bool log,
 // ---------------------------------------------------------------- cross-entropy
 
 // Row i with label l and smoothing s: lse = log-sum-exp(x_i),
-//   row loss = (1 - s) * (lse - x_il) + s * (lse - mean_c x_ic),  probs_i = exp(x_i - lse).
-// A label outside [0, C) is recorded (NOTE [Deferred device errors]) and its row loss is NaN.
+//   row loss = (1 - s) * (lse - x_il) + s * (lse - mean_c x_ic),
+//   grad1_i = (exp(x_i - lse) - target_i) / N, target = (1 - s) * one_hot + s / C
+// (the CPU kernel's arithmetic, step for step). A label outside [0, C) is recorded (NOTE
+// [Deferred device errors]); its row loss is NaN and its grad1 has no one-hot term.
 template <class T>
-__device__ double ce_row(int64_t i, int64_t C, double sm, const T* logits, const int64_t* labels,
-                         T* probs, DeviceErrorSlot err, int64_t site) {
+__device__ double ce_row(int64_t i, int64_t N, int64_t C, double sm, const T* logits,
+                         const int64_t* labels, T* grad1, DeviceErrorSlot err, int64_t site) {
   const T* x = logits + i * C;
-  T* p = probs + i * C;
+  T* p = grad1 + i * C;
+  const T inv_n = T(1.0 / double(N)), off = T(sm / double(C)), hit = T(1.0 - sm);
   T m = T(-CUDART_INF);
   for (int64_t c = 0; c < C; ++c) m = m < x[c] ? x[c] : m;
   double se = 0, sx = 0;
@@ -113,8 +116,9 @@ __device__ double ce_row(int64_t i, int64_t C, double sm, const T* logits, const
   }
   const double lse = double(m) + ::log(se);
   const T inv = T(1.0 / se);
-  for (int64_t c = 0; c < C; ++c) p[c] *= inv;
+  for (int64_t c = 0; c < C; ++c) p[c] = (p[c] * inv - off) * inv_n;
   const int64_t l = labels[i];
+  if (l >= 0 && l < C) p[l] -= hit * inv_n;
   if (l < 0 || l >= C) {
     if (atomicCAS(err.claim, 0ull, 1ull) == 0ull) {
       err.record->site = site;
@@ -132,9 +136,9 @@ __device__ double ce_row(int64_t i, int64_t C, double sm, const T* logits, const
 // One thread per row: row_loss[i] (ce_mean_kernel averages them).
 template <class T>
 __global__ void ce_rows_kernel(int64_t N, int64_t C, double sm, const T* logits,
-                               const int64_t* labels, T* probs, double* row_loss,
+                               const int64_t* labels, T* grad1, double* row_loss,
                                DeviceErrorSlot err, int64_t site) {
-  NG_GRID_STRIDE(i, N) row_loss[i] = ce_row(i, C, sm, logits, labels, probs, err, site);
+  NG_GRID_STRIDE(i, N) row_loss[i] = ce_row(i, N, C, sm, logits, labels, grad1, err, site);
 }
 
 // One block: loss = sum(row_loss) / N.
@@ -151,11 +155,11 @@ __global__ void ce_mean_kernel(int64_t N, const double* row_loss, T* loss) {
 // the two-kernel path.
 template <class T>
 __global__ void ce_small_kernel(int64_t N, int64_t C, double sm, const T* logits,
-                                const int64_t* labels, T* probs, T* loss, DeviceErrorSlot err,
+                                const int64_t* labels, T* grad1, T* loss, DeviceErrorSlot err,
                                 int64_t site) {
   double acc = 0;
   for (int64_t i = threadIdx.x; i < N; i += blockDim.x)
-    acc += ce_row(i, C, sm, logits, labels, probs, err, site);
+    acc += ce_row(i, N, C, sm, logits, labels, grad1, err, site);
   acc = block_sum(acc);
   if (threadIdx.x == 0) *loss = T(acc / double(N));
 }
@@ -164,28 +168,15 @@ __global__ void ce_small_kernel(int64_t N, int64_t C, double sm, const T* logits
 // each); larger batches or class counts spread the rows over the GPU first.
 constexpr int64_t kCeSmallElems = int64_t(1) << 16;
 
-// glogits = (probs - target) * gloss / N with target = (1 - s) * one_hot + s / C; gloss is read
-// from device memory (the upstream gradient). A row with a bad label gets no one-hot term.
-template <class T>
-__global__ void ce_backward_kernel(int64_t N, int64_t C, const T* probs, const int64_t* labels,
-                                   const T* gloss, T inv_n, T off, T hit, T* g) {
-  const T scale = *gloss * inv_n;
-  NG_GRID_STRIDE(k, N * C) {
-    T v = (probs[k] - off) * scale;
-    if (k % C == labels[k / C]) v -= hit * scale;
-    g[k] = v;
-  }
-}
-
 void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double s, Tensor& loss,
-                           Tensor& probs, const std::string& who) {
+                           Tensor& grad1, const std::string& who) {
   const int64_t N = logits.size(0), C = logits.size(1);
   const DeviceErrorSlot err = device_error_slot();
   const int64_t site = error_site(who);
   dispatch_floating(logits.dtype(), "cross_entropy", [&]<class T>() {
     if (N * C <= kCeSmallElems) {
       ce_small_kernel<T><<<1, kThreads, 0, stream()>>>(N, C, s, logits.data<T>(),
-                                                       labels.data<int64_t>(), probs.data<T>(),
+                                                       labels.data<int64_t>(), grad1.data<T>(),
                                                        loss.data<T>(), err, site);
       NG_CUDA_CHECK_LAUNCH("ce_small_kernel");
       return;
@@ -193,22 +184,10 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double s,
     DeviceBuffer rows(size_t(N) * sizeof(double));
     ce_rows_kernel<T>
         <<<grid_for(N), kThreads, 0, stream()>>>(N, C, s, logits.data<T>(), labels.data<int64_t>(),
-                                                 probs.data<T>(), rows.as<double>(), err, site);
+                                                 grad1.data<T>(), rows.as<double>(), err, site);
     NG_CUDA_CHECK_LAUNCH("ce_rows_kernel");
     ce_mean_kernel<T><<<1, kThreads, 0, stream()>>>(N, rows.as<double>(), loss.data<T>());
     NG_CUDA_CHECK_LAUNCH("ce_mean_kernel");
-  });
-}
-
-void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double s,
-                            const Tensor& gloss, Tensor& glogits) {
-  const int64_t N = probs.size(0), C = probs.size(1);
-  if (N * C == 0) return;
-  dispatch_floating(probs.dtype(), "cross_entropy backward", [&]<class T>() {
-    ce_backward_kernel<T><<<grid_for(N * C), kThreads, 0, stream()>>>(
-        N, C, probs.data<T>(), labels.data<int64_t>(), gloss.data<T>(), T(1.0 / double(N)),
-        T(s / double(C)), T(1.0 - s), glogits.data<T>());
-    NG_CUDA_CHECK_LAUNCH("ce_backward_kernel");
   });
 }
 
@@ -218,7 +197,6 @@ void register_softmax() {
   softmax_forward_kernel.set(DeviceType::CUDA, &softmax_forward);
   softmax_backward_kernel.set(DeviceType::CUDA, &softmax_backward);
   cross_entropy_forward_kernel.set(DeviceType::CUDA, &cross_entropy_forward);
-  cross_entropy_backward_kernel.set(DeviceType::CUDA, &cross_entropy_backward);
 }
 
 }  // namespace ng::cuda
