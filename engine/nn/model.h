@@ -126,7 +126,7 @@ class Model {
     int w_begin = 0, w_count = 0;      // into weights_
     int out_begin = 0, out_count = 0;  // into slots_
     std::vector<int> last_use;         // slots no later step reads (NOTE [Released activations])
-    bool absorbs_relu = false;         // a BatchNorm / Add whose only reader is a ReLU
+    bool absorbs_relu = false;         // a BatchNorm/Add/Linear/Conv2d read by one ReLU alone
     bool absorbed = false;             // that ReLU (NOTE [Fused ReLU])
     // NOTE [ReLU gradient in the max pool] (ops/pool.h): a Conv2d that absorbs a ReLU read by
     // one MaxPool2d alone, and that pool.

@@ -95,14 +95,16 @@ void max_pool_case(const Shape& s, const Pool2dParams& p, Fill fill, DType dt, u
   // Independent reference: every output adds its gy at its argmax, which lies in its window.
   const int64_t planes = s[0] * s[1], HW = s[2] * s[3], P = ys[2] * ys[3];
   const std::vector<int64_t> a = am.to_vector<int64_t>();
-  const std::vector<double> g = gy.to_vector<double>();
+  const std::vector<double> g = gy.to_vector<double>(), yv = y.to_vector<double>();
+  if (p.masks_relu_grad)  // NOTE [ReLU gradient in the max pool]: -1 exactly where not positive
+    for (size_t k = 0; k < a.size(); ++k)
+      ASSERT_EQ(a[k] < 0, !(yv[k] > 0)) << "output " << k << " = " << yv[k] << ", argmax " << a[k];
   std::vector<double> ref(size_t(planes * HW), 0.0);
   for (int64_t pl = 0; pl < planes; ++pl)
     for (int64_t o = 0; o < P; ++o) {
       const int64_t i = a[size_t(pl * P + o)], oh = o / ys[3], ow = o % ys[3];
       if (i < 0) {  // NOTE [ReLU gradient in the max pool]: a window whose maximum is not positive
         ASSERT_TRUE(p.masks_relu_grad) << "argmax -1 without masks_relu_grad";
-        ASSERT_FALSE(y.to_vector<double>()[size_t(pl * P + o)] > 0) << "output " << o;
         continue;
       }
       const int64_t h = i / s[3], w = i % s[3];
@@ -179,6 +181,37 @@ TEST_F(CudaLenetKernels, MaxPoolMaskingTheReluGradientMatchesTheCpu) {
     max_pool_case({3, 4, 13, 14}, overlapping, f, DType::Float32, seed += 2);
     max_pool_case({3, 4, 13, 14}, overlapping, f, DType::Float64, seed += 2);
   }
+}
+
+// Through autograd on the GPU: conv2d with its ReLU's derivative left to the pool (cuDNN's fused
+// convolution + bias + ReLU with a bias; the convolution and a forward-only ReLU without) gives
+// the gradients of the plain relu(conv2d) -> max_pool2d, and the CPU's.
+TEST_F(CudaLenetKernels, ConvolutionLeavingItsReluGradientToThePoolMatches) {
+  const bool saved = cudnn_deterministic();
+  set_cudnn_deterministic(true);  // the same backward-filter sums in both runs
+  Conv2dParams cp;
+  cp.padding = {2, 2};
+  for (bool bias : {true, false}) {
+    SCOPED_TRACE(bias ? "with a bias" : "without a bias");
+    const Tensor x0 = rnd({16, 3, 14, 14}, 800), w0 = rnd({6, 3, 5, 5}, 801),
+                 b0 = rnd({6}, 802, -0.5, 0.5), r = rnd({16, 6, 7, 7}, 803);
+    auto run = [&](Device d, bool by_reader) {
+      Tensor x = grad_leaf(x0.to(d).detach()), w = grad_leaf(w0.to(d).detach());
+      Tensor b = bias ? grad_leaf(b0.to(d).detach()) : Tensor();
+      Pool2dParams p = pool(2, 2, 2, 2, 0, 0);
+      p.masks_relu_grad = by_reader;
+      sum(mul(max_pool2d(conv2d(x, w, b, cp, "conv", true, by_reader), p), r.to(d))).backward();
+      std::vector<Tensor> g{x.grad().to(Device::cpu()), w.grad().to(Device::cpu())};
+      if (bias) g.push_back(b.grad().to(Device::cpu()));
+      return g;
+    };
+    const auto masked = run(kGpu, true), plain = run(kGpu, false), cpu = run(Device::cpu(), false);
+    for (size_t i = 0; i < plain.size(); ++i) {
+      expect_same_values(masked[i], plain[i], "gradient " + std::to_string(i));
+      EXPECT_LE(rel_err(masked[i].to(DType::Float64), cpu[i].to(DType::Float64)), 1e-5) << i;
+    }
+  }
+  set_cudnn_deterministic(saved);
 }
 
 TEST_F(CudaLenetKernels, MaxPoolGradientsThroughAutogradMatchTheCpu) {

@@ -172,7 +172,8 @@ void cross_entropy_forward_t(const Tensor& logits, const Tensor& labels, double 
                                       " is out of range for ", C, " classes (expected 0 to ", C - 1,
                                       ")"));
   T* pp = grad1.data<T>();
-  // grad1 = (probs - target) / N with target = (1 - s) * one_hot + s / C.
+  // grad1 = (probs - target) / N with target = (1 - s) * one_hot + s / C; probs - s / C as one
+  // fused multiply-add, on the GPU too, so both round alike whatever the compiler contracts.
   const T inv_n = T(1.0 / double(N)), off = T(s / double(C)), hit = T(1.0 - s);
   std::vector<double> row_loss(N);
   parallel_for(0, N, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, C)),
@@ -192,7 +193,7 @@ void cross_entropy_forward_t(const Tensor& logits, const Tensor& labels, double 
                    const double lse = double(m) + std::log(se);
                    const T inv = T(1.0 / se);
 #pragma omp simd
-                   for (int64_t c = 0; c < C; ++c) p[c] = (p[c] * inv - off) * inv_n;
+                   for (int64_t c = 0; c < C; ++c) p[c] = std::fma(p[c], inv, -off) * inv_n;
                    p[pl[i]] -= hit * inv_n;
                    row_loss[i] = (1.0 - s) * (lse - double(x[pl[i]])) + s * (lse - sx / double(C));
                  }

@@ -116,7 +116,7 @@ __device__ double ce_row(int64_t i, int64_t N, int64_t C, double sm, const T* lo
   }
   const double lse = double(m) + ::log(se);
   const T inv = T(1.0 / se);
-  for (int64_t c = 0; c < C; ++c) p[c] = (p[c] * inv - off) * inv_n;
+  for (int64_t c = 0; c < C; ++c) p[c] = fma(p[c], inv, -off) * inv_n;  // as the CPU kernel
   const int64_t l = labels[i];
   if (l >= 0 && l < C) p[l] -= hit * inv_n;
   if (l < 0 || l >= C) {
