@@ -233,9 +233,7 @@ std::atomic<int>& branches_slot() {  // -1: not read from the environment yet
   static std::atomic<int> v{-1};
   return v;
 }
-}  // namespace
 
-namespace {
 std::atomic<uint64_t>& branch_delay_slot() {
   static std::atomic<uint64_t> ns{0};
   return ns;
