@@ -98,7 +98,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), fmt);
   Tensor mean = Tensor::empty({C}, x.dtype(), x.device());
   Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());
-  Tensor scale_shift;  // fused: [2, C] = the forward's scale and shift, for the ReLU's mask
+  Tensor scale_shift;  // fused: [2, C] = the forward's scale and beta, for the ReLU's mask
   if (fused) {
     scale_shift = Tensor::empty({2 * C}, x.dtype(), x.device());
     batch_norm_relu_forward_kernel(x.device())(xc, gc, bc, running_mean, running_var, momentum, eps,

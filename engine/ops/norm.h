@@ -57,7 +57,8 @@ using BatchNormBackwardFn = void(const Tensor& gy, const Tensor& x, const Tensor
 NG_KERNEL_TABLE(batch_norm_forward_kernel, BatchNormForwardFn);
 NG_KERNEL_TABLE(batch_norm_backward_kernel, BatchNormBackwardFn);
 //   relu(batch_norm(x)) in training (optional per device): as the forward, and also writes the
-//   [2, C] scale_shift (y = relu(x * scale + shift)) that the backward needs for the ReLU's mask.
+//   [2, C] scale_shift = [scale | beta] (y = relu((x - mean) * scale + beta)) that the backward
+//   needs, with the mean, for the ReLU's mask.
 using BatchNormReluForwardFn = void(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                     Tensor& running_mean, Tensor& running_var, double momentum,
                                     double eps, Tensor& y, Tensor& mean, Tensor& invstd,

@@ -145,7 +145,8 @@ TEST(AutogradSeed, CrossEntropyGradientWithAndWithoutAUnitSeed) {
   const Tensor labels = Tensor::from_vector<int64_t>({2, 0}, {2});
   const std::vector<float> p = softmax(x0, 1).to_vector<float>();
   std::vector<float> want(6);
-  for (int i = 0; i < 6; ++i) want[size_t(i)] = (p[size_t(i)] - ((i == 2 || i == 3) ? 1.f : 0.f)) / 2;
+  for (int i = 0; i < 6; ++i)  // labels 2 and 0: one-hot at flat 2 and 3
+    want[size_t(i)] = (p[size_t(i)] - ((i == 2 || i == 3) ? 1.f : 0.f)) / 2;
   Tensor x = leaf(x0.clone());
   cross_entropy(x, labels).backward();
   const std::vector<float> g1 = x.grad().to_vector<float>();

@@ -10,8 +10,8 @@
 //         may fall on either side of it on the two devices; the gradient of relu(batch_norm)
 //         given the mask is then an independent reference);
 //       * inputs whose values sit exactly at the mean (x == mean, beta == 0, so
-//         x * scale + shift == 0): no NaN, and y and the gradients match the CPU's composition
-//         directly (the derivative at 0 is 0 on both).
+//         (x - mean) * scale + beta == 0): no NaN, and y and the gradients match the CPU's
+//         composition directly (the derivative at 0 is 0 on both).
 // Allocations are poisoned (NaN), so an element a kernel forgets to write fails. The CUDA tests
 // skip without a device.
 #include <gtest/gtest.h>
@@ -60,7 +60,7 @@ Tensor positive_mask(const Tensor& t) {
 
 // x: per channel, the first half of the batch holds multiples of 1/4 in [-3/4, 3/4] (about a
 // third exactly 0), the second half their negatives, so every channel's mean is exactly 0 and
-// with beta == 0 the zeros of x give x * scale + shift == 0 exactly.
+// with beta == 0 the zeros of x give (x - mean) * scale + beta == 0 exactly.
 Tensor values_at_the_mean(const Shape& s, uint64_t seed, DType dt) {
   const int64_t N = s[0], per_n = numel(s) / N;
   std::vector<double> u = rnd({numel(s)}, seed, 0, 1, DType::Float64).to_vector<double>();

@@ -96,9 +96,11 @@ void max_pool_case(const Shape& s, const Pool2dParams& p, Fill fill, DType dt, u
   const int64_t planes = s[0] * s[1], HW = s[2] * s[3], P = ys[2] * ys[3];
   const std::vector<int64_t> a = am.to_vector<int64_t>();
   const std::vector<double> g = gy.to_vector<double>(), yv = y.to_vector<double>();
-  if (p.masks_relu_grad)  // NOTE [ReLU gradient in the max pool]: -1 exactly where not positive
-    for (size_t k = 0; k < a.size(); ++k)
+  if (p.masks_relu_grad) {  // NOTE [ReLU gradient in the max pool]: -1 exactly where not positive
+    for (size_t k = 0; k < a.size(); ++k) {
       ASSERT_EQ(a[k] < 0, !(yv[k] > 0)) << "output " << k << " = " << yv[k] << ", argmax " << a[k];
+    }
+  }
   std::vector<double> ref(size_t(planes * HW), 0.0);
   for (int64_t pl = 0; pl < planes; ++pl)
     for (int64_t o = 0; o < P; ++o) {

@@ -253,7 +253,8 @@ TEST(MaxPool2d, MaskingTheReluGradientMarksWindowsWhoseMaximumIsNotPositive) {
                                           0, 0, 0, 0},
                                          {1, 1, 4, 4});
   Pool2dParams p = pool({2, 2}, {2, 2});
-  Tensor y = Tensor::empty({1, 1, 2, 2}, DType::Float64), am = Tensor::empty({1, 1, 2, 2}, DType::Int64);
+  Tensor y = Tensor::empty({1, 1, 2, 2}, DType::Float64);
+  Tensor am = Tensor::empty({1, 1, 2, 2}, DType::Int64);
   max_pool2d_forward_kernel(Device::cpu())(x, p, y, am);
   EXPECT_EQ(am.to_vector<int64_t>(), (std::vector<int64_t>{0, 7, 8, 10}));
   p.masks_relu_grad = true;
@@ -293,5 +294,5 @@ TEST(MaxPool2d, MaskingTheReluGradientForTheConvolutionGivesTheSameGradients) {
   EXPECT_EQ(masked.x, plain.x);
   EXPECT_EQ(masked.w, plain.w);
   EXPECT_EQ(masked.b, plain.b);
-  EXPECT_NE(unmasked.w, plain.w) << "no window of relu(conv) was all zeros: the test proves nothing";
+  EXPECT_NE(unmasked.w, plain.w) << "no window of relu(conv) was all zeros: this proves nothing";
 }

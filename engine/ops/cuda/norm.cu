@@ -15,10 +15,11 @@
 //   2. one warp per channel adds its splits (lane l the splits l, l + 32, ... in order, then a
 //      fixed shuffle tree, rather than one thread waiting on L2 for each of up to a thousand
 //      splits in turn) and derives the statistics (mean, invstd, running stats, scale and
-//      shift; or the parameter gradients and the coefficients of gx).
+//      beta; or the parameter gradients and the coefficients of gx).
 // splits is chosen so that about 8 blocks of kThreads run per SM and every block still has a few
-// thousand values. The elementwise passes (y = x * scale + shift, gx = a * gy + b * (x - mean) +
-// d) are flat vectorised grid-stride loops with 32-bit index arithmetic when the tensor allows.
+// thousand values. The elementwise passes (y = (x - mean) * scale + beta, NOTE [Batch-norm apply]
+// in ops/cpu/norm_cpu.cpp; gx = a * gy + b * (x - mean) + d) are flat vectorised grid-stride
+// loops with 32-bit index arithmetic when the tensor allows.
 //
 // NOTE [Channels-last batch norm]: convolutions on cuda produce channels-last activations
 // (cuDNN's tensor-core kernels are NHWC), and batch norm keeps that layout (ng::batch_norm
@@ -57,19 +58,20 @@ namespace ng::cuda {
 namespace {
 
 // NOTE [Batch norm with ReLU]: batch_norm(..., relu = true) in training on cuda returns
-// relu(x * scale + shift) from the apply pass itself, and its backward masks gy with the ReLU's
-// derivative inside the batch-norm kernels, so the ReLU costs no pass of its own either way. The
-// mask is not saved: the backward recomputes z = x * scale + shift from x (which it reads anyway)
-// with the forward's scale and shift (saved, [2, C]) and the same fused multiply-add (bn_affine),
+// relu((x - mean) * scale + beta) from the apply pass itself, and its backward masks gy with the
+// ReLU's derivative inside the batch-norm kernels, so the ReLU costs no pass of its own either
+// way. The mask is not saved: the backward recomputes z = (x - mean) * scale + beta from x (which
+// it reads anyway) with the forward's mean and [scale | beta] (saved, [2, C]) and the same fused
+// multiply-add (bn_affine),
 // so z, and z > 0, are bit for bit those of the forward. z > 0 is the engine's ReLU derivative
 // (y > 0 iff z > 0; 0 at z == 0), and z > 0 ? z : 0 its forward, so the results are exactly those
 // of relu(batch_norm(x)) on the same device.
 template <class T>
-__device__ __forceinline__ T bn_affine(T v, T sc, T sh) {
+__device__ __forceinline__ T bn_affine(T v, T m, T sc, T b) {
   if constexpr (sizeof(T) == sizeof(float))
-    return __fmaf_rn(v, sc, sh);
+    return __fmaf_rn(__fsub_rn(v, m), sc, b);
   else
-    return __fma_rn(v, sc, sh);
+    return __fma_rn(__dsub_rn(v, m), sc, b);
 }
 
 // The forward's output from z = bn_affine(...): z, or relu(z) when R.
@@ -81,11 +83,11 @@ __device__ __forceinline__ T bn_out(T z) {
     return z;
 }
 
-// gy masked by the ReLU's derivative at z = x * sc + sh when R (gy itself otherwise).
+// gy masked by the ReLU's derivative at z = (x - m) * sc + b when R (gy itself otherwise).
 template <bool R, class T>
-__device__ __forceinline__ T bn_masked(T g, T v, T sc, T sh) {
+__device__ __forceinline__ T bn_masked(T g, T v, T m, T sc, T b) {
   if constexpr (R)
-    return bn_affine(v, sc, sh) > T(0) ? g : T(0);
+    return bn_affine(v, m, sc, b) > T(0) ? g : T(0);
   else
     return g;
 }
@@ -135,14 +137,14 @@ __global__ void bn_partial_stats_kernel(I N, I C, I S, I rows, const T* __restri
 }
 
 // Pass 2: per channel (one warp each, warp_sum_splits), the splits' sums in a fixed order ->
-// mean, invstd, the running statistics, and y = x * scale + shift's coefficients (from the
-// rounded mean and invstd, as on the CPU). The shift of channel c is x[c * shift_stride] (the
+// mean, invstd, the running statistics, and y = (x - mean) * scale + beta's scale and beta (from
+// the rounded invstd, as on the CPU). The shift of channel c's sums is x[c * shift_stride] (the
 // channel's first value: shift_stride is S for [N, C, S], 1 for channels-last [M, C]).
 template <class T>
 __global__ void bn_finish_stats_kernel(int64_t C, int64_t shift_stride, int64_t M, int splits,
                                        const double* part, const T* x, double momentum, double eps,
                                        const T* gamma, const T* beta, T* mean, T* invstd,
-                                       T* running_mean, T* running_var, T* scale, T* shift) {
+                                       T* running_mean, T* running_var, T* scale, T* beta_out) {
   NG_WARP_PER_CHANNEL(c, C) {
     double s1, s2;
     warp_sum_splits(part, splits, c, C + c, s1, s2);
@@ -158,50 +160,47 @@ __global__ void bn_finish_stats_kernel(int64_t C, int64_t shift_stride, int64_t 
         running_mean[c] = T((1.0 - momentum) * double(running_mean[c]) + momentum * mu);
         running_var[c] = T((1.0 - momentum) * double(running_var[c]) + momentum * unbiased);
       }
-      const double sc = double(inv_t) * (gamma ? double(gamma[c]) : 1.0);
-      scale[c] = T(sc);
-      shift[c] = T((beta ? double(beta[c]) : 0.0) - double(mu_t) * sc);
+      scale[c] = T(double(inv_t) * (gamma ? double(gamma[c]) : 1.0));
+      beta_out[c] = beta ? beta[c] : T(0);
     }
   }
 }
 
-// Eval: y = x * scale + shift from the running statistics.
+// Eval: y = (x - running_mean) * scale + beta from the running statistics.
 template <class T>
-__global__ void bn_eval_scale_shift_kernel(int64_t C, const T* running_mean, const T* running_var,
-                                           const T* gamma, const T* beta, double eps, T* scale,
-                                           T* shift) {
+__global__ void bn_eval_scale_kernel(int64_t C, const T* running_var, const T* gamma,
+                                     const T* beta, double eps, T* scale, T* beta_out) {
   NG_GRID_STRIDE(c, C) {
-    const double mu = double(running_mean[c]);
     const double inv = 1.0 / ::sqrt(double(running_var[c]) + eps);
-    const double sc = inv * (gamma ? double(gamma[c]) : 1.0);
-    scale[c] = T(sc);
-    shift[c] = T((beta ? double(beta[c]) : 0.0) - mu * sc);
+    scale[c] = T(inv * (gamma ? double(gamma[c]) : 1.0));
+    beta_out[c] = beta ? beta[c] : T(0);
   }
 }
 
-// y = x * scale[c] + shift[c] (relu of it when R) over nv groups of V values (Sv = S / V groups
-// per row).
+// y = (x - mean[c]) * scale[c] + beta[c] (relu of it when R) over nv groups of V values (Sv =
+// S / V groups per row).
 template <class T, int V, class I, bool R>
-__global__ void bn_apply_kernel(I nv, I Sv, I C, const T* x, const T* scale, const T* shift, T* y) {
+__global__ void bn_apply_kernel(I nv, I Sv, I C, const T* x, const T* mean, const T* scale,
+                                const T* beta, T* y) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += I(blockDim.x) * gridDim.x) {
     const I c = (i / Sv) % C;
-    const T sc = scale[c], sh = shift[c];
+    const T m = mean[c], sc = scale[c], b = beta[c];
     Vec<T, V> v = load_vec<T, V>(x + i * V);
 #pragma unroll
-    for (int q = 0; q < V; ++q) v.v[q] = bn_out<R>(bn_affine(v.v[q], sc, sh));
+    for (int q = 0; q < V; ++q) v.v[q] = bn_out<R>(bn_affine(v.v[q], m, sc, b));
     store_vec<T, V>(y + i * V, v);
   }
 }
 
 // Pass 1 of the backward: part[c, k] = sum(gy), part[C + c, k] = sum(gy * (x - mean)), with gy
-// masked by the ReLU's derivative when R (ss: the forward's [scale | shift]).
+// masked by the ReLU's derivative when R (ss: the forward's [scale | beta]).
 template <class T, int V, class I, bool R>
 __global__ void bn_partial_grad_kernel(I N, I C, I S, I rows, const T* gy, const T* x,
                                        const T* mean, const T* ss, double* part) {
   const I c = blockIdx.x, k = blockIdx.y, splits = gridDim.y;
   const I n0 = k * rows, n1 = n0 + rows < N ? n0 + rows : N;
   const T m = mean[c];
-  const T sc = R ? ss[c] : T(0), sh = R ? ss[C + c] : T(0);
+  const T sc = R ? ss[c] : T(0), sb = R ? ss[C + c] : T(0);
   const I Sv = S / V, count = (n1 - n0) * Sv;
   double sg = 0, sgx = 0;
   // Unrolled so that each thread has several loads in flight.
@@ -213,7 +212,7 @@ __global__ void bn_partial_grad_kernel(I N, I C, I S, I rows, const T* gy, const
     T a1 = 0, a2 = 0;
 #pragma unroll
     for (int q = 0; q < V; ++q) {
-      const T gq = bn_masked<R>(g.v[q], v.v[q], sc, sh);
+      const T gq = bn_masked<R>(g.v[q], v.v[q], m, sc, sb);
       a1 += gq;
       a2 += gq * (v.v[q] - m);
     }
@@ -255,12 +254,12 @@ __global__ void bn_backward_apply_kernel(I nv, I Sv, I C, const T* gy, const T* 
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += I(blockDim.x) * gridDim.x) {
     const I c = (i / Sv) % C;
     const T a = coef[c], b = coef[C + c], d = coef[2 * C + c], m = mean[c];
-    const T sc = R ? ss[c] : T(0), sh = R ? ss[C + c] : T(0);
+    const T sc = R ? ss[c] : T(0), sb = R ? ss[C + c] : T(0);
     const Vec<T, V> g = load_vec<T, V>(gy + i * V), v = load_vec<T, V>(x + i * V);
     Vec<T, V> out;
 #pragma unroll
     for (int q = 0; q < V; ++q)
-      out.v[q] = a * bn_masked<R>(g.v[q], v.v[q], sc, sh) + b * (v.v[q] - m) + d;
+      out.v[q] = a * bn_masked<R>(g.v[q], v.v[q], m, sc, sb) + b * (v.v[q] - m) + d;
     store_vec<T, V>(gx + i * V, out);
   }
 }
@@ -289,30 +288,32 @@ struct BnStatsOp {
   }
 };
 
-// y = x * scale[c] + shift[c], relu of it when R.
+// y = (x - mean[c]) * scale[c] + beta[c], relu of it when R.
 template <class T, int V, class I, bool R>
 struct BnApplyOp {
   const T* x;
+  const T* mean;
   const T* scale;
-  const T* shift;
+  const T* beta;
   T* y;
-  T sc[V], sh[V];
+  T m[V], sc[V], b[V];
   __device__ __forceinline__ void start(I c0) {
 #pragma unroll
     for (int q = 0; q < V; ++q) {
+      m[q] = mean[c0 + q];
       sc[q] = scale[c0 + q];
-      sh[q] = shift[c0 + q];
+      b[q] = beta[c0 + q];
     }
   }
   __device__ __forceinline__ void apply(I o) const {
     Vec<T, V> v = load_vec<T, V>(x + o);
 #pragma unroll
-    for (int q = 0; q < V; ++q) v.v[q] = bn_out<R>(bn_affine(v.v[q], sc[q], sh[q]));
+    for (int q = 0; q < V; ++q) v.v[q] = bn_out<R>(bn_affine(v.v[q], m[q], sc[q], b[q]));
     store_vec<T, V>(y + o, v);
   }
 };
 
-// Backward sums: a1 += gy, a2 += gy * (x - mean), gy masked when R (ss: [scale | shift]).
+// Backward sums: a1 += gy, a2 += gy * (x - mean), gy masked when R (ss: [scale | beta]).
 template <class T, int V, class I, bool R>
 struct BnGradOp {
   static constexpr int kSums = 2;
@@ -321,20 +322,20 @@ struct BnGradOp {
   const T* mean;
   const T* ss;
   I C;
-  T m[V], sc[V], sh[V];
+  T m[V], sc[V], sb[V];
   __device__ __forceinline__ void start(I c0) {
 #pragma unroll
     for (int q = 0; q < V; ++q) {
       m[q] = mean[c0 + q];
       sc[q] = R ? ss[c0 + q] : T(0);
-      sh[q] = R ? ss[C + c0 + q] : T(0);
+      sb[q] = R ? ss[C + c0 + q] : T(0);
     }
   }
   __device__ __forceinline__ void add(I o, T (&a1)[V], T (&a2)[V]) const {
     const Vec<T, V> g = load_vec<T, V>(gy + o), v = load_vec<T, V>(x + o);
 #pragma unroll
     for (int q = 0; q < V; ++q) {
-      const T gq = bn_masked<R>(g.v[q], v.v[q], sc[q], sh[q]);
+      const T gq = bn_masked<R>(g.v[q], v.v[q], m[q], sc[q], sb[q]);
       a1[q] += gq;
       a2[q] += gq * (v.v[q] - m[q]);
     }
@@ -351,7 +352,7 @@ struct BnBackwardApplyOp {
   const T* ss;
   I C;
   T* gx;
-  T a[V], b[V], d[V], m[V], sc[V], sh[V];
+  T a[V], b[V], d[V], m[V], sc[V], sb[V];
   __device__ __forceinline__ void start(I c0) {
 #pragma unroll
     for (int q = 0; q < V; ++q) {
@@ -360,7 +361,7 @@ struct BnBackwardApplyOp {
       d[q] = coef[2 * C + c0 + q];
       m[q] = mean[c0 + q];
       sc[q] = R ? ss[c0 + q] : T(0);
-      sh[q] = R ? ss[C + c0 + q] : T(0);
+      sb[q] = R ? ss[C + c0 + q] : T(0);
     }
   }
   __device__ __forceinline__ void apply(I o) const {
@@ -368,14 +369,15 @@ struct BnBackwardApplyOp {
     Vec<T, V> out;
 #pragma unroll
     for (int q = 0; q < V; ++q)
-      out.v[q] = a[q] * bn_masked<R>(g.v[q], v.v[q], sc[q], sh[q]) + b[q] * (v.v[q] - m[q]) + d[q];
+      out.v[q] =
+          a[q] * bn_masked<R>(g.v[q], v.v[q], m[q], sc[q], sb[q]) + b[q] * (v.v[q] - m[q]) + d[q];
     store_vec<T, V>(gx + o, out);
   }
 };
 
 // ---------------------------------------------------------------- batch norm, host side
 
-// relu: y = relu(x * scale + shift) (training only), with scale and shift written to
+// relu: y = relu((x - mean) * scale + beta) (training only), with scale and beta written to
 // scale_shift ([2, C]) for the backward's mask (NOTE [Batch norm with ReLU]).
 void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              Tensor& running_mean, Tensor& running_var, Mode mode, double momentum,
@@ -395,19 +397,21 @@ void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor&
     T* rv = running_var.defined() ? running_var.data<T>() : nullptr;
     const T* g = gamma.defined() ? gamma.data<T>() : nullptr;
     const T* b = beta.defined() ? beta.data<T>() : nullptr;
-    DeviceBuffer ss(relu ? 0 : 2 * size_t(C) * sizeof(T));  // [scale | shift]
+    DeviceBuffer ss(relu ? 0 : 2 * size_t(C) * sizeof(T));  // [scale | beta]
     T* scale = relu ? scale_shift->data<T>() : ss.as<T>();
-    T* shift = scale + C;
+    T* beta_c = scale + C;  // beta per channel (0 without one)
+    // The mean the apply pass centres with: the batch's, or the running one in eval mode.
+    const T* centre = train ? mean.data<T>() : rm;
     auto eval_coefficients = [&] {
-      bn_eval_scale_shift_kernel<T>
-          <<<grid_for(C), kThreads, 0, stream()>>>(C, rm, rv, g, b, eps, scale, shift);
-      NG_CUDA_CHECK_LAUNCH("bn_eval_scale_shift_kernel");
+      bn_eval_scale_kernel<T>
+          <<<grid_for(C), kThreads, 0, stream()>>>(C, rv, g, b, eps, scale, beta_c);
+      NG_CUDA_CHECK_LAUNCH("bn_eval_scale_kernel");
     };
     // Pass 2 of the statistics over `splits` partial sums per channel.
     auto finish = [&](int64_t shift_stride, int64_t splits, const double* part) {
       bn_finish_stats_kernel<T><<<warp_grid_for(C), kThreads, 0, stream()>>>(
           C, shift_stride, N * S, int(splits), part, x.data<T>(), momentum, eps, g, b,
-          mean.data<T>(), invstd.data<T>(), rm, rv, scale, shift);
+          mean.data<T>(), invstd.data<T>(), rm, rv, scale, beta_c);
       NG_CUDA_CHECK_LAUNCH("bn_finish_stats_kernel");
     };
     if (rows) {  // channels-last: x, y are [M, C]
@@ -428,7 +432,8 @@ void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor&
         const RowsGrid ag = rows_grid(M, C, V, false);
         with_relu(relu, [&]<bool R>() {
           rows_apply_kernel<T, V, I, BnApplyOp<T, V, I, R>><<<ag.grid(), ag.block(), 0, stream()>>>(
-              I(M), I(C), BnApplyOp<T, V, I, R>{x.data<T>(), scale, shift, y.data<T>(), {}, {}});
+              I(M), I(C),
+              BnApplyOp<T, V, I, R>{x.data<T>(), centre, scale, beta_c, y.data<T>(), {}, {}, {}});
           NG_CUDA_CHECK_LAUNCH("rows_apply_kernel (batch_norm)");
         });
       });
@@ -453,7 +458,7 @@ void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor&
       const int64_t nv = n / V;
       with_relu(relu, [&]<bool R>() {
         bn_apply_kernel<T, V, I, R><<<grid_for(nv), kThreads, 0, stream()>>>(
-            I(nv), I(S / V), I(C), x.data<T>(), scale, shift, y.data<T>());
+            I(nv), I(S / V), I(C), x.data<T>(), centre, scale, beta_c, y.data<T>());
         NG_CUDA_CHECK_LAUNCH("bn_apply_kernel");
       });
     });
@@ -461,7 +466,7 @@ void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor&
 }
 
 // scale_shift defined: the backward of relu(batch_norm(x)), gy masked where the forward's
-// x * scale + shift was not positive (NOTE [Batch norm with ReLU]).
+// (x - mean) * scale + beta was not positive (NOTE [Batch norm with ReLU]).
 void batch_norm_backward_impl(const Tensor& gy, const Tensor& x, const Tensor& gamma,
                               const Tensor& mean, const Tensor& invstd, const Tensor& scale_shift,
                               Tensor& gx, Tensor& ggamma, Tensor& gbeta) {
