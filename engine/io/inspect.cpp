@@ -87,7 +87,8 @@ const std::unordered_map<std::string, FlopRule>& flop_rules() {
       // max, subtract, exp, sum, normalise.
       {"Softmax", per_value(5)},
       {"LogSoftmax", per_value(5)},
-      // Normalise and scale/shift, folded into one multiply-add per value.
+      // Normalise and scale/shift: counted as one multiply and one add per value (the
+      // convention for batch norm; the kernels centre first, NOTE [Batch-norm apply]).
       {"BatchNorm", per_value(2)},
       // Mean 1, variance 2, normalise 2, scale and shift 2.
       {"LayerNorm", [](const NodeInfo& n, int64_t out,

@@ -130,10 +130,10 @@ TEST(BatchNorm, Float32StatisticsStayAccurateWithLargeOffsets) {
 
 // NOTE [Batch-norm apply] (ops/cpu/norm_cpu.cpp): y = (x - mean) * scale + beta far from zero.
 // Values 1000 + noise (spread 1, float32 ulp 6e-5 there), scale up to 3: the differences
-// between a channel's outputs match float64's to y's own rounding (2 ulp at |y| <= 12), with or
-// without a fused multiply-add; the channel as a whole is offset by at most the float32 mean's
-// rounding times scale (measured 7e-5; x * scale + shift gave 2.6e-4 here), in train mode, and
-// by nothing in eval mode with a running mean that float32 holds exactly.
+// between a channel's outputs match float64's to y's and scale's own rounding (2 ulp at
+// |y| <= 12), with or without a fused multiply-add; the channel as a whole is offset by at most
+// the float32 mean's rounding times scale (measured 7e-5; x * scale + shift gave 2.6e-4 here),
+// in train mode, and by nothing in eval mode with a running mean that float32 holds exactly.
 TEST(BatchNorm, OutputsFarFromZeroKeepTheirDifferences) {
   Rng rng(9);
   const int64_t N = 32, C = 3, S = 25;
@@ -141,13 +141,15 @@ TEST(BatchNorm, OutputsFarFromZeroKeepTheirDifferences) {
   Tensor x32 = x64.to(DType::Float32);
   x64 = x32.to(DType::Float64);  // the same inputs exactly
   Rng grng(10);
-  Tensor g64 = add_scalar(Tensor::uniform({C}, -1, 1, grng, DType::Float64), 2.0);
-  Tensor b64 = Tensor::uniform({C}, -1, 1, grng, DType::Float64);
+  Tensor g32 = add_scalar(Tensor::uniform({C}, -1, 1, grng, DType::Float64), 2.0);
+  g32 = g32.to(DType::Float32);
+  Tensor b32 = Tensor::uniform({C}, -1, 1, grng, DType::Float64).to(DType::Float32);
+  Tensor g64 = g32.to(DType::Float64), b64 = b32.to(DType::Float64);  // the same exactly
   for (Mode mode : {Mode::Train, Mode::Eval}) {
     SCOPED_TRACE(mode == Mode::Train ? "train" : "eval");
     Tensor rm32 = Tensor::full({C}, 999.5), rv32 = Tensor::full({C}, 1.5);
     Tensor rm64 = rm32.to(DType::Float64), rv64 = rv32.to(DType::Float64);
-    Tensor y32 = batch_norm(x32, g64.to(DType::Float32), b64.to(DType::Float32), rm32, rv32, mode);
+    Tensor y32 = batch_norm(x32, g32, b32, rm32, rv32, mode);
     Tensor y64 = batch_norm(x64, g64, b64, rm64, rv64, mode);
     const auto a = y32.to_vector<double>(), b = y64.to_vector<double>();
     double worst = 0, offset = 0;

@@ -95,24 +95,24 @@ void batch_norm_forward_t(const Tensor& x, const Tensor& gamma, const Tensor& be
       prv[c] = T((1.0 - momentum) * double(prv[c]) + momentum * unbiased);
     }
   };
-  auto coefficients = [&](int64_t c, T& mean, T& scale, T& beta) {
+  auto coefficients = [&](int64_t c, T& m, T& sc, T& b) {
     double inv;
     if (train) {
-      mean = pmean[c];
+      m = pmean[c];
       inv = double(pinv[c]);
     } else {
-      mean = prm[c];
+      m = prm[c];
       inv = 1.0 / std::sqrt(double(prv[c]) + eps);
     }
-    scale = T(inv * (pg ? double(pg[c]) : 1.0));
-    beta = pb ? pb[c] : T(0);
+    sc = T(inv * (pg ? double(pg[c]) : 1.0));
+    b = pb ? pb[c] : T(0);
   };
 
   if (S == 1) {
     // x: [N, C]; a task owns channels [c0, c1) and walks rows n.
     parallel_for(0, C, channel_grain(N), [&](int64_t c0, int64_t c1) {
       const int64_t w = c1 - c0;
-      std::vector<T> mean(w), scale(w), beta(w);
+      std::vector<T> m(w), sc(w), b(w);
       if (train) {
         std::vector<double> s1(w, 0.0), s2(w, 0.0);
         std::vector<T> k(px + c0, px + c1);  // shift: the first row
@@ -126,11 +126,11 @@ void batch_norm_forward_t(const Tensor& x, const Tensor& gamma, const Tensor& be
         }
         for (int64_t j = 0; j < w; ++j) stats(c0 + j, s1[j], s2[j], k[j]);
       }
-      for (int64_t j = 0; j < w; ++j) coefficients(c0 + j, mean[j], scale[j], beta[j]);
+      for (int64_t j = 0; j < w; ++j) coefficients(c0 + j, m[j], sc[j], b[j]);
       for (int64_t n = 0; n < N; ++n) {
         const T* row = px + n * C + c0;
         T* out = py + n * C + c0;
-        for (int64_t j = 0; j < w; ++j) out[j] = (row[j] - mean[j]) * scale[j] + beta[j];
+        for (int64_t j = 0; j < w; ++j) out[j] = (row[j] - m[j]) * sc[j] + b[j];
       }
     });
     return;
@@ -145,13 +145,13 @@ void batch_norm_forward_t(const Tensor& x, const Tensor& gamma, const Tensor& be
         for (int64_t n = 0; n < N; ++n) shifted_sums(px + (n * C + c) * S, S, k, s1, s2);
         stats(c, s1, s2, k);
       }
-      T mean, scale, beta;
-      coefficients(c, mean, scale, beta);
+      T m, sc, b;
+      coefficients(c, m, sc, b);
       for (int64_t n = 0; n < N; ++n) {
         const T* row = px + (n * C + c) * S;
         T* out = py + (n * C + c) * S;
 #pragma omp simd
-        for (int64_t i = 0; i < S; ++i) out[i] = (row[i] - mean) * scale + beta;
+        for (int64_t i = 0; i < S; ++i) out[i] = (row[i] - m) * sc + b;
       }
     }
   });

@@ -61,9 +61,9 @@ namespace {
 // relu((x - mean) * scale + beta) from the apply pass itself, and its backward masks gy with the
 // ReLU's derivative inside the batch-norm kernels, so the ReLU costs no pass of its own either
 // way. The mask is not saved: the backward recomputes z = (x - mean) * scale + beta from x (which
-// it reads anyway) with the forward's mean and [scale | beta] (saved, [2, C]) and the same fused
-// multiply-add (bn_affine),
-// so z, and z > 0, are bit for bit those of the forward. z > 0 is the engine's ReLU derivative
+// it reads anyway) with the forward's mean and [scale | beta] (saved, [2, C]; the tensor is
+// still called scale_shift) and the same subtraction and fused multiply-add (bn_affine), so z,
+// and z > 0, are bit for bit those of the forward. z > 0 is the engine's ReLU derivative
 // (y > 0 iff z > 0; 0 at z == 0), and z > 0 ? z : 0 its forward, so the results are exactly those
 // of relu(batch_norm(x)) on the same device.
 template <class T>
