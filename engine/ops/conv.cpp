@@ -170,7 +170,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dPar
     Tensor y = conv2d_run(x, w, b, p, ys, false, false).contiguous(MemoryFormat::ChannelsLast);
     return relu ? ng::relu(y) : y;  // the ReLU's own backward: a reader's mask repeats it, harmless
   }
-  return conv2d_run(x, w, b, p, ys, relu, relu && relu_grad_by_reader);
+  return conv2d_run(x, w, b, p, ys, relu, relu_grad_by_reader);
 }
 
 }  // namespace ng

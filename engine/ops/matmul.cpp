@@ -102,32 +102,33 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b, const std::stri
     Tensor ys = relu ? y.detach() : Tensor();  // the ReLU's derivative reads its output
     // NOTE [Weight-gradient branches]: only gradients that go straight to parameters (leaves).
     const bool branch = w.is_leaf() && (!b.defined() || b.is_leaf());
-    autograd::record(
-        y, relu ? "LinearReLU" : "Linear", {x, w, b},
-        [xc, wc, gx, gw, gbias, ys, branch](const Tensor& g) {
-          Tensor gc = g.contiguous();
-          if (ys.defined()) gc = relu_backward(ys, gc);  // through the fused ReLU first
-          // g: [N, out]; dx = g W: [N, in]; dW = g^T x: [out, in]; db = sum_N g: [out]
-          Tensor dw, db;
-          if (gw || gbias) {
-            // Queued first, so that in a captured step it can branch off before dx.
-            CudaBranch br(branch ? gc.nbytes() : SIZE_MAX, {gc, xc});
-            const DeviceType dev = gc.device().type;
-            bool done = false;
-            if (gw && gbias && linear_backward_weight_kernel.has(dev)) {
-              dw = Tensor::empty(wc.shape(), gc.dtype(), gc.device());
-              db = Tensor::empty({wc.size(0)}, gc.dtype(), gc.device());
-              done = linear_backward_weight_kernel(gc.device())(gc, xc, dw,
-                                                                db);  // NOTE [Fused linear bias]
-            }
-            if (!done) {
-              dw = gw ? gemm(gc, true, xc, false) : Tensor();
-              db = gbias ? sum(gc, {0}) : Tensor();
-            }
-          }
-          Tensor dx = gx ? gemm(gc, false, wc, false) : Tensor();
-          return std::vector<Tensor>{dx, dw, db};
-        });
+    autograd::record(y, relu ? "LinearReLU" : "Linear", {x, w, b},
+                     [xc, wc, gx, gw, gbias, ys, branch](const Tensor& g) {
+                       Tensor gc = g.contiguous();
+                       if (ys.defined())
+                         gc = relu_backward(ys, gc);  // through the fused ReLU first
+                       // g: [N, out]; dx = g W: [N, in]; dW = g^T x: [out, in]; db = sum_N g: [out]
+                       Tensor dw, db;
+                       if (gw || gbias) {
+                         // Queued first, so that in a captured step it can branch off before dx.
+                         CudaBranch br(branch ? gc.nbytes() : SIZE_MAX, {gc, xc});
+                         const DeviceType dev = gc.device().type;
+                         bool done = false;
+                         if (gw && gbias && linear_backward_weight_kernel.has(dev)) {
+                           dw = Tensor::empty(wc.shape(), gc.dtype(), gc.device());
+                           db = Tensor::empty({wc.size(0)}, gc.dtype(), gc.device());
+                           done = linear_backward_weight_kernel(gc.device())(
+                               gc, xc, dw,
+                               db);  // NOTE [Fused linear bias]
+                         }
+                         if (!done) {
+                           dw = gw ? gemm(gc, true, xc, false) : Tensor();
+                           db = gbias ? sum(gc, {0}) : Tensor();
+                         }
+                       }
+                       Tensor dx = gx ? gemm(gc, false, wc, false) : Tensor();
+                       return std::vector<Tensor>{dx, dw, db};
+                     });
   }
   return y;
 }

@@ -15,7 +15,7 @@ struct TrainStep::Entry {
   int64_t seen = 0;
   bool failed = false;  // its capture failed: this shape runs eagerly
   CudaGraph graph;
-  Tensor x, y;                // static inputs, read by the graph
+  Tensor x, y;  // static inputs, read by the graph
   // The graph's own copies of the batch into x and y (CudaGraph::capture_copy), or -1 where the
   // batch is copied by a separate launch before each replay (an input that is not contiguous).
   int64_t x_copy = -1, y_copy = -1;
@@ -123,16 +123,20 @@ void TrainStep::capture(Entry& e, const Tensor& x, const Tensor& y) {
   ++captures_;
 }
 
-size_t TrainStep::graph_nodes() const {
+const CudaGraph* TrainStep::latest_graph() const {
   for (const auto& e : entries_)
-    if (e->graph.ready()) return e->graph.num_nodes();
-  return 0;
+    if (e->graph.ready()) return &e->graph;
+  return nullptr;
+}
+
+size_t TrainStep::graph_nodes() const {
+  const CudaGraph* g = latest_graph();
+  return g ? g->num_nodes() : 0;
 }
 
 size_t TrainStep::graph_branches() const {
-  for (const auto& e : entries_)
-    if (e->graph.ready()) return e->graph.branches();
-  return 0;
+  const CudaGraph* g = latest_graph();
+  return g ? g->branches() : 0;
 }
 
 void TrainStep::replay(Entry& e) {

@@ -96,6 +96,7 @@ class TrainStep {
   void eager(const Tensor& x, const Tensor& y, const Hooks& hooks);
   Entry& entry_for(const Tensor& x, const Tensor& y);
   void capture(Entry& e, const Tensor& x, const Tensor& y);
+  const CudaGraph* latest_graph() const;  // the most recently used captured graph, or null
   void replay(Entry& e);
 
   Model& model_;

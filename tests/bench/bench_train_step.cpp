@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
       out["cuda_graphs"] = step.graphs_enabled();
       out["graph_captures"] = step.captures();
       out["graph_replays"] = step.replays();
-      out["graph_nodes"] = step.graph_nodes();  // kernels and copies of one replayed step
+      out["graph_nodes"] = step.graph_nodes();        // kernels and copies of one replayed step
       out["graph_branches"] = step.graph_branches();  // NOTE [Weight-gradient branches]
       if (!step.disabled_reason().empty()) out["graphs_off_reason"] = step.disabled_reason();
       out["gpu"] = cuda_device_description();

@@ -202,7 +202,7 @@ if [ "$TORCH" = 1 ]; then
   stamp "PyTorch bf16 autocast, eager"
   timeout 60 python3 $TR --device cuda --cases "$BF" --steps 50 --warmup 10 --amp \
     >"$O/torch_eager_bf16.jsonl" 2>"$O/torch_eager_bf16.err"
-  for f in eager compile_fast fast compile eager_bf16 fast_bf16; do tail -2 "$O/torch_$f.err" 2>/dev/null; done
+  for f in eager compile_fast fast compile eager_bf16; do tail -2 "$O/torch_$f.err" 2>/dev/null; done
 fi
 
 # ---------------------------------------------------------------- the table
@@ -227,8 +227,7 @@ def load(name):
 ng, eager, fast, comp, compfast = (load(f) for f in (
     "bench.jsonl", "torch_eager.jsonl", "torch_fast.jsonl", "torch_compile.jsonl",
     "torch_compile_fast.jsonl"))
-ng16, eager16, fast16 = (load(f) for f in ("bench_bf16.jsonl", "torch_eager_bf16.jsonl",
-                                           "torch_fast_bf16.jsonl"))
+ng16, eager16 = load("bench_bf16.jsonl"), load("torch_eager_bf16.jsonl")
 try:
     t = json.load(open(os.path.join(out, "cuda_tests.json")))
     cases = [(f"{s['name']}.{c['name']}", c) for s in t["testsuites"] for c in s["testsuite"]]
@@ -280,39 +279,27 @@ for key in sorted(ng16):
     ratio = f"{n['median_ms'] / e['median_ms']:.2f}" if n and e else "-"
     peak = f"{n['peak_gpu_mb']:.0f}" if n and "peak_gpu_mb" in n else "-"
     print(f"{key[0] + ':' + str(key[1]):<14}{ms(n):>11}{peak:>9}{ms(e):>13}"
-          f"{ms(fast16.get(key)):>10}{'-':>12}{ratio:>10}")
-nchw = load("bench_nchw.jsonl").get(("resnet20", 512))
-if nchw:
-    cl = ng.get(("resnet20", 512))
-    print(f"resnet20:512 with NG_CHANNELS_LAST=0 (all NCHW): {ms(nchw)} ms, "
-          f"{nchw.get('peak_gpu_mb', 0):.0f} MB; channels-last (default): {ms(cl)} ms")
-lenet_unfused = load("bench_lenet_unfused.jsonl").get(("lenet", 64))
-if lenet_unfused:
-    lt = ng.get(("lenet", 64)) or {}
-    print(f"lenet:64 with NG_FUSE_RELU=0 (ReLUs not fused): {ms(lenet_unfused)} ms, "
-          f"{lenet_unfused.get('graph_nodes', '?')} graph nodes; fused: {ms(lt)} ms, "
-          f"{lt.get('graph_nodes', '?')} nodes")
-npm = load("bench_lenet_nopoolmask.jsonl").get(("lenet", 64))
-if npm:
-    lt = ng.get(("lenet", 64)) or {}
-    print(f"lenet:64 with NG_POOL_RELU_GRAD=0 (conv ReLU derivatives not in the pools): {ms(npm)} ms "
-          f"(pipelined {npm.get('pipelined_ms', 0):.3f}), {npm.get('graph_nodes', '?')} nodes; "
-          f"default: {ms(lt)} ms (pipelined {lt.get('pipelined_ms', 0):.3f}), "
-          f"{lt.get('graph_nodes', '?')} nodes")
-for m in ("lenet", "mlp"):
-    br = load(f"bench_{m}_branches.jsonl").get((m, 64))
-    if br:
-        d = ng.get((m, 64)) or {}
-        print(f"{m}:64 with NG_GRAPH_BRANCHES=1 (weight gradients as graph branches): {ms(br)} ms "
-              f"(pipelined {br.get('pipelined_ms', 0):.3f}), {br.get('graph_branches', '?')} branches, "
-              f"{br.get('peak_gpu_mb', 0):.0f} MB; default: {ms(d)} ms "
-              f"(pipelined {d.get('pipelined_ms', 0):.3f}), {d.get('peak_gpu_mb', 0):.0f} MB")
-bnrelu = load("bench_bnrelu.jsonl").get(("resnet20", 512))
-if bnrelu:
-    print(f"resnet20:512 with NG_BN_RELU_KERNELS=1 (fused batch-norm + ReLU kernels): "
-          f"{ms(bnrelu)} ms, {bnrelu.get('peak_gpu_mb', 0):.0f} MB")
-unfused = load("bench_unfused.jsonl").get(("resnet20", 512))
-if unfused:
-    print(f"resnet20:512 with NG_FUSE_RELU=0 (no BatchNorm/Add + ReLU fusion): {ms(unfused)} ms, "
-          f"{unfused.get('peak_gpu_mb', 0):.0f} MB")
+          f"{'-':>10}{'-':>12}{ratio:>10}")
+# A/B rows: the same case with one switch set, beside the default run of the same call.
+def ab_row(fname, key, label):
+    r = load(fname).get(key)
+    if not r:
+        return
+    d = ng.get(key) or {}
+    def desc(x):
+        return (f"{ms(x)} ms (pipelined {x.get('pipelined_ms', 0):.3f}), "
+                f"{x.get('graph_nodes', '?')} nodes, {x.get('graph_branches', 0)} branches, "
+                f"{x.get('peak_gpu_mb', 0):.0f} MB")
+    print(f"{key[0]}:{key[1]} with {label}: {desc(r)}; default: {desc(d) if d else '-'}")
+
+for fname, key, label in [
+        ("bench_nchw.jsonl", ("resnet20", 512), "NG_CHANNELS_LAST=0 (all NCHW)"),
+        ("bench_bnrelu.jsonl", ("resnet20", 512), "NG_BN_RELU_KERNELS=1 (fused batch-norm + ReLU kernels)"),
+        ("bench_unfused.jsonl", ("resnet20", 512), "NG_FUSE_RELU=0 (no ReLU fusion)"),
+        ("bench_lenet_unfused.jsonl", ("lenet", 64), "NG_FUSE_RELU=0 (ReLUs not fused)"),
+        ("bench_lenet_nopoolmask.jsonl", ("lenet", 64),
+         "NG_POOL_RELU_GRAD=0 (conv ReLU derivatives not in the pools)"),
+        ("bench_lenet_branches.jsonl", ("lenet", 64), "NG_GRAPH_BRANCHES=1 (weight-gradient branches)"),
+        ("bench_mlp_branches.jsonl", ("mlp", 64), "NG_GRAPH_BRANCHES=1 (weight-gradient branches)")]:
+    ab_row(fname, key, label)
 EOF

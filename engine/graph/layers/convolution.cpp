@@ -136,7 +136,7 @@ LayerDef conv2d_kind() {
     bool bias = get_bool(p, "bias");
     return [who, cp, bias](LayerCall& c) {
       c.outputs[0] = conv2d(c.inputs[0], c.weights[0], bias ? c.weights[1] : Tensor(), cp, who,
-                            c.fused_relu,  // NOTE [Fused ReLU]
+                            c.fused_relu,            // NOTE [Fused ReLU]
                             c.relu_grad_by_reader);  // NOTE [ReLU gradient in the max pool]
     };
   };

@@ -58,12 +58,12 @@ size_t held_bytes();  // bytes kept aside so far
 // An early join (what is kept passed kMaxHeldBytes) comes before the layer's input gradient is
 // queued, so that layer's branch overlaps nothing: correct, only slower.
 // Eager steps (no capture) run everything on the compute stream, as before.
-void side_prepare();      // creates the side stream, its handles and events (not while capturing)
-void side_fork();         // this thread's launches go to the side stream, after the compute's
+void side_prepare();  // creates the side stream, its handles and events (not while capturing)
+void side_fork();     // this thread's launches go to the side stream, after the compute's
 void side_leave() noexcept;  // ... and back to the compute stream
 bool on_side() noexcept;     // between side_fork and side_leave
 void spin(uint64_t ns);      // queues a kernel that waits ns nanoseconds (spin.cu; for tests)
-void side_join();         // the compute stream waits for everything queued on the side stream
+void side_join();            // the compute stream waits for everything queued on the side stream
 
 // ---- NOTE [Deferred device errors] (backend.h)
 struct DeviceErrorRecord {

@@ -70,10 +70,10 @@ struct CudaGraph::Impl {
   bool capturing = false;
   size_t nodes = 0;
   // NOTE [Weight-gradient branches]
-  bool branches_on = false;     // cuda_graph_branches() when the capture began
-  bool branch_open = false;     // this capture's side stream has work the compute has not joined
-  size_t branches = 0;          // branches forked by the capture
-  std::vector<Tensor> keep;     // what the open branches read, alive until the join
+  bool branches_on = false;  // cuda_graph_branches() when the capture began
+  bool branch_open = false;  // this capture's side stream has work the compute has not joined
+  size_t branches = 0;       // branches forked by the capture
+  std::vector<Tensor> keep;  // what the open branches read, alive until the join
   size_t keep_bytes = 0;
   struct Copy {
     cudaGraphNode_t node;
@@ -105,7 +105,8 @@ void CudaGraph::begin_capture() {
   cudaStream_t s = cuda::compute_stream();
   impl_->branches_on = cuda_graph_branches();
   if (impl_->branches_on) cuda::side_prepare();  // its stream and workspace, before the capture
-  if (!impl_->gen_state)  // no cudaMalloc during the capture
+  // No cudaMalloc during the capture.
+  if (!impl_->gen_state)
     NG_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&impl_->gen_state),
                              cuda::kMaxGenerators * 2 * sizeof(uint64_t)));
   if (!impl_->pool) impl_->pool = cuda::pool_create();
@@ -191,8 +192,8 @@ size_t CudaGraph::capture_copy(void* dst, const void* src, size_t bytes) {
   cudaGraphNode_t node = nullptr;
   NG_CUDA_CHECK(
       cudaGraphAddMemcpyNode1D(&node, g, deps, n, dst, src, bytes, cudaMemcpyDeviceToDevice));
-  NG_CUDA_CHECK(cudaStreamUpdateCaptureDependencies(s, &node, nullptr, 1,
-                                                    cudaStreamSetCaptureDependencies));
+  NG_CUDA_CHECK(
+      cudaStreamUpdateCaptureDependencies(s, &node, nullptr, 1, cudaStreamSetCaptureDependencies));
   impl_->copies.push_back({node, dst, src, bytes});
   return impl_->copies.size() - 1;
 }

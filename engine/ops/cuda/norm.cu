@@ -168,8 +168,8 @@ __global__ void bn_finish_stats_kernel(int64_t C, int64_t shift_stride, int64_t 
 
 // Eval: y = (x - running_mean) * scale + beta from the running statistics.
 template <class T>
-__global__ void bn_eval_scale_kernel(int64_t C, const T* running_var, const T* gamma,
-                                     const T* beta, double eps, T* scale, T* beta_out) {
+__global__ void bn_eval_scale_kernel(int64_t C, const T* running_var, const T* gamma, const T* beta,
+                                     double eps, T* scale, T* beta_out) {
   NG_GRID_STRIDE(c, C) {
     const double inv = 1.0 / ::sqrt(double(running_var[c]) + eps);
     scale[c] = T(inv * (gamma ? double(gamma[c]) : 1.0));
