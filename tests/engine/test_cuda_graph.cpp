@@ -14,6 +14,7 @@
 
 #include "engine/core/rng.h"
 #include "engine/nn/model.h"
+#include "engine/ops/conv.h"
 #include "engine/ops/cuda/backend.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/softmax.h"
@@ -58,15 +59,16 @@ GraphSpec dropout_mlp_spec(double p) {
   return GraphSpec::from_json({{"nodes", nodes}, {"edges", edges}});
 }
 
-// An "epoch" of batches 16, 16, 16, 7 of random [1, 28, 28] images and labels in 0-9 (host).
+// An "epoch" of batches 16, 16, 16, 7 of random [C, H, W] images (default [1, 28, 28]) and labels
+// in 0-9 (host).
 struct Batches {
   std::vector<Tensor> x, y;
 };
-Batches make_batches(uint64_t seed) {
+Batches make_batches(uint64_t seed, const Shape& image = {1, 28, 28}) {
   Batches b;
   Rng rng(seed);
   for (int64_t n : {16, 16, 16, 7}) {
-    b.x.push_back(Tensor::randn({n, 1, 28, 28}, rng));
+    b.x.push_back(Tensor::randn({n, image[0], image[1], image[2]}, rng));
     std::vector<int64_t> lab(static_cast<size_t>(n));
     for (auto& l : lab) l = int64_t(rng.randint(10));
     b.y.push_back(Tensor::from_vector(lab, {n}));
@@ -86,7 +88,7 @@ struct StepRun {
 
 // `steps` steps over the batches in turn with lr 0.05 * (1 - s / 40) at step s.
 StepRun train_steps(const GraphSpec& spec, Device device, Opt opt, bool graphs, int steps,
-                    uint64_t rng_seed = 7) {
+                    uint64_t rng_seed = 7, const Shape& image = {1, 28, 28}) {
   Model m = Model::compile(spec, 0);
   m.to(device);
   m.rng() = Rng(rng_seed);
@@ -99,7 +101,7 @@ StepRun train_steps(const GraphSpec& spec, Device device, Opt opt, bool graphs, 
   else
     o = std::make_unique<Adam>(params, AdamOptions{.lr = 0.05});
   TrainStep step(m, *o, {.cuda_graphs = graphs});
-  const Batches b = make_batches(11);
+  const Batches b = make_batches(11, image);
   StepRun r;
   for (int s = 0; s < steps; ++s) {
     o->set_lr(0.05 * (1.0 - s / 40.0));
@@ -304,12 +306,15 @@ class CudaGraphBranches : public CudaGraphStep {
   void TearDown() override {
     if (cuda_available()) {
       set_cuda_graph_branches(saved_);
+      set_cuda_branch_limits(saved_limits_);
       set_cuda_branch_delay(0);
       set_cuda_poison_allocations(false);
+      set_channels_last_policy(ChannelsLastPolicy::Auto);
     }
     CudaGraphStep::TearDown();
   }
   bool saved_ = false;
+  CudaBranchLimits saved_limits_ = cuda_branch_limits();
 };
 
 // Eager steps, then the same steps replayed with branches: equal, with `branches` per graph.
@@ -342,6 +347,35 @@ TEST_F(CudaGraphBranches, ADelayedBranchChangesNothing) {
   set_cuda_poison_allocations(true);
   set_cuda_branch_delay(300'000);
   expect_branched_replays_equal_eager("lenet", Opt::Sgd, 5);
+}
+
+// With nothing allowed to be kept, each branch first joins the one before it (the early join
+// comes before the fork, so every branch still overlaps its own layer's input gradient): still
+// the eager steps, with every branch delayed and every block poisoned.
+TEST_F(CudaGraphBranches, JoiningTheOpenBranchBeforeEachForkChangesNothing) {
+  set_cuda_branch_limits({.max_grad_bytes = size_t(4) << 20, .max_held_bytes = 1});
+  set_cuda_poison_allocations(true);
+  set_cuda_branch_delay(300'000);
+  expect_branched_replays_equal_eager("lenet", Opt::Sgd, 5);
+}
+
+// ResNet-20 at batch 16 (every gradient under 4 MiB): 21 convolutions with batch norms between
+// them and residual adds, whose gradients autograd accumulates (a join before each), all on
+// channels-last memory, so each branch also copies its weight gradient back to NCHW. Delayed
+// branches and poisoned blocks, with a held limit that joins early in the first stage.
+TEST_F(CudaGraphBranches, ResNet20OnChannelsLastReplaysTheEagerStepsExactly) {
+  set_channels_last_policy(ChannelsLastPolicy::On);
+  set_cuda_branch_limits({.max_grad_bytes = size_t(4) << 20, .max_held_bytes = size_t(2) << 20});
+  set_cuda_poison_allocations(true);
+  set_cuda_branch_delay(100'000);
+  const GraphSpec spec = example_spec("resnet20");
+  const Shape image{3, 32, 32};
+  const StepRun eager = train_steps(spec, Device::cuda(), Opt::Sgd, false, 12, 7, image);
+  const StepRun graph = train_steps(spec, Device::cuda(), Opt::Sgd, true, 12, 7, image);
+  EXPECT_EQ(graph.captures, 2);
+  EXPECT_GT(graph.replays, 0);
+  EXPECT_EQ(graph.branches, 22u);  // one per convolution (21) and the Linear head's
+  expect_same_run(graph, eager, kTol);
 }
 
 // The fork and join are edges of the graph, not nodes: the same kernels either way.

@@ -50,13 +50,17 @@ size_t held_bytes();  // bytes kept aside so far
 //     stream (outputs, workspaces, temporaries) are kept aside by the allocator when freed;
 //   - join: the compute stream waits for an event recorded on the side stream, and both of the
 //     above are let go. It happens at the end of backward (before the optimiser), before any
-//     kernel that reads a gradient made on a branch (autograd's accumulation), when what is kept
-//     exceeds kMaxHeldBytes, and before the capture ends;
+//     kernel that reads a gradient made on a branch (autograd's accumulation), before a branch
+//     forks whose reads would take what is kept past CudaBranchLimits::max_held_bytes, and
+//     before the capture ends;
 //   - the cuBLAS and cuDNN handles follow stream(), so they are bound to the side stream during
 //     a branch, cuBLAS with a workspace of its own (convolution workspaces come from the
 //     allocator per call).
-// An early join (what is kept passed kMaxHeldBytes) comes before the layer's input gradient is
-// queued, so that layer's branch overlaps nothing: correct, only slower.
+// The early join comes before the new branch forks, not when the old one closes, so every
+// branch overlaps at least its own layer's input gradient; what is kept stays under the limit
+// or one layer's branch. Only gradients of at most CudaBranchLimits::max_grad_bytes branch (4
+// MiB: ResNet-20 at batch 512 does not; NG_GRAPH_BRANCH_MB raises it to measure whether its
+// large layers gain from the overlap too).
 // Eager steps (no capture) run everything on the compute stream, as before.
 void side_prepare();  // creates the side stream, its handles and events (not while capturing)
 void side_fork();     // this thread's launches go to the side stream, after the compute's

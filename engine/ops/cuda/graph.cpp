@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -71,6 +72,7 @@ struct CudaGraph::Impl {
   size_t nodes = 0;
   // NOTE [Weight-gradient branches]
   bool branches_on = false;  // cuda_graph_branches() when the capture began
+  CudaBranchLimits limits;   // cuda_branch_limits() when the capture began
   bool branch_open = false;  // this capture's side stream has work the compute has not joined
   size_t branches = 0;       // branches forked by the capture
   std::vector<Tensor> keep;  // what the open branches read, alive until the join
@@ -104,6 +106,7 @@ void CudaGraph::begin_capture() {
   NG_CHECK(!impl_->exec && !impl_->capturing, "CudaGraph: this graph was captured already");
   cudaStream_t s = cuda::compute_stream();
   impl_->branches_on = cuda_graph_branches();
+  impl_->limits = cuda_branch_limits();
   if (impl_->branches_on) cuda::side_prepare();  // its stream and workspace, before the capture
   // No cudaMalloc during the capture.
   if (!impl_->gen_state)
@@ -224,11 +227,32 @@ bool cuda_capturing() noexcept {
 // ---------------------------------------------------------------- NOTE [Weight-gradient branches]
 
 namespace {
-// Gradients of at most this many bytes get a branch: above it the kernels fill the GPU on their
-// own, and holding the blocks freed meanwhile would add to the step's peak memory.
-constexpr size_t kMaxBranchGradBytes = size_t(4) << 20;
-// Kept tensors and blocks beyond this join the branch early (the compute stream waits for it).
-constexpr size_t kMaxHeldBytes = size_t(64) << 20;
+// The defaults of CudaBranchLimits (backend.h): gradients of at most 4 MiB get a branch (above it
+// the kernels fill the GPU on their own), and what the open branches keep beyond 64 MiB is
+// joined before another branch forks.
+constexpr size_t kMiB = size_t(1) << 20;
+
+size_t env_mib(const char* name, size_t fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const double mib = std::strtod(v, &end);
+  if (end == v || *end || !(mib >= 0) || mib > 1e9) {
+    std::fprintf(stderr, "neurograph: ignoring %s=%s (expected a size in MiB)\n", name, v);
+    return fallback;
+  }
+  return size_t(mib * double(kMiB));
+}
+
+std::mutex& limits_mutex() {
+  static std::mutex m;
+  return m;
+}
+CudaBranchLimits& limits_slot() {  // guarded by limits_mutex()
+  static CudaBranchLimits l{env_mib("NG_GRAPH_BRANCH_MB", 4 * kMiB),
+                            env_mib("NG_GRAPH_HELD_MB", 64 * kMiB)};
+  return l;
+}
 
 std::atomic<int>& branches_slot() {  // -1: not read from the environment yet
   static std::atomic<int> v{-1};
@@ -249,6 +273,16 @@ void set_cuda_graph_branches(bool on) noexcept {
   branches_slot().store(on ? 1 : 0);
 }
 
+void set_cuda_branch_limits(const CudaBranchLimits& limits) {
+  std::lock_guard<std::mutex> lock(limits_mutex());
+  limits_slot() = limits;
+}
+
+CudaBranchLimits cuda_branch_limits() {
+  std::lock_guard<std::mutex> lock(limits_mutex());
+  return limits_slot();
+}
+
 bool cuda_graph_branches() noexcept {
   int v = branches_slot().load();
   if (v < 0) {
@@ -261,7 +295,14 @@ bool cuda_graph_branches() noexcept {
 
 CudaBranch::CudaBranch(size_t grad_bytes, std::initializer_list<Tensor> reads) {
   CudaGraph::Impl* g = cuda::t_capture;
-  if (!g || !g->branches_on || grad_bytes > kMaxBranchGradBytes || cuda::on_side()) return;
+  if (!g || !g->branches_on || grad_bytes > g->limits.max_grad_bytes || cuda::on_side()) return;
+  // What the open branches keep, and what this one will, past the limit: the compute stream joins
+  // them first, so that this branch (at least) still overlaps its layer's input gradient.
+  size_t incoming = 0;
+  for (const Tensor& t : reads)
+    if (t.defined()) incoming += t.nbytes();
+  if (g->branch_open && g->keep_bytes + cuda::held_bytes() + incoming > g->limits.max_held_bytes)
+    cuda_join_branches();
   for (const Tensor& t : reads)
     if (t.defined()) {
       g->keep.push_back(t);
@@ -280,15 +321,7 @@ CudaBranch::CudaBranch(size_t grad_bytes, std::initializer_list<Tensor> reads) {
 }
 
 CudaBranch::~CudaBranch() {
-  if (!on_) return;
-  cuda::side_leave();
-  const CudaGraph::Impl* g = cuda::t_capture;
-  if (g && g->keep_bytes + cuda::held_bytes() > kMaxHeldBytes) {
-    try {
-      cuda_join_branches();
-    } catch (...) {  // the capture fails at its end instead
-    }
-  }
+  if (on_) cuda::side_leave();
 }
 
 void cuda_join_branches() {
