@@ -274,6 +274,9 @@ print("(median ms per training step: zero_grad, forward, cross-entropy, backward
       " compile: torch.compile reduce-overhead, * default mode + cudnn.benchmark + channels_last;"
       " ng/best: against PyTorch's fastest configuration; torch MB: its smallest peak over all"
       " configurations, eager MB: eager's)")
+for key, r in ng.items():
+    if r.get("graphs_off_reason"):
+        print(f"{key[0]}:{key[1]}: CUDA graphs off, eager steps: {r['graphs_off_reason'][:300]}")
 if ng16:  # bf16 mixed precision on both sides (torch: autocast bf16; no compile run)
     print("bf16 mixed precision:")
 for key in sorted(ng16):
@@ -288,10 +291,11 @@ def ab_row(fname, key, label):
     if not r:
         return
     d = ng.get(key) or {}
-    def desc(x):
+    def desc(x):  # a step that could not be captured runs eagerly: say why
+        off = f" [graphs off: {x['graphs_off_reason'][:160]}]" if x.get("graphs_off_reason") else ""
         return (f"{ms(x)} ms (pipelined {x.get('pipelined_ms', 0):.3f}), "
                 f"{x.get('graph_nodes', '?')} nodes, {x.get('graph_branches', 0)} branches, "
-                f"{x.get('peak_gpu_mb', 0):.0f} MB")
+                f"{x.get('peak_gpu_mb', 0):.0f} MB{off}")
     print(f"{key[0]}:{key[1]} with {label}: {desc(r)}; default: {desc(d) if d else '-'}")
 
 for fname, key, label in [
