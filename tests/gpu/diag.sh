@@ -4,7 +4,10 @@
 #   - LeNet b64 with and without weight-gradient branches (NOTE [Weight-gradient branches]):
 #     which kernels a step is made of and what each costs;
 #   - ResNet-20 b512 with and without the fused batch-norm + ReLU kernels (NOTE [Batch norm with
-#     ReLU]), measured 2 ms slower per step in three runs for reasons not yet found.
+#     ReLU]), measured 2 ms slower per step in three runs for reasons not yet found;
+#   - ResNet-20 b512's spread between processes (6.6-7.2 ms in different calls): four processes,
+#     default and large-layer branches in turn, each with the algorithms cuDNN's Find chose, so
+#     that a process that chose differently shows, and the branch A/B is read against the spread.
 #   bash tests/gpu/diag.sh          (about two minutes on an H200 after check.sh's build)
 set -u
 cd "$(dirname "$0")/../.."
@@ -27,6 +30,23 @@ for m in lenet mlp; do
     NG_GRAPH_BRANCHES=$br $B --model $m --batch 64 --device cuda --steps 200 --warmup 10 2>/dev/null |
       python3 -c "
 import sys,json; j=json.loads(sys.stdin.read()); print(j['model'], 'branches=$br', round(j['median_ms'],4), 'ms, pipelined', round(j['pipelined_ms'],4), 'nodes', j.get('graph_nodes'), 'branches', j.get('graph_branches'), round(j['peak_gpu_mb']), 'MB')"
+  done
+done
+# One line per process: ms, and a digest of the algorithms Find chose (NG_CUDNN_LOG=1 lines,
+# without their timings), so that processes that chose differently show.
+for i in 1 2; do
+  for br in 0 1; do
+    NG_CUDNN_LOG=1 NG_GRAPH_BRANCHES=$br NG_GRAPH_BRANCH_MB=64 $B --model resnet20 --batch 512 \
+      --device cuda --steps 50 --warmup 10 >"$OUT/spread-$i-$br.json" 2>"$OUT/spread-$i-$br.log"
+    python3 - "$OUT/spread-$i-$br.json" "$OUT/spread-$i-$br.log" "$br" <<'PY'
+import hashlib, json, re, sys
+j = json.load(open(sys.argv[1]))
+choices = sorted(re.sub(r"(timed|heuristic) .*", "", l).strip()
+                 for l in open(sys.argv[2]) if l.startswith("cuDNN "))
+d = hashlib.sha1("\n".join(choices).encode()).hexdigest()[:8]
+print(f"resnet20:512 branches={sys.argv[3]}: {j['median_ms']:.3f} ms, {j['peak_gpu_mb']:.0f} MB,"
+      f" {j.get('graph_branches')} branches; {len(choices)} cuDNN choices, digest {d}")
+PY
   done
 done
 export OUT
