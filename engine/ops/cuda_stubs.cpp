@@ -45,6 +45,9 @@ size_t CudaGraph::num_nodes() const {
 size_t CudaGraph::branches() const {
   return 0;
 }
+size_t CudaGraph::early_joins() const {
+  return 0;
+}
 size_t CudaGraph::capture_copy(void*, const void*, size_t) {
   no_cuda("CudaGraph");
 }

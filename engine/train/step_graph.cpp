@@ -139,6 +139,11 @@ size_t TrainStep::graph_branches() const {
   return g ? g->branches() : 0;
 }
 
+size_t TrainStep::graph_early_joins() const {
+  const CudaGraph* g = latest_graph();
+  return g ? g->early_joins() : 0;
+}
+
 void TrainStep::replay(Entry& e) {
   optim_.prepare_replay(e.mask);
   e.graph.replay();

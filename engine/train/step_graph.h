@@ -86,8 +86,10 @@ class TrainStep {
   // Kernel and copy nodes of the most recently used captured graph (0 when none): what one
   // replayed step launches, for benchmarks.
   size_t graph_nodes() const;
-  // Weight-gradient branches in the latest captured step (NOTE [Weight-gradient branches]).
+  // Weight-gradient branches in the latest captured step, and its early joins (NOTE
+  // [Weight-gradient branches]).
   size_t graph_branches() const;
+  size_t graph_early_joins() const;
   // Why capture was turned off ("" while it is on or was never on).
   const std::string& disabled_reason() const { return disabled_reason_; }
 

@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
       out["graph_replays"] = step.replays();
       out["graph_nodes"] = step.graph_nodes();        // kernels and copies of one replayed step
       out["graph_branches"] = step.graph_branches();  // NOTE [Weight-gradient branches]
+      out["graph_early_joins"] = step.graph_early_joins();
       if (!step.disabled_reason().empty()) out["graphs_off_reason"] = step.disabled_reason();
       out["gpu"] = cuda_device_description();
       out["tf32"] = cuda_tf32();

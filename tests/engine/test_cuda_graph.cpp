@@ -82,7 +82,8 @@ struct StepRun {
   std::vector<double> losses;
   std::vector<std::vector<float>> params;  // after the last step
   int64_t captures = 0, replays = 0;
-  size_t branches = 0;  // weight-gradient branches of the last captured graph
+  size_t branches = 0;     // weight-gradient branches of the last captured graph
+  size_t early_joins = 0;  // ... and its joins before a fork (CudaBranchLimits)
   size_t nodes = 0;     // and its nodes
 };
 
@@ -112,6 +113,7 @@ StepRun train_steps(const GraphSpec& spec, Device device, Opt opt, bool graphs, 
   r.captures = step.captures();
   r.replays = step.replays();
   r.branches = step.graph_branches();
+  r.early_joins = step.graph_early_joins();
   r.nodes = step.graph_nodes();
   return r;
 }
@@ -301,7 +303,10 @@ class CudaGraphBranches : public CudaGraphStep {
     CudaGraphStep::SetUp();
     if (IsSkipped()) return;
     saved_ = cuda_graph_branches();
+    saved_limits_ = cuda_branch_limits();
+    saved_policy_ = channels_last_policy();
     set_cuda_graph_branches(true);
+    set_cuda_branch_limits(CudaBranchLimits{});  // whatever NG_GRAPH_*_MB say
   }
   void TearDown() override {
     if (cuda_available()) {
@@ -309,22 +314,24 @@ class CudaGraphBranches : public CudaGraphStep {
       set_cuda_branch_limits(saved_limits_);
       set_cuda_branch_delay(0);
       set_cuda_poison_allocations(false);
-      set_channels_last_policy(ChannelsLastPolicy::Auto);
+      set_channels_last_policy(saved_policy_);
     }
     CudaGraphStep::TearDown();
   }
   bool saved_ = false;
-  CudaBranchLimits saved_limits_ = cuda_branch_limits();
+  CudaBranchLimits saved_limits_;
+  ChannelsLastPolicy saved_policy_ = ChannelsLastPolicy::Auto;
 };
 
 // Eager steps, then the same steps replayed with branches: equal, with `branches` per graph.
-void expect_branched_replays_equal_eager(const std::string& model, Opt opt, size_t branches) {
+StepRun expect_branched_replays_equal_eager(const std::string& model, Opt opt, size_t branches) {
   const GraphSpec spec = example_spec(model);
   const StepRun eager = train_steps(spec, Device::cuda(), opt, false, kSteps);
   const StepRun graph = train_steps(spec, Device::cuda(), opt, true, kSteps);
   EXPECT_EQ(graph.captures, 2);
   EXPECT_EQ(graph.branches, branches);
   expect_same_run(graph, eager, kTol);
+  return graph;
 }
 
 TEST_F(CudaGraphBranches, LeNetWithSgdReplaysTheEagerStepsExactly) {
@@ -349,20 +356,23 @@ TEST_F(CudaGraphBranches, ADelayedBranchChangesNothing) {
   expect_branched_replays_equal_eager("lenet", Opt::Sgd, 5);
 }
 
-// With nothing allowed to be kept, each branch first joins the one before it (the early join
-// comes before the fork, so every branch still overlaps its own layer's input gradient): still
-// the eager steps, with every branch delayed and every block poisoned.
+// With nothing allowed to be kept, each branch but the first joins the one before it as it forks
+// (not when the old one closes, so every branch still overlaps its own layer's input gradient):
+// four early joins, and still the eager steps, with every branch delayed and every block
+// poisoned.
 TEST_F(CudaGraphBranches, JoiningTheOpenBranchBeforeEachForkChangesNothing) {
   set_cuda_branch_limits({.max_grad_bytes = size_t(4) << 20, .max_held_bytes = 1});
   set_cuda_poison_allocations(true);
   set_cuda_branch_delay(300'000);
-  expect_branched_replays_equal_eager("lenet", Opt::Sgd, 5);
+  const StepRun r = expect_branched_replays_equal_eager("lenet", Opt::Sgd, 5);
+  EXPECT_EQ(r.early_joins, 4u);
 }
 
 // ResNet-20 at batch 16 (every gradient under 4 MiB): 21 convolutions with batch norms between
-// them and residual adds, whose gradients autograd accumulates (a join before each), all on
-// channels-last memory, so each branch also copies its weight gradient back to NCHW. Delayed
-// branches and poisoned blocks, with a held limit that joins early in the first stage.
+// them and residual adds (whose gradients the compute stream adds while branches are open), all
+// on channels-last memory, so each branch also copies its weight gradient back to NCHW. Delayed
+// branches and poisoned blocks, with a held limit (2 MiB) that the 1 MiB first-stage gradients
+// and inputs pass, so some forks join first.
 TEST_F(CudaGraphBranches, ResNet20OnChannelsLastReplaysTheEagerStepsExactly) {
   set_channels_last_policy(ChannelsLastPolicy::On);
   set_cuda_branch_limits({.max_grad_bytes = size_t(4) << 20, .max_held_bytes = size_t(2) << 20});
@@ -375,6 +385,8 @@ TEST_F(CudaGraphBranches, ResNet20OnChannelsLastReplaysTheEagerStepsExactly) {
   EXPECT_EQ(graph.captures, 2);
   EXPECT_GT(graph.replays, 0);
   EXPECT_EQ(graph.branches, 22u);  // one per convolution (21) and the Linear head's
+  EXPECT_GT(graph.early_joins, 0u);
+  EXPECT_LT(graph.early_joins, 22u);
   expect_same_run(graph, eager, kTol);
 }
 
@@ -385,6 +397,7 @@ TEST_F(CudaGraphBranches, BranchesAddNoNodesAndAreOffWhenTurnedOff) {
   set_cuda_graph_branches(false);
   const StepRun without = train_steps(spec, Device::cuda(), Opt::Sgd, true, 4);
   EXPECT_EQ(with.branches, 5u);
+  EXPECT_EQ(with.early_joins, 0u);  // LeNet's branches keep far less than 64 MiB
   EXPECT_EQ(without.branches, 0u);
   EXPECT_GT(without.replays, 0);
   EXPECT_EQ(with.nodes, without.nodes);

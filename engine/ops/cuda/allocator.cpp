@@ -300,7 +300,9 @@ class CachingCudaAllocator final : public Allocator {
     std::string line;
     for (const auto& [size, n] : held) {
       total += size * size_t(n);
-      line += " " + std::to_string(n) + "x" + std::to_string(size >> 10) + "K";
+      char item[64];  // (snprintf: GCC 12 warns falsely on the string concatenation here)
+      std::snprintf(item, sizeof item, " %dx%zuK", n, size >> 10);
+      line += item;
     }
     std::fprintf(stderr, "[cuda pool %d] %lld blocks, %.1f MiB (%.1f MiB free in the pool):%s\n",
                  pool.id, (long long)pool.blocks, double(total) / (1 << 20),

@@ -61,7 +61,8 @@ void set_cuda_poison_allocations(bool enabled) noexcept;
 // NOTE [Weight-gradient branches] (ops/cuda/capture.h): in a captured training step, the work
 // queued while a CudaBranch lives (a layer's weight and bias gradients) becomes a branch of the
 // graph that runs beside the compute stream's chain, when the gradient it reads has at most
-// CudaBranchLimits::max_grad_bytes (4 MiB) and branches are on. Outside a capture it does nothing. Its results may be read on the
+// CudaBranchLimits::max_grad_bytes (4 MiB) and branches are on. Outside a capture it does
+// nothing. Its results may be read on the
 // compute stream only after cuda_join_branches() (autograd joins before accumulating into a
 // gradient and at the end of backward; a capture joins before it ends). Off by default;
 // NG_GRAPH_BRANCHES=1 turns it on at start-up.
@@ -209,8 +210,10 @@ class CudaGraph {
   void replay();
   // Number of kernel/copy nodes captured (for tests and benchmarks).
   size_t num_nodes() const;
-  // Weight-gradient branches the capture forked (NOTE [Weight-gradient branches]).
+  // Weight-gradient branches the capture forked, and how many times the open ones were joined
+  // before a fork because of what they kept (NOTE [Weight-gradient branches]).
   size_t branches() const;
+  size_t early_joins() const;
 
   struct Impl;
 

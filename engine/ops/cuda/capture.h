@@ -57,8 +57,10 @@ size_t held_bytes();  // bytes kept aside so far
 //     a branch, cuBLAS with a workspace of its own (convolution workspaces come from the
 //     allocator per call).
 // The early join comes before the new branch forks, not when the old one closes, so every
-// branch overlaps at least its own layer's input gradient; what is kept stays under the limit
-// or one layer's branch. Only gradients of at most CudaBranchLimits::max_grad_bytes branch (4
+// branch overlaps at least its own layer's input gradient. What is kept is then at most the
+// limit, or one branch's reads alone, plus the blocks that branch frees on the side stream (its
+// convolution workspace, a channels-last weight gradient), held until the next join. Only
+// gradients of at most CudaBranchLimits::max_grad_bytes branch (4
 // MiB: ResNet-20 at batch 512 does not; NG_GRAPH_BRANCH_MB raises it to measure whether its
 // large layers gain from the overlap too).
 // Eager steps (no capture) run everything on the compute stream, as before.

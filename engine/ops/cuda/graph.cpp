@@ -75,6 +75,7 @@ struct CudaGraph::Impl {
   CudaBranchLimits limits;   // cuda_branch_limits() when the capture began
   bool branch_open = false;  // this capture's side stream has work the compute has not joined
   size_t branches = 0;       // branches forked by the capture
+  size_t early_joins = 0;    // joins before a fork, for what was kept (CudaBranchLimits)
   std::vector<Tensor> keep;  // what the open branches read, alive until the join
   size_t keep_bytes = 0;
   struct Copy {
@@ -163,6 +164,7 @@ void CudaGraph::abort_capture() noexcept {
   impl_->keep_bytes = 0;
   impl_->copies.clear();
   impl_->branches = 0;
+  impl_->early_joins = 0;
   for (auto& u : impl_->gens) u.rng->set_state(u.rng->seed(), u.start);
 }
 
@@ -176,6 +178,10 @@ size_t CudaGraph::num_nodes() const {
 
 size_t CudaGraph::branches() const {
   return impl_->branches;
+}
+
+size_t CudaGraph::early_joins() const {
+  return impl_->early_joins;
 }
 
 size_t CudaGraph::capture_copy(void* dst, const void* src, size_t bytes) {
@@ -227,9 +233,9 @@ bool cuda_capturing() noexcept {
 // ---------------------------------------------------------------- NOTE [Weight-gradient branches]
 
 namespace {
-// The defaults of CudaBranchLimits (backend.h): gradients of at most 4 MiB get a branch (above it
-// the kernels fill the GPU on their own), and what the open branches keep beyond 64 MiB is
-// joined before another branch forks.
+// CudaBranchLimits' defaults (backend.h): gradients of at most 4 MiB get a branch (above it the
+// kernels fill the GPU on their own), and what the open branches keep beyond 64 MiB is joined
+// before another branch forks.
 constexpr size_t kMiB = size_t(1) << 20;
 
 size_t env_mib(const char* name, size_t fallback) {
@@ -249,8 +255,11 @@ std::mutex& limits_mutex() {
   return m;
 }
 CudaBranchLimits& limits_slot() {  // guarded by limits_mutex()
-  static CudaBranchLimits l{env_mib("NG_GRAPH_BRANCH_MB", 4 * kMiB),
-                            env_mib("NG_GRAPH_HELD_MB", 64 * kMiB)};
+  static CudaBranchLimits l = [] {
+    CudaBranchLimits d;
+    return CudaBranchLimits{env_mib("NG_GRAPH_BRANCH_MB", d.max_grad_bytes),
+                            env_mib("NG_GRAPH_HELD_MB", d.max_held_bytes)};
+  }();
   return l;
 }
 
@@ -301,8 +310,11 @@ CudaBranch::CudaBranch(size_t grad_bytes, std::initializer_list<Tensor> reads) {
   size_t incoming = 0;
   for (const Tensor& t : reads)
     if (t.defined()) incoming += t.nbytes();
-  if (g->branch_open && g->keep_bytes + cuda::held_bytes() + incoming > g->limits.max_held_bytes)
+  if (g->branch_open &&
+      g->keep_bytes + cuda::held_bytes() + incoming > g->limits.max_held_bytes) {
     cuda_join_branches();
+    ++g->early_joins;
+  }
   for (const Tensor& t : reads)
     if (t.defined()) {
       g->keep.push_back(t);
