@@ -294,7 +294,8 @@ def ab_row(fname, key, label):
     def desc(x):  # a step that could not be captured runs eagerly: say why
         off = f" [graphs off: {x['graphs_off_reason'][:160]}]" if x.get("graphs_off_reason") else ""
         return (f"{ms(x)} ms (pipelined {x.get('pipelined_ms', 0):.3f}), "
-                f"{x.get('graph_nodes', '?')} nodes, {x.get('graph_branches', 0)} branches, "
+                f"{x.get('graph_nodes', '?')} nodes, {x.get('graph_branches', 0)} branches "
+                f"({x.get('graph_early_joins', 0)} early joins), "
                 f"{x.get('peak_gpu_mb', 0):.0f} MB{off}")
     print(f"{key[0]}:{key[1]} with {label}: {desc(r)}; default: {desc(d) if d else '-'}")
 

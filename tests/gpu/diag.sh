@@ -45,7 +45,8 @@ choices = sorted(re.sub(r"(timed|heuristic) .*", "", l).strip()
                  for l in open(sys.argv[2]) if l.startswith("cuDNN "))
 d = hashlib.sha1("\n".join(choices).encode()).hexdigest()[:8]
 print(f"resnet20:512 branches={sys.argv[3]}: {j['median_ms']:.3f} ms, {j['peak_gpu_mb']:.0f} MB,"
-      f" {j.get('graph_branches')} branches; {len(choices)} cuDNN choices, digest {d}")
+      f" {j.get('graph_branches')} branches ({j.get('graph_early_joins')} early joins);"
+      f" {len(choices)} cuDNN choices, digest {d}")
 PY
   done
 done
