@@ -85,14 +85,14 @@ class Model {
   void set_keep_outputs(bool keep) { keep_outputs_ = keep; }
   bool keep_outputs() const { return keep_outputs_; }
   // NOTE [Fused ReLU]: a BatchNorm, Add, Linear or Conv2d whose output only a ReLU reads
-  // computes the ReLU itself (batch norm: the ReLU op after it, or fused kernels when
-  // set_batch_norm_relu_kernels is on; Add: one kernel each way; Linear: cuBLASLt's RELU_BIAS
-  // epilogue; Conv2d with a bias: cuDNN's ConvolutionBiasActivationForward) and the ReLU step
-  // is skipped. That node's own output is then
-  // never materialised, so fusion applies only while keep_outputs is off (nothing shows per-node
-  // activations). On by default; NG_FUSE_RELU=0 at compile() turns it off. A Conv2d's fused ReLU
-  // read by one MaxPool2d alone leaves its derivative to that pool (NOTE [ReLU gradient in the
-  // max pool] in ops/pool.h; NG_POOL_RELU_GRAD=0 at compile() keeps it in the convolution).
+  // computes the ReLU itself (batch norm: the ReLU op after it, or fused kernels as
+  // set_batch_norm_relu_kernels says; Add: one kernel each way; Linear: cuBLASLt's RELU_BIAS
+  // epilogue; Conv2d with a bias: cuDNN's ConvolutionBiasActivationForward) and the ReLU step is
+  // skipped. That node's own output is then never materialised, so fusion applies only while
+  // keep_outputs is off (nothing shows per-node activations). On by default; NG_FUSE_RELU=0 at
+  // compile() turns it off. A Conv2d's fused ReLU read by one MaxPool2d alone leaves its derivative
+  // to that pool (NOTE [ReLU gradient in the max pool] in ops/pool.h; NG_POOL_RELU_GRAD=0 at
+  // compile() keeps it in the convolution).
   void set_fuse_relu(bool fuse) { fuse_relu_ = fuse; }
   bool fuse_relu() const { return fuse_relu_; }
   // Steps that absorb a ReLU when fusion applies (for tests and the benchmark).

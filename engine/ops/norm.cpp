@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 #include "engine/autograd/autograd.h"
 #include "engine/ops/elementwise.h"
@@ -32,20 +33,28 @@ void check_input(const Tensor& x, const std::string& who) {
 }  // namespace
 
 namespace {
-std::atomic<bool>& bn_relu_kernels_slot() {
-  static std::atomic<bool> on = [] {
+std::atomic<BatchNormReluKernels>& bn_relu_kernels_slot() {
+  static std::atomic<BatchNormReluKernels> k = [] {
     const char* v = std::getenv("NG_BN_RELU_KERNELS");
-    return v && v[0] == '1';
+    if (v && std::strcmp(v, "1") == 0) return BatchNormReluKernels::Both;
+    if (v && std::strcmp(v, "fwd") == 0) return BatchNormReluKernels::Forward;
+    return BatchNormReluKernels::Off;
   }();
-  return on;
+  return k;
 }
 }  // namespace
 
+void set_batch_norm_relu_kernels(BatchNormReluKernels k) {
+  bn_relu_kernels_slot().store(k);
+}
+BatchNormReluKernels batch_norm_relu_kernels_mode() {
+  return bn_relu_kernels_slot().load();
+}
 void set_batch_norm_relu_kernels(bool on) {
-  bn_relu_kernels_slot().store(on);
+  set_batch_norm_relu_kernels(on ? BatchNormReluKernels::Both : BatchNormReluKernels::Off);
 }
 bool batch_norm_relu_kernels() {
-  return bn_relu_kernels_slot().load();
+  return batch_norm_relu_kernels_mode() != BatchNormReluKernels::Off;
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
@@ -85,9 +94,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   // The fused kernels are opt-in (NG_BN_RELU_KERNELS=1): on an H200 they measured slower than
   // batch norm followed by the ReLU op (ResNet-20 b512: 9.4-9.5 ms against 8.2 composed and
   // 6.9-8.8 unfused, in two runs), for reasons not yet found (NOTE [Batch norm with ReLU]).
-  const bool fused = relu && batch_norm_relu_kernels() && mode == Mode::Train &&
+  // NG_BN_RELU_KERNELS=fwd fuses the forward only; the backward then composes from the output.
+  const BatchNormReluKernels kernels = batch_norm_relu_kernels_mode();
+  const bool fused = relu && kernels != BatchNormReluKernels::Off && mode == Mode::Train &&
                      batch_norm_relu_forward_kernel.has(x.device().type) &&
-                     batch_norm_relu_backward_kernel.has(x.device().type);
+                     (kernels == BatchNormReluKernels::Forward ||
+                      batch_norm_relu_backward_kernel.has(x.device().type));
+  const bool fused_backward = fused && kernels == BatchNormReluKernels::Both;
   if (relu && !fused)
     return ng::relu(
         batch_norm(x, gamma, beta, running_mean, running_var, mode, momentum, eps, who, false));
@@ -99,10 +112,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   Tensor mean = Tensor::empty({C}, x.dtype(), x.device());
   Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());
   Tensor scale_shift;  // fused: [2, C] = the forward's scale and beta, for the ReLU's mask
+  Tensor y_saved;      // fused forward only: relu(y), whose positives are the ReLU's derivative
   if (fused) {
     scale_shift = Tensor::empty({2 * C}, x.dtype(), x.device());
     batch_norm_relu_forward_kernel(x.device())(xc, gc, bc, running_mean, running_var, momentum, eps,
                                                y, mean, invstd, scale_shift);
+    if (!fused_backward) {
+      y_saved = y.detach();
+      scale_shift = Tensor();
+    }
   } else {
     batch_norm_forward_kernel(x.device())(xc, gc, bc, running_mean, running_var, mode, momentum,
                                           eps, y, mean, invstd);
@@ -114,8 +132,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     if (mode == Mode::Train) {
       autograd::record(
           y, "BatchNorm", {x, gamma, beta},
-          [xc, gc, mean, invstd, scale_shift, gx, gg, gb, C, fmt](const Tensor& g) {
-            Tensor gyc = g.contiguous(fmt);  // in x's layout, as the kernels need
+          [xc, gc, mean, invstd, scale_shift, y_saved, gx, gg, gb, C, fmt](const Tensor& g) {
+            // In x's layout, as the kernels need; through the ReLU's derivative first when only
+            // the forward was fused (relu_backward keeps y's layout, which is x's).
+            Tensor gyc = y_saved.defined() ? relu_backward(y_saved, g) : g.contiguous(fmt);
             Tensor gxo = gx ? Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt) : Tensor();
             Tensor ggo = gg ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
             Tensor gbo = gb ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();

@@ -24,9 +24,19 @@ enum class Mode { Train, Eval };
 // device with batch_norm_relu_* kernels (cuda) does it in the batch-norm passes when training
 // (NOTE [Batch norm with ReLU] in ops/cuda/norm.cu), elsewhere the ops are composed.
 // Whether batch_norm(..., relu = true) uses the backend's fused kernels (NOTE [Batch norm with
-// ReLU] in ops/cuda/norm.cu) or runs batch norm and then the ReLU op. Off by default
-// (NG_BN_RELU_KERNELS=1 turns it on): on an H200 the fused kernels measured slower than the two
-// ops (ResNet-20 b512: 9.4-9.5 ms against 8.2 ms composed, two runs), for reasons not yet found.
+// ReLU] in ops/cuda/norm.cu) or runs batch norm and then the ReLU op:
+//   Off      batch norm, then the ReLU op (the default);
+//   Both     the fused kernels both ways (NG_BN_RELU_KERNELS=1): on an H200 they measured slower
+//            than the two ops (ResNet-20 b512: 9.4-9.5 ms against 8.2 ms composed, two runs), for
+//            reasons not yet found;
+//   Forward  the fused forward (one pass writes relu(y)), and a backward that applies the ReLU's
+//            derivative from that output and then batch norm's own backward
+//            (NG_BN_RELU_KERNELS=fwd): the same values and gradients as Off, bit for bit, one
+//            pass fewer; with Both it tells whether the slowdown is in the forward or the backward.
+enum class BatchNormReluKernels { Off, Both, Forward };
+void set_batch_norm_relu_kernels(BatchNormReluKernels k);
+BatchNormReluKernels batch_norm_relu_kernels_mode();
+// Both (true) or Off (false); true while any of the fused kernels is on.
 void set_batch_norm_relu_kernels(bool on);
 bool batch_norm_relu_kernels();
 

@@ -219,7 +219,7 @@ class CudaBatchNormRelu : public CudaTestBase {
  protected:
   void SetUp() override {
     CudaTestBase::SetUp();
-    saved_ = batch_norm_relu_kernels();
+    saved_ = batch_norm_relu_kernels_mode();
     set_batch_norm_relu_kernels(true);
   }
   void TearDown() override {
@@ -228,7 +228,7 @@ class CudaBatchNormRelu : public CudaTestBase {
   }
 
  private:
-  bool saved_ = false;
+  BatchNormReluKernels saved_ = BatchNormReluKernels::Off;
 };
 
 const std::vector<Shape>& cuda_shapes() {
@@ -303,6 +303,65 @@ TEST_F(CudaBatchNormRelu, IsBitwiseRepeatable) {
   const Inputs in = make_inputs({64, 16, 16, 16}, 500, DType::Float32, false);
   const BnRun a = run(in, kGpu, true, true), b = run(in, kGpu, true, true);
   expect_equal_runs(a, b, "two runs");
+}
+
+// NG_BN_RELU_KERNELS=fwd (BatchNormReluKernels::Forward): the forward in one pass, the backward
+// through relu_backward from that output and then batch norm's own backward kernels, so every
+// value and gradient is the two ops' exactly (the same apply arithmetic, the same mask y > 0, the
+// same backward kernels), in y's layout.
+TEST_F(CudaBatchNormRelu, TheFusedForwardAloneEqualsTheTwoOpsExactly) {
+  set_batch_norm_relu_kernels(BatchNormReluKernels::Forward);
+  EXPECT_TRUE(batch_norm_relu_kernels());
+  uint64_t seed = 600;
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (const Shape& s : cuda_shapes())
+      for (bool cl : {false, true}) {
+        if (cl && s.size() != 4) continue;
+        SCOPED_TRACE(shape_str(s) + " " + dtype_name(dt) + (cl ? " channels-last" : ""));
+        const Inputs in = make_inputs(s, seed++, dt, false);
+        const BnRun fwd = run(in, kGpu, cl, true), two = run(in, kGpu, cl, false);
+        if (cl) {
+          EXPECT_TRUE(fwd.y.is_channels_last() && fwd.gx.is_channels_last());
+        }
+        EXPECT_EQ(max_abs_diff(fwd.y, two.y), 0) << "y";
+        EXPECT_EQ(max_abs_diff(fwd.rm, two.rm), 0) << "running_mean";
+        EXPECT_EQ(max_abs_diff(fwd.rv, two.rv), 0) << "running_var";
+        EXPECT_EQ(max_abs_diff(fwd.gx, two.gx), 0) << "gx";
+        EXPECT_EQ(max_abs_diff(fwd.ggamma, two.ggamma), 0) << "ggamma";
+        EXPECT_EQ(max_abs_diff(fwd.gbeta, two.gbeta), 0) << "gbeta";
+        // The ReLU does something here.
+        const std::vector<double> v = fwd.y.to_vector<double>();
+        EXPECT_GT(std::count(v.begin(), v.end(), 0.0), int64_t(v.size()) / 10);
+      }
+}
+
+// The switch itself: the environment's spelling and the bool setter's meaning.
+TEST(BatchNormReluSwitch, BoolSetterMeansBothOrOff) {
+  const BatchNormReluKernels saved = batch_norm_relu_kernels_mode();
+  set_batch_norm_relu_kernels(true);
+  EXPECT_EQ(batch_norm_relu_kernels_mode(), BatchNormReluKernels::Both);
+  set_batch_norm_relu_kernels(BatchNormReluKernels::Forward);
+  EXPECT_TRUE(batch_norm_relu_kernels());
+  set_batch_norm_relu_kernels(false);
+  EXPECT_EQ(batch_norm_relu_kernels_mode(), BatchNormReluKernels::Off);
+  EXPECT_FALSE(batch_norm_relu_kernels());
+  set_batch_norm_relu_kernels(saved);
+}
+
+// On the CPU (no fused kernels) every mode composes: relu(batch_norm(x)) exactly.
+TEST(BatchNormRelu, EveryKernelModeComposesOnTheCpu) {
+  const BatchNormReluKernels saved = batch_norm_relu_kernels_mode();
+  const Inputs in = make_inputs({4, 3, 5, 5}, 700, DType::Float32, false);
+  const BnRun two = run(in, Device::cpu(), false, false);
+  for (BatchNormReluKernels k :
+       {BatchNormReluKernels::Off, BatchNormReluKernels::Both, BatchNormReluKernels::Forward}) {
+    set_batch_norm_relu_kernels(k);
+    const BnRun one = run(in, Device::cpu(), false, true);
+    EXPECT_EQ(max_abs_diff(one.y, two.y), 0);
+    EXPECT_EQ(max_abs_diff(one.gx, two.gx), 0);
+    EXPECT_EQ(max_abs_diff(one.ggamma, two.ggamma), 0);
+  }
+  set_batch_norm_relu_kernels(saved);
 }
 
 }  // namespace

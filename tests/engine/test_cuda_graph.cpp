@@ -84,7 +84,7 @@ struct StepRun {
   int64_t captures = 0, replays = 0;
   size_t branches = 0;     // weight-gradient branches of the last captured graph
   size_t early_joins = 0;  // ... and its joins before a fork (CudaBranchLimits)
-  size_t nodes = 0;     // and its nodes
+  size_t nodes = 0;        // and its nodes
 };
 
 // `steps` steps over the batches in turn with lr 0.05 * (1 - s / 40) at step s.

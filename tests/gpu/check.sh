@@ -173,6 +173,7 @@ ab() {
     --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/$1"
 }
 ab bench_bnrelu.jsonl resnet20:512 NG_BN_RELU_KERNELS=1  # NOTE [Batch norm with ReLU] (opt-in)
+ab bench_bnrelu_fwd.jsonl resnet20:512 NG_BN_RELU_KERNELS=fwd  # ... the forward pass alone
 ab bench_unfused.jsonl resnet20:512 NG_FUSE_RELU=0       # NOTE [Fused ReLU]: every ReLU alone
 ab bench_lenet_nopoolmask.jsonl lenet:64 NG_POOL_RELU_GRAD=0  # NOTE [ReLU gradient in the max pool]
 # NOTE [Weight-gradient branches] (opt-in until measured): weight gradients as parallel branches;
@@ -301,6 +302,8 @@ def ab_row(fname, key, label):
 
 for fname, key, label in [
         ("bench_bnrelu.jsonl", ("resnet20", 512), "NG_BN_RELU_KERNELS=1 (fused batch-norm + ReLU kernels)"),
+        ("bench_bnrelu_fwd.jsonl", ("resnet20", 512),
+         "NG_BN_RELU_KERNELS=fwd (the fused batch-norm + ReLU forward alone)"),
         ("bench_unfused.jsonl", ("resnet20", 512), "NG_FUSE_RELU=0 (no ReLU fusion)"),
         ("bench_resnet_branches.jsonl", ("resnet20", 512),
          "NG_GRAPH_BRANCHES=1 NG_GRAPH_BRANCH_MB=64 (weight-gradient branches, large layers too)"),

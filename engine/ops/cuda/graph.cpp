@@ -310,8 +310,7 @@ CudaBranch::CudaBranch(size_t grad_bytes, std::initializer_list<Tensor> reads) {
   size_t incoming = 0;
   for (const Tensor& t : reads)
     if (t.defined()) incoming += t.nbytes();
-  if (g->branch_open &&
-      g->keep_bytes + cuda::held_bytes() + incoming > g->limits.max_held_bytes) {
+  if (g->branch_open && g->keep_bytes + cuda::held_bytes() + incoming > g->limits.max_held_bytes) {
     cuda_join_branches();
     ++g->early_joins;
   }
