@@ -219,6 +219,15 @@ TEST_F(CudaHotPaths, HeuristicConvolutionAlgorithmsStillMatchTheCpu) {
   resnet_conv_parity(kTolTf32, 24);
   cuda::set_conv_algorithm_timing(true);
 }
+
+TEST_F(CudaHotPaths, AlgorithmsRankedByTheMedianOfThreeFindsStillMatchTheCpu) {
+  // NG_CUDNN_FIND_TRIALS=3: each problem (batch 20: plans no other test made) timed three times.
+  cuda::set_conv_find_trials(3);
+  resnet_conv_parity(kTol, 20);
+  set_cuda_tf32(true);
+  resnet_conv_parity(kTolTf32, 20);
+  cuda::set_conv_find_trials(1);
+}
 #endif
 
 TEST_F(CudaHotPaths, ConvolutionBiasAddAndGradientOverManyBlocks) {

@@ -5,9 +5,10 @@
 #     which kernels a step is made of and what each costs;
 #   - ResNet-20 b512 with and without the fused batch-norm + ReLU kernels (NOTE [Batch norm with
 #     ReLU]), measured 2 ms slower per step in three runs for reasons not yet found;
-#   - ResNet-20 b512's spread between processes (6.6-7.2 ms in different calls): four processes,
-#     default and large-layer branches in turn, each with the algorithms cuDNN's Find chose, so
-#     that a process that chose differently shows, and the branch A/B is read against the spread.
+#   - ResNet-20 b512's spread between processes (6.6-7.2 ms in different calls): six processes,
+#     default and large-layer branches in turn, then Find with three trials, each with the
+#     algorithms cuDNN's Find chose, so that a process that chose differently shows, and the
+#     branch A/B is read against the spread.
 #   bash tests/gpu/diag.sh          (about two minutes on an H200 after check.sh's build)
 set -u
 cd "$(dirname "$0")/../.."
@@ -33,22 +34,24 @@ import sys,json; j=json.loads(sys.stdin.read()); print(j['model'], 'branches=$br
   done
 done
 # One line per process: ms, and a digest of the algorithms Find chose (NG_CUDNN_LOG=1 lines,
-# without their timings), so that processes that chose differently show.
-for i in 1 2; do
-  for br in 0 1; do
-    NG_CUDNN_LOG=1 NG_GRAPH_BRANCHES=$br NG_GRAPH_BRANCH_MB=64 $B --model resnet20 --batch 512 \
-      --device cuda --steps 50 --warmup 10 >"$OUT/spread-$i-$br.json" 2>"$OUT/spread-$i-$br.log"
-    python3 - "$OUT/spread-$i-$br.json" "$OUT/spread-$i-$br.log" "$br" <<'PY'
+# without their timings), so that processes that chose differently show. Branches off and on in
+# turn, then two processes whose Find timed every algorithm three times (NG_CUDNN_FIND_TRIALS=3).
+k=0
+for cfg in "0 1" "1 1" "0 1" "1 1" "0 3" "0 3"; do
+  br=${cfg% *} tr=${cfg#* } k=$((k + 1))
+  NG_CUDNN_LOG=1 NG_CUDNN_FIND_TRIALS=$tr NG_GRAPH_BRANCHES=$br NG_GRAPH_BRANCH_MB=64 $B \
+    --model resnet20 --batch 512 --device cuda --steps 50 --warmup 10 >"$OUT/spread-$k.json" \
+    2>"$OUT/spread-$k.log"
+  python3 - "$OUT/spread-$k.json" "$OUT/spread-$k.log" "branches=$br find_trials=$tr" <<'PY'
 import hashlib, json, re, sys
 j = json.load(open(sys.argv[1]))
 choices = sorted(re.sub(r"(timed|heuristic) .*", "", l).strip()
                  for l in open(sys.argv[2]) if l.startswith("cuDNN "))
 d = hashlib.sha1("\n".join(choices).encode()).hexdigest()[:8]
-print(f"resnet20:512 branches={sys.argv[3]}: {j['median_ms']:.3f} ms, {j['peak_gpu_mb']:.0f} MB,"
+print(f"resnet20:512 {sys.argv[3]}: {j['median_ms']:.3f} ms, {j['peak_gpu_mb']:.0f} MB,"
       f" {j.get('graph_branches')} branches ({j.get('graph_early_joins')} early joins);"
       f" {len(choices)} cuDNN choices, digest {d}")
 PY
-  done
 done
 export OUT
 TAG=-default bash tests/gpu/ncu_summary.sh lenet 64 600 120 | head -40

@@ -11,9 +11,10 @@
 // (unless nothing else qualifies). The heuristics (cudnnGet*Algorithm_v7, nothing run) are the
 // fallback: while the stream is being captured into a CUDA graph (timing would synchronise and
 // break the capture), when the scratch workspace cannot be allocated, when Find fails, and
-// always when the environment sets NG_CUDNN_FIND=0. The convolution descriptor's math type is
-// set to the chosen algorithm's before each call, as cuDNN requires. NG_CUDNN_LOG=1 prints each
-// choice (and Find's candidates with their times) to stderr.
+// always when the environment sets NG_CUDNN_FIND=0. NG_CUDNN_FIND_TRIALS=k (1 by default) times
+// every algorithm k times and ranks them by their median (find_trials). The convolution
+// descriptor's math type is set to the chosen algorithm's before each call, as cuDNN requires.
+// NG_CUDNN_LOG=1 prints each choice (and Find's candidates with their times) to stderr.
 //
 // NOTE [Convolution workspace]: the workspace of the chosen algorithm is allocated for each call
 // and returned at once, but it adds to the peak while the training step's activations are alive
@@ -37,6 +38,7 @@
 
 #include "engine/ops/conv.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -337,6 +339,58 @@ void log_choice(const Plan& p, const std::vector<typename Dir::Perf>& perf, int 
   std::fprintf(stderr, "%s\n", line.c_str());
 }
 
+// NG_CUDNN_FIND_TRIALS (1 to 9, default 1): how many times Find times the algorithms of each
+// problem. With more than one, each algorithm and math type that succeeded in every trial is
+// ranked by its median time (NOTE [cuDNN plans]), so one noisy timing does not decide.
+std::atomic<int>& find_trials_slot() {
+  static std::atomic<int> n = [] {
+    const char* v = std::getenv("NG_CUDNN_FIND_TRIALS");
+    return std::clamp(v ? std::atoi(v) : 1, 1, 9);
+  }();
+  return n;
+}
+int find_trials() {
+  return find_trials_slot().load();
+}
+
+// Times the algorithms `trials - 1` more times after the first Find (perf, returned) and replaces
+// perf with the algorithms that succeeded every time, each with its median time, fastest first.
+template <class Dir>
+void refind(Plan& p, const void* a, const void* b, void* out, int trials, DeviceBuffer& ws,
+            std::vector<typename Dir::Perf>& perf, int& returned) {
+  using Perf = typename Dir::Perf;
+  std::map<std::pair<int, int>, std::vector<float>> times;  // (algo, math) -> ms per trial
+  auto record = [&](const std::vector<Perf>& r, int n) {
+    for (int i = 0; i < n; ++i)
+      if (r[size_t(i)].status == CUDNN_STATUS_SUCCESS)
+        times[{int(r[size_t(i)].algo), int(r[size_t(i)].mathType)}].push_back(r[size_t(i)].time);
+  };
+  record(perf, returned);
+  std::vector<Perf> again(perf.size());
+  for (int t = 1; t < trials; ++t) {
+    int got = 0;
+    if (Dir::find(cudnn(), p, a, b, out, int(again.size()), &got, again.data(), ws.get(),
+                  ws.bytes()) != CUDNN_STATUS_SUCCESS)
+      return;  // keep the first trial's ranking
+    record(again, got);
+  }
+  std::vector<Perf> merged;
+  for (int i = 0; i < returned; ++i) {
+    Perf r = perf[size_t(i)];
+    if (r.status != CUDNN_STATUS_SUCCESS) continue;
+    std::vector<float>& ts = times[{int(r.algo), int(r.mathType)}];
+    if (int(ts.size()) < trials) continue;
+    std::sort(ts.begin(), ts.end());
+    r.time = ts[ts.size() / 2];
+    merged.push_back(r);
+  }
+  if (merged.empty()) return;
+  std::stable_sort(merged.begin(), merged.end(),
+                   [](const Perf& x, const Perf& y) { return x.time < y.time; });
+  returned = int(merged.size());
+  std::copy(merged.begin(), merged.end(), perf.begin());
+}
+
 // Chooses the plan's algorithm for one direction (NOTE [cuDNN plans]); a, b and out are the
 // call's buffers in Dir::find's order (out is overwritten).
 template <class Dir>
@@ -352,6 +406,8 @@ void choose(Plan& p, const void* a, const void* b, void* out) {
       DeviceBuffer ws(p.workspace_limit);
       timed = Dir::find(h, p, a, b, out, max_count, &returned, perf.data(), ws.get(), ws.bytes()) ==
               CUDNN_STATUS_SUCCESS;
+      const int trials = find_trials();
+      if (timed && trials > 1) refind<Dir>(p, a, b, out, trials, ws, perf, returned);
     } catch (const Error&) {  // the scratch workspace did not fit: use the heuristics
       timed = false;
     }
@@ -503,6 +559,10 @@ bool conv2d_bias_relu_forward(const Tensor& x, const Tensor& w, const Tensor& b,
 
 void set_conv_algorithm_timing(bool timed) {
   timing_enabled().store(timed);
+}
+
+void set_conv_find_trials(int trials) {
+  find_trials_slot().store(std::clamp(trials, 1, 9));
 }
 
 void register_conv() {
