@@ -141,6 +141,10 @@ struct LayerCall {
   // the ReLU's derivative to that pool), and on that MaxPool2d (masks_relu_grad).
   bool relu_grad_by_reader = false;
   bool masks_relu_grad = false;
+  // Set by Model on a BatchNorm whose one reader is an Add that absorbs a ReLU (NOTE [Batch norm
+  // into the add] in ops/cuda/norm.cu): the layer returns relu(its output + *add_relu_skip), the
+  // Add's other input, and the Add and ReLU steps are skipped.
+  const Tensor* add_relu_skip = nullptr;
 };
 using LayerFn = std::function<void(LayerCall&)>;
 

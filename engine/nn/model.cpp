@@ -150,7 +150,31 @@ Model Model::compile(const GraphSpec& spec, uint64_t seed, const ValidateOptions
     s.relu_grad_by_reader = true;
     q.masks_relu_grad = true;
   }
+  // NOTE [Batch norm into the add] (ops/cuda/norm.cu): a BatchNorm read by one two-input Add
+  // alone, an Add that absorbs its ReLU, whose other input is made before the batch norm runs.
+  std::vector<int> producer(size_t(m.n_out_slots_), -1);
+  for (size_t k = 0; k < m.steps_.size(); ++k)
+    for (int o = 0; o < m.steps_[k].out_count; ++o)
+      producer[size_t(m.steps_[k].out_begin + o)] = int(k);
+  for (size_t k = 0; k < m.steps_.size(); ++k) {
+    Step& s = m.steps_[k];
+    if (nodes[size_t(s.node)].def->name != "BatchNorm" || s.out_count != 1 || s.absorbs_relu)
+      continue;
+    const int slot = s.out_begin;
+    if (readers[size_t(slot)] != 1 || slot == m.loss_slot_ || slot == m.prediction_slot_) continue;
+    Step& a = m.steps_[size_t(reader[size_t(slot)])];
+    if (nodes[size_t(a.node)].def->name != "Add" || !a.absorbs_relu || a.in_slots.size() != 2 ||
+        a.bn_slot >= 0)  // two batch norms into one Add: the first one made takes it
+      continue;
+    const int other = a.in_slots[0] == slot ? a.in_slots[1] : a.in_slots[0];
+    if (other < 0 || other == slot) continue;
+    if (other < m.n_out_slots_ && producer[size_t(other)] >= int(k)) continue;  // not made yet
+    s.add_skip_slot = other;
+    a.bn_slot = slot;
+  }
   if (const char* v = std::getenv("NG_FUSE_RELU"); v && std::string(v) == "0") m.fuse_relu_ = false;
+  if (const char* v = std::getenv("NG_BN_ADD_RELU"); v && std::string(v) == "1")
+    m.fuse_bn_add_ = true;
   m.refresh_named();
   return m;
 }
@@ -171,6 +195,12 @@ void Model::refresh_named() {
 int Model::relu_grads_in_pools() const {
   int n = 0;
   for (const Step& s : steps_) n += s.masks_relu_grad ? 1 : 0;
+  return n;
+}
+
+int Model::bn_add_fusions() const {
+  int n = 0;
+  for (const Step& s : steps_) n += s.add_skip_slot >= 0 ? 1 : 0;
   return n;
 }
 
@@ -219,9 +249,15 @@ void Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels, Res
     slots_[size_t(labels_slot_) + 1 + k] = on_device(inputs[k]);
 
   const bool fuse = fuse_relu_ && !keep_outputs_;  // NOTE [Fused ReLU]
+  const bool fuse_bn_add = fuse && fuse_bn_add_;   // NOTE [Batch norm into the add]
   for (Step& s : steps_) {
-    if (fuse && s.absorbed) {  // the layer before computed this ReLU: pass its output on
-      Tensor& in = slots_[size_t(s.in_slots[0])];
+    // The layer before computed this ReLU, or the batch norm before computed this Add and its
+    // ReLU: pass that output on.
+    const int pass = fuse && s.absorbed              ? s.in_slots[0]
+                     : fuse_bn_add && s.bn_slot >= 0 ? s.bn_slot
+                                                     : -1;
+    if (pass >= 0) {
+      Tensor& in = slots_[size_t(pass)];
       slots_[size_t(s.out_begin)] = in;
       in = Tensor();
       for (int slot : s.last_use) slots_[size_t(slot)] = Tensor();
@@ -243,6 +279,8 @@ void Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels, Res
     call.fused_relu = fuse && s.absorbs_relu;
     call.relu_grad_by_reader = fuse && s.relu_grad_by_reader;
     call.masks_relu_grad = fuse && s.masks_relu_grad;
+    call.add_relu_skip =
+        fuse_bn_add && s.add_skip_slot >= 0 ? &slots_[size_t(s.add_skip_slot)] : nullptr;
     s.fn(call);
     if (!keep_outputs_) {
       for (size_t k = 0; k < s.in_slots.size(); ++k) scratch_[k] = Tensor();

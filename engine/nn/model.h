@@ -100,6 +100,13 @@ class Model {
   // Conv2d -> ReLU -> MaxPool2d chains whose pool applies the ReLU's derivative (NOTE [ReLU
   // gradient in the max pool] in ops/pool.h), while ReLUs are fused.
   int relu_grads_in_pools() const;
+  // NOTE [Batch norm into the add] (ops/cuda/norm.cu): a BatchNorm whose one reader is an Add
+  // that takes the ReLU after it computes relu(batch_norm(x) + the Add's other input) itself
+  // (batch_norm_add_relu) and the Add and ReLU steps are skipped, while ReLUs are fused. Off by
+  // default until measured on a GPU; NG_BN_ADD_RELU=1 at compile() turns it on.
+  void set_fuse_bn_add(bool fuse) { fuse_bn_add_ = fuse; }
+  bool fuse_bn_add() const { return fuse_bn_add_; }
+  int bn_add_fusions() const;  // such BatchNorm -> Add pairs (for tests and the benchmark)
   // Moves weights and buffers (gradients are dropped). Tensor handles from parameters() taken
   // before the move refer to the old copies: create optimisers after to().
   void to(Device d);
@@ -131,6 +138,11 @@ class Model {
     // NOTE [ReLU gradient in the max pool] (ops/pool.h): a Conv2d that absorbs a ReLU read by
     // one MaxPool2d alone, and that pool.
     bool relu_grad_by_reader = false, masks_relu_grad = false;
+    // NOTE [Batch norm into the add] (ops/cuda/norm.cu): a BatchNorm read by one two-input Add
+    // alone that absorbs its ReLU (add_skip_slot: the Add's other input), and that Add
+    // (bn_slot: the batch norm's output, passed on as the Add's).
+    int add_skip_slot = -1;
+    int bn_slot = -1;
   };
 
   GraphSpec spec_;
@@ -151,6 +163,7 @@ class Model {
   Mode mode_ = Mode::Train;
   bool keep_outputs_ = true;
   bool fuse_relu_ = true;
+  bool fuse_bn_add_ = false;
   Device device_ = Device::cpu();
   Rng rng_;
 

@@ -57,9 +57,11 @@ bool batch_norm_relu_kernels() {
   return batch_norm_relu_kernels_mode() != BatchNormReluKernels::Off;
 }
 
-Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
-                  Tensor running_var, Mode mode, double momentum, double eps,
-                  const std::string& who, bool relu) {
+namespace {
+// batch_norm's argument checks; returns C.
+int64_t check_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                         const Tensor& running_mean, const Tensor& running_var, Mode mode,
+                         double momentum, double eps, const std::string& who) {
   check_input(x, who);
   NG_CHECK_SHAPE(x.dim() >= 2, who, ": input has shape ", shape_str(x.shape()),
                  ", expected [N, C] or [N, C, H, W]");
@@ -81,13 +83,26 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   if (running_mean.defined())
     NG_CHECK(running_mean.is_contiguous() && running_var.is_contiguous(), who,
              ": running statistics must be contiguous");
+  return C;
+}
 
-  // x: [N, C, S...] -> y: same shape; mean, invstd: [C]. On cuda a channels-last x keeps its
-  // layout: y, and gx in the backward, are channels-last too (NOTE [Channels-last batch norm] in
-  // ops/cuda/norm.cu). The CPU kernels are [N, C, S] only, so there x is made contiguous.
-  const MemoryFormat fmt = x.device().is_cuda() && x.memory_format() == MemoryFormat::ChannelsLast
-                               ? MemoryFormat::ChannelsLast
-                               : MemoryFormat::Contiguous;
+// The layout batch norm keeps: on cuda a channels-last x stays channels-last (NOTE [Channels-last
+// batch norm] in ops/cuda/norm.cu); the CPU kernels are [N, C, S] only.
+MemoryFormat batch_norm_format(const Tensor& x) {
+  return x.device().is_cuda() && x.memory_format() == MemoryFormat::ChannelsLast
+             ? MemoryFormat::ChannelsLast
+             : MemoryFormat::Contiguous;
+}
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
+                  Tensor running_var, Mode mode, double momentum, double eps,
+                  const std::string& who, bool relu) {
+  const int64_t C =
+      check_batch_norm(x, gamma, beta, running_mean, running_var, mode, momentum, eps, who);
+  // x: [N, C, S...] -> y: same shape; mean, invstd: [C]; y, and gx in the backward, in
+  // batch_norm_format(x).
+  const MemoryFormat fmt = batch_norm_format(x);
   // relu: one pass each way where the device has the fused kernels and the statistics are the
   // batch's; otherwise (eval mode, the CPU) batch norm and then the ReLU op, which is exact by
   // construction.
@@ -167,6 +182,54 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
                                        gb ? sum(g, axes) : Tensor()};
           });
     }
+  }
+  return y;
+}
+
+Tensor batch_norm_add_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                           Tensor running_mean, Tensor running_var, Mode mode, double momentum,
+                           double eps, const Tensor& skip, const std::string& who) {
+  const int64_t C =
+      check_batch_norm(x, gamma, beta, running_mean, running_var, mode, momentum, eps, who);
+  NG_CHECK(skip.defined(), who, ": the input added after the batch norm is undefined");
+  const MemoryFormat fmt = batch_norm_format(x);
+  // NOTE [Batch norm into the add] (ops/cuda/norm.cu): one apply pass where the device has it, in
+  // training, and skip already has y's shape, dtype and layout; otherwise the two ops.
+  const bool fused =
+      mode == Mode::Train && batch_norm_add_relu_forward_kernel.has(x.device().type) &&
+      skip.device() == x.device() && skip.dtype() == x.dtype() && skip.shape() == x.shape() &&
+      (fmt == MemoryFormat::ChannelsLast ? skip.memory_format() == MemoryFormat::ChannelsLast
+                                         : skip.is_contiguous());
+  if (!fused)
+    return add_relu(
+        batch_norm(x, gamma, beta, running_mean, running_var, mode, momentum, eps, who, false),
+        skip);
+  Tensor xc = x.contiguous(fmt).detach();
+  Tensor gc = gamma.defined() ? gamma.contiguous().detach() : Tensor();
+  Tensor bc = beta.defined() ? beta.contiguous().detach() : Tensor();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), fmt);
+  Tensor mean = Tensor::empty({C}, x.dtype(), x.device());
+  Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());
+  batch_norm_add_relu_forward_kernel(x.device())(xc, gc, bc, running_mean, running_var, momentum,
+                                                 eps, skip, y, mean, invstd);
+  if (autograd::should_record({&x, &gamma, &beta, &skip})) {
+    const bool gx = x.requires_grad(), gg = gamma.defined() && gamma.requires_grad(),
+               gb = beta.defined() && beta.requires_grad(), gs = skip.requires_grad();
+    // add_relu's backward, then batch norm's: the ReLU's derivative from the output (which the
+    // next layer keeps anyway), one gradient for both summands.
+    autograd::record(
+        y, "BatchNormAddReLU", {x, gamma, beta, skip},
+        [xc, gc, mean, invstd, ys = y.detach(), gx, gg, gb, gs, C, fmt](const Tensor& g) {
+          Tensor gp = relu_backward(ys, g);  // in y's layout, fmt
+          Tensor gxo, ggo, gbo;
+          if (gx || gg || gb) {
+            gxo = gx ? Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt) : Tensor();
+            ggo = gg ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
+            gbo = gb ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
+            batch_norm_backward_kernel(xc.device())(gp, xc, gc, mean, invstd, gxo, ggo, gbo);
+          }
+          return std::vector<Tensor>{gxo, ggo, gbo, gs ? gp : Tensor()};
+        });
   }
   return y;
 }

@@ -44,6 +44,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
                   Tensor running_var, Mode mode, double momentum = 0.1, double eps = 1e-5,
                   const std::string& who = "BatchNorm", bool relu = false);
 
+// relu(batch_norm(x) + skip), skip of x's shape: a residual block's last batch norm, its sum with
+// the shortcut and the ReLU after it. The values and gradients are add_relu(batch_norm(x), skip)'s
+// bit for bit; a device with batch_norm_add_relu_forward_kernel (cuda) computes it in batch
+// norm's apply pass when training and skip is in y's layout (NOTE [Batch norm into the add] in
+// ops/cuda/norm.cu), elsewhere the ops are composed.
+Tensor batch_norm_add_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                           Tensor running_mean, Tensor running_var, Mode mode, double momentum,
+                           double eps, const Tensor& skip, const std::string& who = "BatchNorm");
+
 // Layer norm over the trailing dims `normalized_shape`; gamma/beta of that shape or undefined.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma,
                   const Tensor& beta, double eps = 1e-5, const std::string& who = "LayerNorm");
@@ -80,6 +89,13 @@ using BatchNormReluBackwardFn = void(const Tensor& gy, const Tensor& x, const Te
                                      Tensor& gbeta);
 NG_KERNEL_TABLE(batch_norm_relu_forward_kernel, BatchNormReluForwardFn);
 NG_KERNEL_TABLE(batch_norm_relu_backward_kernel, BatchNormReluBackwardFn);
+//   relu(batch_norm(x) + skip) in training (optional per device; NOTE [Batch norm into the add]
+//   in ops/cuda/norm.cu): as the forward, skip in x's shape and layout.
+using BatchNormAddReluForwardFn = void(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                       Tensor& running_mean, Tensor& running_var, double momentum,
+                                       double eps, const Tensor& skip, Tensor& y, Tensor& mean,
+                                       Tensor& invstd);
+NG_KERNEL_TABLE(batch_norm_add_relu_forward_kernel, BatchNormAddReluForwardFn);
 //   layer norm: x seen as [M, D] (D = numel of normalized_shape).
 using LayerNormForwardFn = void(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                 double eps, Tensor& y, Tensor& mean, Tensor& invstd);

@@ -156,6 +156,10 @@ int main(int argc, char** argv) {
     // NOTE [ReLU gradient in the max pool]: pools that apply a convolution's ReLU derivative.
     out["relu_grads_in_pools"] =
         keep_outputs != 0 || !model.fuse_relu() ? 0 : model.relu_grads_in_pools();
+    // NOTE [Batch norm into the add]: BatchNorm -> Add + ReLU in one apply pass (NG_BN_ADD_RELU=1).
+    out["bn_add_fusions"] = keep_outputs != 0 || !model.fuse_relu() || !model.fuse_bn_add()
+                                ? 0
+                                : model.bn_add_fusions();
     out["channels_last"] = ng::channels_last_policy() == ng::ChannelsLastPolicy::Off  ? "off"
                            : ng::channels_last_policy() == ng::ChannelsLastPolicy::On ? "on"
                                                                                       : "auto";

@@ -89,8 +89,11 @@ struct StepRun {
 
 // `steps` steps over the batches in turn with lr 0.05 * (1 - s / 40) at step s.
 StepRun train_steps(const GraphSpec& spec, Device device, Opt opt, bool graphs, int steps,
-                    uint64_t rng_seed = 7, const Shape& image = {1, 28, 28}) {
+                    uint64_t rng_seed = 7, const Shape& image = {1, 28, 28},
+                    bool keep_outputs = true, bool fuse_bn_add = false) {
   Model m = Model::compile(spec, 0);
+  m.set_keep_outputs(keep_outputs);
+  m.set_fuse_bn_add(fuse_bn_add);
   m.to(device);
   m.rng() = Rng(rng_seed);
   m.set_mode(Mode::Train);
@@ -388,6 +391,20 @@ TEST_F(CudaGraphBranches, ResNet20OnChannelsLastReplaysTheEagerStepsExactly) {
   EXPECT_GT(graph.early_joins, 0u);
   EXPECT_LT(graph.early_joins, 22u);
   expect_same_run(graph, eager, kTol);
+}
+
+// NOTE [Batch norm into the add] (ops/cuda/norm.cu): ResNet-20's nine residual sums computed in
+// their batch norms' apply passes give the same steps, eager and replayed, as the separate Add
+// kernels, and each captured step has nine kernels fewer.
+TEST_F(CudaGraphStep, BatchNormIntoTheAddGivesTheSameStepsWithNineKernelsFewer) {
+  const GraphSpec spec = example_spec("resnet20");
+  const Shape image{3, 32, 32};
+  const StepRun plain =
+      train_steps(spec, Device::cuda(), Opt::Sgd, true, 12, 7, image, false, false);
+  const StepRun into = train_steps(spec, Device::cuda(), Opt::Sgd, true, 12, 7, image, false, true);
+  EXPECT_EQ(into.captures, 2);
+  expect_same_run(into, plain, 0.0);
+  EXPECT_EQ(into.nodes + 9, plain.nodes);
 }
 
 // The fork and join are edges of the graph, not nodes: the same kernels either way.

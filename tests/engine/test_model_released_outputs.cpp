@@ -34,10 +34,11 @@ struct StepResult {
   size_t peak = 0;  // bytes allocated at the peak of forward + backward, above the start
 };
 
-StepResult train_step(bool keep, bool fuse = true) {
+StepResult train_step(bool keep, bool fuse = true, bool fuse_bn_add = false) {
   Model m = Model::compile(resnet20(), 7);
   m.set_keep_outputs(keep);
   m.set_fuse_relu(fuse);
+  m.set_fuse_bn_add(fuse_bn_add);
   m.set_mode(Mode::Train);
   Rng rng(3);
   Tensor x = Tensor::randn({4, 3, 32, 32}, rng);
@@ -125,4 +126,30 @@ TEST(ModelReleasedOutputs, ConvAndLinearAbsorbTheReluAfterThem) {
   EXPECT_EQ(count, 4);
   EXPECT_EQ(fused.first, plain.first);
   EXPECT_EQ(fused.second, plain.second);
+}
+
+// NOTE [Batch norm into the add] (engine/ops/cuda/norm.cu): each block's second BatchNorm, read
+// by the residual Add alone, computes relu(batch_norm + shortcut) and the Add and its ReLU steps
+// pass that on. On the CPU batch_norm_add_relu composes the two ops, so this checks the Model's
+// plumbing (the shortcut reaches the batch norm, the skipped steps pass the right slot on, the
+// shortcut is released after): the same loss and gradients bit for bit, and no more memory.
+TEST(ModelReleasedOutputs, BatchNormIntoTheAddGivesTheSameStep) {
+  Model m = Model::compile(resnet20(), 7);
+  EXPECT_EQ(m.bn_add_fusions(), 9);  // one per block; the projection blocks' too
+  EXPECT_FALSE(m.fuse_bn_add());     // off unless NG_BN_ADD_RELU=1
+  train_step(false, false);          // autograd's cached seed, as above
+  const StepResult into = train_step(false, true, true), plain = train_step(false, true, false);
+  EXPECT_EQ(into.loss, plain.loss);
+  ASSERT_EQ(into.grads.size(), plain.grads.size());
+  for (size_t i = 0; i < into.grads.size(); ++i) EXPECT_EQ(into.grads[i], plain.grads[i]) << i;
+  EXPECT_LE(into.peak, plain.peak);
+  // With outputs kept (per-node activations shown) nothing is fused: every node's output exists.
+  const StepResult kept = train_step(true, true, true), kept_plain = train_step(true, true, false);
+  EXPECT_EQ(kept.outputs, kept_plain.outputs);
+  EXPECT_EQ(kept.loss, kept_plain.loss);
+}
+
+// Only a BatchNorm whose one reader is an Add that takes its ReLU: LeNet has neither.
+TEST(ModelReleasedOutputs, NoBatchNormIntoAnAddWithoutOne) {
+  EXPECT_EQ(Model::compile(example("lenet"), 5).bn_add_fusions(), 0);
 }

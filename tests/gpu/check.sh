@@ -167,14 +167,17 @@ for c in $BF16_CASES; do
 done
 # A/B rows: one case again with switches set; ab FILE MODEL:BATCH VAR=VALUE [VAR=VALUE ...].
 # Settled questions leave the list (channels-last: 32% off ResNet-20, measured in two calls;
-# LeNet's ReLU fusion: 3 us) to keep the check within five minutes.
+# LeNet's ReLU fusion: 3 us; ResNet-20 without ReLU fusion: within the spread in three calls) to
+# keep the check within five minutes.
 ab() {
   env "${@:3}" timeout 60 "$B/bin/bench_train_step" --model "${2%%:*}" --batch "${2##*:}" \
     --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/$1"
 }
 ab bench_bnrelu.jsonl resnet20:512 NG_BN_RELU_KERNELS=1  # NOTE [Batch norm with ReLU] (opt-in)
 ab bench_bnrelu_fwd.jsonl resnet20:512 NG_BN_RELU_KERNELS=fwd  # ... the forward pass alone
-ab bench_unfused.jsonl resnet20:512 NG_FUSE_RELU=0       # NOTE [Fused ReLU]: every ReLU alone
+# ... and with each block's second batch norm, residual sum and ReLU in one pass (NOTE [Batch norm
+# into the add]): every forward fusion there is, against the default.
+ab bench_fwd_fusions.jsonl resnet20:512 NG_BN_RELU_KERNELS=fwd NG_BN_ADD_RELU=1
 ab bench_lenet_nopoolmask.jsonl lenet:64 NG_POOL_RELU_GRAD=0  # NOTE [ReLU gradient in the max pool]
 # NOTE [Weight-gradient branches] (opt-in until measured): weight gradients as parallel branches;
 # for ResNet-20 b512 with its 8-32 MiB output gradients let in (by default they do not branch).
@@ -304,7 +307,9 @@ for fname, key, label in [
         ("bench_bnrelu.jsonl", ("resnet20", 512), "NG_BN_RELU_KERNELS=1 (fused batch-norm + ReLU kernels)"),
         ("bench_bnrelu_fwd.jsonl", ("resnet20", 512),
          "NG_BN_RELU_KERNELS=fwd (the fused batch-norm + ReLU forward alone)"),
-        ("bench_unfused.jsonl", ("resnet20", 512), "NG_FUSE_RELU=0 (no ReLU fusion)"),
+        ("bench_fwd_fusions.jsonl", ("resnet20", 512),
+         "NG_BN_RELU_KERNELS=fwd NG_BN_ADD_RELU=1 (batch norm + ReLU, and batch norm + add + ReLU,"
+         " forward in one pass)"),
         ("bench_resnet_branches.jsonl", ("resnet20", 512),
          "NG_GRAPH_BRANCHES=1 NG_GRAPH_BRANCH_MB=64 (weight-gradient branches, large layers too)"),
         ("bench_lenet_nopoolmask.jsonl", ("lenet", 64),

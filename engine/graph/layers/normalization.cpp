@@ -69,10 +69,15 @@ LayerDef batch_norm_kind() {
     double eps = get_float(p, "eps"), momentum = get_float(p, "momentum");
     return [who, affine, eps, momentum](LayerCall& c) {
       size_t b = affine ? 2 : 0;  // running stats follow weight and bias
-      c.outputs[0] = batch_norm(c.inputs[0], affine ? c.weights[0] : Tensor(),
-                                affine ? c.weights[1] : Tensor(), c.weights[b], c.weights[b + 1],
-                                c.mode, momentum, eps, who,
-                                c.fused_relu);  // NOTE [Fused ReLU]
+      const Tensor gamma = affine ? c.weights[0] : Tensor(),
+                   beta = affine ? c.weights[1] : Tensor();
+      if (c.add_relu_skip) {  // NOTE [Batch norm into the add]
+        c.outputs[0] = batch_norm_add_relu(c.inputs[0], gamma, beta, c.weights[b], c.weights[b + 1],
+                                           c.mode, momentum, eps, *c.add_relu_skip, who);
+        return;
+      }
+      c.outputs[0] = batch_norm(c.inputs[0], gamma, beta, c.weights[b], c.weights[b + 1], c.mode,
+                                momentum, eps, who, c.fused_relu);  // NOTE [Fused ReLU]
     };
   };
   d.torch.module = [](const json& p, const std::vector<Shape>& in) {

@@ -74,6 +74,20 @@ __device__ __forceinline__ T bn_affine(T v, T m, T sc, T b) {
     return __fma_rn(__dsub_rn(v, m), sc, b);
 }
 
+// NOTE [Batch norm into the add]: relu(batch_norm(x) + skip) in the apply pass (a residual
+// block's second batch norm, its sum with the shortcut and the ReLU after it;
+// ng::batch_norm_add_relu in ops/norm.cpp), so the batch norm's output is never written and read
+// back. The sum is rounded on its own after the batch norm's value (no contraction into bn_affine's
+// multiply-add), as add_relu rounds y + skip, so the result equals add_relu(batch_norm(x), skip)
+// bit for bit.
+template <class T>
+__device__ __forceinline__ T bn_add(T y, T skip) {
+  if constexpr (sizeof(T) == sizeof(float))
+    return __fadd_rn(y, skip);
+  else
+    return __dadd_rn(y, skip);
+}
+
 // The forward's output from z = bn_affine(...): z, or relu(z) when R.
 template <bool R, class T>
 __device__ __forceinline__ T bn_out(T z) {
@@ -178,16 +192,23 @@ __global__ void bn_eval_scale_kernel(int64_t C, const T* running_var, const T* g
 }
 
 // y = (x - mean[c]) * scale[c] + beta[c] (relu of it when R) over nv groups of V values (Sv =
-// S / V groups per row).
-template <class T, int V, class I, bool R>
+// S / V groups per row); with K, relu(that + skip) (NOTE [Batch norm into the add]).
+template <class T, int V, class I, bool R, bool K = false>
 __global__ void bn_apply_kernel(I nv, I Sv, I C, const T* x, const T* mean, const T* scale,
-                                const T* beta, T* y) {
+                                const T* beta, const T* skip, T* y) {
   for (I i = I(blockIdx.x) * blockDim.x + threadIdx.x; i < nv; i += I(blockDim.x) * gridDim.x) {
     const I c = (i / Sv) % C;
     const T m = mean[c], sc = scale[c], b = beta[c];
     Vec<T, V> v = load_vec<T, V>(x + i * V);
+    if constexpr (K) {
+      const Vec<T, V> s = load_vec<T, V>(skip + i * V);
 #pragma unroll
-    for (int q = 0; q < V; ++q) v.v[q] = bn_out<R>(bn_affine(v.v[q], m, sc, b));
+      for (int q = 0; q < V; ++q)
+        v.v[q] = bn_out<true>(bn_add(bn_affine(v.v[q], m, sc, b), s.v[q]));
+    } else {
+#pragma unroll
+      for (int q = 0; q < V; ++q) v.v[q] = bn_out<R>(bn_affine(v.v[q], m, sc, b));
+    }
     store_vec<T, V>(y + i * V, v);
   }
 }
@@ -288,13 +309,15 @@ struct BnStatsOp {
   }
 };
 
-// y = (x - mean[c]) * scale[c] + beta[c], relu of it when R.
-template <class T, int V, class I, bool R>
+// y = (x - mean[c]) * scale[c] + beta[c], relu of it when R; with K, relu(that + skip) (NOTE
+// [Batch norm into the add]).
+template <class T, int V, class I, bool R, bool K = false>
 struct BnApplyOp {
   const T* x;
   const T* mean;
   const T* scale;
   const T* beta;
+  const T* skip;
   T* y;
   T m[V], sc[V], b[V];
   __device__ __forceinline__ void start(I c0) {
@@ -307,8 +330,15 @@ struct BnApplyOp {
   }
   __device__ __forceinline__ void apply(I o) const {
     Vec<T, V> v = load_vec<T, V>(x + o);
+    if constexpr (K) {
+      const Vec<T, V> s = load_vec<T, V>(skip + o);
 #pragma unroll
-    for (int q = 0; q < V; ++q) v.v[q] = bn_out<R>(bn_affine(v.v[q], m[q], sc[q], b[q]));
+      for (int q = 0; q < V; ++q)
+        v.v[q] = bn_out<true>(bn_add(bn_affine(v.v[q], m[q], sc[q], b[q]), s.v[q]));
+    } else {
+#pragma unroll
+      for (int q = 0; q < V; ++q) v.v[q] = bn_out<R>(bn_affine(v.v[q], m[q], sc[q], b[q]));
+    }
     store_vec<T, V>(y + o, v);
   }
 };
@@ -378,11 +408,13 @@ struct BnBackwardApplyOp {
 // ---------------------------------------------------------------- batch norm, host side
 
 // relu: y = relu((x - mean) * scale + beta) (training only), with scale and beta written to
-// scale_shift ([2, C]) for the backward's mask (NOTE [Batch norm with ReLU]).
+// scale_shift ([2, C]) for the backward's mask (NOTE [Batch norm with ReLU]). skip: y =
+// relu((x - mean) * scale + beta + skip), skip in x's shape and layout (NOTE [Batch norm into the
+// add]; relu is then false).
 void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              Tensor& running_mean, Tensor& running_var, Mode mode, double momentum,
                              double eps, Tensor& y, Tensor& mean, Tensor& invstd, bool relu,
-                             Tensor* scale_shift) {
+                             Tensor* scale_shift, const Tensor* skip = nullptr) {
   const int64_t N = x.size(0), C = x.size(1), n = x.numel();
   const int64_t S = N * C != 0 ? n / (N * C) : 0;
   if (C == 0) return;
@@ -392,7 +424,11 @@ void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor&
   const bool rows = channels_last_rows(x, "batch_norm");
   NG_CHECK(channels_last_rows(y, "batch_norm") == rows,
            "batch_norm on cuda: the output's layout differs from the input's");
+  NG_CHECK(!skip || (!relu && skip->shape() == x.shape() && skip->dtype() == x.dtype() &&
+                     channels_last_rows(*skip, "batch_norm") == rows),
+           "batch_norm into an add on cuda: the skip input must have x's shape, dtype and layout");
   dispatch_floating(x.dtype(), "batch_norm", [&]<class T>() {
+    const T* sk = skip ? skip->data<T>() : nullptr;
     T* rm = running_mean.defined() ? running_mean.data<T>() : nullptr;
     T* rv = running_var.defined() ? running_var.data<T>() : nullptr;
     const T* g = gamma.defined() ? gamma.data<T>() : nullptr;
@@ -416,7 +452,7 @@ void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor&
     };
     if (rows) {  // channels-last: x, y are [M, C]
       const int64_t M = n / C;
-      with_access<T>(C, n, {x.data<T>(), y.data<T>()}, [&]<int V, class I>() {
+      with_access<T>(C, n, {x.data<T>(), y.data<T>(), sk}, [&]<int V, class I>() {
         if (train) {  // the op has checked M > 1
           const RowsGrid rg = rows_grid(M, C, V, true);
           DeviceBuffer part(2 * size_t(C) * size_t(rg.splits) * sizeof(double));
@@ -430,10 +466,18 @@ void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor&
         }
         if (M == 0) return;
         const RowsGrid ag = rows_grid(M, C, V, false);
+        if (sk) {  // NOTE [Batch norm into the add]
+          using Op = BnApplyOp<T, V, I, false, true>;
+          rows_apply_kernel<T, V, I, Op><<<ag.grid(), ag.block(), 0, stream()>>>(
+              I(M), I(C), Op{x.data<T>(), centre, scale, beta_c, sk, y.data<T>(), {}, {}, {}});
+          NG_CUDA_CHECK_LAUNCH("rows_apply_kernel (batch_norm into an add)");
+          return;
+        }
         with_relu(relu, [&]<bool R>() {
           rows_apply_kernel<T, V, I, BnApplyOp<T, V, I, R>><<<ag.grid(), ag.block(), 0, stream()>>>(
               I(M), I(C),
-              BnApplyOp<T, V, I, R>{x.data<T>(), centre, scale, beta_c, y.data<T>(), {}, {}, {}});
+              BnApplyOp<T, V, I, R>{
+                  x.data<T>(), centre, scale, beta_c, nullptr, y.data<T>(), {}, {}, {}});
           NG_CUDA_CHECK_LAUNCH("rows_apply_kernel (batch_norm)");
         });
       });
@@ -454,11 +498,17 @@ void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor&
       eval_coefficients();
     }
     if (n == 0) return;
-    with_access<T>(S, n, {x.data<T>(), y.data<T>()}, [&]<int V, class I>() {
+    with_access<T>(S, n, {x.data<T>(), y.data<T>(), sk}, [&]<int V, class I>() {
       const int64_t nv = n / V;
+      if (sk) {  // NOTE [Batch norm into the add]
+        bn_apply_kernel<T, V, I, false, true><<<grid_for(nv), kThreads, 0, stream()>>>(
+            I(nv), I(S / V), I(C), x.data<T>(), centre, scale, beta_c, sk, y.data<T>());
+        NG_CUDA_CHECK_LAUNCH("bn_apply_kernel (batch_norm into an add)");
+        return;
+      }
       with_relu(relu, [&]<bool R>() {
         bn_apply_kernel<T, V, I, R><<<grid_for(nv), kThreads, 0, stream()>>>(
-            I(nv), I(S / V), I(C), x.data<T>(), centre, scale, beta_c, y.data<T>());
+            I(nv), I(S / V), I(C), x.data<T>(), centre, scale, beta_c, nullptr, y.data<T>());
         NG_CUDA_CHECK_LAUNCH("bn_apply_kernel");
       });
     });
@@ -563,6 +613,14 @@ void batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor&
                              Tensor& y, Tensor& mean, Tensor& invstd, Tensor& scale_shift) {
   batch_norm_forward_impl(x, gamma, beta, running_mean, running_var, Mode::Train, momentum, eps, y,
                           mean, invstd, true, &scale_shift);
+}
+
+void batch_norm_add_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                 Tensor& running_mean, Tensor& running_var, double momentum,
+                                 double eps, const Tensor& skip, Tensor& y, Tensor& mean,
+                                 Tensor& invstd) {
+  batch_norm_forward_impl(x, gamma, beta, running_mean, running_var, Mode::Train, momentum, eps, y,
+                          mean, invstd, false, nullptr, &skip);
 }
 
 void batch_norm_backward(const Tensor& gy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
@@ -707,6 +765,7 @@ void register_norm() {
   batch_norm_forward_kernel.set(DeviceType::CUDA, &batch_norm_forward);
   batch_norm_backward_kernel.set(DeviceType::CUDA, &batch_norm_backward);
   batch_norm_relu_forward_kernel.set(DeviceType::CUDA, &batch_norm_relu_forward);
+  batch_norm_add_relu_forward_kernel.set(DeviceType::CUDA, &batch_norm_add_relu_forward);
   batch_norm_relu_backward_kernel.set(DeviceType::CUDA, &batch_norm_relu_backward);
   layer_norm_forward_kernel.set(DeviceType::CUDA, &layer_norm_forward);
   layer_norm_backward_kernel.set(DeviceType::CUDA, &layer_norm_backward);
