@@ -5,6 +5,7 @@
 #   bash tests/gpu/check.sh            # build, CUDA tests, GPU benchmark vs PyTorch, table last
 #   bash tests/gpu/check.sh --full     # ... and the whole ctest suite (CPU tests, CLI on the GPU)
 #   bash tests/gpu/check.sh --no-torch # skip the PyTorch reference runs
+#   bash tests/gpu/ab.sh               # after it: A/B rows of the engine's switches (~100 s)
 #
 # Builds the engine, the CLI and the tests (-DNG_BUILD_GUI=OFF -DNG_CUDA_ARCHS=90) in
 # $NG_GPU_BUILD (default build-gpu, ignored by git and kept between calls on a warm machine),
@@ -165,25 +166,6 @@ for c in $BF16_CASES; do
   timeout 60 "$B/bin/bench_train_step" --model "${c%%:*}" --batch "${c##*:}" --device cuda \
     --precision bf16 --steps 50 --warmup 10 2>>"$O/bench.err" | tee -a "$O/bench_bf16.jsonl"
 done
-# A/B rows: one case again with switches set; ab FILE MODEL:BATCH VAR=VALUE [VAR=VALUE ...].
-# Settled questions leave the list (channels-last: 32% off ResNet-20, measured in two calls;
-# LeNet's ReLU fusion: 3 us; ResNet-20 without ReLU fusion: within the spread in three calls) to
-# keep the check within five minutes.
-ab() {
-  env "${@:3}" timeout 60 "$B/bin/bench_train_step" --model "${2%%:*}" --batch "${2##*:}" \
-    --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/$1"
-}
-ab bench_bnrelu.jsonl resnet20:512 NG_BN_RELU_KERNELS=1  # NOTE [Batch norm with ReLU] (opt-in)
-ab bench_bnrelu_fwd.jsonl resnet20:512 NG_BN_RELU_KERNELS=fwd  # ... the forward pass alone
-# ... and with each block's second batch norm, residual sum and ReLU in one pass (NOTE [Batch norm
-# into the add]): every forward fusion there is, against the default.
-ab bench_fwd_fusions.jsonl resnet20:512 NG_BN_RELU_KERNELS=fwd NG_BN_ADD_RELU=1
-ab bench_lenet_nopoolmask.jsonl lenet:64 NG_POOL_RELU_GRAD=0  # NOTE [ReLU gradient in the max pool]
-# NOTE [Weight-gradient branches] (opt-in until measured): weight gradients as parallel branches;
-# for ResNet-20 b512 with its 8-32 MiB output gradients let in (by default they do not branch).
-ab bench_lenet_branches.jsonl lenet:64 NG_GRAPH_BRANCHES=1
-ab bench_mlp_branches.jsonl mlp:64 NG_GRAPH_BRANCHES=1
-ab bench_resnet_branches.jsonl resnet20:512 NG_GRAPH_BRANCHES=1 NG_GRAPH_BRANCH_MB=64
 tail -5 "$O/bench.err" 2>/dev/null
 
 if [ "$TORCH" = 1 ]; then
@@ -289,32 +271,4 @@ for key in sorted(ng16):
     peak = f"{n['peak_gpu_mb']:.0f}" if n and "peak_gpu_mb" in n else "-"
     print(f"{key[0] + ':' + str(key[1]):<14}{ms(n):>11}{peak:>9}{ms(e):>13}"
           f"{'-':>10}{'-':>12}{ratio:>10}")
-# A/B rows: the same case with one switch set, beside the default run of the same call.
-def ab_row(fname, key, label):
-    r = load(fname).get(key)
-    if not r:
-        return
-    d = ng.get(key) or {}
-    def desc(x):  # a step that could not be captured runs eagerly: say why
-        off = f" [graphs off: {x['graphs_off_reason'][:160]}]" if x.get("graphs_off_reason") else ""
-        return (f"{ms(x)} ms (pipelined {x.get('pipelined_ms', 0):.3f}), "
-                f"{x.get('graph_nodes', '?')} nodes, {x.get('graph_branches', 0)} branches "
-                f"({x.get('graph_early_joins', 0)} early joins), "
-                f"{x.get('peak_gpu_mb', 0):.0f} MB{off}")
-    print(f"{key[0]}:{key[1]} with {label}: {desc(r)}; default: {desc(d) if d else '-'}")
-
-for fname, key, label in [
-        ("bench_bnrelu.jsonl", ("resnet20", 512), "NG_BN_RELU_KERNELS=1 (fused batch-norm + ReLU kernels)"),
-        ("bench_bnrelu_fwd.jsonl", ("resnet20", 512),
-         "NG_BN_RELU_KERNELS=fwd (the fused batch-norm + ReLU forward alone)"),
-        ("bench_fwd_fusions.jsonl", ("resnet20", 512),
-         "NG_BN_RELU_KERNELS=fwd NG_BN_ADD_RELU=1 (batch norm + ReLU, and batch norm + add + ReLU,"
-         " forward in one pass)"),
-        ("bench_resnet_branches.jsonl", ("resnet20", 512),
-         "NG_GRAPH_BRANCHES=1 NG_GRAPH_BRANCH_MB=64 (weight-gradient branches, large layers too)"),
-        ("bench_lenet_nopoolmask.jsonl", ("lenet", 64),
-         "NG_POOL_RELU_GRAD=0 (conv ReLU derivatives not in the pools)"),
-        ("bench_lenet_branches.jsonl", ("lenet", 64), "NG_GRAPH_BRANCHES=1 (weight-gradient branches)"),
-        ("bench_mlp_branches.jsonl", ("mlp", 64), "NG_GRAPH_BRANCHES=1 (weight-gradient branches)")]:
-    ab_row(fname, key, label)
 EOF

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# A short diagnostic for the device tool, after check.sh (which builds build-gpu): the tests of
-# the newest GPU work, then Nsight Compute per-kernel times of the questions open in issue #4 —
-#   - LeNet b64 with and without weight-gradient branches (NOTE [Weight-gradient branches]):
-#     which kernels a step is made of and what each costs;
+# A short diagnostic for the device tool, after check.sh (which builds build-gpu; ab.sh has the
+# A/B timings): the tests of the newest GPU work, then for the questions open in issue #4 —
+#   - LeNet b64 (Nsight Compute): which kernels a step is made of and what each costs;
 #   - ResNet-20 b512 with and without the fused batch-norm + ReLU kernels (NOTE [Batch norm with
 #     ReLU]), measured 2 ms slower per step in three runs for reasons not yet found;
 #   - ResNet-20 b512's spread between processes (6.6-7.2 ms in different calls): six processes,
@@ -26,13 +25,6 @@ echo "built at $SECONDS s"
 build-gpu/bin/ng_engine_tests --gtest_filter='CudaGraphBranches*:CudaChannelsLastNorm*:CudaGraphStep*' \
   --gtest_brief=1 2>&1 | grep -A6 "Failure\|FAILED\|PASSED" | head -40
 B=build-gpu/bin/bench_train_step
-for m in lenet mlp; do
-  for br in 0 1; do
-    NG_GRAPH_BRANCHES=$br $B --model $m --batch 64 --device cuda --steps 200 --warmup 10 2>/dev/null |
-      python3 -c "
-import sys,json; j=json.loads(sys.stdin.read()); print(j['model'], 'branches=$br', round(j['median_ms'],4), 'ms, pipelined', round(j['pipelined_ms'],4), 'nodes', j.get('graph_nodes'), 'branches', j.get('graph_branches'), round(j['peak_gpu_mb']), 'MB')"
-  done
-done
 # One line per process: ms, and a digest of the algorithms Find chose (NG_CUDNN_LOG=1 lines,
 # without their timings), so that processes that chose differently show. Branches off and on in
 # turn, then two processes whose Find timed every algorithm three times (NG_CUDNN_FIND_TRIALS=3).
