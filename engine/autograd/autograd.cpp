@@ -54,36 +54,63 @@ void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardF
 
 namespace {
 
-// Adds g into the slot, taking ownership when the slot is empty. leaf: the slot is a
-// parameter's gradient, and g may come from a weight-gradient branch of a captured step, which
-// the compute stream must join before a kernel reads g (NOTE [Weight-gradient branches]).
-void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g, bool leaf) {
+// Adds g into a parameter's gradient (a leaf's slot), taking ownership when the slot is empty.
+// The slot must own its memory: the optimiser and gradient clipping write it in place, and the
+// next step accumulates into it. g may come from a weight-gradient branch of a captured step,
+// which the compute stream must join before a kernel reads g (NOTE [Weight-gradient branches]).
+void accumulate_leaf(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
   if (!slot) {
-    // A gradient may alias another tensor (e.g. Add passes grad_out through to both inputs);
-    // a slot that will be accumulated into in place must own its memory.
+    // A gradient may alias another tensor (e.g. Add passes grad_out through to both inputs).
     const bool exclusive = g.impl().use_count() <= 2 && g.impl()->storage.use_count() == 1;
     // A channels-last gradient stays so (NOTE [Channels-last]).
     if (exclusive && (g.is_contiguous() || g.is_channels_last())) {
       slot = g.impl();
       return;
     }
-    if (leaf) cuda_join_branches();
+    cuda_join_branches();
     Tensor own = Tensor::empty(g.shape(), g.dtype(), g.device(), g.memory_format());
     copy_(own, g);
     slot = own.impl();
     return;
   }
-  if (leaf) cuda_join_branches();
+  cuda_join_branches();
   Tensor s(slot);
   add_(s, g);
 }
 
+// NOTE [Shared pending gradients]: the gradient waiting for a node's backward may be shared: Add
+// hands the same tensor to both of its inputs (a residual block's shortcut and its last layer),
+// Flatten a view of the one it got. The slot takes it as it is, without a copy, since backward
+// closures only read their incoming gradient. A second gradient for the same slot is added in
+// place only when the slot is the tensor's one holder (then nothing else sees the write), and
+// otherwise into a new tensor. Only a layout the closures cannot walk (neither contiguous nor
+// channels-last) is copied.
+void accumulate_pending(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
+  if (!slot) {
+    if (g.is_contiguous() || g.is_channels_last()) {
+      slot = g.impl();
+      return;
+    }
+    Tensor own = Tensor::empty(g.shape(), g.dtype(), g.device(), g.memory_format());
+    copy_(own, g);
+    slot = own.impl();
+    return;
+  }
+  Tensor s(slot);
+  const bool alone = slot.use_count() == 2 && slot->storage.use_count() == 1;  // slot and s
+  if (alone) {
+    add_(s, g);
+  } else {
+    slot = add(s, g).impl();
+  }
+}
+
 // The seed of backward() on a scalar: a 1 of the root's dtype on its device, made once per
 // (device, dtype) and kept for the process, so that a step's backward starts without a fill
-// kernel (a node of a captured CUDA graph). The cache keeps a reference to its storage, so
-// accumulate() never takes it into a slot that is then written in place: whoever receives it
-// as a gradient gets a copy. While a CUDA graph is captured no new one is made (its memory
-// would belong to the graph's pool): the seed is then filled as part of the capture.
+// kernel (a node of a captured CUDA graph). The cache keeps a reference to its storage, so it is
+// never written in place: a parameter's slot copies it, and a pending gradient adds into a new
+// tensor (NOTE [Shared pending gradients]). While a CUDA graph is captured no new one is made
+// (its memory would belong to the graph's pool): the seed is then filled as part of the capture.
 std::mutex& seed_mu() {
   static std::mutex mu;
   return mu;
@@ -133,7 +160,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
   // records otherwise.
   const std::shared_ptr<AutogradMeta>& root_meta = root.impl()->autograd;
   if (!root_meta->grad_fn) {  // backward on a leaf
-    accumulate(root_meta->grad, grad, true);
+    accumulate_leaf(root_meta->grad, grad);
     return;
   }
   std::vector<std::shared_ptr<AutogradMeta>> order;
@@ -169,7 +196,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
     std::vector<Tensor> grads = node->backward(g);
     // Release the incoming gradient before handing the results on: a closure that returns a view
     // of it (Flatten's reshape, Add's pass-through) then hands over memory nothing else holds,
-    // and accumulate() takes it instead of copying it.
+    // which a parameter's slot can take without a copy (NOTE [Shared pending gradients]).
     g = Tensor();
     for (size_t k = 0; k < node->inputs.size() && k < grads.size(); ++k) {
       const Edge& in = node->inputs[k];
@@ -178,9 +205,9 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
                      ": gradient for input ", k, " has shape ", shape_str(grads[k].shape()),
                      " but the input has shape ", shape_str(in.shape));
       if (in.meta->grad_fn)
-        accumulate(pending[in.meta.get()], grads[k], false);
+        accumulate_pending(pending[in.meta.get()], grads[k]);
       else
-        accumulate(in.meta->grad, grads[k], true);
+        accumulate_leaf(in.meta->grad, grads[k]);
     }
   }
   // Whoever reads the parameters' gradients next (the optimiser) runs on the compute stream.

@@ -163,13 +163,16 @@ Model Model::compile(const GraphSpec& spec, uint64_t seed, const ValidateOptions
     const int slot = s.out_begin;
     if (readers[size_t(slot)] != 1 || slot == m.loss_slot_ || slot == m.prediction_slot_) continue;
     Step& a = m.steps_[size_t(reader[size_t(slot)])];
+    // (Of two BatchNorms into one Add only the later one can qualify: the earlier one's other
+    // input is not made yet. bn_step is checked all the same.)
     if (nodes[size_t(a.node)].def->name != "Add" || !a.absorbs_relu || a.in_slots.size() != 2 ||
-        a.bn_slot >= 0)  // two batch norms into one Add: the first one made takes it
+        a.bn_step >= 0)
       continue;
     const int other = a.in_slots[0] == slot ? a.in_slots[1] : a.in_slots[0];
     if (other < 0 || other == slot) continue;
     if (other < m.n_out_slots_ && producer[size_t(other)] >= int(k)) continue;  // not made yet
     s.add_skip_slot = other;
+    a.bn_step = int(k);
     a.bn_slot = slot;
   }
   if (const char* v = std::getenv("NG_FUSE_RELU"); v && std::string(v) == "0") m.fuse_relu_ = false;
@@ -253,9 +256,9 @@ void Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels, Res
   for (Step& s : steps_) {
     // The layer before computed this ReLU, or the batch norm before computed this Add and its
     // ReLU: pass that output on.
-    const int pass = fuse && s.absorbed              ? s.in_slots[0]
-                     : fuse_bn_add && s.bn_slot >= 0 ? s.bn_slot
-                                                     : -1;
+    const int pass = fuse && s.absorbed ? s.in_slots[0]
+                     : fuse_bn_add && s.bn_step >= 0 && steps_[size_t(s.bn_step)].added ? s.bn_slot
+                                                                                        : -1;
     if (pass >= 0) {
       Tensor& in = slots_[size_t(pass)];
       slots_[size_t(s.out_begin)] = in;
@@ -263,6 +266,7 @@ void Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels, Res
       for (int slot : s.last_use) slots_[size_t(slot)] = Tensor();
       continue;
     }
+    s.added = false;
     bool runnable = true;
     for (size_t k = 0; k < s.in_slots.size(); ++k) {
       int slot = s.in_slots[k];
@@ -279,8 +283,10 @@ void Model::forward(const std::vector<Tensor>& inputs, const Tensor& labels, Res
     call.fused_relu = fuse && s.absorbs_relu;
     call.relu_grad_by_reader = fuse && s.relu_grad_by_reader;
     call.masks_relu_grad = fuse && s.masks_relu_grad;
-    call.add_relu_skip =
-        fuse_bn_add && s.add_skip_slot >= 0 ? &slots_[size_t(s.add_skip_slot)] : nullptr;
+    // A shortcut that could not be made (a step without its inputs) leaves the Add to run, or
+    // to be skipped, on its own.
+    s.added = fuse_bn_add && s.add_skip_slot >= 0 && slots_[size_t(s.add_skip_slot)].defined();
+    call.add_relu_skip = s.added ? &slots_[size_t(s.add_skip_slot)] : nullptr;
     s.fn(call);
     if (!keep_outputs_) {
       for (size_t k = 0; k < s.in_slots.size(); ++k) scratch_[k] = Tensor();

@@ -139,10 +139,12 @@ class Model {
     // one MaxPool2d alone, and that pool.
     bool relu_grad_by_reader = false, masks_relu_grad = false;
     // NOTE [Batch norm into the add] (ops/cuda/norm.cu): a BatchNorm read by one two-input Add
-    // alone that absorbs its ReLU (add_skip_slot: the Add's other input), and that Add
-    // (bn_slot: the batch norm's output, passed on as the Add's).
+    // alone that absorbs its ReLU (add_skip_slot: the Add's other input; added: it did the sum
+    // in this forward), and that Add (bn_step, bn_slot: the batch norm's step and output, passed
+    // on as the Add's when that step added).
     int add_skip_slot = -1;
-    int bn_slot = -1;
+    bool added = false;
+    int bn_step = -1, bn_slot = -1;
   };
 
   GraphSpec spec_;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/autograd/autograd.h"
+#include "engine/core/allocator.h"
 #include "engine/core/rng.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
@@ -158,4 +159,29 @@ TEST(AutogradSeed, CrossEntropyGradientWithAndWithoutAUnitSeed) {
     EXPECT_NEAR(g3[i], 3 * want[i], 3e-7) << i;
   }
   expect_seed_is_one();
+}
+
+// NOTE [Shared pending gradients]: a residual sum's gradient is shared by its two inputs, not
+// copied. y = a + a * w2 with a = x * w1 (1 MiB each), backward from the caller's gradient w3:
+// b = a * w2 gets w3 itself, a gets it too and then b's gradient w3 * w2, added into a new tensor
+// (w3 is the caller's); x's gradient is w1 * w3 * (1 + w2). About 2 MiB are allocated at once;
+// copying the shared gradient for each input, as before, took 3.
+TEST(AutogradSeed, AResidualSumsGradientIsSharedNotCopied) {
+  const Shape s{256, 1024};
+  const Tensor w1 = rand_t(s, 21), w2 = rand_t(s, 22), w3 = rand_t(s, 23);
+  const std::vector<float> v3_before = w3.to_vector<float>();
+  Tensor x = leaf(rand_t(s, 20));
+  Tensor a = mul(x, w1);
+  Tensor y = add(a, mul(a, w2));
+  Allocator& al = allocator(Device::cpu());
+  const size_t base = al.bytes_in_use();
+  al.reset_peak();
+  y.backward(w3);
+  const double mib = double(al.peak_bytes_in_use() - base) / (1 << 20);
+  EXPECT_LT(mib, 2.5) << "backward's peak above its start";
+  const std::vector<float> g = x.grad().to_vector<float>(), v1 = w1.to_vector<float>(),
+                           v2 = w2.to_vector<float>(), v3 = w3.to_vector<float>();
+  EXPECT_EQ(v3, v3_before) << "the caller's gradient was written";
+  for (size_t i = 0; i < g.size(); i += 97)
+    EXPECT_NEAR(g[i], double(v1[i]) * v3[i] * (1.0 + v2[i]), 1e-5) << i;
 }

@@ -320,6 +320,17 @@ TEST_F(CudaBatchNormRelu, TheFusedForwardAloneEqualsTheTwoOpsExactly) {
         SCOPED_TRACE(shape_str(s) + " " + dtype_name(dt) + (cl ? " channels-last" : ""));
         const Inputs in = make_inputs(s, seed++, dt, false);
         const BnRun fwd = run(in, kGpu, cl, true), two = run(in, kGpu, cl, false);
+        // The fused forward ran: batch norm's node is the output's (relu's would be otherwise).
+        {
+          Tensor xg = in.x.to(kGpu);
+          if (cl) xg = xg.contiguous(MemoryFormat::ChannelsLast);
+          xg.set_requires_grad(true);
+          Tensor rm = in.rm.to(kGpu), rv = in.rv.to(kGpu);
+          Tensor y = batch_norm(xg, in.gamma.to(kGpu), in.beta.to(kGpu), rm, rv, Mode::Train, 0.1,
+                                1e-5, "bn", true);
+          ASSERT_TRUE(y.impl()->autograd && y.impl()->autograd->grad_fn);
+          EXPECT_STREQ(y.impl()->autograd->grad_fn->name, "BatchNorm");
+        }
         if (cl) {
           EXPECT_TRUE(fwd.y.is_channels_last() && fwd.gx.is_channels_last());
         }
@@ -375,9 +386,10 @@ struct AddRun {
 };
 
 // relu(batch_norm(x) + skip) on `dev`, in one op (into) or as batch_norm then add_relu, with the
-// gradients of sum(y * r). x channels-last when cl; skip too when skip_cl.
+// gradients of sum(y * r). x channels-last when cl; skip too when skip_cl, and then one element
+// past a 16-byte boundary when misaligned (a view into a larger buffer).
 AddRun add_run(const Inputs& in, const Tensor& skip_cpu, Device dev, bool cl, bool skip_cl,
-               bool into) {
+               bool into, bool misaligned = false) {
   auto place = [&](const Tensor& t, bool channels_last) {
     Tensor d = t.detach().to(dev);
     if (channels_last) d = d.contiguous(MemoryFormat::ChannelsLast).detach();
@@ -385,6 +397,14 @@ AddRun add_run(const Inputs& in, const Tensor& skip_cpu, Device dev, bool cl, bo
     return d;
   };
   Tensor x = place(in.x, cl), skip = place(skip_cpu, skip_cl);
+  if (misaligned) {  // the same values at offset 1 of a buffer one element longer
+    const Shape& s = skip_cpu.shape();
+    Tensor big = Tensor::zeros({numel(s) + 1}, skip_cpu.dtype(), dev);
+    Tensor view = make_view(big, s, skip.strides(), 1);
+    copy_(view, skip.detach());
+    skip = view.detach();
+    skip.set_requires_grad(true);
+  }
   Tensor g = grad_leaf(in.gamma.detach().to(dev)), b = grad_leaf(in.beta.detach().to(dev));
   AddRun out;
   out.rm = in.rm.clone().to(dev);
@@ -443,4 +463,27 @@ TEST_F(CudaBatchNormRelu, BatchNormIntoTheAddEqualsTheTwoOpsExactly) {
         const std::vector<double> v = into.y.to_vector<double>();
         EXPECT_GT(std::count(v.begin(), v.end(), 0.0), int64_t(v.size()) / 10);
       }
+}
+
+// The fused op ran (its own autograd node), and a channels-last skip one element off a 16-byte
+// boundary (scalar loads in the apply pass) leaves the statistics as batch norm's own: still the
+// two ops' values bit for bit, running statistics included.
+TEST_F(CudaBatchNormRelu, BatchNormIntoTheAddRunsFusedAndAnOddSkipAddressChangesNothing) {
+  const Shape s{8, 16, 32, 32};
+  const Inputs in = make_inputs(s, 900, DType::Float32, false);
+  const Tensor skip = rnd(s, 907, -1.5, 1.0, DType::Float32);
+  {
+    Tensor x = in.x.to(kGpu).contiguous(MemoryFormat::ChannelsLast);
+    Tensor sk = skip.to(kGpu).contiguous(MemoryFormat::ChannelsLast);
+    x.set_requires_grad(true);
+    Tensor rm = in.rm.to(kGpu), rv = in.rv.to(kGpu);
+    Tensor y = batch_norm_add_relu(x, grad_leaf(in.gamma.to(kGpu)), grad_leaf(in.beta.to(kGpu)), rm,
+                                   rv, Mode::Train, 0.1, 1e-5, sk, "bn");
+    ASSERT_TRUE(y.impl()->autograd && y.impl()->autograd->grad_fn);
+    EXPECT_STREQ(y.impl()->autograd->grad_fn->name, "BatchNormAddReLU");
+  }
+  const AddRun odd = add_run(in, skip, kGpu, true, true, true, true);
+  const AddRun two = add_run(in, skip, kGpu, true, true, false, true);
+  expect_same_add_runs(odd, two);
+  expect_same_add_runs(odd, add_run(in, skip, kGpu, true, true, true, false));
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "engine/core/rng.h"
 #include "engine/nn/model.h"
@@ -90,10 +91,10 @@ struct StepRun {
 // `steps` steps over the batches in turn with lr 0.05 * (1 - s / 40) at step s.
 StepRun train_steps(const GraphSpec& spec, Device device, Opt opt, bool graphs, int steps,
                     uint64_t rng_seed = 7, const Shape& image = {1, 28, 28},
-                    bool keep_outputs = true, bool fuse_bn_add = false) {
+                    bool keep_outputs = true, std::optional<bool> fuse_bn_add = {}) {
   Model m = Model::compile(spec, 0);
   m.set_keep_outputs(keep_outputs);
-  m.set_fuse_bn_add(fuse_bn_add);
+  if (fuse_bn_add) m.set_fuse_bn_add(*fuse_bn_add);  // else as compile() set it
   m.to(device);
   m.rng() = Rng(rng_seed);
   m.set_mode(Mode::Train);
@@ -395,7 +396,8 @@ TEST_F(CudaGraphBranches, ResNet20OnChannelsLastReplaysTheEagerStepsExactly) {
 
 // NOTE [Batch norm into the add] (ops/cuda/norm.cu): ResNet-20's nine residual sums computed in
 // their batch norms' apply passes give the same steps, eager and replayed, as the separate Add
-// kernels, and each captured step has nine kernels fewer.
+// kernels, and each captured step has nine kernels fewer (the add_relu kernels; neither way
+// copies the sum's gradient for its second input: NOTE [Shared pending gradients]).
 TEST_F(CudaGraphStep, BatchNormIntoTheAddGivesTheSameStepsWithNineKernelsFewer) {
   const GraphSpec spec = example_spec("resnet20");
   const Shape image{3, 32, 32};

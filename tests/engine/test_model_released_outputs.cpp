@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "engine/core/allocator.h"
 #include "engine/core/rng.h"
@@ -34,11 +35,11 @@ struct StepResult {
   size_t peak = 0;  // bytes allocated at the peak of forward + backward, above the start
 };
 
-StepResult train_step(bool keep, bool fuse = true, bool fuse_bn_add = false) {
+StepResult train_step(bool keep, bool fuse = true, std::optional<bool> fuse_bn_add = {}) {
   Model m = Model::compile(resnet20(), 7);
   m.set_keep_outputs(keep);
   m.set_fuse_relu(fuse);
-  m.set_fuse_bn_add(fuse_bn_add);
+  if (fuse_bn_add) m.set_fuse_bn_add(*fuse_bn_add);  // else as compile() set it
   m.set_mode(Mode::Train);
   Rng rng(3);
   Tensor x = Tensor::randn({4, 3, 32, 32}, rng);
@@ -136,7 +137,6 @@ TEST(ModelReleasedOutputs, ConvAndLinearAbsorbTheReluAfterThem) {
 TEST(ModelReleasedOutputs, BatchNormIntoTheAddGivesTheSameStep) {
   Model m = Model::compile(resnet20(), 7);
   EXPECT_EQ(m.bn_add_fusions(), 9);  // one per block; the projection blocks' too
-  EXPECT_FALSE(m.fuse_bn_add());     // off unless NG_BN_ADD_RELU=1
   train_step(false, false);          // autograd's cached seed, as above
   const StepResult into = train_step(false, true, true), plain = train_step(false, true, false);
   EXPECT_EQ(into.loss, plain.loss);
@@ -152,4 +152,37 @@ TEST(ModelReleasedOutputs, BatchNormIntoTheAddGivesTheSameStep) {
 // Only a BatchNorm whose one reader is an Add that takes its ReLU: LeNet has neither.
 TEST(ModelReleasedOutputs, NoBatchNormIntoAnAddWithoutOne) {
   EXPECT_EQ(Model::compile(example("lenet"), 5).bn_add_fusions(), 0);
+}
+
+// The shortcut may be the graph's input itself (a slot no step makes): x -> Linear -> BatchNorm,
+// plus x, then ReLU. The same loss with the batch norm taking the sum as without.
+TEST(ModelReleasedOutputs, BatchNormIntoAnAddWhoseShortcutIsTheGraphInput) {
+  using nlohmann::json;
+  json nodes = json::array(), edges = json::array();
+  nodes.push_back({{"id", "x"}, {"type", "Input"}, {"params", {{"shape", {4}}}}});
+  nodes.push_back({{"id", "fc"}, {"type", "Linear"}, {"params", {{"out_features", 4}}}});
+  nodes.push_back({{"id", "bn"}, {"type", "BatchNorm"}, {"params", {{"num_features", 4}}}});
+  nodes.push_back({{"id", "add"}, {"type", "Add"}, {"params", json::object()}});
+  nodes.push_back({{"id", "act"}, {"type", "ReLU"}, {"params", json::object()}});
+  nodes.push_back({{"id", "head"}, {"type", "Linear"}, {"params", {{"out_features", 3}}}});
+  nodes.push_back({{"id", "loss"}, {"type", "CrossEntropyLoss"}, {"params", json::object()}});
+  edges.push_back({{"from", "x"}, {"to", "fc"}});
+  edges.push_back({{"from", "fc"}, {"to", "bn"}});
+  edges.push_back({{"from", "bn"}, {"to", "add"}});
+  edges.push_back({{"from", "x"}, {"to", "add"}});
+  edges.push_back({{"from", "add"}, {"to", "act"}});
+  edges.push_back({{"from", "act"}, {"to", "head"}});
+  edges.push_back({{"from", "head"}, {"to", "loss:input"}});
+  Model m = Model::compile(GraphSpec::from_json({{"nodes", nodes}, {"edges", edges}}), 3);
+  ASSERT_EQ(m.bn_add_fusions(), 1);
+  m.set_keep_outputs(false);
+  m.set_mode(Mode::Train);
+  Rng rng(8);
+  const Tensor x = Tensor::randn({6, 4}, rng);
+  const Tensor y = Tensor::from_vector(std::vector<int64_t>{0, 1, 2, 0, 1, 2}, {6});
+  m.set_fuse_bn_add(true);
+  const double into = m.forward({x}, y).loss.item();
+  m.set_fuse_bn_add(false);
+  const double plain = m.forward({x}, y).loss.item();
+  EXPECT_EQ(into, plain);
 }

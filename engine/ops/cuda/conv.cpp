@@ -341,7 +341,8 @@ void log_choice(const Plan& p, const std::vector<typename Dir::Perf>& perf, int 
 
 // NG_CUDNN_FIND_TRIALS (1 to 9, default 1): how many times Find times the algorithms of each
 // problem. With more than one, each algorithm and math type that succeeded in every trial is
-// ranked by its median time (NOTE [cuDNN plans]), so one noisy timing does not decide.
+// ranked by its median time (NOTE [cuDNN plans]), so one noisy timing does not decide; an odd
+// count is meant (with an even one the upper of the two middle times counts).
 std::atomic<int>& find_trials_slot() {
   static std::atomic<int> n = [] {
     const char* v = std::getenv("NG_CUDNN_FIND_TRIALS");

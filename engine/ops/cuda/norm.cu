@@ -452,7 +452,9 @@ void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor&
     };
     if (rows) {  // channels-last: x, y are [M, C]
       const int64_t M = n / C;
-      with_access<T>(C, n, {x.data<T>(), y.data<T>(), sk}, [&]<int V, class I>() {
+      // The statistics' V (and so their order of summation) depends on x and y alone, so a skip
+      // input at an odd address leaves them as batch norm's own.
+      with_access<T>(C, n, {x.data<T>(), y.data<T>()}, [&]<int V, class I>() {
         if (train) {  // the op has checked M > 1
           const RowsGrid rg = rows_grid(M, C, V, true);
           DeviceBuffer part(2 * size_t(C) * size_t(rg.splits) * sizeof(double));
@@ -464,7 +466,9 @@ void batch_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor&
         } else {
           eval_coefficients();
         }
-        if (M == 0) return;
+      });
+      if (M == 0) return;
+      with_access<T>(C, n, {x.data<T>(), y.data<T>(), sk}, [&]<int V, class I>() {
         const RowsGrid ag = rows_grid(M, C, V, false);
         if (sk) {  // NOTE [Batch norm into the add]
           using Op = BnApplyOp<T, V, I, false, true>;
