@@ -60,8 +60,11 @@ namespace {
 // which the compute stream must join before a kernel reads g (NOTE [Weight-gradient branches]).
 void accumulate_leaf(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
   if (!slot) {
-    // A gradient may alias another tensor (e.g. Add passes grad_out through to both inputs).
-    const bool exclusive = g.impl().use_count() <= 2 && g.impl()->storage.use_count() == 1;
+    // A gradient may alias another tensor: Add passes grad_out through to both inputs, which a
+    // waiting node's slot may hold too (NOTE [Shared pending gradients]), and backward(gin) on a
+    // parameter hands over the caller's gin. Only a tensor nothing else holds (its one holder is
+    // the closure's result, or backward's own) is taken as it is.
+    const bool exclusive = g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1;
     // A channels-last gradient stays so (NOTE [Channels-last]).
     if (exclusive && (g.is_contiguous() || g.is_channels_last())) {
       slot = g.impl();

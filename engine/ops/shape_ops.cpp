@@ -13,8 +13,8 @@ Tensor slice_view(const Tensor& t, int64_t axis, int64_t start, int64_t len) {
   return make_view(t, s, t.strides(), t.impl()->offset + start * t.strides()[axis]);
 }
 
-// A fresh contiguous copy of a slice (gradients must own their memory: autograd accumulates
-// into them in place).
+// A fresh contiguous copy of a slice (a gradient in a layout of its own: the waiting node's
+// kernels walk contiguous memory).
 Tensor slice_copy(const Tensor& t, int64_t axis, int64_t start, int64_t len) {
   Tensor v = slice_view(t, axis, start, len);
   Tensor out = Tensor::empty(v.shape(), v.dtype(), v.device());

@@ -76,11 +76,38 @@ TEST(AutogradSeed, TheCallersGradientIsNeverWrittenInPlace) {
   x.reshape({6}).backward(gin);
   EXPECT_EQ(gin.to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{2, 4, 6, 8, 10, 12}));
+  // backward(gin) on the parameter itself: its gradient is a copy, not gin.
+  Tensor w = leaf(Tensor::full({6}, 1.0));
+  w.backward(gin);
+  w.backward(gin);
+  EXPECT_EQ(gin.to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{2, 4, 6, 8, 10, 12}));
+}
+
+// A parameter and a waiting node share the gradient Add hands to both (w + a): the parameter's
+// gradient must not be that tensor, since w gets a second gradient (from w * a) while a's node
+// has yet to read the shared one. y = w a + (w + a) c3 with a = x c1:
+// dy/dw = a + c3, dy/dx = c1 (w + c3).
+TEST(AutogradSeed, AParametersGradientNeverSharesMemoryWithAWaitingGradient) {
+  const Shape s{4, 6};
+  const Tensor c1 = rand_t(s, 31), c3 = rand_t(s, 33);
+  Tensor w = leaf(rand_t(s, 30)), x = leaf(rand_t(s, 34));
+  Tensor a = mul(x, c1);
+  Tensor y = add(mul(w, a), mul(add(w, a), c3));
+  y.backward(Tensor::ones(s));
+  const std::vector<float> gw = w.grad().to_vector<float>(), gx = x.grad().to_vector<float>(),
+                           vw = w.to_vector<float>(), va = a.to_vector<float>(),
+                           v1 = c1.to_vector<float>(), v3 = c3.to_vector<float>();
+  for (size_t i = 0; i < gw.size(); ++i) {
+    EXPECT_NEAR(gw[i], double(va[i]) + v3[i], 1e-5) << i;
+    EXPECT_NEAR(gx[i], double(v1[i]) * (double(vw[i]) + v3[i]), 1e-5) << i;
+  }
 }
 
 // u and v meet twice: d/dx sum((u + v) + u) with u = 2x, v = 3x is 2 + 3 + 2 = 7 everywhere. The
-// add nodes hand one gradient to two inputs; the one taken is later added into in place.
-TEST(AutogradSeed, GradientsHandedToSeveralInputsAreCopiedBeforeTheyAreAddedInto) {
+// add nodes hand one gradient to two inputs, both of which wait with it; u's gets a second
+// gradient while v's node has yet to read the shared one (NOTE [Shared pending gradients]).
+TEST(AutogradSeed, GradientsHandedToSeveralInputsAreNotAddedIntoWhileShared) {
   Tensor x = leaf(rand_t({4, 5}, 1));
   Tensor u = mul(x, Tensor::full({}, 2.0)), v = mul(x, Tensor::full({}, 3.0));
   sum(add(add(u, v), u)).backward();
