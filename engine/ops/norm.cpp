@@ -93,6 +93,37 @@ MemoryFormat batch_norm_format(const Tensor& x) {
              ? MemoryFormat::ChannelsLast
              : MemoryFormat::Contiguous;
 }
+
+// What a training batch norm's backward reads: x and gamma as the kernels take them (x in fmt),
+// and the batch's mean and inverse std, which the forward kernel writes.
+struct BnSaved {
+  Tensor xc, gc, mean, invstd;
+  int64_t C = 0;
+  MemoryFormat fmt = MemoryFormat::Contiguous;
+
+  BnSaved(const Tensor& x, const Tensor& gamma, int64_t channels, MemoryFormat f)
+      : xc(x.contiguous(f).detach()),
+        gc(gamma.defined() ? gamma.contiguous().detach() : Tensor()),
+        mean(Tensor::empty({channels}, x.dtype(), x.device())),
+        invstd(Tensor::empty({channels}, x.dtype(), x.device())),
+        C(channels),
+        fmt(f) {}
+
+  // [gx, ggamma, gbeta] from gy (in fmt), those not wanted undefined; with scale_shift, gy is the
+  // gradient of relu's output, masked in the fused kernel (NOTE [Batch norm with ReLU]).
+  std::vector<Tensor> backward(const Tensor& gy, bool gx, bool gg, bool gb,
+                               const Tensor& scale_shift = Tensor()) const {
+    Tensor gxo = gx ? Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt) : Tensor();
+    Tensor ggo = gg ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
+    Tensor gbo = gb ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
+    if (scale_shift.defined())
+      batch_norm_relu_backward_kernel(xc.device())(gy, xc, gc, mean, invstd, scale_shift, gxo, ggo,
+                                                   gbo);
+    else
+      batch_norm_backward_kernel(xc.device())(gy, xc, gc, mean, invstd, gxo, ggo, gbo);
+    return {gxo, ggo, gbo};
+  }
+};
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
@@ -120,12 +151,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     return ng::relu(
         batch_norm(x, gamma, beta, running_mean, running_var, mode, momentum, eps, who, false));
 
-  Tensor xc = x.contiguous(fmt).detach();
-  Tensor gc = gamma.defined() ? gamma.contiguous().detach() : Tensor();
+  const BnSaved sv(x, gamma, C, fmt);
+  const Tensor& xc = sv.xc;
+  const Tensor& gc = sv.gc;
+  Tensor mean = sv.mean, invstd = sv.invstd;
   Tensor bc = beta.defined() ? beta.contiguous().detach() : Tensor();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), fmt);
-  Tensor mean = Tensor::empty({C}, x.dtype(), x.device());
-  Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());
   Tensor scale_shift;  // fused: [2, C] = the forward's scale and beta, for the ReLU's mask
   Tensor y_saved;      // fused forward only: relu(y), whose positives are the ReLU's derivative
   if (fused) {
@@ -145,22 +176,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     bool gx = x.requires_grad(), gg = gamma.defined() && gamma.requires_grad(),
          gb = beta.defined() && beta.requires_grad();
     if (mode == Mode::Train) {
-      autograd::record(
-          y, "BatchNorm", {x, gamma, beta},
-          [xc, gc, mean, invstd, scale_shift, y_saved, gx, gg, gb, C, fmt](const Tensor& g) {
-            // In x's layout, as the kernels need; through the ReLU's derivative first when only
-            // the forward was fused (relu_backward keeps y's layout, which is x's).
-            Tensor gyc = y_saved.defined() ? relu_backward(y_saved, g) : g.contiguous(fmt);
-            Tensor gxo = gx ? Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt) : Tensor();
-            Tensor ggo = gg ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
-            Tensor gbo = gb ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
-            if (scale_shift.defined())
-              batch_norm_relu_backward_kernel(xc.device())(gyc, xc, gc, mean, invstd, scale_shift,
-                                                           gxo, ggo, gbo);
-            else
-              batch_norm_backward_kernel(xc.device())(gyc, xc, gc, mean, invstd, gxo, ggo, gbo);
-            return std::vector<Tensor>{gxo, ggo, gbo};
-          });
+      autograd::record(y, "BatchNorm", {x, gamma, beta},
+                       [sv, scale_shift, y_saved, gx, gg, gb](const Tensor& g) {
+                         // In x's layout, as the kernels need; through the ReLU's derivative
+                         // first when only the forward was fused (relu_backward keeps y's layout,
+                         // which is x's).
+                         Tensor gy =
+                             y_saved.defined() ? relu_backward(y_saved, g) : g.contiguous(sv.fmt);
+                         return sv.backward(gy, gx, gg, gb, scale_shift);
+                       });
     } else {
       // Eval: y = (x - rm) * invstd * gamma + beta is affine in x with constant statistics, so
       // the backward is plain elementwise algebra over a snapshot of the running stats.
@@ -204,32 +228,25 @@ Tensor batch_norm_add_relu(const Tensor& x, const Tensor& gamma, const Tensor& b
     return add_relu(
         batch_norm(x, gamma, beta, running_mean, running_var, mode, momentum, eps, who, false),
         skip);
-  Tensor xc = x.contiguous(fmt).detach();
-  Tensor gc = gamma.defined() ? gamma.contiguous().detach() : Tensor();
+  const BnSaved sv(x, gamma, C, fmt);
+  Tensor mean = sv.mean, invstd = sv.invstd;
   Tensor bc = beta.defined() ? beta.contiguous().detach() : Tensor();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device(), fmt);
-  Tensor mean = Tensor::empty({C}, x.dtype(), x.device());
-  Tensor invstd = Tensor::empty({C}, x.dtype(), x.device());
-  batch_norm_add_relu_forward_kernel(x.device())(xc, gc, bc, running_mean, running_var, momentum,
-                                                 eps, skip, y, mean, invstd);
+  batch_norm_add_relu_forward_kernel(x.device())(sv.xc, sv.gc, bc, running_mean, running_var,
+                                                 momentum, eps, skip, y, mean, invstd);
   if (autograd::should_record({&x, &gamma, &beta, &skip})) {
     const bool gx = x.requires_grad(), gg = gamma.defined() && gamma.requires_grad(),
                gb = beta.defined() && beta.requires_grad(), gs = skip.requires_grad();
     // add_relu's backward, then batch norm's: the ReLU's derivative from the output (which the
     // next layer keeps anyway), one gradient for both summands.
-    autograd::record(
-        y, "BatchNormAddReLU", {x, gamma, beta, skip},
-        [xc, gc, mean, invstd, ys = y.detach(), gx, gg, gb, gs, C, fmt](const Tensor& g) {
-          Tensor gp = relu_backward(ys, g);  // in y's layout, fmt
-          Tensor gxo, ggo, gbo;
-          if (gx || gg || gb) {
-            gxo = gx ? Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt) : Tensor();
-            ggo = gg ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
-            gbo = gb ? Tensor::empty({C}, xc.dtype(), xc.device()) : Tensor();
-            batch_norm_backward_kernel(xc.device())(gp, xc, gc, mean, invstd, gxo, ggo, gbo);
-          }
-          return std::vector<Tensor>{gxo, ggo, gbo, gs ? gp : Tensor()};
-        });
+    autograd::record(y, "BatchNormAddReLU", {x, gamma, beta, skip},
+                     [sv, ys = y.detach(), gx, gg, gb, gs](const Tensor& g) {
+                       Tensor gp = relu_backward(ys, g);  // in y's layout, sv.fmt
+                       std::vector<Tensor> r =
+                           gx || gg || gb ? sv.backward(gp, gx, gg, gb) : std::vector<Tensor>(3);
+                       r.push_back(gs ? gp : Tensor());
+                       return r;
+                     });
   }
   return y;
 }

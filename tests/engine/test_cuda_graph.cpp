@@ -310,7 +310,7 @@ class CudaGraphBranches : public CudaGraphStep {
     saved_limits_ = cuda_branch_limits();
     saved_policy_ = channels_last_policy();
     set_cuda_graph_branches(true);
-    set_cuda_branch_limits(CudaBranchLimits{});  // whatever NG_GRAPH_*_MB say
+    set_cuda_branch_limits(CudaBranchLimits{});  // the defaults, whatever NG_GRAPH_*_MB say
   }
   void TearDown() override {
     if (cuda_available()) {
@@ -375,8 +375,9 @@ TEST_F(CudaGraphBranches, JoiningTheOpenBranchBeforeEachForkChangesNothing) {
 // ResNet-20 at batch 16 (every gradient under 4 MiB): 21 convolutions with batch norms between
 // them and residual adds (whose gradients the compute stream adds while branches are open), all
 // on channels-last memory, so each branch also copies its weight gradient back to NCHW. Delayed
-// branches and poisoned blocks, with a held limit (2 MiB) that the 1 MiB first-stage gradients
-// and inputs pass, so some forks join first.
+// branches and poisoned blocks, with a held limit (2 MiB) that the first stage's gradients and
+// inputs pass once a few branches are open (0.44 MiB each in the batch-7 graph, the one counted;
+// 1 MiB at batch 16), so some forks join first.
 TEST_F(CudaGraphBranches, ResNet20OnChannelsLastReplaysTheEagerStepsExactly) {
   set_channels_last_policy(ChannelsLastPolicy::On);
   set_cuda_branch_limits({.max_grad_bytes = size_t(4) << 20, .max_held_bytes = size_t(2) << 20});

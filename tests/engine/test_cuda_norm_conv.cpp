@@ -221,12 +221,18 @@ TEST_F(CudaHotPaths, HeuristicConvolutionAlgorithmsStillMatchTheCpu) {
 }
 
 TEST_F(CudaHotPaths, AlgorithmsRankedByTheMedianOfThreeFindsStillMatchTheCpu) {
-  // NG_CUDNN_FIND_TRIALS=3: each problem (batch 20: plans no other test made) timed three times.
+  // NG_CUDNN_FIND_TRIALS=3: each problem (batch 20: plans no other test made) timed three times,
+  // so Find runs three times per choice.
+  const int saved = cuda::conv_find_trials();
   cuda::set_conv_find_trials(3);
+  const int64_t before = cuda::conv_find_calls();
   resnet_conv_parity(kTol, 20);
   set_cuda_tf32(true);
   resnet_conv_parity(kTolTf32, 20);
-  cuda::set_conv_find_trials(1);
+  const int64_t calls = cuda::conv_find_calls() - before;
+  cuda::set_conv_find_trials(saved);
+  EXPECT_GT(calls, 0);
+  EXPECT_EQ(calls % 3, 0) << calls << " Find calls";
 }
 #endif
 

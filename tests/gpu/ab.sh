@@ -81,6 +81,8 @@ for name, case, env, j in rows:
     vs = f"{j['median_ms'] / (sum(d) / len(d)):.3f}x" if d and env else ""
     br = f"{j.get('graph_branches', 0)}/{j.get('graph_early_joins', 0)}"
     note = f" [graphs off: {j['graphs_off_reason'][:120]}]" if j.get("graphs_off_reason") else ""
+    if j.get("bn_add_fusions"):
+        note += f" [{j['bn_add_fusions']} batch norms into adds]"
     print(f"{case:<14}{j['median_ms']:>9.3f}{vs:>12}{j.get('pipelined_ms', 0):>11.3f}"
           f"{j.get('graph_nodes', 0):>7}{br:>10}{j.get('peak_gpu_mb', 0):>7.0f}  "
           f"{env or 'default'}{note}")

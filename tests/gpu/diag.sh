@@ -8,7 +8,7 @@
 #     default and large-layer branches in turn, then Find with three trials, each with the
 #     algorithms cuDNN's Find chose, so that a process that chose differently shows, and the
 #     branch A/B is read against the spread.
-#   bash tests/gpu/diag.sh          (about two minutes on an H200 after check.sh's build)
+#   bash tests/gpu/diag.sh          (about three minutes on an H200 after check.sh's build)
 set -u
 cd "$(dirname "$0")/../.."
 export PATH=/usr/local/cuda/bin:$PATH
@@ -22,7 +22,7 @@ fi
 cmake --build build-gpu -j16 --target ng_engine_tests bench_train_step >"$OUT/build.log" 2>&1 ||
   { grep error "$OUT/build.log" | head; exit 1; }
 echo "built at $SECONDS s"
-build-gpu/bin/ng_engine_tests --gtest_filter='CudaGraphBranches*:CudaChannelsLastNorm*:CudaGraphStep*' \
+build-gpu/bin/ng_engine_tests --gtest_filter='CudaGraphBranches*:CudaChannelsLastNorm*:CudaGraphStep*:CudaBatchNormRelu*:CudaHotPaths.Algorithms*' \
   --gtest_brief=1 2>&1 | grep -A6 "Failure\|FAILED\|PASSED" | head -40
 B=build-gpu/bin/bench_train_step
 # One line per process: ms, and a digest of the algorithms Find chose (NG_CUDNN_LOG=1 lines,
@@ -36,7 +36,10 @@ for cfg in "0 1" "1 1" "0 1" "1 1" "0 3" "0 3"; do
     2>"$OUT/spread-$k.log"
   python3 - "$OUT/spread-$k.json" "$OUT/spread-$k.log" "branches=$br find_trials=$tr" <<'PY'
 import hashlib, json, re, sys
-j = json.load(open(sys.argv[1]))
+try:
+    j = json.load(open(sys.argv[1]))
+except (OSError, ValueError):
+    sys.exit(f"resnet20:512 {sys.argv[3]}: the benchmark failed (see {sys.argv[2]})")
 choices = sorted(re.sub(r"(timed|heuristic) .*", "", l).strip()
                  for l in open(sys.argv[2]) if l.startswith("cuDNN "))
 d = hashlib.sha1("\n".join(choices).encode()).hexdigest()[:8]

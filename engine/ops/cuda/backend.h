@@ -23,6 +23,15 @@ namespace ng {
 
 class Rng;
 
+// Which weight gradients branch in a captured step, and how much the open branches may keep
+// before the next one joins them first (NOTE [Weight-gradient branches] in ops/cuda/capture.h;
+// set_cuda_branch_limits below). Read when a capture begins; the defaults come from
+// NG_GRAPH_BRANCH_MB (4) and NG_GRAPH_HELD_MB (64), in MiB.
+struct CudaBranchLimits {
+  size_t max_grad_bytes = size_t(4) << 20;   // a layer's output gradient, at most
+  size_t max_held_bytes = size_t(64) << 20;  // tensors kept and blocks held for open branches
+};
+
 #ifdef NG_WITH_CUDA
 
 // True when the CUDA runtime finds at least one usable device. Never throws; the answer is
@@ -62,10 +71,9 @@ void set_cuda_poison_allocations(bool enabled) noexcept;
 // queued while a CudaBranch lives (a layer's weight and bias gradients) becomes a branch of the
 // graph that runs beside the compute stream's chain, when the gradient it reads has at most
 // CudaBranchLimits::max_grad_bytes (4 MiB) and branches are on. Outside a capture it does
-// nothing. Its results may be read on the
-// compute stream only after cuda_join_branches() (autograd joins before accumulating into a
-// gradient and at the end of backward; a capture joins before it ends). Off by default;
-// NG_GRAPH_BRANCHES=1 turns it on at start-up.
+// nothing. Its results may be read on the compute stream only after cuda_join_branches()
+// (autograd joins before accumulating into a gradient and at the end of backward; a capture
+// joins before it ends). Off by default; NG_GRAPH_BRANCHES=1 turns it on at start-up.
 // `reads`: every tensor the branch's kernels read that was made outside it (kept alive until
 // the join). A tensor left out of it races with the compute stream, which may be handed its
 // block; CudaGraphBranches.ADelayedBranchChangesNothing is the test that shows such a race.
@@ -84,13 +92,6 @@ class CudaBranch {
 void cuda_join_branches();
 void set_cuda_graph_branches(bool on) noexcept;
 bool cuda_graph_branches() noexcept;
-// Which gradients branch, and how much the open branches may keep before the next one joins them
-// first (NOTE [Weight-gradient branches]). Read when a capture begins; the defaults come from
-// NG_GRAPH_BRANCH_MB (4) and NG_GRAPH_HELD_MB (64), in MiB.
-struct CudaBranchLimits {
-  size_t max_grad_bytes = size_t(4) << 20;   // a layer's output gradient, at most
-  size_t max_held_bytes = size_t(64) << 20;  // tensors kept and blocks held for open branches
-};
 void set_cuda_branch_limits(const CudaBranchLimits& limits);
 CudaBranchLimits cuda_branch_limits();
 // For tests: every branch captured from now on starts with a kernel that waits `ns`
@@ -129,10 +130,6 @@ class CudaBranch {
 };
 inline void cuda_join_branches() {}
 inline void set_cuda_graph_branches(bool) noexcept {}
-struct CudaBranchLimits {
-  size_t max_grad_bytes = size_t(4) << 20;
-  size_t max_held_bytes = size_t(64) << 20;
-};
 inline void set_cuda_branch_limits(const CudaBranchLimits&) {}
 inline CudaBranchLimits cuda_branch_limits() {
   return {};

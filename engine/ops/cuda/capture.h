@@ -60,9 +60,9 @@ size_t held_bytes();  // bytes kept aside so far
 // branch overlaps at least its own layer's input gradient. What is kept is then at most the
 // limit, or one branch's reads alone, plus the blocks that branch frees on the side stream (its
 // convolution workspace, a channels-last weight gradient), held until the next join. Only
-// gradients of at most CudaBranchLimits::max_grad_bytes branch (4
-// MiB: ResNet-20 at batch 512 does not; NG_GRAPH_BRANCH_MB raises it to measure whether its
-// large layers gain from the overlap too).
+// gradients of at most CudaBranchLimits::max_grad_bytes (4 MiB) branch: ResNet-20 at batch 512
+// does not; NG_GRAPH_BRANCH_MB raises the limit to measure whether its large layers gain from
+// the overlap too.
 // Eager steps (no capture) run everything on the compute stream, as before.
 void side_prepare();  // creates the side stream, its handles and events (not while capturing)
 void side_fork();     // this thread's launches go to the side stream, after the compute's

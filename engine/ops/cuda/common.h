@@ -117,8 +117,10 @@ Allocator* caching_allocator();  // allocator.cpp
 // timing (the default, unless NG_CUDNN_FIND=0) or from cuDNN's heuristics only. For tests.
 void set_conv_algorithm_timing(bool timed);
 // How many times Find times each algorithm (NG_CUDNN_FIND_TRIALS, 1 to 9), for plans made from now
-// on. For tests.
+// on, and how many Find calls the process has made. For tests.
 void set_conv_find_trials(int trials);
+int conv_find_trials();
+int64_t conv_find_calls();
 
 // Helpers shared between groups (conv_bias.cu), on contiguous [N, C, S] tensors:
 //   y[n, c, s] += b[c]

@@ -354,6 +354,11 @@ int find_trials() {
   return find_trials_slot().load();
 }
 
+std::atomic<int64_t>& find_calls_slot() {  // cudnnFind*AlgorithmEx calls so far
+  static std::atomic<int64_t> n{0};
+  return n;
+}
+
 // Times the algorithms `trials - 1` more times after the first Find (perf, returned) and replaces
 // perf with the algorithms that succeeded every time, each with its median time, fastest first.
 template <class Dir>
@@ -370,6 +375,7 @@ void refind(Plan& p, const void* a, const void* b, void* out, int trials, Device
   std::vector<Perf> again(perf.size());
   for (int t = 1; t < trials; ++t) {
     int got = 0;
+    ++find_calls_slot();
     if (Dir::find(cudnn(), p, a, b, out, int(again.size()), &got, again.data(), ws.get(),
                   ws.bytes()) != CUDNN_STATUS_SUCCESS)
       return;  // keep the first trial's ranking
@@ -405,6 +411,7 @@ void choose(Plan& p, const void* a, const void* b, void* out) {
     bool timed = false;
     try {
       DeviceBuffer ws(p.workspace_limit);
+      ++find_calls_slot();
       timed = Dir::find(h, p, a, b, out, max_count, &returned, perf.data(), ws.get(), ws.bytes()) ==
               CUDNN_STATUS_SUCCESS;
       const int trials = find_trials();
@@ -564,6 +571,14 @@ void set_conv_algorithm_timing(bool timed) {
 
 void set_conv_find_trials(int trials) {
   find_trials_slot().store(std::clamp(trials, 1, 9));
+}
+
+int conv_find_trials() {
+  return find_trials();
+}
+
+int64_t conv_find_calls() {
+  return find_calls_slot().load();
 }
 
 void register_conv() {

@@ -93,12 +93,12 @@ Strided<N> make_strided_out(const Shape& shape, const std::vector<int64_t>& out_
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return out_strides[a] > out_strides[b]; });
-  Shape ps(shape.size());
+  // Filled by push_back, not sized first: GCC 12 warns falsely on the memset of a resize here.
+  Shape ps;
   std::array<std::vector<int64_t>, N> pst;
-  for (int k = 0; k < N; ++k) pst[k].resize(shape.size());
   for (size_t i = 0; i < order.size(); ++i) {
-    ps[i] = shape[order[i]];
-    for (int k = 0; k < N; ++k) pst[k][i] = strides[k][order[i]];
+    ps.push_back(shape[order[i]]);
+    for (int k = 0; k < N; ++k) pst[k].push_back(strides[k][order[i]]);
   }
   return make_strided<N>(ps, pst);
 }
