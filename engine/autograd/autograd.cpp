@@ -138,6 +138,29 @@ Tensor ones_seed(const Tensor& root) {
 
 }  // namespace
 
+namespace {
+// NOTE [Gradients added in place by the kernel]: the running node's targets, per input, and the
+// ones handed to its closure. A result is taken as added in place only when it is the tensor
+// handed out for that input: the same tensor may also arrive shared (Add's pass-through), and
+// is then added as usual.
+thread_local std::vector<std::shared_ptr<TensorImpl>*> t_targets;
+thread_local std::vector<TensorImpl*> t_given;
+
+// Clears the targets when the closure returns or throws.
+struct TargetsScope {
+  ~TargetsScope() {
+    t_targets.clear();
+    t_given.clear();
+  }
+};
+}  // namespace
+
+Tensor accumulation_target(size_t k) {
+  if (k >= t_targets.size() || !t_targets[k]) return Tensor();
+  t_given[k] = t_targets[k]->get();
+  return Tensor(*t_targets[k]);
+}
+
 bool is_unit_seed(const Tensor& g) {
   if (!g.defined() || g.numel() != 1) return false;
   std::lock_guard<std::mutex> lock(seed_mu());
@@ -196,7 +219,26 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
     Tensor g(pit->second);
     pending.erase(pit);
     std::shared_ptr<Node> node = std::move(t->grad_fn);  // release the graph as we go
+    // NOTE [Gradients added in place by the kernel]: each input's waiting gradient that its slot
+    // alone holds, unless two inputs are the same tensor.
+    TargetsScope scope;
+    t_targets.assign(node->inputs.size(), nullptr);
+    t_given.assign(node->inputs.size(), nullptr);
+    for (size_t k = 0; k < node->inputs.size(); ++k) {
+      const Edge& in = node->inputs[k];
+      if (!in.meta || !in.meta->grad_fn || !in.meta->requires_grad) continue;
+      bool repeated = false;
+      for (size_t j = 0; j < node->inputs.size(); ++j)
+        repeated |= j != k && node->inputs[j].meta == in.meta;
+      auto slot = pending.find(in.meta.get());
+      if (repeated || slot == pending.end() || !slot->second) continue;
+      if (slot->second.use_count() == 1 && slot->second->storage.use_count() == 1)
+        t_targets[k] = &slot->second;
+    }
     std::vector<Tensor> grads = node->backward(g);
+    const std::vector<TensorImpl*> given = t_given;  // added in place by the closure, per input
+    t_targets.clear();
+    t_given.clear();
     // Release the incoming gradient before handing the results on: a closure that returns a view
     // of it (Flatten's reshape, Add's pass-through) then hands over memory nothing else holds,
     // which a parameter's slot can take without a copy (NOTE [Shared pending gradients]).
@@ -207,6 +249,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
       NG_CHECK_SHAPE(grads[k].shape() == in.shape, "backward of ", node->name,
                      ": gradient for input ", k, " has shape ", shape_str(grads[k].shape()),
                      " but the input has shape ", shape_str(in.shape));
+      if (given[k] && grads[k].impl().get() == given[k]) continue;  // already in its slot
       if (in.meta->grad_fn)
         accumulate_pending(pending[in.meta.get()], grads[k]);
       else

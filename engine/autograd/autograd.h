@@ -65,4 +65,13 @@ void run_backward(const Tensor& root, const Tensor& grad);
 // backward closure may skip multiplying by it.
 bool is_unit_seed(const Tensor& g);
 
+// NOTE [Gradients added in place by the kernel]: while a node's backward closure runs, the
+// gradient already waiting for its input k (another reader's share, e.g. a residual block's
+// shortcut), when that slot alone holds it; undefined otherwise (and outside a closure). A closure
+// whose kernel can add its result into memory (cuDNN's beta = 1) may add input k's gradient into
+// it and return that same tensor for input k: autograd then adds nothing, and the separate sum
+// (a read of both and a write) is gone. Returned for one input only if no other input of the
+// node is the same tensor.
+Tensor accumulation_target(size_t k);
+
 }  // namespace ng::autograd

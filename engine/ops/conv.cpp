@@ -24,6 +24,14 @@ std::atomic<ChannelsLastPolicy>& policy_slot() {
   return p;
 }
 
+std::atomic<bool>& grad_add_slot() {
+  static std::atomic<bool> on = [] {
+    const char* v = std::getenv("NG_CONV_GRAD_ADD");
+    return v && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
 std::string pair_str(const std::array<int64_t, 2>& a) {
   return detail::concat("[", a[0], ", ", a[1], "]");
 }
@@ -75,8 +83,21 @@ Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2
             gw = gw_needed ? gw.contiguous() : Tensor();
           }
           if (gx_needed) {
-            gx = Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt);  // [N, C, H, W]
-            conv2d_backward_data_kernel(gy.device())(gy, wc, p, gx);
+            // NOTE [Gradients added in place by the kernel]: into the gradient already waiting
+            // for x, where the device can add and it is in x's layout.
+            Tensor acc = conv_grad_add() && conv2d_backward_data_add_kernel.has(gy.device().type)
+                             ? autograd::accumulation_target(0)
+                             : Tensor();
+            if (acc.defined() && acc.shape() == xc.shape() && acc.dtype() == xc.dtype() &&
+                acc.device() == xc.device() &&
+                (fmt == MemoryFormat::ChannelsLast ? acc.memory_format() == fmt
+                                                   : acc.is_contiguous())) {
+              conv2d_backward_data_add_kernel(gy.device())(gy, wc, p, acc);
+              gx = acc;
+            } else {
+              gx = Tensor::empty(xc.shape(), xc.dtype(), xc.device(), fmt);  // [N, C, H, W]
+              conv2d_backward_data_kernel(gy.device())(gy, wc, p, gx);
+            }
           }
           return std::vector<Tensor>{gx, gw, gb};
         });
@@ -122,6 +143,13 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p,
     out[i] = (padded - span) / p.stride[i] + 1;
   }
   return {x[0], O, out[0], out[1]};
+}
+
+void set_conv_grad_add(bool on) {
+  grad_add_slot().store(on);
+}
+bool conv_grad_add() {
+  return grad_add_slot().load();
 }
 
 void set_channels_last_policy(ChannelsLastPolicy p) {

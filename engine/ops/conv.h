@@ -32,6 +32,13 @@ struct Conv2dParams {
 enum class ChannelsLastPolicy { Auto, On, Off };
 void set_channels_last_policy(ChannelsLastPolicy p);
 ChannelsLastPolicy channels_last_policy();
+
+// NOTE [Gradients added in place by the kernel] (autograd/autograd.h): a convolution whose input
+// already has a gradient waiting (a residual block's input, read by the shortcut too) has the
+// device add its input gradient into it (cuDNN's beta = 1) instead of writing a new tensor for
+// autograd to add. Off by default until measured on a GPU; NG_CONV_GRAD_ADD=1 turns it on.
+void set_conv_grad_add(bool on);
+bool conv_grad_add();
 // Whether conv2d of x into an output of y_shape runs channels-last under the policy.
 bool conv2d_runs_channels_last(const Tensor& x, const Shape& y_shape);
 
@@ -51,6 +58,8 @@ using Conv2dBackwardWeightFn = void(const Tensor& gy, const Tensor& x, const Con
 NG_KERNEL_TABLE(conv2d_forward_kernel, Conv2dForwardFn);
 NG_KERNEL_TABLE(conv2d_backward_data_kernel, Conv2dBackwardDataFn);
 NG_KERNEL_TABLE(conv2d_backward_weight_kernel, Conv2dBackwardWeightFn);
+// gx += the input gradient (optional per device; conv_grad_add).
+NG_KERNEL_TABLE(conv2d_backward_data_add_kernel, Conv2dBackwardDataFn);
 // y = relu(conv(x, w) + b) in one call where the backend has it (cuDNN's
 // ConvolutionBiasActivationForward; NOTE [Fused ReLU] in engine/nn/model.h). Returns false,
 // writing nothing, when it cannot; conv2d then runs the convolution and the ReLU op.

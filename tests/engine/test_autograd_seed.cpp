@@ -212,3 +212,63 @@ TEST(AutogradSeed, AResidualSumsGradientIsSharedNotCopied) {
   for (size_t i = 0; i < g.size(); i += 97)
     EXPECT_NEAR(g[i], double(v1[i]) * v3[i] * (1.0 + v2[i]), 1e-5) << i;
 }
+
+// NOTE [Gradients added in place by the kernel]: a closure may add its input's gradient into the
+// one already waiting there (accumulation_target) and return it; autograd adds nothing more.
+// y = 3a + 5a with a = 2x, the 5a term an op whose backward adds into the waiting gradient when
+// there is one: dy/dx = 16 either way, and in one of the two orders of the sum the closure finds
+// the 3a term's gradient waiting.
+TEST(AutogradSeed, AClosureMayAddItsGradientIntoTheOneWaiting) {
+  int added_into = 0;
+  for (int order = 0; order < 2; ++order) {
+    Tensor x = leaf(rand_t({3, 4}, 40));
+    Tensor a = mul(x, Tensor::full({}, 2.0));
+    Tensor b = mul(a, Tensor::full({}, 3.0));
+    Tensor c = mul(a.detach(), Tensor::full({}, 5.0));
+    autograd::record(c, "TimesFive", {a}, [&added_into](const Tensor& g) {
+      Tensor five_g = mul(g, Tensor::full({}, 5.0));
+      Tensor t = autograd::accumulation_target(0);
+      if (!t.defined()) return std::vector<Tensor>{five_g};
+      ++added_into;
+      add_(t, five_g);
+      return std::vector<Tensor>{t};
+    });
+    Tensor y = order == 0 ? add(b, c) : add(c, b);
+    y.backward(Tensor::ones({3, 4}));
+    for (float v : x.grad().to_vector<float>()) EXPECT_FLOAT_EQ(v, 16.0f) << order;
+    EXPECT_FALSE(autograd::accumulation_target(0).defined()) << "outside a closure";
+  }
+  EXPECT_GE(added_into, 1);
+}
+
+// No target while the waiting gradient is shared (here with the caller's gradient, which the sum
+// handed on to both of its inputs), nor for an input the node reads twice.
+TEST(AutogradSeed, NoTargetForASharedGradientOrARepeatedInput) {
+  Tensor x = leaf(rand_t({5}, 41));
+  Tensor a = mul(x, Tensor::full({}, 2.0));
+  Tensor c = mul(a.detach(), Tensor::full({}, 5.0));
+  bool offered = false;
+  autograd::record(c, "TimesFive", {a}, [&offered](const Tensor& g) {
+    offered |= autograd::accumulation_target(0).defined();
+    return std::vector<Tensor>{mul(g, Tensor::full({}, 5.0))};
+  });
+  Tensor gin = Tensor::ones({5});
+  add(a, c).backward(gin);  // a's slot waits with gin itself, which the caller holds
+  EXPECT_FALSE(offered);
+  for (float v : x.grad().to_vector<float>()) EXPECT_FLOAT_EQ(v, 12.0f);
+
+  Tensor x2 = leaf(rand_t({5}, 42));
+  Tensor a2 = mul(x2, Tensor::full({}, 2.0));
+  Tensor b2 = mul(a2, Tensor::full({}, 3.0));
+  Tensor d = mul(a2.detach(), a2.detach());
+  autograd::record(d, "Square", {a2, a2}, [&offered, a2](const Tensor& g) {
+    offered |=
+        autograd::accumulation_target(0).defined() || autograd::accumulation_target(1).defined();
+    Tensor ga = mul(g, a2.detach());
+    return std::vector<Tensor>{ga, ga};
+  });
+  add(b2, d).backward(Tensor::ones({5}));
+  EXPECT_FALSE(offered);
+  const std::vector<float> g = x2.grad().to_vector<float>(), v = x2.to_vector<float>();
+  for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], 2.0 * (3.0 + 2.0 * (2.0 * v[i])), 1e-5);
+}

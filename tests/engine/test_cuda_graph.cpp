@@ -410,6 +410,25 @@ TEST_F(CudaGraphStep, BatchNormIntoTheAddGivesTheSameStepsWithNineKernelsFewer) 
   EXPECT_EQ(into.nodes + 9, plain.nodes);
 }
 
+// NOTE [Gradients added in place by the kernel] (autograd/autograd.h): with NG_CONV_GRAD_ADD, the
+// convolution that reads a residual block's input second adds its input gradient into the one
+// already waiting (cuDNN's beta = 1): the same steps, eager and replayed, and nine add kernels
+// fewer per captured step (one per block).
+TEST_F(CudaGraphStep,
+       ConvolutionsAddingIntoTheWaitingGradientGiveTheSameStepsWithNineKernelsFewer) {
+  const GraphSpec spec = example_spec("resnet20");
+  const Shape image{3, 32, 32};
+  const bool saved = conv_grad_add();
+  set_conv_grad_add(false);
+  const StepRun plain = train_steps(spec, Device::cuda(), Opt::Sgd, true, 12, 7, image, false);
+  set_conv_grad_add(true);
+  const StepRun into = train_steps(spec, Device::cuda(), Opt::Sgd, true, 12, 7, image, false);
+  set_conv_grad_add(saved);
+  EXPECT_EQ(into.captures, 2);
+  expect_same_run(into, plain, kTol);
+  EXPECT_EQ(into.nodes + 9, plain.nodes);
+}
+
 // The fork and join are edges of the graph, not nodes: the same kernels either way.
 TEST_F(CudaGraphBranches, BranchesAddNoNodesAndAreOffWhenTurnedOff) {
   const GraphSpec spec = example_spec("lenet");

@@ -236,6 +236,33 @@ TEST_F(CudaHotPaths, AlgorithmsRankedByTheMedianOfThreeFindsStillMatchTheCpu) {
 }
 #endif
 
+// NOTE [Gradients added in place by the kernel]: the backward-data kernel that adds (cuDNN's
+// beta = 1) gives what is there plus the plain kernel's result, NCHW and channels-last, also on a
+// plan's first call, whose algorithm search must not write over the gradient given (shapes no
+// other test uses, so the add kernel makes the plans).
+TEST_F(CudaHotPaths, BackwardDataAddsIntoTheGradientGiven) {
+  uint64_t seed = 2300;
+  for (bool cl : {false, true}) {
+    SCOPED_TRACE(cl ? "channels-last" : "NCHW");
+    const MemoryFormat fmt = cl ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+    Conv2dParams p;
+    p.padding = {1, 1};
+    p.channels_last = cl;
+    const Shape xs{6, 16, cl ? 18 : 17, 18}, ws{24, 16, 3, 3};
+    const Shape ys{xs[0], ws[0], xs[2], xs[3]};
+    Tensor gy = rnd(ys, seed).to(kGpu).contiguous(fmt);
+    Tensor w = rnd(ws, seed + 1, -0.3, 0.3).to(kGpu).contiguous(fmt);
+    Tensor before = rnd(xs, seed + 2).to(kGpu).contiguous(fmt);
+    Tensor added = before.clone().contiguous(fmt);
+    conv2d_backward_data_add_kernel(kGpu)(gy, w, p, added);
+    Tensor plain = Tensor::empty(xs, DType::Float32, kGpu, fmt);
+    conv2d_backward_data_kernel(kGpu)(gy, w, p, plain);
+    EXPECT_LE(rel_err(added, add(before, plain)), 1e-6);
+    EXPECT_GT(rel_err(added, plain), 0.1);  // what was there counts
+    seed += 10;
+  }
+}
+
 TEST_F(CudaHotPaths, ConvolutionBiasAddAndGradientOverManyBlocks) {
   // The bias is added by a vectorised kernel and its gradient summed on batch norm's two-pass
   // grid: S = 256 (vector loads) and S = 225 (scalar), with several blocks per channel.

@@ -8,11 +8,13 @@
 #   - every forward fusion (=fwd and NG_BN_ADD_RELU=1, NOTE [Batch norm into the add]);
 #   - weight-gradient branches (NOTE [Weight-gradient branches]): LeNet, the MLP, and ResNet-20
 #     with its large layers let in (NG_GRAPH_BRANCH_MB=64);
+#   - convolutions adding their input gradient into the one waiting (NG_CONV_GRAD_ADD=1, NOTE
+#     [Gradients added in place by the kernel]);
 #   - all of the candidates at once on ResNet-20;
 #   - LeNet with the convolutions' ReLU derivatives left out of the max pools.
 # ResNet-20's default runs first and last, so that drift during the script shows.
 #
-#   bash tests/gpu/ab.sh      (about 100 s on an H200 after check.sh)
+#   bash tests/gpu/ab.sh      (about 110 s on an H200 after check.sh)
 #
 # JSON lines go to $NG_GPU_BUILD/gpu-out/ab (default build-gpu), and as gpu-ab.tgz to $OUT where
 # that is set (the device tool's output folder).
@@ -45,7 +47,8 @@ row resnet-bnrelu resnet20:512 NG_BN_RELU_KERNELS=1
 row resnet-bnrelu-fwd resnet20:512 NG_BN_RELU_KERNELS=fwd
 row resnet-fwd-fusions resnet20:512 "${FWD[@]}"
 row resnet-branches resnet20:512 "${BIG[@]}"
-row resnet-all resnet20:512 "${FWD[@]}" "${BIG[@]}"
+row resnet-grad-add resnet20:512 NG_CONV_GRAD_ADD=1
+row resnet-all resnet20:512 "${FWD[@]}" "${BIG[@]}" NG_CONV_GRAD_ADD=1
 row resnet-default-2 resnet20:512
 row lenet-default lenet:64
 row lenet-branches lenet:64 NG_GRAPH_BRANCHES=1

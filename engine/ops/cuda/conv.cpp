@@ -480,16 +480,35 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Con
 }
 
 // gy: [N, O, Ho, Wo], w: [O, C/G, KH, KW] -> gx: [N, C, H, W]
-void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Conv2dParams& prm, Tensor& gx) {
+// add: gx += the result (beta = 1; NOTE [Gradients added in place by the kernel] in
+// autograd/autograd.h), else gx = the result.
+void backward_data(const Tensor& gy, const Tensor& w, const Conv2dParams& prm, Tensor& gx,
+                   bool add) {
   if (gx.numel() == 0) return;
   Plan& p = plan_for(gx.shape(), w.shape(), gy.shape(), gy.dtype(), prm);
-  if (!p.have_bwd_data) choose<BwdDataDir>(p, w.raw_data(), gy.raw_data(), gx.raw_data());
+  if (!p.have_bwd_data) {
+    if (add) {  // Find overwrites its output: time the algorithms on a scratch copy of gx
+      DeviceBuffer scratch(gx.nbytes());
+      choose<BwdDataDir>(p, w.raw_data(), gy.raw_data(), scratch.get());
+    } else {
+      choose<BwdDataDir>(p, w.raw_data(), gy.raw_data(), gx.raw_data());
+    }
+  }
   NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_data.math));
   DeviceBuffer ws(p.bwd_data.workspace);
   Scalars s;
-  NG_CUDA_CHECK(cudnnConvolutionBackwardData(cudnn(), s.one(gy.dtype()), p.w, w.raw_data(), p.y,
-                                             gy.raw_data(), p.conv, p.bwd_data.algo, ws.get(),
-                                             ws.bytes(), s.zero(gy.dtype()), p.x, gx.raw_data()));
+  NG_CUDA_CHECK(cudnnConvolutionBackwardData(
+      cudnn(), s.one(gy.dtype()), p.w, w.raw_data(), p.y, gy.raw_data(), p.conv, p.bwd_data.algo,
+      ws.get(), ws.bytes(), add ? s.one(gy.dtype()) : s.zero(gy.dtype()), p.x, gx.raw_data()));
+}
+
+void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Conv2dParams& prm, Tensor& gx) {
+  backward_data(gy, w, prm, gx, false);
+}
+
+void conv2d_backward_data_add(const Tensor& gy, const Tensor& w, const Conv2dParams& prm,
+                              Tensor& gx) {
+  backward_data(gy, w, prm, gx, true);
 }
 
 // gy: [N, O, Ho, Wo], x: [N, C, H, W] -> gw: [O, C/G, KH, KW]; gb: [O] when defined
@@ -584,6 +603,7 @@ int64_t conv_find_calls() {
 void register_conv() {
   conv2d_forward_kernel.set(DeviceType::CUDA, &conv2d_forward);
   conv2d_backward_data_kernel.set(DeviceType::CUDA, &conv2d_backward_data);
+  conv2d_backward_data_add_kernel.set(DeviceType::CUDA, &conv2d_backward_data_add);
   conv2d_backward_weight_kernel.set(DeviceType::CUDA, &conv2d_backward_weight);
   conv2d_bias_relu_forward_kernel.set(DeviceType::CUDA, &conv2d_bias_relu_forward);
 }
