@@ -139,26 +139,45 @@ Tensor ones_seed(const Tensor& root) {
 }  // namespace
 
 namespace {
-// NOTE [Gradients added in place by the kernel]: the running node's targets, per input, and the
-// ones handed to its closure. A result is taken as added in place only when it is the tensor
-// handed out for that input: the same tensor may also arrive shared (Add's pass-through), and
-// is then added as usual.
-thread_local std::vector<std::shared_ptr<TensorImpl>*> t_targets;
+// The gradients waiting for each record's backward (run_backward's).
+using Pending = std::unordered_map<AutogradMeta*, std::shared_ptr<TensorImpl>>;
+
+// NOTE [Gradients added in place by the kernel]: the node whose closure runs, the waiting
+// gradients, and the ones handed to the closure per input (looked up only when a closure asks).
+// A result is taken as added in place only when it is the tensor handed out for that input: the
+// same tensor may also arrive shared (Add's pass-through), and is then added as usual.
+thread_local const Node* t_node = nullptr;
+thread_local Pending* t_pending = nullptr;
 thread_local std::vector<TensorImpl*> t_given;
 
-// Clears the targets when the closure returns or throws.
+// While a node's closure runs (also when it throws).
 struct TargetsScope {
+  TargetsScope(const Node* node, Pending* pending) {
+    t_node = node;
+    t_pending = pending;
+    t_given.clear();
+  }
   ~TargetsScope() {
-    t_targets.clear();
+    t_node = nullptr;
+    t_pending = nullptr;
     t_given.clear();
   }
 };
 }  // namespace
 
 Tensor accumulation_target(size_t k) {
-  if (k >= t_targets.size() || !t_targets[k]) return Tensor();
-  t_given[k] = t_targets[k]->get();
-  return Tensor(*t_targets[k]);
+  if (!t_node || !t_pending || k >= t_node->inputs.size()) return Tensor();
+  const Edge& in = t_node->inputs[k];
+  if (!in.meta || !in.meta->grad_fn || !in.meta->requires_grad) return Tensor();
+  for (size_t j = 0; j < t_node->inputs.size(); ++j)
+    if (j != k && t_node->inputs[j].meta == in.meta) return Tensor();  // an input read twice
+  auto slot = t_pending->find(in.meta.get());
+  if (slot == t_pending->end() || !slot->second || slot->second.use_count() != 1 ||
+      slot->second->storage.use_count() != 1)
+    return Tensor();
+  if (t_given.size() < t_node->inputs.size()) t_given.resize(t_node->inputs.size(), nullptr);
+  t_given[k] = slot->second.get();
+  return Tensor(slot->second);
 }
 
 bool is_unit_seed(const Tensor& g) {
@@ -210,7 +229,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
   // Backward closures compute with ordinary ops; nothing they do is recorded (no double
   // backward), so the pass allocates no graph of its own.
   NoGradGuard no_grad;
-  std::unordered_map<AutogradMeta*, std::shared_ptr<TensorImpl>> pending;
+  Pending pending;
   pending[root_meta.get()] = grad.impl();
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     AutogradMeta* t = it->get();
@@ -219,26 +238,13 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
     Tensor g(pit->second);
     pending.erase(pit);
     std::shared_ptr<Node> node = std::move(t->grad_fn);  // release the graph as we go
-    // NOTE [Gradients added in place by the kernel]: each input's waiting gradient that its slot
-    // alone holds, unless two inputs are the same tensor.
-    TargetsScope scope;
-    t_targets.assign(node->inputs.size(), nullptr);
-    t_given.assign(node->inputs.size(), nullptr);
-    for (size_t k = 0; k < node->inputs.size(); ++k) {
-      const Edge& in = node->inputs[k];
-      if (!in.meta || !in.meta->grad_fn || !in.meta->requires_grad) continue;
-      bool repeated = false;
-      for (size_t j = 0; j < node->inputs.size(); ++j)
-        repeated |= j != k && node->inputs[j].meta == in.meta;
-      auto slot = pending.find(in.meta.get());
-      if (repeated || slot == pending.end() || !slot->second) continue;
-      if (slot->second.use_count() == 1 && slot->second->storage.use_count() == 1)
-        t_targets[k] = &slot->second;
+    std::vector<Tensor> grads;
+    std::vector<TensorImpl*> given;  // NOTE [Gradients added in place by the kernel], per input
+    {
+      TargetsScope scope(node.get(), &pending);
+      grads = node->backward(g);
+      given = std::move(t_given);
     }
-    std::vector<Tensor> grads = node->backward(g);
-    const std::vector<TensorImpl*> given = t_given;  // added in place by the closure, per input
-    t_targets.clear();
-    t_given.clear();
     // Release the incoming gradient before handing the results on: a closure that returns a view
     // of it (Flatten's reshape, Add's pass-through) then hands over memory nothing else holds,
     // which a parameter's slot can take without a copy (NOTE [Shared pending gradients]).
@@ -249,7 +255,8 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
       NG_CHECK_SHAPE(grads[k].shape() == in.shape, "backward of ", node->name,
                      ": gradient for input ", k, " has shape ", shape_str(grads[k].shape()),
                      " but the input has shape ", shape_str(in.shape));
-      if (given[k] && grads[k].impl().get() == given[k]) continue;  // already in its slot
+      if (k < given.size() && given[k] && grads[k].impl().get() == given[k])
+        continue;  // already in its slot
       if (in.meta->grad_fn)
         accumulate_pending(pending[in.meta.get()], grads[k]);
       else
