@@ -150,17 +150,22 @@ thread_local const Node* t_node = nullptr;
 thread_local Pending* t_pending = nullptr;
 thread_local std::vector<TensorImpl*> t_given;
 
-// While a node's closure runs (also when it throws).
+// While a node's closure runs (also when it throws); a backward run inside a closure gets its
+// own, and the outer one's comes back after it.
 struct TargetsScope {
-  TargetsScope(const Node* node, Pending* pending) {
-    t_node = node;
-    t_pending = pending;
+  const Node* node;
+  Pending* pending;
+  std::vector<TensorImpl*> given;
+  TargetsScope(const Node* n, Pending* p)
+      : node(t_node), pending(t_pending), given(std::move(t_given)) {
+    t_node = n;
+    t_pending = p;
     t_given.clear();
   }
   ~TargetsScope() {
-    t_node = nullptr;
-    t_pending = nullptr;
-    t_given.clear();
+    t_node = node;
+    t_pending = pending;
+    t_given = std::move(given);
   }
 };
 }  // namespace

@@ -257,6 +257,9 @@ TEST(AutogradSeed, NoTargetForASharedGradientOrARepeatedInput) {
   EXPECT_FALSE(offered);
   for (float v : x.grad().to_vector<float>()) EXPECT_FLOAT_EQ(v, 12.0f);
 
+  // Square reads a2 twice; with the sum in this order b2's node runs first, so a2's gradient is
+  // waiting alone when Square asks (without the repeated-input rule it would be offered).
+  offered = false;
   Tensor x2 = leaf(rand_t({5}, 42));
   Tensor a2 = mul(x2, Tensor::full({}, 2.0));
   Tensor b2 = mul(a2, Tensor::full({}, 3.0));
@@ -267,8 +270,35 @@ TEST(AutogradSeed, NoTargetForASharedGradientOrARepeatedInput) {
     Tensor ga = mul(g, a2.detach());
     return std::vector<Tensor>{ga, ga};
   });
-  add(b2, d).backward(Tensor::ones({5}));
+  add(d, b2).backward(Tensor::ones({5}));
   EXPECT_FALSE(offered);
   const std::vector<float> g = x2.grad().to_vector<float>(), v = x2.to_vector<float>();
   for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], 2.0 * (3.0 + 2.0 * (2.0 * v[i])), 1e-5);
+}
+
+// A backward run inside a closure (after it asked for its target) leaves the outer closure's
+// target as it was: the outer result is still taken as added in place, not added again.
+TEST(AutogradSeed, ABackwardInsideAClosureKeepsTheOuterTarget) {
+  int added_into = 0;
+  for (int order = 0; order < 2; ++order) {
+    Tensor z = leaf(rand_t({2}, 44));
+    Tensor inner = sum(mul(z, Tensor::full({}, 2.0)));  // recorded before the outer backward
+    Tensor x = leaf(rand_t({3, 4}, 40));
+    Tensor a = mul(x, Tensor::full({}, 2.0));
+    Tensor b = mul(a, Tensor::full({}, 3.0));
+    Tensor c = mul(a.detach(), Tensor::full({}, 5.0));
+    autograd::record(c, "TimesFive", {a}, [&added_into, inner](const Tensor& g) {
+      Tensor t = autograd::accumulation_target(0);
+      inner.backward();
+      Tensor five_g = mul(g, Tensor::full({}, 5.0));
+      if (!t.defined()) return std::vector<Tensor>{five_g};
+      ++added_into;
+      add_(t, five_g);
+      return std::vector<Tensor>{t};
+    });
+    (order == 0 ? add(b, c) : add(c, b)).backward(Tensor::ones({3, 4}));
+    for (float v : x.grad().to_vector<float>()) EXPECT_FLOAT_EQ(v, 16.0f) << order;
+    for (float v : z.grad().to_vector<float>()) EXPECT_FLOAT_EQ(v, 2.0f) << order;
+  }
+  EXPECT_GE(added_into, 1);
 }

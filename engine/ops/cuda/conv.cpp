@@ -399,7 +399,7 @@ void refind(Plan& p, const void* a, const void* b, void* out, int trials, Device
 }
 
 // Chooses the plan's algorithm for one direction (NOTE [cuDNN plans]); a, b and out are the
-// call's buffers in Dir::find's order (out is overwritten).
+// call's buffers in Dir::find's order (out is overwritten). out null: the heuristics choose.
 template <class Dir>
 void choose(Plan& p, const void* a, const void* b, void* out) {
   cudnnHandle_t h = cudnn();
@@ -407,7 +407,7 @@ void choose(Plan& p, const void* a, const void* b, void* out) {
   std::vector<typename Dir::Perf> perf(static_cast<size_t>(max_count));
   int returned = 0;
   NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.base_math));
-  if (may_time_algorithms()) {
+  if (out && may_time_algorithms()) {
     bool timed = false;
     try {
       DeviceBuffer ws(p.workspace_limit);
@@ -487,9 +487,17 @@ void backward_data(const Tensor& gy, const Tensor& w, const Conv2dParams& prm, T
   if (gx.numel() == 0) return;
   Plan& p = plan_for(gx.shape(), w.shape(), gy.shape(), gy.dtype(), prm);
   if (!p.have_bwd_data) {
-    if (add) {  // Find overwrites its output: time the algorithms on a scratch copy of gx
-      DeviceBuffer scratch(gx.nbytes());
-      choose<BwdDataDir>(p, w.raw_data(), gy.raw_data(), scratch.get());
+    if (add) {
+      // Find overwrites its output: it times the algorithms on a scratch buffer, and where that
+      // cannot be had (or Find would not run) the heuristics choose.
+      std::unique_ptr<DeviceBuffer> scratch;
+      if (may_time_algorithms()) {
+        try {
+          scratch = std::make_unique<DeviceBuffer>(gx.nbytes());
+        } catch (const Error&) {
+        }
+      }
+      choose<BwdDataDir>(p, w.raw_data(), gy.raw_data(), scratch ? scratch->get() : nullptr);
     } else {
       choose<BwdDataDir>(p, w.raw_data(), gy.raw_data(), gx.raw_data());
     }
