@@ -73,7 +73,8 @@ class PlotsTest : public QObject {
     g.show();
     QVERIFY(QTest::qWaitForWindowExposed(&g));
     std::vector<TileGrid::Tile> tiles;
-    for (int k = 0; k < 6; ++k) tiles.push_back({2, 2, {-2.0f, 0.0f, 1.0f, float(k) / 10}});
+    for (int k = 0; k < 6; ++k)
+      tiles.push_back(TileGrid::Tile::image(2, 2, {-2.0f, 0.0f, 1.0f, float(k) / 10}));
     tiles[5].values[3] = 4.0f;  // the largest |value|
     g.setTiles(tiles, TileGrid::Scale::SharedSymmetric, "six");
     QCOMPARE(g.tileCount(), 6);

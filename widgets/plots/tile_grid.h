@@ -15,6 +15,7 @@
 #include <QImage>
 #include <QString>
 #include <QWidget>
+#include <utility>
 #include <vector>
 
 namespace ng::plots {
@@ -30,6 +31,15 @@ class TileGrid : public QWidget {
     QString caption;  // drawn under the tile (may hold a line break)
     QString tip;      // the tile's tooltip
     QColor frame;     // a frame around the tile; invalid: none
+    // A w x h image tile (rgb: three channel planes), nothing else set.
+    static Tile image(int w, int h, std::vector<float> values, bool rgb = false) {
+      Tile t;
+      t.w = w;
+      t.h = h;
+      t.values = std::move(values);
+      t.rgb = rgb;
+      return t;
+    }
   };
   enum class Scale { PerTile, SharedSymmetric };
 

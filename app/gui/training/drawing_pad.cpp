@@ -171,7 +171,7 @@ void ProbabilityBars::clear() {
 void ProbabilityBars::paintEvent(QPaintEvent*) {
   QPainter g(this);
   const ng::plots::PlotColors colours = ng::plots::PlotColors::from(palette());
-  const QColor kBg = colours.background, kText = colours.text, kDim = colours.dim;
+  const QColor kBg = colours.background, kDim = colours.dim;
   g.fillRect(rect(), kBg);
   QFont f = font();
   f.setPointSizeF(f.pointSizeF() * 0.85);

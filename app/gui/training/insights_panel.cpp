@@ -46,19 +46,17 @@ std::vector<TileGrid::Tile> tilesOf(const std::vector<int64_t>& shape, const std
     const int c = int(shape[0]), h = int(shape[1]), w = int(shape[2]);
     const size_t plane = size_t(h) * size_t(w);
     if (rgb && c == 3) {
-      tiles.push_back({w, h, v, true, {}, {}, {}});
+      tiles.push_back(TileGrid::Tile::image(w, h, v, true));
       return tiles;
     }
     for (int k = 0; k < c && size_t(k) < kMaxTiles; ++k) {
-      TileGrid::Tile t{
-          w,  h, std::vector<float>(v.begin() + k * plane, v.begin() + (k + 1) * plane), false, {},
-          {}, {}};
-      tiles.push_back(std::move(t));
+      tiles.push_back(TileGrid::Tile::image(
+          w, h, std::vector<float>(v.begin() + k * plane, v.begin() + (k + 1) * plane)));
     }
     return tiles;
   }
   if (shape.size() == 2 && shape[0] > 1 && shape[1] > 1) {
-    tiles.push_back({int(shape[1]), int(shape[0]), v, false, {}, {}, {}});
+    tiles.push_back(TileGrid::Tile::image(int(shape[1]), int(shape[0]), v));
     return tiles;
   }
   const int n = int(v.size());
@@ -66,7 +64,7 @@ std::vector<TileGrid::Tile> tilesOf(const std::vector<int64_t>& shape, const std
   const int h = (n + w - 1) / w;
   std::vector<float> grid(size_t(w * h), NAN);
   std::copy(v.begin(), v.end(), grid.begin());
-  tiles.push_back({w, h, std::move(grid), false, {}, {}, {}});
+  tiles.push_back(TileGrid::Tile::image(w, h, std::move(grid)));
   return tiles;
 }
 
@@ -352,8 +350,8 @@ void InsightsPanel::drawFilters() {
     for (int o = 0; o < rows; ++o)
       for (int i = 0; i < cols; ++i) {
         const size_t at = (size_t(o) * size_t(in) + size_t(i)) * plane;
-        TileGrid::Tile tile{
-            kw, kh, std::vector<float>(w.begin() + at, w.begin() + at + plane), false, {}, {}, {}};
+        TileGrid::Tile tile = TileGrid::Tile::image(
+            kw, kh, std::vector<float>(w.begin() + at, w.begin() + at + plane));
         auto [lo, hi] = std::minmax_element(tile.values.begin(), tile.values.end());
         tile.tip = tr("filter %1, input channel %2: %3 .. %4")
                        .arg(o)
