@@ -54,6 +54,13 @@ void record(Tensor& out, const char* name, std::vector<Tensor> inputs, BackwardF
 
 namespace {
 
+// A copy of g in memory of its own, in g's layout (contiguous or channels-last).
+std::shared_ptr<TensorImpl> owned_copy(const Tensor& g) {
+  Tensor own = Tensor::empty(g.shape(), g.dtype(), g.device(), g.memory_format());
+  copy_(own, g);
+  return own.impl();
+}
+
 // Adds g into a parameter's gradient (a leaf's slot), taking ownership when the slot is empty.
 // The slot must own its memory: the optimiser and gradient clipping write it in place, and the
 // next step accumulates into it. g may come from a weight-gradient branch of a captured step,
@@ -71,9 +78,7 @@ void accumulate_leaf(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
       return;
     }
     cuda_join_branches();
-    Tensor own = Tensor::empty(g.shape(), g.dtype(), g.device(), g.memory_format());
-    copy_(own, g);
-    slot = own.impl();
+    slot = owned_copy(g);
     return;
   }
   cuda_join_branches();
@@ -90,13 +95,7 @@ void accumulate_leaf(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
 // channels-last) is copied.
 void accumulate_pending(std::shared_ptr<TensorImpl>& slot, const Tensor& g) {
   if (!slot) {
-    if (g.is_contiguous() || g.is_channels_last()) {
-      slot = g.impl();
-      return;
-    }
-    Tensor own = Tensor::empty(g.shape(), g.dtype(), g.device(), g.memory_format());
-    copy_(own, g);
-    slot = own.impl();
+    slot = g.is_contiguous() || g.is_channels_last() ? g.impl() : owned_copy(g);
     return;
   }
   Tensor s(slot);

@@ -148,9 +148,13 @@ Tensor Tensor::contiguous() const {
   return out;
 }
 
+bool Tensor::has_format(MemoryFormat fmt) const {
+  return fmt == MemoryFormat::Contiguous || dim() != 4 ? is_contiguous() : is_channels_last();
+}
+
 Tensor Tensor::contiguous(MemoryFormat fmt) const {
   if (fmt == MemoryFormat::Contiguous || dim() != 4) return contiguous();
-  if (is_channels_last()) return *this;
+  if (has_format(fmt)) return *this;
   Tensor out = empty(shape(), dtype(), device(), fmt);
   copy_(out, *this);
   if (autograd::should_record({this}))

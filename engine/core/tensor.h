@@ -92,6 +92,9 @@ class Tensor {
   bool is_channels_last() const;
   // ChannelsLast when channels-last and not also contiguous, else Contiguous.
   MemoryFormat memory_format() const;
+  // Whether the memory is already in `fmt` (what contiguous(fmt) returns without a copy):
+  // contiguous, or channels-last for a 4-D tensor.
+  bool has_format(MemoryFormat fmt) const;
   DType dtype() const { return impl_->dtype; }
   Device device() const { return impl_->storage->device(); }
   size_t nbytes() const { return size_t(numel()) * dtype_size(dtype()); }

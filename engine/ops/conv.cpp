@@ -89,9 +89,7 @@ Tensor conv2d_run(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2
                              ? autograd::accumulation_target(0)
                              : Tensor();
             if (acc.defined() && acc.shape() == xc.shape() && acc.dtype() == xc.dtype() &&
-                acc.device() == xc.device() &&
-                (fmt == MemoryFormat::ChannelsLast ? acc.memory_format() == fmt
-                                                   : acc.is_contiguous())) {
+                acc.device() == xc.device() && acc.has_format(fmt)) {
               conv2d_backward_data_add_kernel(gy.device())(gy, wc, p, acc);
               gx = acc;
             } else {

@@ -219,11 +219,10 @@ Tensor batch_norm_add_relu(const Tensor& x, const Tensor& gamma, const Tensor& b
   const MemoryFormat fmt = batch_norm_format(x);
   // NOTE [Batch norm into the add] (ops/cuda/norm.cu): one apply pass where the device has it, in
   // training, and skip already has y's shape, dtype and layout; otherwise the two ops.
-  const bool fused =
-      mode == Mode::Train && batch_norm_add_relu_forward_kernel.has(x.device().type) &&
-      skip.device() == x.device() && skip.dtype() == x.dtype() && skip.shape() == x.shape() &&
-      (fmt == MemoryFormat::ChannelsLast ? skip.memory_format() == MemoryFormat::ChannelsLast
-                                         : skip.is_contiguous());
+  const bool fused = mode == Mode::Train &&
+                     batch_norm_add_relu_forward_kernel.has(x.device().type) &&
+                     skip.device() == x.device() && skip.dtype() == x.dtype() &&
+                     skip.shape() == x.shape() && skip.has_format(fmt);
   if (!fused)
     return add_relu(
         batch_norm(x, gamma, beta, running_mean, running_var, mode, momentum, eps, who, false),

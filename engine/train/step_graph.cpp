@@ -93,12 +93,13 @@ void TrainStep::capture(Entry& e, const Tensor& x, const Tensor& y) {
   const std::vector<int64_t> counts = optim_.step_counts();
   e.graph.begin_capture();
   try {
-    e.x_copy = x.is_contiguous() && x.numel() > 0
-                   ? int64_t(e.graph.capture_copy(e.x.raw_data(), x.raw_data(), x.nbytes()))
-                   : -1;
-    e.y_copy = y.is_contiguous() && y.numel() > 0
-                   ? int64_t(e.graph.capture_copy(e.y.raw_data(), y.raw_data(), y.nbytes()))
-                   : -1;
+    auto copy_node = [&](const Tensor& dst, const Tensor& src) -> int64_t {
+      return src.is_contiguous() && src.numel() > 0
+                 ? int64_t(e.graph.capture_copy(dst.raw_data(), src.raw_data(), src.nbytes()))
+                 : -1;
+    };
+    e.x_copy = copy_node(e.x, x);
+    e.y_copy = copy_node(e.y, y);
     optim_.zero_grad();
     model_.forward({e.x}, e.y, result_);
     NG_CHECK(result_.loss.defined(), "the loss node '", model_.loss_id(), "' produced no value");

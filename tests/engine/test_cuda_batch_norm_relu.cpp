@@ -96,6 +96,20 @@ struct BnRun {
   Tensor y, rm, rv, gx, ggamma, gbeta;
 };
 
+// The running statistics, on `dev`, that a run updates.
+void start_run(BnRun& out, const Inputs& in, Device dev) {
+  out.rm = in.rm.clone().to(dev);
+  out.rv = in.rv.clone().to(dev);
+}
+
+// y and the gradients after backward.
+void finish_run(BnRun& out, const Tensor& y, const Tensor& x, const Tensor& g, const Tensor& b) {
+  out.y = y.detach();
+  out.gx = x.grad();
+  out.ggamma = g.grad();
+  out.gbeta = b.grad();
+}
+
 // batch_norm on `dev` (channels-last x there when cl), fused (relu = true) or as two ops, and
 // the gradients of sum(y * r * extra) (extra: a CPU mask, or undefined).
 BnRun run(const Inputs& in, Device dev, bool cl, bool fused, const Tensor& extra = Tensor()) {
@@ -104,17 +118,13 @@ BnRun run(const Inputs& in, Device dev, bool cl, bool fused, const Tensor& extra
   x.set_requires_grad(true);
   Tensor g = grad_leaf(in.gamma.detach().to(dev)), b = grad_leaf(in.beta.detach().to(dev));
   BnRun out;
-  out.rm = in.rm.clone().to(dev);
-  out.rv = in.rv.clone().to(dev);
+  start_run(out, in, dev);
   Tensor y = fused ? batch_norm(x, g, b, out.rm, out.rv, Mode::Train, 0.1, 1e-5, "bn", true)
                    : relu(batch_norm(x, g, b, out.rm, out.rv, Mode::Train, 0.1, 1e-5, "bn"));
   Tensor w = in.r.to(dev);
   if (extra.defined()) w = mul(w, extra.to(dev));
   sum(mul(y, w)).backward();
-  out.y = y.detach();
-  out.gx = x.grad();
-  out.ggamma = g.grad();
-  out.gbeta = b.grad();
+  finish_run(out, y, x, g, b);
   return out;
 }
 
@@ -381,8 +391,8 @@ TEST(BatchNormRelu, EveryKernelModeComposesOnTheCpu) {
 
 namespace {
 
-struct AddRun {
-  Tensor y, rm, rv, gx, ggamma, gbeta, gskip;
+struct AddRun : BnRun {
+  Tensor gskip;
 };
 
 // relu(batch_norm(x) + skip) on `dev`, in one op (into) or as batch_norm then add_relu, with the
@@ -407,16 +417,12 @@ AddRun add_run(const Inputs& in, const Tensor& skip_cpu, Device dev, bool cl, bo
   }
   Tensor g = grad_leaf(in.gamma.detach().to(dev)), b = grad_leaf(in.beta.detach().to(dev));
   AddRun out;
-  out.rm = in.rm.clone().to(dev);
-  out.rv = in.rv.clone().to(dev);
+  start_run(out, in, dev);
   Tensor y =
       into ? batch_norm_add_relu(x, g, b, out.rm, out.rv, Mode::Train, 0.1, 1e-5, skip, "bn")
            : add_relu(batch_norm(x, g, b, out.rm, out.rv, Mode::Train, 0.1, 1e-5, "bn"), skip);
   sum(mul(y, in.r.to(dev))).backward();
-  out.y = y.detach();
-  out.gx = x.grad();
-  out.ggamma = g.grad();
-  out.gbeta = b.grad();
+  finish_run(out, y, x, g, b);
   out.gskip = skip.grad();
   return out;
 }
