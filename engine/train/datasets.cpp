@@ -9,7 +9,10 @@
 #include "engine/data/idx.h"
 #include "engine/data/image_folder.h"
 #include "engine/data/synthetic.h"
-#include "stb_image.h"  // stbi_info only (compiled in engine/data/stb_image_impl.cpp)
+#if __has_include("stb_image.h")  // libstb-dev; without it image folders are refused on load
+#include "stb_image.h"            // stbi_info only (compiled in engine/data/stb_image_impl.cpp)
+#define NG_HAVE_STB_IMAGE 1
+#endif
 
 namespace ng::train {
 
@@ -41,6 +44,10 @@ struct StoredImage {
   int height = 0, width = 0, channels = 0;
 };
 StoredImage first_image(const std::string& root) {
+#ifndef NG_HAVE_STB_IMAGE
+  (void)root;
+  return {};  // no decoder: load_image_folder says so when the folder is loaded
+#else
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return {};
   std::vector<fs::path> classes;
@@ -58,6 +65,7 @@ StoredImage first_image(const std::string& root) {
     }
   }
   return {};
+#endif
 }
 
 std::string require_path(const DatasetSpec& s) {

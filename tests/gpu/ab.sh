@@ -28,9 +28,10 @@ fi
 O=$B/gpu-out/ab
 rm -rf "$O"
 mkdir -p "$O"
-if [ -n "${OUT:-}" ]; then
-  trap 'tar czf "$OUT/gpu-ab.tgz" -C "$O" . 2>/dev/null' EXIT
-fi
+# The archive is written after every row as well, so that a run killed outright still brings
+# back the rows done by then.
+pack() { [ -n "${OUT:-}" ] && tar czf "$OUT/gpu-ab.tgz" -C "$O" . 2>/dev/null; true; }
+trap pack EXIT
 
 # NAME MODEL:BATCH [VAR=VALUE ...]: one benchmark process, its JSON line in $O/NAME.jsonl.
 row() {
@@ -39,6 +40,7 @@ row() {
   env "$@" timeout 60 "$B/bin/bench_train_step" --model "${c%%:*}" --batch "${c##*:}" \
     --device cuda --steps 50 --warmup 10 2>>"$O/bench.err" >"$O/$name.jsonl"
   echo "$name $c $*" >>"$O/rows.txt"
+  pack
 }
 FWD=(NG_BN_RELU_KERNELS=fwd NG_BN_ADD_RELU=1)
 BIG=(NG_GRAPH_BRANCHES=1 NG_GRAPH_BRANCH_MB=64)
@@ -57,7 +59,7 @@ row mlp-default mlp:64
 row mlp-branches mlp:64 NG_GRAPH_BRANCHES=1
 tail -3 "$O/bench.err" 2>/dev/null
 
-python3 - "$O" <<'EOF'
+python3 - "$O" <<'EOF' | tee "$O/table.txt"
 import json, os, sys
 out = sys.argv[1]
 rows = []
@@ -74,11 +76,11 @@ for name, case, env, j in rows:
         defaults.setdefault(case, []).append(j["median_ms"])
 gpu = next((j.get("gpu") for *_, j in rows if j and j.get("gpu")), "GPU ?")
 print(f"\nA/B rows, {gpu} (median ms per step, 50 steps after 10 warm-up, each synchronised)")
-print(f"{'case':<14}{'ms':>9}{'vs default':>12}{'pipelined':>11}{'nodes':>7}{'branches':>10}"
+print(f"{'row':<20}{'case':<14}{'ms':>9}{'vs default':>12}{'pipelined':>11}{'nodes':>7}{'branches':>10}"
       f"{'MB':>7}  switches")
 for name, case, env, j in rows:
     if not j:
-        print(f"{case:<14}{'failed':>9}  {env or 'default'} (see bench.err)")
+        print(f"{name:<20}{case:<14}{'failed':>9}  {env or 'default'} (see bench.err)")
         continue
     d = defaults.get(case)
     vs = f"{j['median_ms'] / (sum(d) / len(d)):.3f}x" if d and env else ""
@@ -86,7 +88,7 @@ for name, case, env, j in rows:
     note = f" [graphs off: {j['graphs_off_reason'][:120]}]" if j.get("graphs_off_reason") else ""
     if j.get("bn_add_fusions"):
         note += f" [{j['bn_add_fusions']} batch norms into adds]"
-    print(f"{case:<14}{j['median_ms']:>9.3f}{vs:>12}{j.get('pipelined_ms', 0):>11.3f}"
+    print(f"{name:<20}{case:<14}{j['median_ms']:>9.3f}{vs:>12}{j.get('pipelined_ms', 0):>11.3f}"
           f"{j.get('graph_nodes', 0):>7}{br:>10}{j.get('peak_gpu_mb', 0):>7.0f}  "
           f"{env or 'default'}{note}")
 print("(vs default: against the mean of the same case's default runs in this script; branches:"

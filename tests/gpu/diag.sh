@@ -9,32 +9,47 @@
 #     algorithms cuDNN's Find chose, so that a process that chose differently shows, and the
 #     branch A/B is read against the spread.
 #   bash tests/gpu/diag.sh          (about three minutes on an H200 after check.sh's build)
+# Everything it writes goes to $NG_GPU_BUILD/gpu-out/diag (default build-gpu), and as
+# gpu-diag.tgz to $OUT where that is set (the device tool's output folder), written again after
+# each stage so that a run cut short still brings back what it did.
 set -u
 cd "$(dirname "$0")/../.."
 export PATH=/usr/local/cuda/bin:$PATH
-OUT=${OUT:-/tmp/diag}
-mkdir -p "$OUT"
-if [ ! -x build-gpu/bin/bench_train_step ]; then
-  mkdir -p /tmp/ng-stb && dpkg -x .gpu-carry/libstb-dev_*.deb /tmp/ng-stb 2>/dev/null
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DNG_BUILD_GUI=OFF -DNG_WITH_CUDA=ON \
-    -DNG_CUDA_ARCHS=90 -DNG_STB_INCLUDE=/tmp/ng-stb/usr/include/stb >/dev/null 2>&1 || echo configure failed
+BUILD=${NG_GPU_BUILD:-build-gpu}
+D=$BUILD/gpu-out/diag
+rm -rf "$D"
+mkdir -p "$D"
+pack() { [ -n "${OUT:-}" ] && tar czf "$OUT/gpu-diag.tgz" -C "$D" . 2>/dev/null; true; }
+trap pack EXIT
+exec > >(tee "$D/diag.txt") 2>&1
+if [ ! -x "$BUILD/bin/bench_train_step" ]; then
+  STB=()
+  if mkdir -p /tmp/ng-stb && dpkg -x .gpu-carry/libstb-dev_*.deb /tmp/ng-stb 2>/dev/null; then
+    STB=(-DNG_STB_INCLUDE=/tmp/ng-stb/usr/include/stb)
+  fi
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNG_BUILD_GUI=OFF -DNG_WITH_CUDA=ON \
+    -DNG_CUDA_ARCHS=90 "${STB[@]}" >"$D/configure.log" 2>&1 || echo configure failed
 fi
-cmake --build build-gpu -j16 --target ng_engine_tests bench_train_step >"$OUT/build.log" 2>&1 ||
-  { grep error "$OUT/build.log" | head; exit 1; }
+cmake --build "$BUILD" -j16 --target ng_engine_tests bench_train_step >"$D/build.log" 2>&1 ||
+  { grep error "$D/build.log" | head; exit 1; }
 echo "built at $SECONDS s"
-build-gpu/bin/ng_engine_tests --gtest_filter='CudaGraphBranches*:CudaChannelsLastNorm*:CudaGraphStep*:CudaBatchNormRelu*:CudaHotPaths.Algorithms*' \
-  --gtest_brief=1 2>&1 | grep -A6 "Failure\|FAILED\|PASSED" | head -40
-B=build-gpu/bin/bench_train_step
+OMP_WAIT_POLICY=passive timeout -k 5 120 "$BUILD/bin/ng_engine_tests" \
+  --gtest_filter='CudaGraphBranches*:CudaChannelsLastNorm*:CudaGraphStep*:CudaBatchNormRelu*:CudaHotPaths.Algorithms*:CudaHotPaths.BackwardData*' \
+  --gtest_brief=1 >"$D/tests.log" 2>&1
+echo "tests: exit $?"
+grep -A6 "Failure\|FAILED\|PASSED" "$D/tests.log" | head -40
+pack
+B=$BUILD/bin/bench_train_step
 # One line per process: ms, and a digest of the algorithms Find chose (NG_CUDNN_LOG=1 lines,
 # without their timings), so that processes that chose differently show. Branches off and on in
 # turn, then two processes whose Find timed every algorithm three times (NG_CUDNN_FIND_TRIALS=3).
 k=0
 for cfg in "0 1" "1 1" "0 1" "1 1" "0 3" "0 3"; do
   br=${cfg% *} tr=${cfg#* } k=$((k + 1))
-  NG_CUDNN_LOG=1 NG_CUDNN_FIND_TRIALS=$tr NG_GRAPH_BRANCHES=$br NG_GRAPH_BRANCH_MB=64 $B \
-    --model resnet20 --batch 512 --device cuda --steps 50 --warmup 10 >"$OUT/spread-$k.json" \
-    2>"$OUT/spread-$k.log"
-  python3 - "$OUT/spread-$k.json" "$OUT/spread-$k.log" "branches=$br find_trials=$tr" <<'PY'
+  NG_CUDNN_LOG=1 NG_CUDNN_FIND_TRIALS=$tr NG_GRAPH_BRANCHES=$br NG_GRAPH_BRANCH_MB=64 \
+    timeout 60 "$B" --model resnet20 --batch 512 --device cuda --steps 50 --warmup 10 \
+    >"$D/spread-$k.json" 2>"$D/spread-$k.log"
+  python3 - "$D/spread-$k.json" "$D/spread-$k.log" "branches=$br find_trials=$tr" <<'PY'
 import hashlib, json, re, sys
 try:
     j = json.load(open(sys.argv[1]))
@@ -47,10 +62,14 @@ print(f"resnet20:512 {sys.argv[3]}: {j['median_ms']:.3f} ms, {j['peak_gpu_mb']:.
       f" {j.get('graph_branches')} branches ({j.get('graph_early_joins')} early joins);"
       f" {len(choices)} cuDNN choices, digest {d}")
 PY
+  pack
 done
-export OUT
-TAG=-default bash tests/gpu/ncu_summary.sh lenet 64 600 120 | head -40
+# ncu_summary.sh writes its CSV files into $OUT: here, into the diag folder.
+NCU=(env OUT="$D" NG_GPU_BUILD="$BUILD" timeout -k 5 90 bash tests/gpu/ncu_summary.sh)
+TAG=-default "${NCU[@]}" lenet 64 600 120 | head -40
+pack
 echo "done at $SECONDS s"
-TAG=-default bash tests/gpu/ncu_summary.sh resnet20 512 3000 700 | head -25
-TAG=-bnrelu NG_BN_RELU_KERNELS=1 bash tests/gpu/ncu_summary.sh resnet20 512 3000 700 | head -25
+TAG=-default "${NCU[@]}" resnet20 512 3000 700 | head -25
+pack
+TAG=-bnrelu NG_BN_RELU_KERNELS=1 "${NCU[@]}" resnet20 512 3000 700 | head -25
 echo "done at $SECONDS s"

@@ -90,6 +90,8 @@ struct Plan {
   cudnnMathType_t base_math = CUDNN_DEFAULT_MATH;
   size_t workspace_limit = kMinWorkspace;  // NOTE [Convolution workspace]
   bool have_fwd = false, have_bwd_data = false, have_bwd_filter = false;
+  // Whether backward-data's algorithm takes beta = 1 (conv2d_backward_data_add): until it refuses.
+  bool bwd_data_add_ok = true;
   Choice<cudnnConvolutionFwdAlgo_t> fwd;
   Choice<cudnnConvolutionBwdDataAlgo_t> bwd_data;
   Choice<cudnnConvolutionBwdFilterAlgo_t> bwd_filter;
@@ -505,9 +507,30 @@ void backward_data(const Tensor& gy, const Tensor& w, const Conv2dParams& prm, T
   NG_CUDA_CHECK(cudnnSetConvolutionMathType(p.conv, p.bwd_data.math));
   DeviceBuffer ws(p.bwd_data.workspace);
   Scalars s;
-  NG_CUDA_CHECK(cudnnConvolutionBackwardData(
-      cudnn(), s.one(gy.dtype()), p.w, w.raw_data(), p.y, gy.raw_data(), p.conv, p.bwd_data.algo,
-      ws.get(), ws.bytes(), add ? s.one(gy.dtype()) : s.zero(gy.dtype()), p.x, gx.raw_data()));
+  const auto run = [&](void* out, bool beta_one) {
+    return cudnnConvolutionBackwardData(
+        cudnn(), s.one(gy.dtype()), p.w, w.raw_data(), p.y, gy.raw_data(), p.conv, p.bwd_data.algo,
+        ws.get(), ws.bytes(), beta_one ? s.one(gy.dtype()) : s.zero(gy.dtype()), p.x, out);
+  };
+  if (add && p.bwd_data_add_ok) {
+    const cudnnStatus_t st = run(gx.raw_data(), true);
+    if (st != CUDNN_STATUS_NOT_SUPPORTED && st != CUDNN_STATUS_BAD_PARAM) {
+      NG_CUDA_CHECK(st);
+      return;
+    }
+    // The chosen algorithm refused beta = 1 before launching (Find timed it with beta = 0): from
+    // now on this problem's gradient is written apart and added by a kernel of its own.
+    p.bwd_data_add_ok = false;
+  }
+  if (add) {
+    Tensor part =
+        Tensor::empty(gx.shape(), gx.dtype(), gx.device(),
+                      gx.is_contiguous() ? MemoryFormat::Contiguous : MemoryFormat::ChannelsLast);
+    NG_CUDA_CHECK(run(part.raw_data(), false));
+    add_(gx, part);
+    return;
+  }
+  NG_CUDA_CHECK(run(gx.raw_data(), false));
 }
 
 void conv2d_backward_data(const Tensor& gy, const Tensor& w, const Conv2dParams& prm, Tensor& gx) {
