@@ -22,6 +22,7 @@
 #include "engine/ops/autocast.h"
 #include "engine/ops/cuda/backend.h"
 #include "engine/train/datasets.h"
+#include "engine/train/memory_fit.h"
 #include "engine/train/trainer.h"
 
 namespace ng::cli {
@@ -281,33 +282,14 @@ int run_bench(const BenchArgs& a) {
   const Device device = resolve_device(a.device, t.device);
   const int64_t batch = a.batch > 0 ? a.batch : t.batch_size;
   Model model = compile_on(p, t.seed, device);
-  const GraphAnalysis& an = model.analysis();
   if (model.input_ids().size() != 1)
     throw Error("bench: the graph has " + std::to_string(model.input_ids().size()) +
                 " Input nodes; bench feeds exactly one");
   if (model.loss_id().empty()) throw Error("bench: the graph has no loss node");
-
   // Random inputs shaped like the Input node, targets like the loss expects.
-  auto batch_shape = [&](const Shape& s) {
-    Shape r = s;
-    if (!r.empty()) r[0] = batch;
-    return r;
-  };
-  const NodeInfo& in = an.nodes[size_t(an.input_nodes[0])];
-  Rng rng(t.seed + 1);
-  Tensor x = Tensor::randn(batch_shape(in.outputs[0]->shape), rng);
-  const NodeInfo& loss = an.nodes[size_t(an.loss_node)];
-  const PortLink& pl = loss.inputs.at(0).at(0);
-  const Shape pred = batch_shape(an.nodes[size_t(pl.node)].outputs[size_t(pl.port)]->shape);
-  Tensor y;
-  if (loss.type == "CrossEntropyLoss") {
-    const int64_t classes = pred.size() >= 2 ? pred[1] : 2;
-    std::vector<int64_t> lab(static_cast<size_t>(batch));
-    for (auto& l : lab) l = int64_t(rng.randint(uint64_t(classes)));
-    y = Tensor::from_vector(lab, {batch});
-  } else {
-    y = Tensor::uniform(pred, 0.0, 1.0, rng);
-  }
+  const RandomBatch rb = random_batch(model, batch, t.seed + 1);
+  const Tensor& x = rb.x;
+  const Tensor& y = rb.y;
   std::vector<Tensor> params;
   for (const auto& [name, w] : model.parameters()) params.push_back(w);
   std::unique_ptr<Optimizer> opt = make_optimizer(t.optimizer, params);

@@ -20,6 +20,10 @@ class Allocator {
   virtual size_t bytes_in_use() const { return 0; }
   virtual size_t peak_bytes_in_use() const { return 0; }
   virtual void reset_peak() {}
+  // The most this allocator could hold now: its blocks (in use and cached) plus what the device
+  // has free; 0 where that is not known (the CPU). Sizes the batch that fits after an
+  // OutOfMemoryError (engine/train/memory_fit.h).
+  virtual size_t capacity_bytes() const { return 0; }
 };
 
 // The allocator for a device; throws ng::Error when the device has none (e.g. no CUDA build).

@@ -27,6 +27,14 @@ class ValueError : public Error {
   using Error::Error;
 };
 
+// Thrown where a device's memory runs out (CUDA allocator). What the step needed and what the
+// device had are in the message; the Trainer adds a batch size that fits (NOTE [Batch size that
+// fits], engine/train/memory_fit.h).
+class OutOfMemoryError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <class... Args>
 std::string concat(const Args&... args) {

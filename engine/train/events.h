@@ -144,6 +144,8 @@ struct FailedEvent {
   std::string node;  // the node id involved, when known (e.g. the first non-finite output)
   int64_t epoch = 0;
   int64_t step = 0;
+  // Out of device memory: a batch size that fits (NOTE [Batch size that fits]); 0 otherwise.
+  int64_t suggested_batch_size = 0;
 };
 
 using TrainingEvent = std::variant<StateEvent, StepEvent, EpochEvent, LayerStatsEvent,

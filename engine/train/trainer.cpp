@@ -12,6 +12,7 @@
 #include "engine/optim/clip.h"
 #include "engine/optim/rmsprop.h"
 #include "engine/optim/sgd.h"
+#include "engine/train/memory_fit.h"
 
 namespace ng::train {
 
@@ -481,11 +482,47 @@ FinishedEvent Trainer::run() {
     state_ = TrainerState::Finished;
     emit(f);
     return f;
+  } catch (const OutOfMemoryError& e) {
+    state_ = TrainerState::Failed;
+    FailedEvent f{e.what(), std::string(), epoch_ + 1, step_};
+    if (const BatchFit fit = fit_after_out_of_memory(); fit.capacity_bytes > 0) {
+      f.message += " " + fit.describe(options_.training.batch_size);
+      f.suggested_batch_size = fit.batch;
+    }
+    emit(f);
+    throw OutOfMemoryError(f.message);
   } catch (const std::exception& e) {
     state_ = TrainerState::Failed;
     const auto* nf = dynamic_cast<const NonFiniteError*>(&e);
     emit(FailedEvent{e.what(), nf ? nf->node : std::string(), epoch_ + 1, step_});
     throw;
+  }
+}
+
+BatchFit Trainer::fit_after_out_of_memory() {
+  // NOTE [Batch size that fits]. The failed step's tensors are gone with the exception; the
+  // step runner's graphs, their pools and the steps not read back yet hold memory the
+  // measurement must not count.
+  try {
+    pending_.clear();
+    step_runner_.reset();
+    Allocator& a = allocator(model_.device());
+    a.release_cache();
+    const size_t capacity = a.capacity_bytes();
+    if (capacity == 0) return {};        // a device whose size is not known (the CPU)
+    AutocastScope autocast(precision_);  // measured as the steps ran
+    OptimizerSpec spec = options_.training.optimizer;
+    {
+      std::lock_guard lk(mu_);
+      if (optim_changed_) spec = new_optim_;
+    }
+    return fit_batch_size(model_, capacity, pending_optimizer_state_bytes(*optim_, spec));
+  } catch (const OutOfMemoryError& e) {  // not even one example: say how much the model needs
+    BatchFit none;
+    none.capacity_bytes = allocator(model_.device()).capacity_bytes();
+    return none;
+  } catch (const std::exception&) {  // the estimate failed: the message stays as it was
+    return {};
   }
 }
 

@@ -79,6 +79,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/train/datasets.h"
 #include "engine/train/events.h"
+#include "engine/train/memory_fit.h"
 #include "engine/train/metrics.h"
 #include "engine/train/step_graph.h"
 
@@ -189,6 +190,9 @@ class Trainer {
 
  private:
   void check_data_fits() const;
+  // After an OutOfMemoryError: the batch size that fits (NOTE [Batch size that fits]);
+  // capacity_bytes 0 where none can be given.
+  BatchFit fit_after_out_of_memory();
   void emit(const TrainingEvent& e);
   bool gate();  // between steps: false when the run must stop
   void train_step(const data::Batch& b);

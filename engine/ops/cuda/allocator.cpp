@@ -125,7 +125,7 @@ class CachingCudaAllocator final : public Allocator {
     }
     if (e == cudaErrorMemoryAllocation) {
       cudaGetLastError();
-      throw Error(out_of_memory_message(bytes));
+      throw OutOfMemoryError(out_of_memory_message(bytes));
     }
     NG_CUDA_CHECK(e);
     std::lock_guard<std::mutex> lock(mu_);
@@ -249,6 +249,12 @@ class CachingCudaAllocator final : public Allocator {
   void reset_peak() override {
     std::lock_guard<std::mutex> lock(mu_);
     peak_ = in_use_;
+  }
+  size_t capacity_bytes() const override {
+    size_t free_b = 0, total_b = 0;
+    cuda_memory_info(free_b, total_b);
+    std::lock_guard<std::mutex> lock(mu_);
+    return free_b + in_use_ + cached_;
   }
 
  private:
