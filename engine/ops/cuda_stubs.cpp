@@ -33,6 +33,7 @@ void CudaGraph::end_capture() {
   no_cuda("CudaGraph");
 }
 void CudaGraph::abort_capture() noexcept {}
+void CudaGraph::release() noexcept {}
 bool CudaGraph::ready() const {
   return false;
 }

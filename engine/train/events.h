@@ -144,7 +144,9 @@ struct FailedEvent {
   std::string node;  // the node id involved, when known (e.g. the first non-finite output)
   int64_t epoch = 0;
   int64_t step = 0;
-  // Out of device memory: a batch size that fits (NOTE [Batch size that fits]); 0 otherwise.
+  // Out of device memory: the run's batch size, and one that fits (NOTE [Batch size that
+  // fits]); 0 otherwise.
+  int64_t batch_size = 0;
   int64_t suggested_batch_size = 0;
 };
 

@@ -47,12 +47,10 @@ class ModelStateGuard {
     }
   }
   void restore() {
-    autograd::NoGradGuard no_grad;
-    const auto& bufs = m_.buffers();
-    for (size_t i = 0; i < bufs.size() && i < buffers_.size(); ++i) {
-      Tensor b = bufs[i].second;
-      copy_(b, buffers_[i]);
-    }
+    // Host-side state first (a device failing below must not leave it changed).
+    m_.rng() = rng_;
+    m_.set_keep_outputs(keep_);
+    m_.set_mode(mode_);
     const auto& params = m_.parameters();
     for (size_t i = 0; i < params.size() && i < grads_.size(); ++i) {
       Tensor p = params[i].second;
@@ -61,9 +59,12 @@ class ModelStateGuard {
       else
         p.zero_grad();
     }
-    m_.rng() = rng_;
-    m_.set_keep_outputs(keep_);
-    m_.set_mode(mode_);
+    autograd::NoGradGuard no_grad;  // the running statistics: copies on the device
+    const auto& bufs = m_.buffers();
+    for (size_t i = 0; i < bufs.size() && i < buffers_.size(); ++i) {
+      Tensor b = bufs[i].second;
+      copy_(b, buffers_[i]);
+    }
   }
   ModelStateGuard(const ModelStateGuard&) = delete;
   ModelStateGuard& operator=(const ModelStateGuard&) = delete;
@@ -90,6 +91,7 @@ size_t step_peak(Model& model, int64_t batch) {
       Model::Result r;
       model.forward({rb.x}, rb.y, r);
       NG_CHECK(r.loss.defined(), "the graph computes no loss");
+      r.outputs.clear();  // as TrainStep does: per-node outputs would live through backward
       r.loss.backward();
       (void)r.loss.item();  // waits for a device to finish
     }
@@ -138,55 +140,71 @@ RandomBatch random_batch(const Model& model, int64_t batch, uint64_t seed) {
 }
 
 BatchFit fit_batch_size(Model& model, size_t capacity_bytes, size_t pending_state_bytes,
-                        int64_t probe) {
+                        int64_t failed_batch, int64_t probe) {
   NG_CHECK(probe >= 1, "fit_batch_size: probe must be >= 1");
   ModelStateGuard guard(model);
   model.set_mode(Mode::Train);
   // As the Trainer's steps run: on a GPU each activation is dropped after its last reader.
   if (model.device().is_cuda()) model.set_keep_outputs(false);
+  const double share = kFitShare * double(capacity_bytes);
 
   BatchFit f;
   f.capacity_bytes = capacity_bytes;
+  // The estimate: a line through two small batches.
   int64_t b1 = probe;
   size_t p1 = 0, p2 = 0;
+  bool line = false;
   for (;;) {
     try {
       p1 = step_peak(model, b1);
       p2 = step_peak(model, 2 * b1);
+      line = true;
       break;
     } catch (const OutOfMemoryError&) {
-      if (b1 == 1) throw;  // not even one or two examples: the caller keeps its own message
+      if (b1 == 1) break;  // not even two examples: the check below tries one
       b1 = 1;
     }
   }
-  // Two points of a straight line; a flat or falling one (noise at tiny batches) counts the
-  // larger peak as fixed and the difference as at least one byte per example.
-  const double slope = std::max(1.0, (double(p2) - double(p1)) / double(b1));
-  f.per_example_bytes = slope;
-  f.fixed_bytes = std::max(0.0, double(p1) - slope * double(b1)) + double(pending_state_bytes);
-  const double room = kFitShare * double(capacity_bytes) - f.fixed_bytes;
-  f.max_batch = room > 0 ? int64_t(std::floor(room / slope)) : 0;
-  f.batch = 0;
-  if (f.max_batch >= 1) {
-    f.batch = 1;
-    while (f.batch * 2 <= f.max_batch) f.batch *= 2;
+  const int64_t cap = std::min<int64_t>(failed_batch > 1 ? failed_batch - 1 : kMaxBatch, kMaxBatch);
+  int64_t candidate = 1;
+  if (line && p2 > p1) {
+    f.per_example_bytes = (double(p2) - double(p1)) / double(b1);
+    f.fixed_bytes =
+        std::max(0.0, double(p1) - f.per_example_bytes * double(b1)) + double(pending_state_bytes);
+    const double room = share - f.fixed_bytes;
+    f.max_batch = room > 0 ? int64_t(std::min(std::floor(room / f.per_example_bytes), 1e15)) : 0;
+    candidate = std::clamp<int64_t>(f.max_batch, 1, cap);
+  } else if (line) {
+    candidate = cap;  // no growth seen at small batches: the check below finds the size
   }
+  // The check: the step measured at the candidate (a power of two), halved until it fits. The
+  // line runs low where the peak moves from the end of backward (small batches: weight
+  // gradients) to its start (large ones: every activation alive), so it is never trusted alone.
+  int64_t b = 1;
+  while (b * 2 <= candidate) b *= 2;
+  for (; b >= 1; b /= 2) {
+    try {
+      if (double(step_peak(model, b)) + double(pending_state_bytes) <= share) {
+        f.batch = b;
+        break;
+      }
+    } catch (const OutOfMemoryError&) {
+    }
+  }
+  if (f.max_batch < f.batch) f.max_batch = f.batch;
   return f;
 }
 
 std::string BatchFit::describe(int64_t failed_batch) const {
-  const std::string need = "the step takes about " + size_str(fixed_bytes) + " plus " +
-                           size_str(per_example_bytes) + " per example, of " +
-                           size_str(double(capacity_bytes)) + " the device can hold";
+  const std::string of = size_str(double(capacity_bytes)) + " the device can hold";
+  const std::string need = per_example_bytes > 0
+                               ? "the step takes about " + size_str(fixed_bytes) + " plus " +
+                                     size_str(per_example_bytes) + " per example, of " + of
+                               : "measured against the " + of;
   if (batch == 0)
-    return "Not even a batch of 1 fits" +
-           (per_example_bytes > 0
-                ? " (" + need + ")"
-                : " in the " + size_str(double(capacity_bytes)) + " the device can hold") +
-           ": the model is too large for this device; make it smaller or train on the CPU.";
-  std::string s = "A batch of " + std::to_string(batch) + " fits (" + need;
-  if (max_batch > batch) s += "; up to about " + std::to_string(max_batch);
-  s += ")";
+    return "Not even a batch of 1 fits (" + need +
+           "): the model is too large for this device; make it smaller or train on the CPU.";
+  std::string s = "A batch of " + std::to_string(batch) + " fits (" + need + ")";
   if (failed_batch > 0) s += "; " + std::to_string(failed_batch) + " did not";
   s += ". Set the batch size in Training settings (training.batch_size in the project file).";
   return s;
@@ -202,9 +220,15 @@ size_t pending_optimizer_state_bytes(const Optimizer& opt, const OptimizerSpec& 
   size_t buffers = 0;
   for (const auto& [name, t] : o->state(0))
     if (name != "step" && t.numel() == 1) ++buffers;
+  // Those a parameter lacks (a first step that ran out part-way has made some, or none).
   size_t bytes = 0;
-  for (size_t i = 0; i < opt.params().size(); ++i)
-    if (opt.state(i).empty()) bytes += buffers * opt.params()[i].nbytes();
+  for (size_t i = 0; i < opt.params().size(); ++i) {
+    const Tensor& p = opt.params()[i];
+    size_t have = 0;
+    for (const auto& [name, t] : opt.state(i))
+      if (name != "step" && t.numel() == p.numel()) ++have;
+    if (have < buffers) bytes += (buffers - have) * p.nbytes();
+  }
   return bytes;
 }
 

@@ -196,8 +196,10 @@ const TrainStep::Output& TrainStep::run(const Tensor& inputs, const Tensor& labe
     try {
       capture(*e, x, y);
     } catch (const std::exception& ex) {
-      // A step that cannot be captured (an op that waits for the host) runs eagerly.
+      // A step that cannot be captured (an op that waits for the host) runs eagerly, without
+      // the memory pool the capture had filled (out of memory, the eager step needs it).
       e->failed = true;
+      e->graph.release();
       if (disabled_reason_.empty())
         disabled_reason_ = std::string("a batch shape could not be captured: ") + ex.what();
       eager(x, y, hooks);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/autograd/autograd.h"
+#include "engine/core/allocator.h"
 #include "engine/data/dataloader.h"
 #include "engine/ops/elementwise.h"
 #include "engine/optim/adam.h"
@@ -485,8 +486,11 @@ FinishedEvent Trainer::run() {
   } catch (const OutOfMemoryError& e) {
     state_ = TrainerState::Failed;
     FailedEvent f{e.what(), std::string(), epoch_ + 1, step_};
-    if (const BatchFit fit = fit_after_out_of_memory(); fit.capacity_bytes > 0) {
-      f.message += " " + fit.describe(options_.training.batch_size);
+    f.batch_size = options_.training.batch_size;
+    if (validating_) {
+      f.message += " (while validating, in batches of " + std::to_string(f.batch_size) + ")";
+    } else if (const BatchFit fit = fit_after_out_of_memory(); fit.capacity_bytes > 0) {
+      f.message += " " + fit.describe(f.batch_size);
       f.suggested_batch_size = fit.batch;
     }
     emit(f);
@@ -506,6 +510,7 @@ BatchFit Trainer::fit_after_out_of_memory() {
   try {
     pending_.clear();
     step_runner_.reset();
+    model_.zero_grad();  // the failed step's gradients: nothing to keep, nothing to count
     Allocator& a = allocator(model_.device());
     a.release_cache();
     const size_t capacity = a.capacity_bytes();
@@ -516,7 +521,8 @@ BatchFit Trainer::fit_after_out_of_memory() {
       std::lock_guard lk(mu_);
       if (optim_changed_) spec = new_optim_;
     }
-    return fit_batch_size(model_, capacity, pending_optimizer_state_bytes(*optim_, spec));
+    return fit_batch_size(model_, capacity, pending_optimizer_state_bytes(*optim_, spec),
+                          options_.training.batch_size);
   } catch (const OutOfMemoryError& e) {  // not even one example: say how much the model needs
     BatchFit none;
     none.capacity_bytes = allocator(model_.device()).capacity_bytes();
@@ -709,9 +715,24 @@ bool Trainer::end_epoch() {
   const TrainingSpec& t = options_.training;
   const Metrics tr = train_acc_.result();
   Metrics va;
-  if (data_.val)
-    va = evaluate(model_, data_.val, std::max<int64_t>(t.batch_size, 256), data_.normalization,
-                  options_.prefetch);
+  if (data_.val) {
+    // Validation runs in batches of at least 256 (no gradients: far less memory per example
+    // than a training step). Out of device memory that way, it runs in the training batches,
+    // which fit.
+    validating_ = true;
+    struct Validating {
+      bool& v;
+      ~Validating() { v = false; }
+    } validating{validating_};
+    const int64_t vb = std::max<int64_t>(t.batch_size, 256);
+    try {
+      va = evaluate(model_, data_.val, vb, data_.normalization, options_.prefetch);
+    } catch (const OutOfMemoryError&) {
+      if (vb == t.batch_size) throw;
+      allocator(model_.device()).release_cache();
+      va = evaluate(model_, data_.val, t.batch_size, data_.normalization, options_.prefetch);
+    }
+  }
   model_.set_mode(Mode::Train);
   ++epoch_;
   batch_in_epoch_ = 0;

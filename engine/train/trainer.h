@@ -246,6 +246,7 @@ class Trainer {
   int64_t epoch_samples_ = 0;
   std::string last_path_, best_path_;  // written by this run
   bool ran_ = false;
+  bool validating_ = false;  // an OutOfMemoryError now is validation's, not a training step's
   Metrics last_train_, last_val_;
 
   // Controls (any thread).

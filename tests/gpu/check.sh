@@ -129,7 +129,8 @@ grep -c "warning" "$O/build.log" | sed 's/^/build warnings: /'
 # Four shards side by side on the one GPU (most tests are small and launch-bound), each with 4
 # OpenMP threads for its CPU references and a time limit, so that a hang costs one shard and not
 # the call; their JSON reports are merged into cuda_tests.json for the table.
-FILTER='Cuda*:ChannelsLast.AutoPolicyKeepsTheCpuAndSmallConvolutionsNchw'
+# CudaMemoryFit fills the GPU on purpose (an out-of-memory test): it runs alone, afterwards.
+FILTER='Cuda*:ChannelsLast.AutoPolicyKeepsTheCpuAndSmallConvolutionsNchw:-CudaMemoryFit.*'
 TEST_RC=0
 if [ -x "$B/bin/ng_engine_tests" ]; then
   stamp "CUDA tests (4 shards)"
@@ -173,6 +174,25 @@ if [ -x "$B/bin/ng_engine_tests" ]; then
       [ $rc -ge 124 ] && echo "$t exit $rc" >>"$O/cuda_crashed.txt"
     done <"$O/cuda_list_$i.txt" 2>&1 | tee -a "$O/cuda_one_by_one.log" | tail -60
   done
+else
+  TEST_RC=1
+fi
+
+# The background compiles finish before anything is timed, and before the GPU is filled.
+if [ -n "$PREWARM" ]; then
+  stamp "waiting for the background PyTorch compiles"
+  wait "$PREWARM"
+  echo "background compiles: exit $?; $(grep -c '"median_ms"' "$O/torch_precompile.log") of 3 cases ran"
+fi
+
+if [ -x "$B/bin/ng_engine_tests" ]; then
+  stamp "CUDA out-of-memory test, alone on the GPU"
+  OMP_WAIT_POLICY=passive timeout -k 5 90 "$B/bin/ng_engine_tests" --gtest_filter='CudaMemoryFit.*' \
+    --gtest_output="json:$O/cuda_tests_memory.json" >"$O/cuda_tests_memory.log" 2>&1
+  rc=$?
+  [ $rc -gt $TEST_RC ] && TEST_RC=$rc
+  [ $rc -ge 124 ] && echo "CudaMemoryFit exit $rc" >>"$O/cuda_crashed.txt"
+  grep -E "ResNet-20 on this GPU|FAILED|PASSED|SKIPPED|Failure" "$O/cuda_tests_memory.log" | head -8
   python3 - "$O" <<'PY'
 import glob, json, os, sys
 out = sys.argv[1]
@@ -188,20 +208,11 @@ for f in sorted(glob.glob(os.path.join(out, "cuda_tests_*.json")) +
 json.dump({"testsuites": [{"name": k, "testsuite": v} for k, v in suites.items()]},
           open(os.path.join(out, "cuda_tests.json"), "w"))
 PY
-else
-  TEST_RC=1
 fi
 STATUS+=("CUDA tests exit $TEST_RC")
 for f in cuda_crashed cuda_not_run; do
   [ -s "$O/$f.txt" ] && STATUS+=("${f#cuda_}: $(tr '\n' ';' <"$O/$f.txt")")
 done
-
-# The background compiles finish before anything is timed.
-if [ -n "$PREWARM" ]; then
-  stamp "waiting for the background PyTorch compiles"
-  wait "$PREWARM"
-  echo "background compiles: exit $?; $(grep -c '"median_ms"' "$O/torch_precompile.log") of 3 cases ran"
-fi
 
 if [ "$FULL" = 1 ]; then
   stamp "whole ctest suite"

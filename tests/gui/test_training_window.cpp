@@ -9,11 +9,13 @@
 #include <QComboBox>
 #include <QDir>
 #include <QDockWidget>
+#include <QDoubleSpinBox>
 #include <QFileInfo>
 #include <QGuiApplication>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenu>
+#include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRegularExpression>
@@ -38,6 +40,7 @@
 #include "app/gui/training/optimizer_dialog.h"
 #include "app/gui/training/run_snapshot.h"
 #include "app/gui/training/runs_panel.h"
+#include "app/gui/training/training_settings_dialog.h"
 #include "app/gui/training/training_ui.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/project.h"
@@ -45,6 +48,7 @@
 #include "engine/ops/cuda/backend.h"
 #include "engine/train/datasets.h"
 #include "tests/gui/gui_test_main.h"
+#include "tests/limited_allocator.h"
 #include "widgets/inspector/node_inspector.h"
 #include "widgets/nodegraph/model/graph_model.h"
 #include "widgets/nodegraph/view/layer_palette.h"
@@ -298,6 +302,151 @@ class TrainingWindowTest : public QObject {
     // An edit clears the badge (it described the graph before the edit).
     t.w.model()->setParam("fc1", "out_features", 32);
     QVERIFY(ui->overlays()->failedNode().isEmpty());
+  }
+
+  void runningOutOfMemoryOffersABatchSizeThatThenTrains() {
+    // On a CPU "device" with a limit (the GPU's case where the batch does not fit): the run
+    // fails, a prompt offers the batch the engine measured, one click sets it (one undo step),
+    // and the next run with it completes on the same device.
+    Window t(/*epochs=*/1);
+    TrainingUi* ui = t.w.training();
+    GraphModel* m = t.w.model();
+    ui->deviceBox()->setCurrentIndex(ui->deviceBox()->findData("cpu"));
+    ng::Allocator& cpu = ng::allocator(ng::Device::cpu());
+    ng::TrainingSpec spec = m->training();
+    spec.stats_every_steps = 0;
+    // What batches of 16 and 1024 take here, trained without a limit.
+    size_t peak[2];
+    for (int i = 0; i < 2; ++i) {
+      spec.batch_size = i == 0 ? 16 : 1024;
+      m->setTraining(spec);
+      cpu.reset_peak();
+      QVERIFY(ui->train());
+      QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 30000);
+      peak[i] = cpu.peak_bytes_in_use();
+    }
+    QVERIFY2(peak[1] > peak[0] + 100000, qPrintable(QString("%1 %2").arg(peak[0]).arg(peak[1])));
+    ng::testing::LimitedAllocator limited(cpu, peak[0] + (peak[1] - peak[0]) / 3);
+    ng::testing::CpuAllocatorSwap swap(&limited);
+
+    QVERIFY(ui->train());  // batch 1024
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Failed, 30000);
+    QTRY_VERIFY(ui->batchPrompt());
+    QMessageBox* box = ui->batchPrompt();
+    QVERIFY2(box->text().contains("batch size of 1024"), qPrintable(box->text()));
+    QVERIFY(box->informativeText().contains("test device out of memory"));
+    auto* use = box->findChild<QPushButton*>("useSuggestedBatch");
+    QVERIFY(use);
+    const qint64 suggested = use->text().section(' ', -1).toLongLong();
+    QVERIFY2(suggested >= 16 && suggested < 1024, qPrintable(use->text()));
+    QVERIFY(ui->log()->toPlainText().contains(QString("A batch of %1 fits").arg(suggested)));
+    const int undoIndex = m->undoStack()->index();
+    use->click();
+    QCOMPARE(m->training().batch_size, suggested);
+    QCOMPARE(m->undoStack()->index(), undoIndex + 1);
+    QTRY_VERIFY(!ui->batchPrompt());  // closed by the click
+
+    QVERIFY(ui->train());
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 30000);
+    QVERIFY(ui->log()->toPlainText().contains("completed"));
+  }
+
+  void trainingSettingsAreTheProjectsRecipeAndUndoable() {
+    Window t;
+    TrainingUi* ui = t.w.training();
+    GraphModel* m = t.w.model();
+    QVERIFY(ui->settingsAction()->isEnabled());
+    QSignalSpy changed(m, &GraphModel::trainingChanged);
+    // The dialog opened from the action: fields set as a user would, then OK.
+    QTimer::singleShot(0, [&] {
+      auto* d = qobject_cast<TrainingSettingsDialog*>(QApplication::activeModalWidget());
+      QVERIFY(d);
+      QCOMPARE(d->epochsBox()->value(), 30);
+      QCOMPARE(d->batchBox()->value(), 32);
+      d->epochsBox()->setValue(7);
+      d->batchBox()->setValue(128);
+      ng::OptimizerSpec o = m->training().optimizer;
+      o.type = "SGD";
+      o.lr = 0.05;
+      o.momentum = 0.9;
+      d->setOptimizer(o);
+      QVERIFY(d->optimizerLabel()->text().contains("SGD"));
+      d->accept();
+    });
+    ui->settingsAction()->trigger();
+    QCOMPARE(m->training().epochs, 7);
+    QCOMPARE(m->training().batch_size, 128);
+    QCOMPARE(m->training().optimizer.type, std::string("SGD"));
+    QCOMPARE(m->training().optimizer.momentum, 0.9);
+    QCOMPARE(changed.count(), 1);
+    QCOMPARE(ui->learningRateField()->text(), QString("0.05"));  // the idle field shows it
+    QVERIFY(t.w.isWindowModified() || !m->undoStack()->isClean());
+    // Saved with the project and read back.
+    QTemporaryDir dir;
+    const QString file = dir.filePath("spiral.ngraph");
+    m->saveProject(file);
+    std::vector<ng::Diagnostic> diags;
+    ng::ProjectSpec back = ng::load_project(file.toStdString(), diags);
+    QCOMPARE(back.training.batch_size, 128);
+    QCOMPARE(back.training.epochs, 7);
+    // One undo step takes it all back.
+    m->undoStack()->undo();
+    QCOMPARE(m->training().batch_size, 32);
+    QCOMPARE(m->training().optimizer.type, std::string("Adam"));
+    QCOMPARE(ui->learningRateField()->text(), QString("0.01"));
+    // Not while a run is active.
+    QVERIFY(ui->train());
+    QVERIFY(!ui->settingsAction()->isEnabled());
+    ui->controller()->stop();
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 30000);
+    QVERIFY(ui->settingsAction()->isEnabled());
+  }
+
+  void theDataSectionChoosesAndChecksTheDataset() {
+    // A teacher switches the spiral example to circles with more noise, checks it, and trains
+    // on it; a set whose examples do not fit the graph's Input is named before any run.
+    Window t(/*epochs=*/1);
+    GraphModel* m = t.w.model();
+    QString checked, mnistChecked;
+    bool fits = false, mnistFits = true;
+    QTimer::singleShot(0, [&] {
+      auto* d = qobject_cast<TrainingSettingsDialog*>(QApplication::activeModalWidget());
+      QVERIFY(d);
+      QCOMPARE(d->kindBox()->currentData().toString(), QString("synthetic"));
+      QVERIFY(d->rowShown("generator") && d->rowShown("noise") && !d->rowShown("path"));
+      d->generatorBox()->setCurrentText("circles");
+      d->noiseBox()->setValue(0.2);
+      d->sizeBox()->setValue(400);
+      d->classesBox()->setValue(2);
+      d->validationBox()->setValue(0.25);
+      fits = d->checkData();
+      checked = d->checkLabel()->text();
+      // MNIST: its own rows, and its digits do not fit an Input of [2].
+      d->kindBox()->setCurrentIndex(d->kindBox()->findData("mnist"));
+      QVERIFY(d->rowShown("path") && !d->rowShown("generator"));
+      QVERIFY(d->checkLabel()->text().isEmpty());  // a new source clears the last check
+      mnistFits = d->checkData();
+      mnistChecked = d->checkLabel()->text();
+      d->kindBox()->setCurrentIndex(d->kindBox()->findData("synthetic"));
+      d->accept();
+    });
+    t.w.training()->settingsAction()->trigger();
+    QVERIFY2(fits, qPrintable(checked));
+    QVERIFY2(checked.contains("300 training and 100 validation examples of [2], 2 classes"),
+             qPrintable(checked));
+    QVERIFY(!mnistFits);
+    QVERIFY2(mnistChecked.contains("set its shape to [1, 28, 28]") ||
+                 mnistChecked.contains("mnist"),  // the digits missing: the loader's message
+             qPrintable(mnistChecked));
+    QCOMPARE(m->dataset().generator, std::string("circles"));
+    QCOMPARE(m->dataset().noise, 0.2);
+    QCOMPARE(m->dataset().size, int64_t(400));
+    QCOMPARE(m->dataset().classes, int64_t(2));
+    QVERIFY(t.w.training()->train());
+    QTRY_COMPARE_WITH_TIMEOUT(t.c()->state(), State::Idle, 30000);
+    QVERIFY(t.w.training()->log()->toPlainText().contains("completed"));
+    m->undoStack()->undo();
+    QCOMPARE(m->dataset().generator, std::string("spiral"));
   }
 
   void dataThatDoesNotFitNamesTheNodeBeforeTraining() {

@@ -31,12 +31,15 @@ QString stateName(const QString& type) {
 
 }  // namespace
 
-OptimizerDialog::OptimizerDialog(const ng::OptimizerSpec& current, QWidget* parent)
-    : QDialog(parent), current_(current) {
+OptimizerDialog::OptimizerDialog(const ng::OptimizerSpec& current, QWidget* parent, For purpose)
+    : QDialog(parent), current_(current), purpose_(purpose) {
   setObjectName("optimizerDialog");
-  setWindowTitle(tr("Change the optimiser"));
+  setWindowTitle(purpose == For::NextRun ? tr("Optimiser") : tr("Change the optimiser"));
   auto* lay = new QVBoxLayout(this);
-  auto* intro = new QLabel(tr("The paused run continues with these settings from its next step."));
+  auto* intro = new QLabel(purpose == For::NextRun
+                               ? tr("The next run trains with this optimiser.")
+                               : tr("The paused run continues with these settings from its next "
+                                    "step."));
   intro->setWordWrap(true);
   lay->addWidget(intro);
   form_ = new QFormLayout;
@@ -80,6 +83,7 @@ OptimizerDialog::OptimizerDialog(const ng::OptimizerSpec& current, QWidget* pare
   note_ = new QLabel;
   note_->setObjectName("optimizerStateNote");
   note_->setWordWrap(true);
+  note_->setVisible(purpose == For::PausedRun);
   lay->addWidget(note_);
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
   buttons->button(QDialogButtonBox::Ok)->setText(tr("Apply"));

@@ -4,6 +4,8 @@
 // the toolbar while a run is paused and hands the result to TrainingController::setOptimizer.
 //   OptimizerDialog d(controller->optimizer());
 //   if (d.exec() == QDialog::Accepted) controller->setOptimizer(d.spec());
+// With For::NextRun it edits the project's optimiser instead (TrainingSettingsDialog opens it):
+// no run's state is involved, so the note about it is hidden.
 #pragma once
 
 #include <QDialog>
@@ -23,7 +25,9 @@ namespace ng::gui {
 class OptimizerDialog : public QDialog {
   Q_OBJECT
  public:
-  explicit OptimizerDialog(const ng::OptimizerSpec& current, QWidget* parent = nullptr);
+  enum class For { PausedRun, NextRun };
+  explicit OptimizerDialog(const ng::OptimizerSpec& current, QWidget* parent = nullptr,
+                           For purpose = For::PausedRun);
 
   // The fields as a spec (fields of other types keep the current run's values).
   ng::OptimizerSpec spec() const;
@@ -40,6 +44,7 @@ class OptimizerDialog : public QDialog {
   void update();
 
   ng::OptimizerSpec current_;
+  For purpose_;
   QComboBox* type_;
   QFormLayout* form_;
   QMap<QString, QLineEdit*> fields_;

@@ -564,6 +564,8 @@ void TrainingController::handle(const TrainingEvent& e) {
     lastError_ = QString::fromStdString(f->message);
     emit message(lastError_, 2);
     emit failed(lastError_, QString::fromStdString(f->node));
+    if (f->suggested_batch_size > 0)
+      emit batchSizeSuggested(f->suggested_batch_size, f->batch_size);
   } else if (auto* fin = std::get_if<FinishedEvent>(&e)) {
     QString reason = QString::fromUtf8(finish_reason_name(fin->reason));
     QString text =

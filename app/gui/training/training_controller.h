@@ -121,6 +121,9 @@ class TrainingController : public QObject {
   void checkpointWritten(const QString& path, const QString& kind, qint64 epoch, qint64 step);
   // The run failed: the engine's message and the node it names ("" when none).
   void failed(const QString& message, const QString& node);
+  // The run ran out of device memory, and the engine measured a batch size that fits (NOTE
+  // [Batch size that fits] in engine/train/memory_fit.h); after failed().
+  void batchSizeSuggested(qint64 batch, qint64 failedBatch);
   // The run ended without an error: "completed", "early_stopped" or "stopped".
   void finished(const QString& reason);
   // A new copy of the weights (see setSnapshotInterval).

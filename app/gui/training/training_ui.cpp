@@ -11,8 +11,10 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMenuBar>
+#include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProgressBar>
+#include <QPushButton>
 #include <QRegularExpression>
 #include <QSettings>
 #include <QStandardItemModel>
@@ -31,6 +33,7 @@
 #include "app/gui/training/node_overlays.h"
 #include "app/gui/training/optimizer_dialog.h"
 #include "app/gui/training/runs_panel.h"
+#include "app/gui/training/training_settings_dialog.h"
 #include "engine/io/checkpoint.h"
 #include "engine/nn/model.h"
 #include "engine/ops/cuda/backend.h"
@@ -59,6 +62,9 @@ TrainingUi::TrainingUi(MainWindow* window)
   connect(controller_, &TrainingController::eventsReady, this, &TrainingUi::onEvents);
   connect(controller_, &TrainingController::message, this, &TrainingUi::appendLog);
   connect(controller_, &TrainingController::failed, this, &TrainingUi::onFailed);
+  connect(controller_, &TrainingController::batchSizeSuggested, this, &TrainingUi::offerBatchSize);
+  // The idle learning-rate field shows the project's rate, which the settings dialog changes.
+  connect(window_->model(), &GraphModel::trainingChanged, this, &TrainingUi::updateActions);
   connect(controller_, &TrainingController::checkpointWritten, this, &TrainingUi::onCheckpoint);
   // An edit after a run: the failure badge and the gradient halos described the old graph.
   connect(window_->model(), &GraphModel::analysisChanged, this, [this] {
@@ -162,6 +168,11 @@ void TrainingUi::buildActions() {
       tr("While paused: the optimiser's type and hyper-parameters for the rest of the run (the "
          "same type keeps its state)"));
   connect(optimizer_, &QAction::triggered, this, &TrainingUi::editOptimizer);
+  settings_ = new QAction(tr("Training &settings..."), this);
+  settings_->setObjectName("trainingSettingsAction");
+  settings_->setToolTip(
+      tr("Epochs, batch size, precision and optimiser of the next run (saved with the project)"));
+  connect(settings_, &QAction::triggered, this, &TrainingUi::editSettings);
 
   auto* loadWeights = new QAction(tr("&Load weights..."), this);
   loadWeights->setObjectName("loadWeightsAction");
@@ -187,6 +198,7 @@ void TrainingUi::buildActions() {
   menu->setObjectName("trainMenu");
   menu->addActions({train_, pause_, resume_, step_, stop_});
   menu->addAction(optimizer_);
+  menu->addAction(settings_);
   menu->addSeparator();
   menu->addAction(resumeCkpt);
   menu->addAction(loadWeights);
@@ -228,6 +240,7 @@ void TrainingUi::buildActions() {
   connect(lrField_, &QLineEdit::returnPressed, this, &TrainingUi::applyLearningRate);
   toolbar_->addWidget(lrField_);
   toolbar_->addAction(optimizer_);
+  toolbar_->addAction(settings_);
   toolbar_->addSeparator();
   stateLabel_ = new QLabel;
   stateLabel_->setObjectName("trainingState");
@@ -436,6 +449,51 @@ void TrainingUi::editOptimizer() {
     lrField_->setText(QString::number(controller_->optimizer().lr, 'g', 6));
 }
 
+void TrainingUi::editSettings() {
+  if (controller_->active()) return;
+  GraphModel* m = window_->model();
+  std::optional<ng::Shape> input;  // one example at the Input node, when the graph says
+  if (const ng::GraphAnalysis& a = m->analysis(); a.input_nodes.size() == 1) {
+    const ng::NodeInfo& in = a.nodes[size_t(a.input_nodes[0])];
+    if (!in.outputs.empty() && in.outputs[0])
+      input = ng::Shape(in.outputs[0]->shape.begin() + 1, in.outputs[0]->shape.end());
+  }
+  const QString file = window_->currentFile();
+  TrainingSettingsDialog d(m->project(),
+                           file.isEmpty() ? QString() : QFileInfo(file).absolutePath(), input,
+                           ng::cuda_available(), window_);
+  if (d.exec() != QDialog::Accepted || controller_->active()) return;
+  m->setRecipe(d.dataset(), d.training());
+}
+
+void TrainingUi::offerBatchSize(qint64 batch, qint64 failedBatch) {
+  if (batchPrompt_) batchPrompt_->close();
+  const qint64 was = failedBatch;
+  auto* box = new QMessageBox(QMessageBox::Warning, tr("Out of memory"),
+                              tr("The run ran out of the device's memory at a batch size of %1. "
+                                 "A batch of %2 fits.")
+                                  .arg(was)
+                                  .arg(batch),
+                              QMessageBox::NoButton, window_);
+  box->setObjectName("batchSizePrompt");
+  box->setInformativeText(lastFailure_);
+  QPushButton* use = box->addButton(tr("Use batch %1").arg(batch), QMessageBox::AcceptRole);
+  use->setObjectName("useSuggestedBatch");
+  box->addButton(QMessageBox::Close);
+  box->setAttribute(Qt::WA_DeleteOnClose);
+  connect(use, &QPushButton::clicked, this, [this, batch] {
+    // (The failed run may still be winding down: it copied the project when it started.)
+    ng::TrainingSpec t = window_->model()->training();
+    t.batch_size = batch;
+    window_->model()->setTraining(t, tr("Batch size %1").arg(batch));
+    appendLog(tr("Batch size set to %1 (Edit > Undo takes it back); press Train to start again.")
+                  .arg(batch),
+              0);
+  });
+  batchPrompt_ = box;
+  box->open();
+}
+
 void TrainingUi::applyLearningRate() {
   bool ok = false;
   double lr = QLocale::c().toDouble(lrField_->text(), &ok);
@@ -483,6 +541,7 @@ void TrainingUi::updateActions() {
   stop_->setEnabled(s == State::Running || s == State::Paused);
   device_->setEnabled(!active);
   optimizer_->setEnabled(s == State::Paused);
+  settings_->setEnabled(!active);
   lrField_->setEnabled(s == State::Running || s == State::Paused);
   if (!active)  // the project's rate, for the next run
     lrField_->setText(QString::number(window_->model()->project().training.optimizer.lr, 'g', 6));
@@ -551,6 +610,7 @@ QString TrainingUi::nodeNamedIn(const QString& message, const QString& node) con
 }
 
 void TrainingUi::onFailed(const QString& message, const QString& node) {
+  lastFailure_ = message;
   QString id = nodeNamedIn(message, node);
   if (!id.isEmpty()) {
     overlays_->showFailure(id, message);

@@ -13,6 +13,7 @@
 
 #include <QElapsedTimer>
 #include <QObject>
+#include <QPointer>
 #include <QString>
 #include <memory>
 #include <vector>
@@ -24,6 +25,7 @@ class QComboBox;
 class QDockWidget;
 class QLabel;
 class QLineEdit;
+class QMessageBox;
 class QPlainTextEdit;
 class QProgressBar;
 class QToolBar;
@@ -62,7 +64,11 @@ class TrainingUi : public QObject {
   QAction* stepAction() const { return step_; }
   QAction* stopAction() const { return stop_; }
   QAction* optimizerAction() const { return optimizer_; }
+  QAction* settingsAction() const { return settings_; }
   QDockWidget* plotsDock() const { return plotsDock_; }
+  // After a run ran out of device memory with a batch size that fits (FailedEvent::
+  // suggested_batch_size): the open prompt offering it, else null.
+  QMessageBox* batchPrompt() const { return batchPrompt_; }
 
   // Where runs go ("" : next to the project file, in runs/). Tests point it elsewhere.
   void setRunsRoot(const QString& dir) {
@@ -85,6 +91,11 @@ class TrainingUi : public QObject {
   const QString& startWeights() const { return startWeights_; }
   // While paused: the optimiser dialog (modal), then TrainingController::setOptimizer.
   void editOptimizer();
+  // While no run is active: the training settings dialog (modal), then the project's recipe.
+  void editSettings();
+  // The run ran out of memory at `failedBatch`; `batch` fits: a prompt that sets it as the
+  // project's batch size.
+  void offerBatchSize(qint64 batch, qint64 failedBatch);
   // The node a failure message names: FailedEvent.node, else the first 'quoted' node id.
   QString nodeNamedIn(const QString& message, const QString& node) const;
 
@@ -121,7 +132,9 @@ class TrainingUi : public QObject {
   QLineEdit* lrField_ = nullptr;
   QToolBar* toolbar_ = nullptr;
   QAction *train_ = nullptr, *pause_ = nullptr, *resume_ = nullptr, *step_ = nullptr,
-          *stop_ = nullptr, *optimizer_ = nullptr;
+          *stop_ = nullptr, *optimizer_ = nullptr, *settings_ = nullptr;
+  QPointer<QMessageBox> batchPrompt_;
+  QString lastFailure_;  // the last run's failure message, for the batch prompt's details
   QDockWidget *plotsDock_ = nullptr, *logDock_ = nullptr, *insightsDock_ = nullptr,
               *runsDock_ = nullptr;
   RunsPanel* runs_ = nullptr;

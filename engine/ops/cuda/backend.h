@@ -194,6 +194,9 @@ class CudaGraph {
   void end_capture();
   // Ends a capture that failed half-way (after an exception); never throws.
   void abort_capture() noexcept;
+  // Back to a new, empty graph: the captured graph and its memory pool are given up (blocks
+  // still held return to the shared cache when freed).
+  void release() noexcept;
   bool ready() const;
   // During the capture: a device-to-device copy of `bytes` from src to dst as a node of the graph
   // (after the work captured so far, before the work captured next), whose source

@@ -525,7 +525,7 @@ void backward_data(const Tensor& gy, const Tensor& w, const Conv2dParams& prm, T
   if (add) {
     Tensor part =
         Tensor::empty(gx.shape(), gx.dtype(), gx.device(),
-                      gx.is_contiguous() ? MemoryFormat::Contiguous : MemoryFormat::ChannelsLast);
+                      prm.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
     NG_CUDA_CHECK(run(part.raw_data(), false));
     add_(gx, part);
     return;

@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "engine/core/rng.h"
@@ -166,6 +168,12 @@ void CudaGraph::abort_capture() noexcept {
   impl_->branches = 0;
   impl_->early_joins = 0;
   for (auto& u : impl_->gens) u.rng->set_state(u.rng->seed(), u.start);
+}
+
+void CudaGraph::release() noexcept {
+  if (impl_->capturing) abort_capture();
+  // (Where not even an empty Impl can be had, the old one stays, pool and all.)
+  if (std::unique_ptr<Impl> fresh(new (std::nothrow) Impl()); fresh) impl_ = std::move(fresh);
 }
 
 bool CudaGraph::ready() const {

@@ -138,6 +138,9 @@ void DocumentCommand::apply(bool redo) {
   model_->setDocument(redo ? after_ : before_);
 }
 
+SetRecipeCommand::SetRecipeCommand(GraphModel* m, Recipe before, Recipe after, const QString& text)
+    : QUndoCommand(text), model_(m), before_(std::move(before)), after_(std::move(after)) {}
+
 AddBlockCommand::AddBlockCommand(GraphModel* m, const QString& name, GraphBody body,
                                  QUndoCommand* parent)
     : GraphCommand(m, QObject::tr("Add block %1").arg(name), parent),

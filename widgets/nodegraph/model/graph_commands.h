@@ -161,6 +161,23 @@ class DocumentCommand : public GraphCommand {
   GraphModel::Document before_, after_;
 };
 
+// Replaces the project's recipe (dataset and training sections). Not a GraphCommand: the recipe
+// belongs to no scope, so undoing it leaves the scope shown as it is.
+class SetRecipeCommand : public QUndoCommand {
+ public:
+  struct Recipe {
+    ng::DatasetSpec dataset;
+    ng::TrainingSpec training;
+  };
+  SetRecipeCommand(GraphModel* m, Recipe before, Recipe after, const QString& text);
+  void redo() override { model_->setRecipeData(after_.dataset, after_.training); }
+  void undo() override { model_->setRecipeData(before_.dataset, before_.training); }
+
+ private:
+  GraphModel* model_;
+  Recipe before_, after_;
+};
+
 // Adds a block definition (pasting a Block node whose definition the model lacks).
 class AddBlockCommand : public GraphCommand {
  public:

@@ -718,6 +718,7 @@ void GraphModel::setProject(const ng::ProjectSpec& p) {
   forceAll_ = true;
   emit modelReset();
   emit scopeChanged();
+  emit trainingChanged();
   reanalyze();
 }
 
@@ -749,6 +750,19 @@ ng::GraphSpec GraphModel::toSpec() const {
   }
   for (const json& bad : badBlocks_) g.blocks.push_back(bad);
   return g;
+}
+
+void GraphModel::setRecipe(const ng::DatasetSpec& d, const ng::TrainingSpec& t,
+                           const QString& text) {
+  if (d == project_.dataset && t == project_.training) return;
+  undo_->push(new SetRecipeCommand(this, {project_.dataset, project_.training}, {d, t},
+                                   text.isEmpty() ? tr("Training settings") : text));
+}
+
+void GraphModel::setRecipeData(const ng::DatasetSpec& d, const ng::TrainingSpec& t) {
+  project_.dataset = d;
+  project_.training = t;
+  emit trainingChanged();
 }
 
 ng::ProjectSpec GraphModel::project() const {

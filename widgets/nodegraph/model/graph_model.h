@@ -275,6 +275,16 @@ class GraphModel : public QObject {
   // Diagnostics the loader reported about the dataset and training sections.
   const std::vector<ng::Diagnostic>& projectDiagnostics() const { return projectDiags_; }
 
+  // The project's recipe: its dataset section (what the next run trains on) and training
+  // section (epochs, batch size, optimiser, precision, ...). setRecipe / setTraining are one
+  // undo step each ("Training settings"); trainingChanged() says so, also on undo and redo.
+  const ng::DatasetSpec& dataset() const { return project_.dataset; }
+  const ng::TrainingSpec& training() const { return project_.training; }
+  void setRecipe(const ng::DatasetSpec& d, const ng::TrainingSpec& t, const QString& text = {});
+  void setTraining(const ng::TrainingSpec& t, const QString& text = {}) {
+    setRecipe(project_.dataset, t, text);
+  }
+
   // Training needs a loss; inference-only graphs may set this off.
   void setRequireLoss(bool on);
 
@@ -303,12 +313,16 @@ class GraphModel : public QObject {
   void frameChanged(int frameId);
   // Shapes, diagnostics and counts were recomputed.
   void analysisChanged();
+  // The recipe changed (setRecipe, its undo or redo, or a new document).
+  void trainingChanged();
 
  private:
   friend class GraphCommand;
 
   friend class DocumentCommand;
   friend class AddBlockCommand;
+  friend class SetRecipeCommand;
+  void setRecipeData(const ng::DatasetSpec& d, const ng::TrainingSpec& t);
 
   Document document() const;
   // Replaces the structure; the scope shown stays if it still exists (else the main graph).
