@@ -308,6 +308,7 @@ bool MainWindow::openFile(const QString& path, bool force) {
   if (!load(path)) return false;
   file_ = QFileInfo(path).absoluteFilePath();
   exampleName_.clear();
+  exampleDir_.clear();
   addRecent(file_);
   updateTitle();
   return true;
@@ -318,8 +319,13 @@ bool MainWindow::openExample(const QString& path, bool force) {
   if (!load(path)) return false;
   file_.clear();
   exampleName_ = QFileInfo(path).completeBaseName();
+  exampleDir_ = QFileInfo(path).absolutePath();
   updateTitle();
   return true;
+}
+
+QString MainWindow::dataDir() const {
+  return !file_.isEmpty() ? QFileInfo(file_).absolutePath() : exampleDir_;
 }
 
 void MainWindow::arrangeIfCrowded() {
@@ -329,6 +335,16 @@ void MainWindow::arrangeIfCrowded() {
 }
 
 bool MainWindow::saveTo(const QString& path) {
+  // A relative dataset path keeps pointing at the same data from the new folder.
+  const QString to = QFileInfo(path).absolutePath();
+  const QString from = dataDir().isEmpty() ? QDir::currentPath() : dataDir();
+  ng::DatasetSpec d = model_->dataset();
+  const QString dpath = QString::fromStdString(d.path);
+  if (!dpath.isEmpty() && QDir::isRelativePath(dpath) &&
+      QDir::cleanPath(from) != QDir::cleanPath(to)) {
+    d.path = QDir(to).relativeFilePath(QDir(from).absoluteFilePath(dpath)).toStdString();
+    model_->setRecipe(d, model_->training(), tr("Dataset path for %1").arg(to));
+  }
   try {
     model_->saveProject(path);
   } catch (const std::exception& e) {
@@ -337,6 +353,7 @@ bool MainWindow::saveTo(const QString& path) {
   }
   file_ = QFileInfo(path).absoluteFilePath();
   exampleName_.clear();
+  exampleDir_.clear();
   addRecent(file_);
   updateTitle();
   statusBar()->showMessage(tr("Saved %1.").arg(QFileInfo(path).fileName()), 5000);
@@ -359,6 +376,7 @@ void MainWindow::newDocument() {
   model_->clear();
   file_.clear();
   exampleName_.clear();
+  exampleDir_.clear();
   updateTitle();
   view_->fitToView();
   statusBar()->showMessage(tr("New project: add layers from the Layers pane or press Tab."), 8000);
@@ -510,6 +528,7 @@ void MainWindow::autosaveNow() {
   if (meta.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
     QJsonObject o{{"file", file_},
                   {"example", exampleName_},
+                  {"exampleDir", exampleDir_},
                   {"saved", QDateTime::currentDateTime().toString(Qt::ISODate)}};
     meta.write(QJsonDocument(o).toJson());
   }
@@ -553,6 +572,7 @@ bool MainWindow::recoverAutosaves() {
         model_->loadProject(copy.absoluteFilePath());
         file_ = original;
         exampleName_ = meta.value("example").toString();
+        exampleDir_ = meta.value("exampleDir").toString();
         model_->undoStack()->resetClean();  // unsaved work, as it was
         updateTitle();
         view_->fitToView();

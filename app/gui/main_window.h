@@ -43,6 +43,10 @@ class MainWindow : public QMainWindow {
   IssuesPanel* issues() const { return issues_; }
   QLabel* totalsLabel() const { return totals_; }
   const QString& currentFile() const { return file_; }
+  // The folder the project's relative dataset paths are read from: the project file's, or for
+  // an untitled copy of an example the example's own; "" for a new untitled project (the
+  // working folder). Saving somewhere else rewrites a relative dataset path to match.
+  QString dataDir() const;
   QStringList recentFiles() const;
   // Training: its toolbar, docks and controller (app/gui/training/training_ui.h).
   TrainingUi* training() const { return training_; }
@@ -137,6 +141,7 @@ class MainWindow : public QMainWindow {
   TrainingUi* training_ = nullptr;
   QString file_;
   QString exampleName_;  // the example an untitled document started from
+  QString exampleDir_;   // and its folder, where its dataset paths point from
   bool fittedOnce_ = false;
   QTimer* autosaveTimer_ = nullptr;
   QString autosaveKey_;   // this window's untitled documents

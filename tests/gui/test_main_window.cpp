@@ -18,6 +18,7 @@
 
 #include "app/gui/issues_panel.h"
 #include "app/gui/main_window.h"
+#include "engine/io/project.h"
 #include "gui_test_main.h"
 #include "widgets/inspector/node_inspector.h"
 #include "widgets/nodegraph/model/graph_model.h"
@@ -397,10 +398,23 @@ class MainWindowTest : public QObject {
     QVERIFY(t.w.openExample(lenetPath()));
     QVERIFY(t.w.currentFile().isEmpty());
     QVERIFY2(t.w.windowTitle().contains("lenet-mnist (example)"), qPrintable(t.w.windowTitle()));
+    // Its dataset path ("../../datasets/mnist") is read from the example's own folder...
+    const QString examples = QFileInfo(lenetPath()).absolutePath();
+    QCOMPARE(t.w.dataDir(), examples);
+    const QString data = QDir::cleanPath(
+        QDir(examples).absoluteFilePath(QString::fromStdString(t.w.model()->dataset().path)));
     t.w.model()->setParam("fc1", "out_features", 64);
     t.saveAsPath = dir.filePath("my-lenet.ngraph");
     QVERIFY(t.w.save());  // asks where
     QCOMPARE(t.w.currentFile(), t.saveAsPath);
+    // ...and saved elsewhere, it still points at the same folder from there.
+    QCOMPARE(t.w.dataDir(), QFileInfo(t.saveAsPath).absolutePath());
+    std::vector<ng::Diagnostic> diags;
+    const ng::ProjectSpec saved = ng::load_project(t.saveAsPath.toStdString(), diags);
+    QCOMPARE(QDir::cleanPath(
+                 QDir(dir.path()).absoluteFilePath(QString::fromStdString(saved.dataset.path))),
+             data);
+    QVERIFY(t.w.model()->undoStack()->isClean());
     QFile again(lenetPath());
     QVERIFY(again.open(QIODevice::ReadOnly));
     QCOMPARE(again.readAll(), original);

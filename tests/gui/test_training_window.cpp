@@ -449,6 +449,26 @@ class TrainingWindowTest : public QObject {
     QCOMPARE(m->dataset().generator, std::string("spiral"));
   }
 
+  void anExampleOpenedAsACopyTrainsOnItsData() {
+    // The window with no file opens LeNet as an untitled copy of the example; its dataset path
+    // ("../../datasets/mnist") is read from the example's folder, whatever the working folder.
+    if (!QFileInfo::exists(QStringLiteral(NG_SOURCE_DIR "/datasets/mnist/train-images-idx3-ubyte")))
+      QSKIP("the MNIST digits are not here (datasets/fetch_mnist.sh)");
+    const QString cwd = QDir::currentPath();
+    QTemporaryDir elsewhere;
+    QVERIFY(QDir::setCurrent(elsewhere.path()));
+    Window t;
+    QVERIFY(t.w.openExample(lenetPath(), true));
+    QVERIFY(t.w.currentFile().isEmpty());
+    QVERIFY(t.w.training()->train());
+    QTRY_VERIFY_WITH_TIMEOUT(t.c()->globalStep() >= 3 || t.c()->state() == State::Failed, 60000);
+    const QString log = t.w.training()->log()->toPlainText();
+    t.c()->stop();
+    QTRY_VERIFY_WITH_TIMEOUT(!t.c()->active(), 30000);
+    QDir::setCurrent(cwd);
+    QVERIFY2(t.c()->state() != State::Failed, qPrintable(log));
+  }
+
   void dataThatDoesNotFitNamesTheNodeBeforeTraining() {
     Window t;
     ng::ProjectSpec p = t.w.model()->project();

@@ -284,7 +284,8 @@ bool TrainingController::start(const ng::ProjectSpec& project, const RunOptions&
   shared_->pause = o.startPaused;
   shared_->snapshotMs = snapshotMs_;
   snapSeq_ = 0;
-  const std::string projectDir = o.projectFile.isEmpty()
+  const std::string projectDir = !o.dataDir.isEmpty() ? o.dataDir.toStdString()
+                                 : o.projectFile.isEmpty()
                                      ? std::string(".")
                                      : QFileInfo(o.projectFile).absolutePath().toStdString();
   const std::string runDir = runDir_.toStdString();

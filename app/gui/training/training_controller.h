@@ -51,6 +51,7 @@ class TrainingController : public QObject {
 
   struct RunOptions {
     QString projectFile;       // its folder resolves dataset paths and holds runs/; "" for none
+    QString dataDir;           // resolves dataset paths instead, where set (an example's folder)
     QString runDir;            // "" -> <project folder>/runs/<project name>-<yyyyMMdd-HHmmss>
     QString resumeFrom;        // a checkpoint to continue (weights, optimiser, epoch, history)
     QString weightsFrom;       // a checkpoint whose weights start the run (a fresh optimiser)

@@ -345,6 +345,7 @@ bool TrainingUi::startRun(bool paused, const QString& resume) {
 
   TrainingController::RunOptions o;
   o.projectFile = window_->currentFile();
+  o.dataDir = window_->dataDir();
   o.device = device_->currentData().toString();
   o.threads = threads_;
   o.startPaused = paused;
@@ -458,10 +459,7 @@ void TrainingUi::editSettings() {
     if (!in.outputs.empty() && in.outputs[0])
       input = ng::Shape(in.outputs[0]->shape.begin() + 1, in.outputs[0]->shape.end());
   }
-  const QString file = window_->currentFile();
-  TrainingSettingsDialog d(m->project(),
-                           file.isEmpty() ? QString() : QFileInfo(file).absolutePath(), input,
-                           ng::cuda_available(), window_);
+  TrainingSettingsDialog d(m->project(), window_->dataDir(), input, ng::cuda_available(), window_);
   if (d.exec() != QDialog::Accepted || controller_->active()) return;
   m->setRecipe(d.dataset(), d.training());
 }
