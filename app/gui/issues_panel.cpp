@@ -35,6 +35,7 @@ IssuesPanel::IssuesPanel(GraphModel* model, QWidget* parent) : QTreeWidget(paren
   header()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
   header()->setSectionResizeMode(1, QHeaderView::ResizeToContents);
   connect(model_, &GraphModel::analysisChanged, this, &IssuesPanel::refresh);
+  connect(model_, &GraphModel::trainingChanged, this, &IssuesPanel::refresh);  // its problems
   connect(this, &QTreeWidget::itemClicked, this, [this](QTreeWidgetItem* it) {
     QString id = it->data(1, Qt::UserRole).toString();
     if (!id.isEmpty()) emit nodeActivated(id);

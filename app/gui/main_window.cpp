@@ -335,18 +335,22 @@ void MainWindow::arrangeIfCrowded() {
 }
 
 bool MainWindow::saveTo(const QString& path) {
-  // A relative dataset path keeps pointing at the same data from the new folder.
+  // A relative dataset path keeps pointing at the same data from the new folder: the file is
+  // written with it rebased, and only once that worked does the document take it (not an
+  // edit: no undo step; GraphModel::relocateDatasetPaths).
   const QString to = QFileInfo(path).absolutePath();
   const QString from = dataDir().isEmpty() ? QDir::currentPath() : dataDir();
-  ng::DatasetSpec d = model_->dataset();
-  const QString dpath = QString::fromStdString(d.path);
-  if (!dpath.isEmpty() && QDir::isRelativePath(dpath) &&
-      QDir::cleanPath(from) != QDir::cleanPath(to)) {
-    d.path = QDir(to).relativeFilePath(QDir(from).absoluteFilePath(dpath)).toStdString();
-    model_->setRecipe(d, model_->training(), tr("Dataset path for %1").arg(to));
-  }
+  const bool moved = QDir::cleanPath(from) != QDir::cleanPath(to);
   try {
-    model_->saveProject(path);
+    if (moved) {
+      ng::ProjectSpec p = model_->project();
+      p.dataset.path = GraphModel::rebasedPath(p.dataset.path, from, to);
+      ng::save_project(p, path.toStdString());
+      model_->relocateDatasetPaths(from, to);
+      model_->undoStack()->setClean();
+    } else {
+      model_->saveProject(path);
+    }
   } catch (const std::exception& e) {
     errorBox(tr("Cannot save project"), QString::fromUtf8(e.what()));
     return false;

@@ -499,7 +499,9 @@ void check_choice(Problems& p, const std::string& path, const std::string& v,
 
 void check_dataset(const DatasetSpec& d, Problems& p) {
   check_choice(p, "dataset.kind", d.kind, dataset_kinds(), "dataset kind");
-  if (d.kind != "synthetic" && one_of(d.kind, dataset_kinds()) && d.path.empty())
+  // (mnist without a path: the bundled datasets/mnist, looked for upwards from the project.)
+  if (d.kind != "synthetic" && d.kind != "mnist" && one_of(d.kind, dataset_kinds()) &&
+      d.path.empty())
     p.field("dataset.path", "a dataset of kind \"" + d.kind +
                                 "\" needs a path (relative to the project file's folder, or "
                                 "absolute)");

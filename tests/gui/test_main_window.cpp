@@ -415,6 +415,14 @@ class MainWindowTest : public QObject {
                  QDir(dir.path()).absoluteFilePath(QString::fromStdString(saved.dataset.path))),
              data);
     QVERIFY(t.w.model()->undoStack()->isClean());
+    // A Save As that fails (no such folder) leaves the path and the history as they were.
+    const std::string kept = t.w.model()->dataset().path;
+    const int index = t.w.model()->undoStack()->index();
+    t.saveAsPath = dir.filePath("no/such/folder/x.ngraph");
+    QVERIFY(!t.w.saveAs());
+    QCOMPARE(t.w.model()->dataset().path, kept);
+    QCOMPARE(t.w.model()->undoStack()->index(), index);
+    QCOMPARE(t.w.currentFile(), dir.filePath("my-lenet.ngraph"));
     QFile again(lenetPath());
     QVERIFY(again.open(QIODevice::ReadOnly));
     QCOMPARE(again.readAll(), original);

@@ -12,12 +12,15 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QPointer>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QStackedWidget>
 #include <QStandardItemModel>
+#include <QThreadPool>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <limits>
 
 #include "app/gui/training/optimizer_dialog.h"
 #include "engine/core/error.h"
@@ -39,7 +42,7 @@ const std::vector<Kind>& kinds() {
       {"synthetic",
        QT_TR_NOOP("Synthetic 2-D set"),
        {"generator", "size", "classes", "noise", "val_fraction"}},
-      {"mnist", QT_TR_NOOP("MNIST digits (the bundled sample)"), {"path"}},
+      {"mnist", QT_TR_NOOP("MNIST digits (the bundled sample)"), {"path", "augment"}},
       {"idx", QT_TR_NOOP("IDX files (MNIST format)"), {"path", "val_fraction", "augment"}},
       {"cifar10", QT_TR_NOOP("CIFAR-10 (binary version)"), {"path", "augment"}},
       {"csv", QT_TR_NOOP("CSV table"), {"path", "label_column", "task", "val_fraction"}},
@@ -120,17 +123,18 @@ TrainingSettingsDialog::TrainingSettingsDialog(const ng::ProjectSpec& project,
       f->addRow(tr("Generator"), generator_);
       size_ = new QSpinBox;
       size_->setObjectName("settingsSize");
-      size_->setRange(10, 10000000);
-      size_->setValue(int(std::clamp<int64_t>(ds.size, 10, 10000000)));
+      size_->setRange(1, std::numeric_limits<int>::max());
+      size_->setValue(int(std::clamp<int64_t>(ds.size, 1, std::numeric_limits<int>::max())));
       f->addRow(tr("Examples"), size_);
       classes_ = new QSpinBox;
       classes_->setObjectName("settingsClasses");
-      classes_->setRange(2, 100);
-      classes_->setValue(int(std::clamp<int64_t>(ds.classes, 2, 100)));
+      classes_->setRange(2, 100000);
+      classes_->setValue(int(std::clamp<int64_t>(ds.classes, 2, 100000)));
+      classes_->setToolTip(tr("spiral and blobs: any number; the other generators make 2"));
       f->addRow(tr("Classes"), classes_);
       noise_ = new QDoubleSpinBox;
       noise_->setObjectName("settingsNoise");
-      noise_->setRange(0.0, 5.0);
+      noise_->setRange(0.0, 1e6);
       noise_->setDecimals(3);
       noise_->setSingleStep(0.05);
       noise_->setValue(ds.noise);
@@ -151,10 +155,10 @@ TrainingSettingsDialog::TrainingSettingsDialog(const ng::ProjectSpec& project,
     if (k.rows.contains("val_fraction")) {
       pg.val = new QDoubleSpinBox;
       pg.val->setObjectName("settingsValidation");
-      pg.val->setRange(0.0, 0.9);
+      pg.val->setRange(0.0, 0.99);
       pg.val->setDecimals(2);
       pg.val->setSingleStep(0.05);
-      pg.val->setValue(std::clamp(ds.val_fraction, 0.0, 0.9));
+      pg.val->setValue(std::clamp(ds.val_fraction, 0.0, 0.99));
       pg.val->setToolTip(tr("Share of the examples held out to validate"));
       f->addRow(tr("Validation share"), pg.val);
     }
@@ -181,16 +185,16 @@ TrainingSettingsDialog::TrainingSettingsDialog(const ng::ProjectSpec& project,
   normalize_->setChecked(ds.normalize);
   dataLay->addWidget(normalize_);
   auto* checkRow = new QHBoxLayout;
-  auto* checkButton = new QPushButton(tr("Check the data"));
-  checkButton->setObjectName("settingsCheck");
+  checkButton_ = new QPushButton(tr("Check the data"));
+  checkButton_->setObjectName("settingsCheck");
   check_ = new QLabel;
   check_->setObjectName("settingsCheckResult");
   check_->setWordWrap(true);
   check_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  checkRow->addWidget(checkButton);
+  checkRow->addWidget(checkButton_);
   checkRow->addWidget(check_, 1);
   dataLay->addLayout(checkRow);
-  connect(checkButton, &QPushButton::clicked, this, [this] { checkData(); });
+  connect(checkButton_, &QPushButton::clicked, this, &TrainingSettingsDialog::startCheck);
   lay->addWidget(dataBox);
 
   // ---- training
@@ -198,8 +202,8 @@ TrainingSettingsDialog::TrainingSettingsDialog(const ng::ProjectSpec& project,
   auto* form = new QFormLayout(trainBox);
   epochs_ = new QSpinBox;
   epochs_->setObjectName("settingsEpochs");
-  epochs_->setRange(1, 1000000);
-  epochs_->setValue(int(std::clamp<int64_t>(tr_.epochs, 1, 1000000)));
+  epochs_->setRange(1, std::numeric_limits<int>::max());
+  epochs_->setValue(int(std::clamp<int64_t>(tr_.epochs, 1, std::numeric_limits<int>::max())));
   epochs_->setToolTip(tr("Passes over the training set"));
   form->addRow(tr("Epochs"), epochs_);
   batch_ = new QSpinBox;
@@ -244,6 +248,7 @@ TrainingSettingsDialog::TrainingSettingsDialog(const ng::ProjectSpec& project,
   lay->addWidget(buttons);
   kind_->setCurrentIndex(std::max(0, kind_->findData(QString::fromStdString(ds.kind))));
   connect(kind_, &QComboBox::currentIndexChanged, this, [this] {
+    ++checkTicket_;  // a check still reading was of the other kind
     check_->clear();
     updateRows();
   });
@@ -303,7 +308,9 @@ ng::DatasetSpec TrainingSettingsDialog::dataset() const {
   d.kind = kind_->currentData().toString().toStdString();
   if (pg.path) d.path = pg.path->text().trimmed().toStdString();
   if (rowShown("generator")) {
-    d.generator = generator_->currentText().toStdString();
+    // (regression1d, the older name of sine, stays as it was unless another is chosen.)
+    if (!(d.generator == "regression1d" && generator_->currentText() == "sine"))
+      d.generator = generator_->currentText().toStdString();
     d.size = size_->value();
     d.classes = classes_->value();
     d.noise = noise_->value();
@@ -314,10 +321,10 @@ ng::DatasetSpec TrainingSettingsDialog::dataset() const {
   }
   if (pg.val) d.val_fraction = pg.val->value();
   d.normalize = normalize_->isChecked();
-  if (pg.flip) {
-    d.augment_flip = pg.flip->isChecked();
-    d.augment_crop_padding = pg.crop->value();
-  }
+  // Augmentation only where the page offers it: crops and flips need images, and a kind
+  // without them must not inherit another's.
+  d.augment_flip = pg.flip && pg.flip->isChecked();
+  d.augment_crop_padding = pg.crop ? pg.crop->value() : 0;
   return d;
 }
 
@@ -335,35 +342,79 @@ void TrainingSettingsDialog::showCheck(const char* colour, const QString& text) 
   if (isVisible()) adjustSize();  // room for the lines the text wraps into
 }
 
+namespace {
+
+// What 'Check the data' found: a colour and a sentence.
+struct CheckResult {
+  bool ok = false;
+  const char* colour = "#f44336";
+  QString text;
+};
+
+CheckResult loadAndDescribe(const ng::DatasetSpec& spec, const std::string& dir,
+                            const std::optional<ng::Shape>& input) {
+  CheckResult r;
+  try {
+    const ng::train::TrainingData d = ng::train::make_datasets(spec, dir);
+    const ng::data::Dataset& t = *d.train;
+    QString text = TrainingSettingsDialog::tr("%1: %2 training")
+                       .arg(QString::fromStdString(t.name()))
+                       .arg(t.size());
+    if (d.val) text += TrainingSettingsDialog::tr(" and %1 validation").arg(d.val->size());
+    text += TrainingSettingsDialog::tr(" examples of %1").arg(shapeText(t.sample_shape()));
+    text += t.task() == ng::data::Task::Classification
+                ? (t.num_classes() == 1
+                       ? TrainingSettingsDialog::tr(", 1 class.")
+                       : TrainingSettingsDialog::tr(", %1 classes.").arg(t.num_classes()))
+                : TrainingSettingsDialog::tr(", regression targets of %1 value(s).")
+                      .arg(t.target_dim());
+    if (input && *input != t.sample_shape()) {
+      r.colour = "#ffa726";
+      r.text = text + " " +
+               TrainingSettingsDialog::tr("The graph's Input takes %1: set its shape to %2.")
+                   .arg(shapeText(*input), shapeText(t.sample_shape()));
+      return r;
+    }
+    r.ok = true;
+    r.colour = "#66bb6a";
+    r.text = text;
+  } catch (const std::exception& e) {
+    r.text = QString::fromUtf8(e.what());
+  }
+  return r;
+}
+
+}  // namespace
+
 bool TrainingSettingsDialog::checkData() {
   QApplication::setOverrideCursor(Qt::WaitCursor);
   struct Restore {
     ~Restore() { QApplication::restoreOverrideCursor(); }
   } restore;
-  try {
-    const ng::train::TrainingData d =
-        ng::train::make_datasets(dataset(), projectDir_.toStdString());
-    const ng::data::Dataset& t = *d.train;
-    QString text = tr("%1: %2 training").arg(QString::fromStdString(t.name())).arg(t.size());
-    if (d.val) text += tr(" and %1 validation").arg(d.val->size());
-    text += tr(" examples of %1").arg(shapeText(t.sample_shape()));
-    text +=
-        t.task() == ng::data::Task::Classification
-            ? (t.num_classes() == 1 ? tr(", 1 class.") : tr(", %1 classes.").arg(t.num_classes()))
-            : tr(", regression targets of %1 value(s).").arg(t.target_dim());
-    Shape want = inputShape_.value_or(Shape{});
-    if (inputShape_ && want != t.sample_shape()) {
-      showCheck("#ffa726", text + " " +
-                               tr("The graph's Input takes %1: set its shape to %2.")
-                                   .arg(shapeText(want), shapeText(t.sample_shape())));
-      return false;
-    }
-    showCheck("#66bb6a", text);
-    return true;
-  } catch (const std::exception& e) {
-    showCheck("#f44336", QString::fromUtf8(e.what()));
-    return false;
-  }
+  const CheckResult r = loadAndDescribe(dataset(), projectDir_.toStdString(), inputShape_);
+  showCheck(r.colour, r.text);
+  return r.ok;
+}
+
+void TrainingSettingsDialog::startCheck() {
+  // A large set (CIFAR-10, a folder of images) takes seconds to read: on a pool thread, the
+  // dialog staying responsive; the result lands if the dialog is still open and unchanged.
+  checkButton_->setEnabled(false);
+  showCheck("#9aa3b0", tr("Reading the data..."));
+  const int ticket = ++checkTicket_;
+  QPointer<TrainingSettingsDialog> self(this);
+  QThreadPool::globalInstance()->start(
+      [self, ticket, spec = dataset(), dir = projectDir_.toStdString(), input = inputShape_] {
+        const CheckResult r = loadAndDescribe(spec, dir, input);
+        QMetaObject::invokeMethod(
+            qApp,
+            [self, ticket, r] {
+              if (!self) return;
+              self->checkButton_->setEnabled(true);
+              if (ticket == self->checkTicket_) self->showCheck(r.colour, r.text);
+            },
+            Qt::QueuedConnection);
+      });
 }
 
 }  // namespace ng::gui

@@ -44,8 +44,11 @@ class TrainingSettingsDialog : public QDialog {
   ng::TrainingSpec training() const;
 
   // Loads the dataset as the fields describe it; the summary or the error goes to
-  // checkLabel(). True when it loads and fits the Input.
+  // checkLabel(). True when it loads and fits the Input. checkData waits for it (tests);
+  // startCheck, the button's, reads on a pool thread and shows the result when it arrives.
   bool checkData();
+  void startCheck();
+  QPushButton* checkButton() const { return checkButton_; }
 
   QComboBox* kindBox() const { return kind_; }
   // The fields of the chosen kind's page (null where it has none).
@@ -95,7 +98,8 @@ class TrainingSettingsDialog : public QDialog {
   QDoubleSpinBox* noise_ = nullptr;
   QCheckBox* normalize_;
   QLabel *check_, *optimizerLabel_;
-  QPushButton* optimizerButton_;
+  QPushButton *optimizerButton_, *checkButton_;
+  int checkTicket_ = 0;  // the check whose result may still be shown
 };
 
 }  // namespace ng::gui

@@ -172,6 +172,12 @@ class SetRecipeCommand : public QUndoCommand {
   SetRecipeCommand(GraphModel* m, Recipe before, Recipe after, const QString& text);
   void redo() override { model_->setRecipeData(after_.dataset, after_.training); }
   void undo() override { model_->setRecipeData(before_.dataset, before_.training); }
+  // Both recipes' dataset paths through `f` (GraphModel::relocateDatasetPaths).
+  template <class F>
+  void rewritePaths(F f) {
+    before_.dataset.path = f(before_.dataset.path);
+    after_.dataset.path = f(after_.dataset.path);
+  }
 
  private:
   GraphModel* model_;

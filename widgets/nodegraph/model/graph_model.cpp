@@ -1,5 +1,6 @@
 #include "widgets/nodegraph/model/graph_model.h"
 
+#include <QDir>
 #include <QHash>
 #include <QSet>
 #include <QUndoStack>
@@ -762,6 +763,32 @@ void GraphModel::setRecipe(const ng::DatasetSpec& d, const ng::TrainingSpec& t,
 void GraphModel::setRecipeData(const ng::DatasetSpec& d, const ng::TrainingSpec& t) {
   project_.dataset = d;
   project_.training = t;
+  // The dataset and training problems found when the file was read are those of these values
+  // now (the graph's come from analysis).
+  ng::ProjectSpec p;
+  p.dataset = d;
+  p.training = t;
+  projectDiags_.clear();
+  for (const ng::Diagnostic& diag : ng::validate_project(p))
+    if (diag.node_id.empty() &&
+        (diag.field.rfind("dataset", 0) == 0 || diag.field.rfind("training", 0) == 0))
+      projectDiags_.push_back(diag);
+  emit trainingChanged();
+}
+
+std::string GraphModel::rebasedPath(const std::string& path, const QString& from,
+                                    const QString& to) {
+  const QString p = q(path);
+  if (p.isEmpty() || !QDir::isRelativePath(p)) return path;
+  return s(QDir(to).relativeFilePath(QDir(from).absoluteFilePath(p)));
+}
+
+void GraphModel::relocateDatasetPaths(const QString& from, const QString& to) {
+  auto rebase = [&](const std::string& path) { return rebasedPath(path, from, to); };
+  project_.dataset.path = rebase(project_.dataset.path);
+  for (int i = 0; i < undo_->count(); ++i)
+    if (auto* c = dynamic_cast<SetRecipeCommand*>(const_cast<QUndoCommand*>(undo_->command(i))))
+      c->rewritePaths(rebase);
   emit trainingChanged();
 }
 

@@ -284,6 +284,11 @@ class GraphModel : public QObject {
   void setTraining(const ng::TrainingSpec& t, const QString& text = {}) {
     setRecipe(project_.dataset, t, text);
   }
+  // The project moves from folder `from` to `to` (Save As): a relative dataset path, here and
+  // in the recipe's undo steps, is rewritten to name the same place from `to`. Not an edit: no
+  // undo step. rebasedPath is that rewrite (absolute and empty paths stay as they are).
+  void relocateDatasetPaths(const QString& from, const QString& to);
+  static std::string rebasedPath(const std::string& path, const QString& from, const QString& to);
 
   // Training needs a loss; inference-only graphs may set this off.
   void setRequireLoss(bool on);
