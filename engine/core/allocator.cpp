@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <new>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -42,10 +44,21 @@ class CachingCpuAllocator final : public Allocator {
       }
     }
     void* p = std::aligned_alloc(kStorageAlignment, b);
+    if (!p) {  // the cached blocks back to the system, then once more
+      release_cache();
+      p = std::aligned_alloc(kStorageAlignment, b);
+    }
     if (!p) {
-      std::lock_guard<std::mutex> lock(mu_);
-      in_use_ -= b;
-      throw Error("out of host memory allocating " + std::to_string(b) + " bytes");
+      size_t held;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        in_use_ -= b;
+        held = in_use_;
+      }
+      throw OutOfMemoryError("out of host memory: tried to allocate " + gib(b) +
+                             "; the machine has " + gib(available_bytes()) + " available (" +
+                             "Neurograph's tensors hold " + gib(held) +
+                             "). Try a smaller batch size or a smaller model.");
     }
     return p;
   }
@@ -71,13 +84,45 @@ class CachingCpuAllocator final : public Allocator {
     cached_ = 0;
   }
 
-  size_t bytes_in_use() const override { return in_use_; }
-  size_t peak_bytes_in_use() const override { return peak_; }
-  void reset_peak() override { peak_ = in_use_; }
+  size_t bytes_in_use() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return in_use_;
+  }
+  size_t peak_bytes_in_use() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peak_;
+  }
+  void reset_peak() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    peak_ = in_use_;
+  }
+  // What the machine has available (MemAvailable: free memory and reclaimable caches) plus the
+  // blocks this allocator holds; 0 where /proc/meminfo cannot be read.
+  size_t capacity_bytes() const override {
+    const size_t avail = available_bytes();
+    if (avail == 0) return 0;
+    std::lock_guard<std::mutex> lock(mu_);
+    return avail + in_use_ + cached_;
+  }
 
  private:
   static constexpr size_t kCacheCap = size_t(2) << 30;
-  std::mutex mu_;
+  static std::string gib(size_t b) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(size_t(1) << 30));
+    return buf;
+  }
+  static size_t available_bytes() {
+    std::FILE* f = std::fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    size_t kib = 0;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "MemAvailable: %zu kB", &kib) == 1) break;
+    std::fclose(f);
+    return kib * 1024;
+  }
+  mutable std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;
   size_t cached_ = 0, in_use_ = 0, peak_ = 0;
 };

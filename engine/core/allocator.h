@@ -21,8 +21,8 @@ class Allocator {
   virtual size_t peak_bytes_in_use() const { return 0; }
   virtual void reset_peak() {}
   // The most this allocator could hold now: its blocks (in use and cached) plus what the device
-  // has free; 0 where that is not known (the CPU). Sizes the batch that fits after an
-  // OutOfMemoryError (engine/train/memory_fit.h).
+  // has free (the CPU: the machine's available memory); 0 where that is not known. Sizes the
+  // batch that fits after an OutOfMemoryError (engine/train/memory_fit.h).
   virtual size_t capacity_bytes() const { return 0; }
 };
 

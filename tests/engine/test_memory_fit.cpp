@@ -79,6 +79,26 @@ DatasetSpec blobs(int64_t n) {
 
 }  // namespace
 
+TEST(MemoryFit, HostMemoryRunningOutIsAnOutOfMemoryErrorThatSaysHowMuch) {
+  // The CPU's allocator says what it could not get and what the machine has, as the GPU's
+  // does, so that the Trainer can name a batch that fits there too.
+  Allocator& a = allocator(Device::cpu());
+  const size_t before = a.bytes_in_use();
+  try {
+    (void)a.allocate(size_t(1) << 60);
+    FAIL() << "an exbibyte was allocated";
+  } catch (const OutOfMemoryError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("out of host memory: tried to allocate 1073741824.00 GiB"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("available"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("smaller batch size"), std::string::npos) << msg;
+  }
+  EXPECT_EQ(a.bytes_in_use(), before);
+  EXPECT_GT(a.capacity_bytes(), a.bytes_in_use());  // MemAvailable, read from /proc/meminfo
+}
+
 TEST(MemoryFit, RandomBatchIsShapedLikeTheInputAndTheLoss) {
   Model m = Model::compile(wide_mlp(12, 16, 5), 0);
   RandomBatch rb = random_batch(m, 9, 1);
