@@ -55,10 +55,12 @@ class CachingCpuAllocator final : public Allocator {
         in_use_ -= b;
         held = in_use_;
       }
-      throw OutOfMemoryError("out of host memory: tried to allocate " + gib(b) +
-                             "; the machine has " + gib(available_bytes()) + " available (" +
-                             "Neurograph's tensors hold " + gib(held) +
-                             "). Try a smaller batch size or a smaller model.");
+      const size_t avail = available_bytes();
+      throw OutOfMemoryError(
+          "out of host memory: tried to allocate " + size_str(b) +
+          (avail ? "; the machine has " + size_str(avail) + " available" : std::string()) +
+          " (Neurograph's tensors hold " + size_str(held) +
+          "). Try a smaller batch size or a smaller model.");
     }
     return p;
   }
@@ -107,9 +109,12 @@ class CachingCpuAllocator final : public Allocator {
 
  private:
   static constexpr size_t kCacheCap = size_t(2) << 30;
-  static std::string gib(size_t b) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(size_t(1) << 30));
+  static std::string size_str(size_t b) {
+    char buf[48];
+    if (b >= (size_t(1) << 30))
+      std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(size_t(1) << 30));
+    else
+      std::snprintf(buf, sizeof buf, "%.1f MiB", double(b) / double(size_t(1) << 20));
     return buf;
   }
   static size_t available_bytes() {

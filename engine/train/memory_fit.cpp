@@ -150,6 +150,7 @@ BatchFit fit_batch_size(Model& model, size_t capacity_bytes, size_t pending_stat
 
   BatchFit f;
   f.capacity_bytes = capacity_bytes;
+  f.host = !model.device().is_cuda();
   // The estimate: a line through two small batches.
   int64_t b1 = probe;
   size_t p1 = 0, p2 = 0;
@@ -196,14 +197,15 @@ BatchFit fit_batch_size(Model& model, size_t capacity_bytes, size_t pending_stat
 }
 
 std::string BatchFit::describe(int64_t failed_batch) const {
-  const std::string of = size_str(double(capacity_bytes)) + " the device can hold";
+  const std::string of =
+      size_str(double(capacity_bytes)) + (host ? " the machine can hold" : " the device can hold");
   const std::string need = per_example_bytes > 0
                                ? "the step takes about " + size_str(fixed_bytes) + " plus " +
                                      size_str(per_example_bytes) + " per example, of " + of
                                : "measured against the " + of;
   if (batch == 0)
-    return "Not even a batch of 1 fits (" + need +
-           "): the model is too large for this device; make it smaller or train on the CPU.";
+    return "Not even a batch of 1 fits (" + need + "): the model is too large for this " +
+           (host ? "machine; make it smaller." : "device; make it smaller or train on the CPU.");
   std::string s = "A batch of " + std::to_string(batch) + " fits (" + need + ")";
   if (failed_batch > 0) s += "; " + std::to_string(failed_batch) + " did not";
   s += ". Set the batch size in Training settings (training.batch_size in the project file).";

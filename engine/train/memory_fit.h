@@ -53,6 +53,7 @@ struct BatchFit {
   double fixed_bytes = 0;
   double per_example_bytes = 0;
   size_t capacity_bytes = 0;  // what the device could hold when measured
+  bool host = false;          // the device is the CPU (the machine's memory)
   // One or two sentences for the user, e.g. "A batch of 256 fits this GPU (the step takes
   // about 0.4 GiB plus 11.2 MiB per example, of 79.1 GiB); 512 did not."
   std::string describe(int64_t failed_batch) const;

@@ -514,7 +514,7 @@ BatchFit Trainer::fit_after_out_of_memory() {
     Allocator& a = allocator(model_.device());
     a.release_cache();
     const size_t capacity = a.capacity_bytes();
-    if (capacity == 0) return {};        // a device whose size is not known (the CPU)
+    if (capacity == 0) return {};        // a device whose size is not known
     AutocastScope autocast(precision_);  // measured as the steps ran
     OptimizerSpec spec = options_.training.optimizer;
     {

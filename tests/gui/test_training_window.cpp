@@ -32,6 +32,7 @@
 #include <QUndoStack>
 #include <functional>
 
+#include "app/gui/issues_panel.h"
 #include "app/gui/main_window.h"
 #include "app/gui/training/graph_lock.h"
 #include "app/gui/training/insight_engine.h"
@@ -490,12 +491,20 @@ class TrainingWindowTest : public QObject {
     Window t(0, 0, {}, file);
     GraphModel* m = t.w.model();
     QVERIFY(!m->projectDiagnostics().empty());
+    auto issueRows = [&] {
+      QStringList rows;
+      for (int i = 0; i < t.w.issues()->topLevelItemCount(); ++i)
+        rows << t.w.issues()->topLevelItem(i)->text(2);
+      return rows.join('\n');
+    };
+    QVERIFY2(issueRows().contains("label_column"), qPrintable(issueRows()));  // listed on opening
     QVERIFY(!t.w.training()->train());
     QVERIFY(t.w.training()->log()->toPlainText().contains("label_column"));
     ng::DatasetSpec fixed = m->dataset();
     fixed.kind = "synthetic";
     m->setRecipe(fixed, m->training());
     QVERIFY(m->projectDiagnostics().empty());
+    QVERIFY2(!issueRows().contains("label_column"), qPrintable(issueRows()));
     QVERIFY(t.w.training()->train());
     QTRY_VERIFY_WITH_TIMEOUT(!t.c()->active(), 60000);
     t.c()->stop();
@@ -517,7 +526,10 @@ class TrainingWindowTest : public QObject {
     // ("../../datasets/mnist") is read from the example's folder, whatever the working folder.
     if (!QFileInfo::exists(QStringLiteral(NG_SOURCE_DIR "/datasets/mnist/train-images-idx3-ubyte")))
       QSKIP("the MNIST digits are not here (datasets/fetch_mnist.sh)");
-    const QString cwd = QDir::currentPath();
+    struct BackHome {
+      QString cwd = QDir::currentPath();
+      ~BackHome() { QDir::setCurrent(cwd); }
+    } home;
     QTemporaryDir elsewhere;
     QVERIFY(QDir::setCurrent(elsewhere.path()));
     Window t;
@@ -528,7 +540,6 @@ class TrainingWindowTest : public QObject {
     const QString log = t.w.training()->log()->toPlainText();
     t.c()->stop();
     QTRY_VERIFY_WITH_TIMEOUT(!t.c()->active(), 30000);
-    QDir::setCurrent(cwd);
     QVERIFY2(t.c()->state() != State::Failed, qPrintable(log));
   }
 

@@ -408,10 +408,14 @@ void TrainingSettingsDialog::startCheck() {
         const CheckResult r = loadAndDescribe(spec, dir, input);
         QMetaObject::invokeMethod(
             qApp,
-            [self, ticket, r] {
+            [self, ticket, r, spec] {
               if (!self) return;
               self->checkButton_->setEnabled(true);
-              if (ticket == self->checkTicket_) self->showCheck(r.colour, r.text);
+              // Shown only for the fields as they still are.
+              if (ticket == self->checkTicket_ && self->dataset() == spec)
+                self->showCheck(r.colour, r.text);
+              else
+                self->check_->clear();
             },
             Qt::QueuedConnection);
       });

@@ -719,8 +719,8 @@ void GraphModel::setProject(const ng::ProjectSpec& p) {
   forceAll_ = true;
   emit modelReset();
   emit scopeChanged();
-  emit trainingChanged();
   reanalyze();
+  emit trainingChanged();
 }
 
 void GraphModel::loadProject(const QString& path) {
@@ -732,6 +732,7 @@ void GraphModel::loadProject(const QString& path) {
     if (d.node_id.empty() &&
         (d.field.rfind("dataset", 0) == 0 || d.field.rfind("training", 0) == 0))
       projectDiags_.push_back(d);
+  emit trainingChanged();  // the Issues panel lists them
 }
 
 void GraphModel::saveProject(const QString& path, bool markClean) {
