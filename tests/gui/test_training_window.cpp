@@ -427,7 +427,9 @@ class TrainingWindowTest : public QObject {
     onSettingsDialog([&](TrainingSettingsDialog* d) {
       QCOMPARE(d->kindBox()->currentData().toString(), QString("synthetic"));
       QVERIFY(d->rowShown("generator") && d->rowShown("noise") && !d->rowShown("path"));
+      QVERIFY(d->classesBox()->isEnabled());  // spiral takes a number of classes
       d->generatorBox()->setCurrentText("circles");
+      QVERIFY(!d->classesBox()->isEnabled());  // circles makes two
       d->noiseBox()->setValue(0.2);
       d->sizeBox()->setValue(400);
       d->classesBox()->setValue(2);

@@ -130,8 +130,17 @@ TrainingSettingsDialog::TrainingSettingsDialog(const ng::ProjectSpec& project,
       classes_->setObjectName("settingsClasses");
       classes_->setRange(2, 100000);
       classes_->setValue(int(std::clamp<int64_t>(ds.classes, 2, 100000)));
-      classes_->setToolTip(tr("spiral and blobs: any number; the other generators make 2"));
       f->addRow(tr("Classes"), classes_);
+      // Only spiral and blobs take a number of classes; the others make two (sine: none).
+      auto classesFollow = [this] {
+        const QString g = generator_->currentText();
+        classes_->setEnabled(g == "spiral" || g == "blobs");
+        classes_->setToolTip(classes_->isEnabled()
+                                 ? tr("How many classes the set has")
+                                 : tr("%1 makes a fixed number of classes").arg(g));
+      };
+      connect(generator_, &QComboBox::currentTextChanged, this, classesFollow);
+      classesFollow();
       noise_ = new QDoubleSpinBox;
       noise_->setObjectName("settingsNoise");
       noise_->setRange(0.0, 1e6);
