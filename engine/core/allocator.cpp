@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "engine/core/format.h"
 
 namespace ng {
 
@@ -56,11 +57,12 @@ class CachingCpuAllocator final : public Allocator {
         held = in_use_;
       }
       const size_t avail = available_bytes();
-      throw OutOfMemoryError(
-          "out of host memory: tried to allocate " + size_str(b) +
-          (avail ? "; the machine has " + size_str(avail) + " available" : std::string()) +
-          " (Neurograph's tensors hold " + size_str(held) +
-          "). Try a smaller batch size or a smaller model.");
+      throw OutOfMemoryError("out of host memory: tried to allocate " + human_bytes(double(b)) +
+                             (avail
+                                  ? "; the machine has " + human_bytes(double(avail)) + " available"
+                                  : std::string()) +
+                             " (Neurograph's tensors hold " + human_bytes(double(held)) +
+                             "). Try a smaller batch size or a smaller model.");
     }
     return p;
   }
@@ -109,14 +111,6 @@ class CachingCpuAllocator final : public Allocator {
 
  private:
   static constexpr size_t kCacheCap = size_t(2) << 30;
-  static std::string size_str(size_t b) {
-    char buf[48];
-    if (b >= (size_t(1) << 30))
-      std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(size_t(1) << 30));
-    else
-      std::snprintf(buf, sizeof buf, "%.1f MiB", double(b) / double(size_t(1) << 20));
-    return buf;
-  }
   static size_t available_bytes() {
     std::FILE* f = std::fopen("/proc/meminfo", "r");
     if (!f) return 0;

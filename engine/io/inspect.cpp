@@ -11,6 +11,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "engine/core/format.h"
 #include "engine/io/checkpoint.h"
 
 namespace ng {
@@ -118,15 +119,6 @@ std::string fixed(double v, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
-}
-
-// 1536 -> "1.5 KiB"
-std::string human_bytes(int64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = double(b);
-  int u = 0;
-  while (v >= 1024.0 && u < 4) v /= 1024.0, ++u;
-  return u == 0 ? std::to_string(b) + " B" : fixed(v, 1) + " " + units[u];
 }
 
 // 54100000 -> "54.1 MFLOP"

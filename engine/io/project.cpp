@@ -24,15 +24,16 @@ namespace ng {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+const std::vector<std::string>& synthetic_generators() {
+  static const std::vector<std::string> k = {"spiral", "circles", "moons", "xor", "blobs", "sine"};
+  return k;
+}
+
 namespace {
 
 const std::vector<std::string>& dataset_kinds() {
   static const std::vector<std::string> k = {"mnist", "idx",          "cifar10",
                                              "csv",   "image_folder", "synthetic"};
-  return k;
-}
-const std::vector<std::string>& synthetic_generators() {
-  static const std::vector<std::string> k = {"spiral", "circles", "moons", "xor", "blobs", "sine"};
   return k;
 }
 const std::vector<std::string>& dataset_tasks() {

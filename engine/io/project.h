@@ -149,6 +149,9 @@ ProjectSpec project_from_json(const nlohmann::json& j, const std::string& source
                               std::vector<Diagnostic>& diagnostics);
 ProjectSpec load_project(const std::string& path, std::vector<Diagnostic>& diagnostics);
 
+// dataset.generator's values for kind "synthetic" (engine/data/synthetic.h makes them).
+const std::vector<std::string>& synthetic_generators();
+
 // Every problem of a project held in memory, errors and warnings: the graph's (ng::validate)
 // and the dataset and training values' (node_id "", field e.g. "training.optimizer.lr").
 std::vector<Diagnostic> validate_project(const ProjectSpec& p);

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <utility>
 #include <vector>
 
 #include "engine/autograd/autograd.h"
 #include "engine/core/allocator.h"
 #include "engine/core/error.h"
+#include "engine/core/format.h"
 #include "engine/core/rng.h"
 #include "engine/ops/elementwise.h"
 #include "engine/train/trainer.h"
@@ -17,17 +17,6 @@ namespace ng::train {
 
 namespace {
 
-std::string size_str(double bytes) {
-  char buf[32];
-  if (bytes >= double(1 << 30))
-    std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / double(1 << 30));
-  else if (bytes >= double(1 << 20))
-    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / double(1 << 20));
-  else
-    std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / double(1 << 10));
-  return buf;
-}
-
 // Everything of the model's state that a measuring step would change, put back on destruction.
 class ModelStateGuard {
  public:
@@ -35,10 +24,8 @@ class ModelStateGuard {
       : m_(m), mode_(m.mode()), keep_(m.keep_outputs()), rng_(m.rng()) {
     autograd::NoGradGuard no_grad;
     for (const auto& [name, b] : m.buffers()) buffers_.push_back(b.clone());
-    for (const auto& [name, p] : m.parameters()) {
-      grads_.push_back(p.grad());
-      Tensor(p).zero_grad();  // the measuring backward makes new gradients, not sums into these
-    }
+    for (const auto& [name, p] : m.parameters()) grads_.push_back(p.grad());
+    m.zero_grad();  // the measuring backward makes new gradients, not sums into these
   }
   ~ModelStateGuard() {
     try {
@@ -83,7 +70,7 @@ size_t step_peak(Model& model, int64_t batch) {
   Allocator& a = allocator(model.device());
   size_t peak = 0;
   for (int run = 0; run < 2; ++run) {
-    for (const auto& [name, p] : model.parameters()) Tensor(p).zero_grad();
+    model.zero_grad();
     a.release_cache();
     a.reset_peak();
     {
@@ -95,7 +82,7 @@ size_t step_peak(Model& model, int64_t batch) {
       r.loss.backward();
       (void)r.loss.item();  // waits for a device to finish
     }
-    for (const auto& [name, p] : model.parameters()) Tensor(p).zero_grad();
+    model.zero_grad();
     peak = a.peak_bytes_in_use();
   }
   a.release_cache();
@@ -197,11 +184,11 @@ BatchFit fit_batch_size(Model& model, size_t capacity_bytes, size_t pending_stat
 }
 
 std::string BatchFit::describe(int64_t failed_batch) const {
-  const std::string of =
-      size_str(double(capacity_bytes)) + (host ? " the machine can hold" : " the device can hold");
+  const std::string of = human_bytes(double(capacity_bytes)) +
+                         (host ? " the machine can hold" : " the device can hold");
   const std::string need = per_example_bytes > 0
-                               ? "the step takes about " + size_str(fixed_bytes) + " plus " +
-                                     size_str(per_example_bytes) + " per example, of " + of
+                               ? "the step takes about " + human_bytes(fixed_bytes) + " plus " +
+                                     human_bytes(per_example_bytes) + " per example, of " + of
                                : "measured against the " + of;
   if (batch == 0)
     return "Not even a batch of 1 fits (" + need + "): the model is too large for this " +

@@ -523,11 +523,9 @@ BatchFit Trainer::fit_after_out_of_memory() {
     }
     return fit_batch_size(model_, capacity, pending_optimizer_state_bytes(*optim_, spec),
                           options_.training.batch_size);
-  } catch (const OutOfMemoryError& e) {  // not even one example: say how much the model needs
-    BatchFit none;
-    none.capacity_bytes = allocator(model_.device()).capacity_bytes();
-    return none;
-  } catch (const std::exception&) {  // the estimate failed: the message stays as it was
+  } catch (const std::exception&) {
+    // The measurement itself failed (fit_batch_size reports "not even one example" as batch 0
+    // rather than throwing): the message stays as it was, with no batch named.
     return {};
   }
 }

@@ -158,6 +158,16 @@ void expect_equal_runs(const BnRun& a, const BnRun& b, const std::string& what) 
   EXPECT_EQ(max_abs_diff(a.gbeta, b.gbeta), 0) << what << ": gbeta";
 }
 
+// The same bits in every output, running statistic and gradient.
+void expect_identical_runs(const BnRun& a, const BnRun& b) {
+  EXPECT_EQ(max_abs_diff(a.y, b.y), 0) << "y";
+  EXPECT_EQ(max_abs_diff(a.rm, b.rm), 0) << "running_mean";
+  EXPECT_EQ(max_abs_diff(a.rv, b.rv), 0) << "running_var";
+  EXPECT_EQ(max_abs_diff(a.gx, b.gx), 0) << "gx";
+  EXPECT_EQ(max_abs_diff(a.ggamma, b.ggamma), 0) << "ggamma";
+  EXPECT_EQ(max_abs_diff(a.gbeta, b.gbeta), 0) << "gbeta";
+}
+
 void expect_close_runs(const BnRun& gpu, const BnRun& ref, double tol, const std::string& what) {
   EXPECT_LE(rel_err(gpu.y, ref.y), tol) << what << ": y";
   EXPECT_LE(rel_err(gpu.rm, ref.rm), tol) << what << ": running_mean";
@@ -344,12 +354,7 @@ TEST_F(CudaBatchNormRelu, TheFusedForwardAloneEqualsTheTwoOpsExactly) {
         if (cl) {
           EXPECT_TRUE(fwd.y.is_channels_last() && fwd.gx.is_channels_last());
         }
-        EXPECT_EQ(max_abs_diff(fwd.y, two.y), 0) << "y";
-        EXPECT_EQ(max_abs_diff(fwd.rm, two.rm), 0) << "running_mean";
-        EXPECT_EQ(max_abs_diff(fwd.rv, two.rv), 0) << "running_var";
-        EXPECT_EQ(max_abs_diff(fwd.gx, two.gx), 0) << "gx";
-        EXPECT_EQ(max_abs_diff(fwd.ggamma, two.ggamma), 0) << "ggamma";
-        EXPECT_EQ(max_abs_diff(fwd.gbeta, two.gbeta), 0) << "gbeta";
+        expect_identical_runs(fwd, two);
         // The ReLU does something here.
         const std::vector<double> v = fwd.y.to_vector<double>();
         EXPECT_GT(std::count(v.begin(), v.end(), 0.0), int64_t(v.size()) / 10);
@@ -428,12 +433,7 @@ AddRun add_run(const Inputs& in, const Tensor& skip_cpu, Device dev, bool cl, bo
 }
 
 void expect_same_add_runs(const AddRun& a, const AddRun& b) {
-  EXPECT_EQ(max_abs_diff(a.y, b.y), 0) << "y";
-  EXPECT_EQ(max_abs_diff(a.rm, b.rm), 0) << "running_mean";
-  EXPECT_EQ(max_abs_diff(a.rv, b.rv), 0) << "running_var";
-  EXPECT_EQ(max_abs_diff(a.gx, b.gx), 0) << "gx";
-  EXPECT_EQ(max_abs_diff(a.ggamma, b.ggamma), 0) << "ggamma";
-  EXPECT_EQ(max_abs_diff(a.gbeta, b.gbeta), 0) << "gbeta";
+  expect_identical_runs(a, b);
   EXPECT_EQ(max_abs_diff(a.gskip, b.gskip), 0) << "gskip";
 }
 

@@ -114,8 +114,10 @@ TrainingSettingsDialog::TrainingSettingsDialog(const ng::ProjectSpec& project,
     if (k.rows.contains("generator")) {
       generator_ = new QComboBox;
       generator_->setObjectName("settingsGenerator");
-      for (const char* g : {"spiral", "circles", "moons", "xor", "blobs", "sine"})
-        generator_->addItem(g);
+      for (const std::string& g : ng::synthetic_generators())
+        generator_->addItem(QString::fromStdString(g));
+      // (regression1d, which the loader reads as sine but the project reader refuses, shows as
+      // sine: OK writes the name the reader takes.)
       generator_->setCurrentIndex(
           std::max(0, generator_->findText(QString::fromStdString(
                           ds.generator == "regression1d" ? std::string("sine") : ds.generator))));
@@ -317,9 +319,7 @@ ng::DatasetSpec TrainingSettingsDialog::dataset() const {
   d.kind = kind_->currentData().toString().toStdString();
   if (pg.path) d.path = pg.path->text().trimmed().toStdString();
   if (rowShown("generator")) {
-    // (regression1d, the older name of sine, stays as it was unless another is chosen.)
-    if (!(d.generator == "regression1d" && generator_->currentText() == "sine"))
-      d.generator = generator_->currentText().toStdString();
+    d.generator = generator_->currentText().toStdString();
     d.size = size_->value();
     d.classes = classes_->value();
     d.noise = noise_->value();

@@ -466,11 +466,10 @@ void TrainingUi::editSettings() {
 
 void TrainingUi::offerBatchSize(qint64 batch, qint64 failedBatch) {
   if (batchPrompt_) batchPrompt_->close();
-  const qint64 was = failedBatch;
   auto* box = new QMessageBox(QMessageBox::Warning, tr("Out of memory"),
                               tr("The run ran out of the device's memory at a batch size of %1. "
                                  "A batch of %2 fits.")
-                                  .arg(was)
+                                  .arg(failedBatch)
                                   .arg(batch),
                               QMessageBox::NoButton, window_);
   box->setObjectName("batchSizePrompt");

@@ -727,11 +727,7 @@ void GraphModel::loadProject(const QString& path) {
   std::vector<ng::Diagnostic> diags;
   ng::ProjectSpec p = ng::load_project(s(path), diags);  // throws ProjectError
   setProject(p);
-  // The graph's problems come back from analysis; keep the dataset and training ones.
-  for (const ng::Diagnostic& d : diags)
-    if (d.node_id.empty() &&
-        (d.field.rfind("dataset", 0) == 0 || d.field.rfind("training", 0) == 0))
-      projectDiags_.push_back(d);
+  keepRecipeDiagnostics(diags);
   emit trainingChanged();  // the Issues panel lists them
 }
 
@@ -769,12 +765,17 @@ void GraphModel::setRecipeData(const ng::DatasetSpec& d, const ng::TrainingSpec&
   ng::ProjectSpec p;
   p.dataset = d;
   p.training = t;
-  projectDiags_.clear();
-  for (const ng::Diagnostic& diag : ng::validate_project(p))
-    if (diag.node_id.empty() &&
-        (diag.field.rfind("dataset", 0) == 0 || diag.field.rfind("training", 0) == 0))
-      projectDiags_.push_back(diag);
+  keepRecipeDiagnostics(ng::validate_project(p));
   emit trainingChanged();
+}
+
+void GraphModel::keepRecipeDiagnostics(const std::vector<ng::Diagnostic>& diags) {
+  // The graph's problems come back from analysis; these are the dataset and training ones.
+  projectDiags_.clear();
+  for (const ng::Diagnostic& d : diags)
+    if (d.node_id.empty() &&
+        (d.field.rfind("dataset", 0) == 0 || d.field.rfind("training", 0) == 0))
+      projectDiags_.push_back(d);
 }
 
 std::string GraphModel::rebasedPath(const std::string& path, const QString& from,

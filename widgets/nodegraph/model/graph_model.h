@@ -328,6 +328,8 @@ class GraphModel : public QObject {
   friend class AddBlockCommand;
   friend class SetRecipeCommand;
   void setRecipeData(const ng::DatasetSpec& d, const ng::TrainingSpec& t);
+  // projectDiagnostics() from a list: its dataset and training entries.
+  void keepRecipeDiagnostics(const std::vector<ng::Diagnostic>& diags);
 
   Document document() const;
   // Replaces the structure; the scope shown stays if it still exists (else the main graph).
